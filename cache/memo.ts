@@ -1,0 +1,109 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { hashJson, type Hash } from './hash.js';
+
+export interface MemoEntry<T> {
+  value: T;
+  /** Blobs the value points at (a cropped face, a feature vector): kept by gc, checked by verify. */
+  blobs: Hash[];
+}
+
+interface MemoLine {
+  k: Hash;
+  v: unknown;
+  b?: Hash[];
+}
+
+/**
+ * Per-item memo for work done image by image (predictions, face boxes, features). An entry is keyed by the
+ * hash of whatever determines it — typically (image blob, model hash, params hash) — so adding a dataset
+ * computes only the new images, and a killed run keeps every item it finished.
+ *
+ * Entries are appended as JSON lines to a segment file of this process; a line is written with one
+ * `write` call, so a kill leaves at most one torn last line, which loading skips.
+ */
+export class ItemMemo {
+  private entries: Map<Hash, MemoLine> | undefined;
+  private fd: number | undefined;
+
+  constructor(private readonly dir: string) {}
+
+  static key(parts: Record<string, unknown>): Hash {
+    return hashJson(parts);
+  }
+
+  get<T>(parts: Record<string, unknown>): T | undefined {
+    return this.load().get(ItemMemo.key(parts))?.v as T | undefined;
+  }
+
+  has(parts: Record<string, unknown>): boolean {
+    return this.load().has(ItemMemo.key(parts));
+  }
+
+  set<T>(parts: Record<string, unknown>, value: T, blobs: Hash[] = []): void {
+    const line: MemoLine = { k: ItemMemo.key(parts), v: value };
+    if (blobs.length) line.b = blobs;
+    this.load().set(line.k, line);
+    if (this.fd === undefined) {
+      fs.mkdirSync(this.dir, { recursive: true });
+      this.fd = fs.openSync(path.join(this.dir, `${Date.now()}-${process.pid}.jsonl`), 'a');
+    }
+    fs.writeSync(this.fd, `${JSON.stringify(line)}\n`);
+  }
+
+  get size(): number {
+    return this.load().size;
+  }
+
+  *list(): Iterable<MemoEntry<unknown> & { key: Hash }> {
+    for (const line of this.load().values()) yield { key: line.k, value: line.v, blobs: line.b ?? [] };
+  }
+
+  /** Rewrites the namespace as one segment holding only the entries `keep` accepts (used by verify and gc). */
+  rewrite(keep: (blobs: Hash[]) => boolean): number {
+    const entries = this.load();
+    let dropped = 0;
+    for (const [key, line] of entries) {
+      if (!keep(line.b ?? [])) {
+        entries.delete(key);
+        dropped++;
+      }
+    }
+    this.close();
+    const old = fs.existsSync(this.dir) ? fs.readdirSync(this.dir).filter((f) => f.endsWith('.jsonl')) : [];
+    if (entries.size > 0) {
+      fs.mkdirSync(this.dir, { recursive: true });
+      const body = [...entries.values()].map((l) => JSON.stringify(l)).join('\n') + '\n';
+      const target = path.join(this.dir, `${Date.now()}-${process.pid}-compact.jsonl`);
+      fs.writeFileSync(`${target}.partial`, body);
+      fs.renameSync(`${target}.partial`, target);
+      for (const f of old) if (path.join(this.dir, f) !== target) fs.rmSync(path.join(this.dir, f), { force: true });
+    } else {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+    return dropped;
+  }
+
+  close(): void {
+    if (this.fd !== undefined) fs.closeSync(this.fd);
+    this.fd = undefined;
+  }
+
+  private load(): Map<Hash, MemoLine> {
+    if (this.entries) return this.entries;
+    this.entries = new Map();
+    if (!fs.existsSync(this.dir)) return this.entries;
+    for (const file of fs.readdirSync(this.dir).filter((f) => f.endsWith('.jsonl')).sort()) {
+      for (const text of fs.readFileSync(path.join(this.dir, file), 'utf8').split('\n')) {
+        if (!text) continue;
+        try {
+          const line = JSON.parse(text) as MemoLine;
+          this.entries.set(line.k, line);
+        } catch {
+          // A torn last line from a killed run: that one item is simply computed again.
+        }
+      }
+    }
+    return this.entries;
+  }
+}

@@ -1,0 +1,76 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Store } from '../../cache/store.js';
+import { StoreLock, StoreLockedError } from '../../cache/lock.js';
+import { formatDiagnostic, formatDiagnostics } from '../spec/diagnostics.js';
+import { loadPipeline } from '../spec/load.js';
+import type { Pipeline } from '../spec/pipeline.js';
+
+export const EXIT_OK = 0;
+export const EXIT_STAGE_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+/** Ends the command with an exit code and a message, without a stack trace: an expected failure. */
+export class CliExit extends Error {
+  constructor(
+    readonly code: number,
+    message = '',
+  ) {
+    super(message);
+  }
+}
+
+export const DEFAULT_PIPELINE = 'pipelines/demo.yaml';
+
+/** Loads and validates a pipeline, printing warnings; an invalid one ends the command with exit code 2. */
+export function loadOrExit(file: string | undefined): Pipeline {
+  const target = file ?? DEFAULT_PIPELINE;
+  if (!file && !fs.existsSync(target)) {
+    throw new CliExit(EXIT_USAGE, `no pipeline given and ${DEFAULT_PIPELINE} does not exist here; pass the pipeline file, e.g. fer-dag run pipelines/paper.yaml`);
+  }
+  const result = loadPipeline(target);
+  if (!result.ok) throw new CliExit(EXIT_USAGE, formatDiagnostics(result.diagnostics));
+  for (const warning of result.warnings) process.stderr.write(`${formatDiagnostic(warning)}\n`);
+  return result.value;
+}
+
+export function checkStageNames(pipeline: Pipeline, names: string[], flag: string): void {
+  for (const name of names) {
+    if (!pipeline.stages.has(name)) {
+      throw new CliExit(EXIT_USAGE, `${flag} ${name}: no such stage in ${path.relative(process.cwd(), pipeline.file)} (stages: ${pipeline.order.join(', ')})`);
+    }
+  }
+}
+
+/** Runs `work` holding the store's lock; `waitSeconds` > 0 queues behind another holder instead of failing. */
+export async function withLockedStore<T>(
+  pipeline: Pipeline,
+  command: string,
+  waitSeconds: number,
+  work: (store: Store) => Promise<T>,
+  onWait?: (pid: number, holderCommand: string) => void,
+): Promise<T> {
+  const store = new Store(pipeline.storeDir);
+  const lock = new StoreLock(path.join(pipeline.storeDir, 'lock'), command);
+  try {
+    await lock.acquire(waitSeconds * 1000, (holder) => onWait?.(holder.pid, holder.command));
+  } catch (error) {
+    if (error instanceof StoreLockedError) throw new CliExit(EXIT_STAGE_FAILED, `fer-dag: ${error.message}`);
+    throw error;
+  }
+  const release = () => lock.release();
+  process.once('exit', release);
+  try {
+    return await work(store);
+  } finally {
+    store.close();
+    lock.release();
+    process.removeListener('exit', release);
+  }
+}
+
+export function parseJobs(value: string): number {
+  const jobs = Number(value);
+  if (!Number.isInteger(jobs) || jobs < 1) throw new CliExit(EXIT_USAGE, `--jobs must be a whole number >= 1, got "${value}"`);
+  return jobs;
+}

@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { auditCommand } from './audit.js';
+import { cacheGcCommand, cacheVerifyCommand } from './cache.js';
+import { CliExit, EXIT_USAGE } from './common.js';
+import { dagCommand } from './dag.js';
+import { runCommand } from './run.js';
+import { statusCommand } from './status.js';
+import { validateCommand } from './validate.js';
+import { watchCommand } from './watch.js';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function program(): Command {
+  const cli = new Command('fer-dag')
+    .description('Declarative, content-addressed pipelines for facial-expression-recognition datasets.')
+    .version('0.1.0')
+    .showSuggestionAfterError()
+    .exitOverride();
+  let exitCode = 0;
+  const set = (code: number) => {
+    exitCode = code;
+  };
+
+  cli
+    .command('run [pipeline]')
+    .description('run the stages whose inputs, params or code changed (default pipeline: pipelines/demo.yaml)')
+    .option('--stage <name>', 'run only this stage and what it needs (repeatable)', collect)
+    .option('--force <name>', 're-run this stage even if its cached result is valid (repeatable)', collect)
+    .option('-j, --jobs <n>', 'stages to run at once (default: number of cores)')
+    .option('--dry-run', 'say what would run, run nothing')
+    .option('--json', 'NDJSON events on stdout')
+    .addOption(new Option('--wait [seconds]', 'wait for another run holding the store instead of failing'))
+    .action(async (file, flags) => set(await runCommand(file, flags)));
+
+  cli
+    .command('status [pipeline]')
+    .description('each stage: fresh, stale (and why) or never run')
+    .option('--json', 'machine-readable output')
+    .action(async (file, flags) => set(await statusCommand(file, flags)));
+
+  cli
+    .command('dag [pipeline]')
+    .description('print the stage graph')
+    .addOption(new Option('--format <format>', 'graph language').choices(['mermaid', 'dot']).default('mermaid'))
+    .action((file, flags) => set(dagCommand(file, flags)));
+
+  cli
+    .command('validate <pipeline>')
+    .description('check a pipeline file; exit code 2 with file:line:column messages when invalid')
+    .action((file) => set(validateCommand(file)));
+
+  cli
+    .command('audit <lockA> [lockB]')
+    .description('compare two runs stage by stage (or one lockfile against its store) and say why they differ')
+    .option('--json', 'machine-readable output')
+    .option('--all', 'list stages that are the same too')
+    .action((a, b, flags) => set(auditCommand(a, b, flags)));
+
+  cli
+    .command('watch [pipeline]')
+    .description('re-run what an edit of the spec, a dataset or a dep made stale')
+    .option('-j, --jobs <n>', 'stages to run at once')
+    .option('--json', 'NDJSON events on stdout')
+    .action(async (file, flags) => set(await watchCommand(file, flags)));
+
+  const cache = cli.command('cache').description('maintain the content-addressed store');
+  cache
+    .command('verify [pipeline]')
+    .description('re-hash every object; drop corrupt ones and the results that need them, so the next run recomputes them')
+    .option('--wait <seconds>', 'wait for the store lock')
+    .action(async (file, flags) => set(await cacheVerifyCommand(file, flags)));
+  cache
+    .command('gc [pipeline]')
+    .description('remove results and objects no lockfile beside the pipeline references')
+    .option('--wait <seconds>', 'wait for the store lock')
+    .action(async (file, flags) => set(await cacheGcCommand(file, flags)));
+
+  cli.hook('postAction', () => {
+    process.exitCode = exitCode;
+  });
+  return cli;
+}
+
+try {
+  await program().parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CliExit) {
+    if (error.message) process.stderr.write(`${error.message}\n`);
+    process.exitCode = error.code;
+  } else if (error instanceof CommanderError) {
+    // Help and version end with code 0; a usage mistake with 2, as an invalid pipeline does.
+    process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else {
+    process.stderr.write(`fer-dag: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  }
+}

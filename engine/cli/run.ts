@@ -1,0 +1,59 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { chooseLogger } from '../log/loggers.js';
+import { runPipeline } from '../scheduler.js';
+import { pipelineStatus } from '../status.js';
+import { Store } from '../../cache/store.js';
+import { checkStageNames, EXIT_OK, EXIT_STAGE_FAILED, loadOrExit, parseJobs, withLockedStore } from './common.js';
+
+export interface RunFlags {
+  stage?: string[];
+  force?: string[];
+  jobs?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  wait?: string | boolean;
+}
+
+export async function runCommand(file: string | undefined, flags: RunFlags): Promise<number> {
+  const pipeline = loadOrExit(file);
+  const targets = flags.stage ?? [];
+  const force = flags.force ?? [];
+  checkStageNames(pipeline, targets, '--stage');
+  checkStageNames(pipeline, force, '--force');
+  const jobs = flags.jobs ? parseJobs(flags.jobs) : os.availableParallelism();
+
+  if (flags.dryRun) {
+    const statuses = await pipelineStatus(pipeline, new Store(pipeline.storeDir), targets);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ dryRun: true, stages: statuses })}\n`);
+    else {
+      for (const s of statuses) {
+        const would = s.state === 'fresh' && !force.includes(s.stage) ? 'fresh     ' : 'would run ';
+        const why = s.state === 'fresh' ? (force.includes(s.stage) ? 'forced' : '') : s.reasons.join('; ') || s.state;
+        process.stdout.write(`  ${would}${s.stage}${why ? `: ${why}` : ''}\n`);
+      }
+    }
+    return EXIT_OK;
+  }
+
+  const logger = chooseLogger(Boolean(flags.json));
+  const controller = new AbortController();
+  const interrupt = () => controller.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  const waitSeconds = flags.wait === true ? Infinity : flags.wait ? Number(flags.wait) : 0;
+  try {
+    const summary = await withLockedStore(
+      pipeline,
+      `fer-dag run ${path.relative(process.cwd(), pipeline.file)}`,
+      waitSeconds,
+      (store) => runPipeline(pipeline, store, { targets, force, jobs, signal: controller.signal, emit: logger }),
+      (pid, command) => logger({ type: 'lock-wait', holderPid: pid, holderCommand: command }),
+    );
+    return summary.ok ? EXIT_OK : EXIT_STAGE_FAILED;
+  } finally {
+    logger.close();
+    process.removeListener('SIGINT', interrupt);
+    process.removeListener('SIGTERM', interrupt);
+  }
+}

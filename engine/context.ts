@@ -1,0 +1,142 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Hash } from '../cache/hash.js';
+import { sha256File } from '../cache/hash.js';
+import type { Store } from '../cache/store.js';
+import type { Tree } from '../cache/tree.js';
+import type { InputView, OutputWriter, StageContext } from '../stages/types.js';
+import type { EventSink } from './events.js';
+import { deriveSeed, seededRandom } from './random.js';
+import type { StageSpec } from './spec/pipeline.js';
+
+/** Collects a stage's output tree while it runs; nothing becomes visible until the record is written. */
+export class OutputCollector implements OutputWriter {
+  readonly files: Tree = {};
+  readonly refs = new Set<Hash>();
+  metrics: Record<string, unknown> | undefined;
+  log: { stdout: string; stderr: string } | undefined;
+
+  constructor(private readonly store: Store) {}
+
+  writeFile(rel: string, data: string | Uint8Array): Hash {
+    const hash = this.store.putBytes(data);
+    this.files[checkRel(rel)] = { hash, size: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength };
+    return hash;
+  }
+
+  writeJson(rel: string, value: unknown): Hash {
+    return this.writeFile(rel, `${JSON.stringify(value, null, 2)}\n`);
+  }
+
+  async addFile(rel: string, file: string): Promise<Hash> {
+    const hash = await this.store.putFile(file, await sha256File(file));
+    this.files[checkRel(rel)] = { hash, size: fs.statSync(file).size };
+    return hash;
+  }
+
+  putBlob(data: string | Uint8Array): Hash {
+    const hash = this.store.putBytes(data);
+    this.refs.add(hash);
+    return hash;
+  }
+
+  reference(hash: Hash): void {
+    if (!this.store.hasBlob(hash)) throw new Error(`reference to blob ${hash} that is not in the store`);
+    this.refs.add(hash);
+  }
+
+  setMetrics(metrics: Record<string, unknown>): void {
+    this.metrics = metrics;
+  }
+
+  setLog(stdout: string, stderr: string): void {
+    this.log = { stdout, stderr };
+  }
+}
+
+function checkRel(rel: string): string {
+  const normal = path.posix.normalize(rel);
+  if (path.posix.isAbsolute(normal) || normal.startsWith('../') || normal === '..' || normal === '.') {
+    throw new Error(`output path "${rel}" must be relative and inside the stage's output`);
+  }
+  return normal;
+}
+
+export function stageInputView(store: Store, name: string, files: Tree, treeHash: Hash): InputView {
+  return {
+    name,
+    kind: 'stage',
+    files,
+    treeHash,
+    readFile: (rel) => {
+      const entry = files[rel];
+      if (!entry) throw new Error(`stage "${name}" has no output file "${rel}"`);
+      return store.readBlob(entry.hash);
+    },
+    readText: (rel) => store.readBlob(mustHave(files, name, rel)).toString('utf8'),
+  };
+}
+
+export function datasetInputView(name: string, location: string, options: Record<string, unknown>, files: Tree, treeHash: Hash): InputView {
+  const isFile = fs.statSync(location).isFile();
+  const resolve = (rel: string) => (isFile ? location : path.join(location, rel));
+  return {
+    name,
+    kind: 'dataset',
+    files,
+    treeHash,
+    path: location,
+    options,
+    readFile: (rel) => fs.readFileSync(resolve(rel)),
+    readText: (rel) => fs.readFileSync(resolve(rel), 'utf8'),
+  };
+}
+
+function mustHave(files: Tree, name: string, rel: string): Hash {
+  const entry = files[rel];
+  if (!entry) throw new Error(`stage "${name}" has no output file "${rel}"`);
+  return entry.hash;
+}
+
+export interface ContextParts {
+  stage: StageSpec;
+  pipelineDir: string;
+  pipelineSeed: number;
+  store: Store;
+  inputs: Map<string, InputView>;
+  signal: AbortSignal;
+  emit: EventSink;
+}
+
+export function createStageContext(parts: ContextParts): { context: StageContext<unknown>; output: OutputCollector } {
+  const { stage, store, emit } = parts;
+  const output = new OutputCollector(store);
+  let lastProgress = 0;
+  const context: StageContext<unknown> = {
+    stage: stage.name,
+    params: stage.definition.params(stage.entry),
+    entry: stage.entry,
+    pipelineDir: parts.pipelineDir,
+    seed: deriveSeed(parts.pipelineSeed, stage.name),
+    signal: parts.signal,
+    random: (label = '') => seededRandom(parts.pipelineSeed, stage.name, label),
+    inputs: parts.inputs,
+    input: (name) => {
+      const view = parts.inputs.get(name);
+      if (!view) throw new Error(`stage "${stage.name}" reads "${name}", which is not among its inputs`);
+      return view;
+    },
+    readBlob: (hash) => store.readBlob(hash),
+    output,
+    memo: (namespace) => store.memo(namespace),
+    progress: (done, total, note) => {
+      // Progress events are for people: at most a few a second, plus the final one.
+      const now = Date.now();
+      if (done < total && now - lastProgress < 200) return;
+      lastProgress = now;
+      emit({ type: 'stage-progress', stage: stage.name, done, total, ...(note ? { note } : {}) });
+    },
+    log: (message) => emit({ type: 'stage-log', stage: stage.name, message }),
+  };
+  return { context, output };
+}

@@ -1,0 +1,48 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Hash } from '../cache/hash.js';
+import type { Store } from '../cache/store.js';
+import { hashPath, treeHash, type Tree } from '../cache/tree.js';
+import type { DatasetSpec } from './spec/pipeline.js';
+
+export interface HashedTree {
+  files: Tree;
+  hash: Hash;
+}
+
+/** Hashes source datasets and workspace paths through the store's stat cache, each at most once per run. */
+export class InputHasher {
+  private readonly datasets = new Map<string, Promise<HashedTree>>();
+  private readonly finished = new Map<string, HashedTree>();
+
+  constructor(
+    private readonly store: Store,
+    readonly pipelineDir: string,
+  ) {}
+
+  dataset(spec: DatasetSpec): Promise<HashedTree> {
+    let pending = this.datasets.get(spec.name);
+    if (!pending) {
+      pending = hashPath(this.store.statCache, spec.path).then((files) => {
+        const hashed = { files, hash: treeHash(files) };
+        this.finished.set(spec.name, hashed);
+        return hashed;
+      });
+      this.datasets.set(spec.name, pending);
+    }
+    return pending;
+  }
+
+  /** A dataset hashed earlier in this run, if any. */
+  hashedDataset(name: string): HashedTree | undefined {
+    return this.finished.get(name);
+  }
+
+  /** A pipeline-relative workspace path (file or folder) as a tree keyed by pipeline-relative paths. */
+  async workspacePath(rel: string): Promise<HashedTree | undefined> {
+    const abs = path.resolve(this.pipelineDir, rel);
+    if (!fs.existsSync(abs)) return undefined;
+    const files = await hashPath(this.store.statCache, abs, rel);
+    return { files, hash: treeHash(files) };
+  }
+}

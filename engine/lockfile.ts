@@ -1,0 +1,82 @@
+import * as fs from 'node:fs';
+import { stableJson, type Hash } from '../cache/hash.js';
+import { writeFileAtomic } from '../cache/atomic.js';
+import type { Tree } from '../cache/tree.js';
+import type { KeyMaterial } from './stage-key.js';
+
+export const LOCKFILE_VERSION = 1;
+
+export interface LockedDataset {
+  format: string;
+  /** Relative to the pipeline file, `/`-separated. */
+  path: string;
+  tree: Hash;
+  files: number;
+}
+
+export interface LockedStage {
+  key: Hash;
+  type: string;
+  version: string;
+  seed: number;
+  params: Record<string, unknown>;
+  inputs: Record<string, Hash>;
+  datasets: Record<string, Hash>;
+  deps: Record<string, Hash>;
+  models: Record<string, Hash>;
+  outputs: { tree: Hash; files: Tree };
+}
+
+/**
+ * `pipelines/<name>.lock.json`: what the last run of each stage was made from and what it produced. Sorted at
+ * every depth and free of timestamps and machine paths, so two runs on two machines diff cleanly.
+ */
+export interface Lockfile {
+  lockfileVersion: typeof LOCKFILE_VERSION;
+  pipeline: string;
+  seed: number;
+  datasets: Record<string, LockedDataset>;
+  stages: Record<string, LockedStage>;
+}
+
+export function emptyLockfile(pipeline: string, seed: number): Lockfile {
+  return { lockfileVersion: LOCKFILE_VERSION, pipeline, seed, datasets: {}, stages: {} };
+}
+
+export class LockfileError extends Error {}
+
+export function readLockfile(file: string): Lockfile | undefined {
+  if (!fs.existsSync(file)) return undefined;
+  let parsed: Partial<Lockfile>;
+  try {
+    parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<Lockfile>;
+  } catch (error) {
+    throw new LockfileError(`${file}: not valid JSON (${(error as Error).message}); delete it and run again to rewrite it`);
+  }
+  if (parsed.lockfileVersion !== LOCKFILE_VERSION || typeof parsed.stages !== 'object' || parsed.stages === null) {
+    throw new LockfileError(`${file}: not a fer-dag lockfile of version ${LOCKFILE_VERSION}`);
+  }
+  return { datasets: {}, ...parsed } as Lockfile;
+}
+
+export function writeLockfile(file: string, lock: Lockfile): void {
+  writeFileAtomic(file, serializeLockfile(lock));
+}
+
+/** The one serializer: every key sorted, two-space indent, final newline. */
+export function serializeLockfile(lock: Lockfile): string {
+  return stableJson(lock);
+}
+
+export function lockedStage(key: Hash, material: KeyMaterial, outputs: Tree, tree: Hash): LockedStage {
+  const { type, version, seed, params, inputs, datasets, deps, models } = material;
+  return { key, type, version, seed, params, inputs, datasets, deps, models, outputs: { tree, files: outputs } };
+}
+
+/** The key material a locked stage was made from (its stream is its name). */
+export function lockedMaterial(lock: Lockfile, name: string): KeyMaterial | undefined {
+  const entry = lock.stages[name];
+  if (!entry) return undefined;
+  const { type, version, seed, params, inputs, datasets, deps, models } = entry;
+  return { type, version, params, seed, stream: name, inputs, datasets, deps, models };
+}

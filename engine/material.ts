@@ -1,0 +1,70 @@
+import type { Hash } from '../cache/hash.js';
+import { treeHash, type Tree } from '../cache/tree.js';
+import { ENGINE_FIELDS, type StageEntry } from '../stages/types.js';
+import type { InputHasher } from './input-hasher.js';
+import type { Pipeline, StageSpec } from './spec/pipeline.js';
+import type { KeyMaterial } from './stage-key.js';
+
+export class MissingDepError extends Error {}
+
+export function keyParams(stage: StageSpec): Record<string, unknown> {
+  if (stage.definition.keyParams) return stage.definition.keyParams(stage.entry);
+  const params: StageEntry = { ...stage.entry };
+  for (const field of ENGINE_FIELDS) delete params[field];
+  return params;
+}
+
+export interface UpstreamOutput {
+  treeHash: Hash;
+  outputs: Tree;
+}
+
+/** The part of an output tree at or under `rel`. */
+export function subtree(tree: Tree, rel: string): Tree {
+  return Object.fromEntries(Object.entries(tree).filter(([p]) => p === rel || p.startsWith(`${rel}/`)));
+}
+
+/**
+ * Gathers a stage's key material. Upstream stages enter by their output-tree hash, so `upstream` must hold
+ * every upstream stage. A dep inside an upstream stage's outs is taken from that stage's recorded output,
+ * not re-read from the workspace; other deps and datasets are hashed (through the stat cache) here.
+ */
+export async function gatherMaterial(
+  pipeline: Pipeline,
+  stage: StageSpec,
+  upstream: ReadonlyMap<string, UpstreamOutput>,
+  hasher: InputHasher,
+): Promise<KeyMaterial> {
+  const inputs: Record<string, Hash> = {};
+  for (const name of stage.namedInputs) {
+    const done = upstream.get(name);
+    if (done === undefined) throw new Error(`internal: upstream ${name} of ${stage.name} has no output yet`);
+    inputs[name] = done.treeHash;
+  }
+  const datasets: Record<string, Hash> = {};
+  for (const name of stage.datasets) datasets[name] = (await hasher.dataset(pipeline.datasets.get(name)!)).hash;
+  const deps: Record<string, Hash> = {};
+  for (const dep of stage.deps) {
+    const owner = stage.upstreamStages
+      .map((name) => pipeline.stages.get(name)!)
+      .find((s) => s.outs.some((out) => dep === out || dep.startsWith(`${out}/`)));
+    if (owner) {
+      deps[dep] = treeHash(subtree(upstream.get(owner.name)!.outputs, dep));
+      continue;
+    }
+    const hashed = await hasher.workspacePath(dep);
+    if (!hashed) throw new MissingDepError(`dep "${dep}" does not exist`);
+    deps[dep] = hashed.hash;
+  }
+  return {
+    type: stage.type,
+    version: stage.definition.version,
+    params: keyParams(stage),
+    seed: pipeline.seed,
+    stream: stage.name,
+    inputs,
+    datasets,
+    deps,
+    models: {},
+  };
+}

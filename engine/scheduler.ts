@@ -1,0 +1,245 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { Hash } from '../cache/hash.js';
+import type { StageRecord, Store } from '../cache/store.js';
+import { treeHash, type Tree } from '../cache/tree.js';
+import type { InputView } from '../stages/types.js';
+import { CommandFailedError } from '../stages/command.js';
+import { createStageContext, datasetInputView, stageInputView } from './context.js';
+import type { EngineEvent, EventSink, StageFailure } from './events.js';
+import { InputHasher } from './input-hasher.js';
+import { emptyLockfile, lockedMaterial, lockedStage, readLockfile, writeLockfile, type Lockfile } from './lockfile.js';
+import { gatherMaterial, MissingDepError, subtree } from './material.js';
+import { diffMaterial } from './material-diff.js';
+import { downstreamOf, upstreamOf, type Pipeline, type StageSpec } from './spec/pipeline.js';
+import { toPosix } from './paths.js';
+import { stageKey, type KeyMaterial } from './stage-key.js';
+
+export interface RunOptions {
+  /** Run only these stages and what they need; all stages when empty. */
+  targets?: string[];
+  /** Re-run these stages even when their cached result is valid. */
+  force?: string[];
+  jobs: number;
+  signal?: AbortSignal;
+  emit: EventSink;
+}
+
+export interface RunSummary {
+  ok: boolean;
+  executed: string[];
+  fresh: string[];
+  failed: string[];
+  skipped: string[];
+  lock: Lockfile;
+}
+
+interface Completed {
+  key: Hash;
+  material: KeyMaterial;
+  record: StageRecord;
+}
+
+const LOG_TAIL_CHARS = 4000;
+
+/**
+ * Runs a validated pipeline against a store whose lock the caller holds. Stages run in topological order,
+ * up to `jobs` at once; a stage whose key has a complete record is not run again. A failed stage stops its
+ * descendants while independent branches finish. The lockfile is rewritten at the end, also after failures.
+ */
+export async function runPipeline(pipeline: Pipeline, store: Store, options: RunOptions): Promise<RunSummary> {
+  const started = Date.now();
+  const emit = options.emit;
+  const selected = options.targets?.length ? upstreamOf(pipeline, options.targets) : new Set(pipeline.order);
+  const order = pipeline.order.filter((n) => selected.has(n));
+  const forced = new Set(options.force ?? []);
+  const previous = readLockfile(pipeline.lockFile) ?? emptyLockfile(pipeline.name, pipeline.seed);
+  const hasher = new InputHasher(store, pipeline.dir);
+  const signal = options.signal ?? new AbortController().signal;
+
+  const completed = new Map<string, Completed>();
+  const executed: string[] = [];
+  const fresh: string[] = [];
+  const failed: string[] = [];
+  const skipped = new Set<string>();
+  const pending = new Set(order);
+  const running = new Map<string, Promise<void>>();
+
+  emit({ type: 'run-start', pipeline: pipeline.file, stages: order, jobs: options.jobs });
+
+  const settle = async (stage: StageSpec): Promise<void> => {
+    const result = await evaluate(pipeline, store, stage, { completed, hasher, previous, forced: forced.has(stage.name), signal, emit });
+    if (result.outcome === 'failed') {
+      failed.push(stage.name);
+      emit({ type: 'stage-failed', stage: stage.name, reason: result.reason, message: result.message });
+      for (const below of downstreamOf(pipeline, [stage.name])) {
+        if (below !== stage.name && pending.delete(below)) {
+          skipped.add(below);
+          emit({ type: 'stage-skipped', stage: below, reason: 'upstream-failed', upstream: stage.name });
+        }
+      }
+      return;
+    }
+    completed.set(stage.name, result.completed);
+    (result.outcome === 'executed' ? executed : fresh).push(stage.name);
+  };
+
+  while (pending.size || running.size) {
+    for (const name of [...pending]) {
+      if (running.size >= options.jobs || signal.aborted) break;
+      const stage = pipeline.stages.get(name)!;
+      if (!stage.upstreamStages.every((u) => completed.has(u) || !selected.has(u))) continue;
+      pending.delete(name);
+      running.set(name, settle(stage).finally(() => running.delete(name)));
+    }
+    if (signal.aborted && running.size === 0) {
+      for (const name of pending) skipped.add(name);
+      pending.clear();
+      break;
+    }
+    if (running.size) await Promise.race(running.values());
+  }
+
+  const lock = updatedLockfile(pipeline, previous, completed, hasher);
+  store.close();
+  writeLockfile(pipeline.lockFile, lock);
+  const summary = { executed, fresh, failed, skipped: [...skipped] };
+  emit({ type: 'run-done', ...summary, durationMs: Date.now() - started, lockFile: pipeline.lockFile });
+  return { ok: failed.length === 0 && skipped.size === 0, ...summary, lock };
+}
+
+interface EvaluateParts {
+  completed: Map<string, Completed>;
+  hasher: InputHasher;
+  previous: Lockfile;
+  forced: boolean;
+  signal: AbortSignal;
+  emit: (event: EngineEvent) => void;
+}
+
+type Evaluation =
+  | { outcome: 'fresh' | 'executed'; completed: Completed }
+  | { outcome: 'failed'; reason: StageFailure; message: string };
+
+async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, parts: EvaluateParts): Promise<Evaluation> {
+  const { emit } = parts;
+  let material: KeyMaterial;
+  try {
+    const upstream = new Map([...parts.completed].map(([n, c]) => [n, { treeHash: c.record.treeHash, outputs: c.record.outputs }]));
+    material = await gatherMaterial(pipeline, stage, upstream, parts.hasher);
+  } catch (error) {
+    const reason: StageFailure = error instanceof MissingDepError ? 'missing-out' : 'stage-error';
+    return { outcome: 'failed', reason, message: (error as Error).message };
+  }
+  const key = stageKey(material);
+  const uncacheable = stage.definition.uncacheableReason?.(stage.entry);
+
+  if (!uncacheable && !parts.forced) {
+    const record = store.getRecord(key);
+    if (record && Object.values(record.outputs).every((e) => store.hasBlob(e.hash))) {
+      const restored = stage.outs.length ? await restoreOuts(store, parts.hasher, stage, record.outputs) : [];
+      emit({ type: 'stage-fresh', stage: stage.name, key, restored });
+      return { outcome: 'fresh', completed: { key, material, record } };
+    }
+  }
+
+  const before = lockedMaterial(parts.previous, stage.name);
+  const reason = parts.forced
+    ? 'forced'
+    : uncacheable
+      ? `it ${uncacheable}`
+      : !before
+        ? 'never run'
+        : diffMaterial(before, material).join('; ') || 'its cached result is missing from the store';
+  emit({ type: 'stage-start', stage: stage.name, key, reason });
+
+  const inputs = new Map<string, InputView>();
+  for (const name of stage.upstreamStages) {
+    const record = parts.completed.get(name)!.record;
+    inputs.set(name, stageInputView(store, name, record.outputs, record.treeHash));
+  }
+  for (const name of stage.datasets) {
+    const spec = pipeline.datasets.get(name)!;
+    const hashed = await parts.hasher.dataset(spec);
+    inputs.set(name, datasetInputView(name, spec.path, spec.options, hashed.files, hashed.hash));
+  }
+
+  const { context, output } = createStageContext({
+    stage, pipelineDir: pipeline.dir, pipelineSeed: pipeline.seed, store, inputs, signal: parts.signal, emit,
+  });
+  const started = Date.now();
+  try {
+    await stage.definition.run(context);
+  } catch (error) {
+    if (output.log) writeLogs(store, output.log); // kept for `cache gc` to collect; the message has the tail
+    const message = error instanceof Error ? error.message : String(error);
+    const reason: StageFailure = parts.signal.aborted ? 'cancelled' : error instanceof CommandFailedError ? 'command-failed' : 'stage-error';
+    return { outcome: 'failed', reason, message: error instanceof CommandFailedError || !(error instanceof Error) ? message : (error.stack ?? message) };
+  }
+
+  const record: StageRecord = {
+    recordVersion: 1,
+    key,
+    stage: stage.name,
+    type: stage.type,
+    version: stage.definition.version,
+    material: material as unknown as Record<string, unknown>,
+    outputs: output.files,
+    treeHash: treeHash(output.files),
+    runtime: { node: process.version, platform: `${process.platform}-${process.arch}` },
+    durationMs: Date.now() - started,
+    finishedAt: new Date().toISOString(),
+  };
+  if (output.refs.size) record.refs = store.putBytes([...output.refs].sort().join('\n') + '\n');
+  if (output.metrics) record.metrics = output.metrics;
+  if (output.log) record.log = writeLogs(store, output.log);
+  // Written last: until this rename happens the stage counts as never run.
+  store.putRecord(record);
+  emit({ type: 'stage-done', stage: stage.name, key, durationMs: record.durationMs, files: Object.keys(record.outputs).length });
+  return { outcome: 'executed', completed: { key, material, record } };
+}
+
+function writeLogs(store: Store, log: { stdout: string; stderr: string }): StageRecord['log'] {
+  const kept: NonNullable<StageRecord['log']> = {};
+  if (log.stdout) kept.stdout = store.putBytes(log.stdout);
+  if (log.stderr) kept.stderr = store.putBytes(log.stderr);
+  const tail = (log.stderr || log.stdout).slice(-LOG_TAIL_CHARS);
+  if (tail) kept.tail = tail;
+  return kept;
+}
+
+/**
+ * A fresh stage's outs must be in the workspace as they were produced: a missing or edited out is put back
+ * from the cache (a copy, so later edits cannot reach the store). Returns the outs that were restored.
+ */
+async function restoreOuts(store: Store, hasher: InputHasher, stage: StageSpec, outputs: Tree): Promise<string[]> {
+  const restored: string[] = [];
+  for (const out of stage.outs) {
+    const expected = subtree(outputs, out);
+    const actual = await hasher.workspacePath(out);
+    if (actual && treeHash(actual.files) === treeHash(expected)) continue;
+    fs.rmSync(path.resolve(hasher.pipelineDir, out), { recursive: true, force: true });
+    for (const [rel, entry] of Object.entries(expected)) store.restoreBlob(entry.hash, path.resolve(hasher.pipelineDir, rel));
+    restored.push(out);
+  }
+  return restored;
+}
+
+function updatedLockfile(pipeline: Pipeline, previous: Lockfile, completed: Map<string, Completed>, hasher: InputHasher): Lockfile {
+  const lock = emptyLockfile(pipeline.name, pipeline.seed);
+  for (const [name, entry] of Object.entries(previous.stages)) if (pipeline.stages.has(name)) lock.stages[name] = entry;
+  for (const [name, done] of completed) lock.stages[name] = lockedStage(done.key, done.material, done.record.outputs, done.record.treeHash);
+  for (const [name, entry] of Object.entries(previous.datasets)) if (pipeline.datasets.has(name)) lock.datasets[name] = entry;
+  for (const [name, spec] of pipeline.datasets) {
+    const hashed = hasher.hashedDataset(name);
+    if (hashed) {
+      lock.datasets[name] = {
+        format: spec.format,
+        path: toPosix(path.relative(pipeline.dir, spec.path)) || '.',
+        tree: hashed.hash,
+        files: Object.keys(hashed.files).length,
+      };
+    }
+  }
+  return lock;
+}

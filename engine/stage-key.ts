@@ -1,0 +1,32 @@
+import { hashJson, type Hash } from '../cache/hash.js';
+
+/**
+ * Everything that determines what a stage produces. The stage key is the sha256 of this object's canonical
+ * JSON (keys sorted at every depth, no whitespace), so YAML comments, key order and formatting never change
+ * it, while any change of meaning does. It is stored in the stage record and the lockfile, so `status` and
+ * `audit` can say which field changed.
+ */
+export interface KeyMaterial {
+  /** The stage type: two types given the same params do different work. */
+  type: string;
+  /** The implementation's version, bumped when its output for the same inputs changes. */
+  version: string;
+  /** The stage's params after schema defaults are applied, so spelling out a default changes nothing. */
+  params: Record<string, unknown>;
+  /** The pipeline seed: every random choice of the stage derives from it. */
+  seed: number;
+  /** The stage's name: its random stream is derived from seed and name, so a renamed stage draws differently. */
+  stream: string;
+  /** Upstream stages by their output-tree hash: if an upstream reran to identical output, nothing below reruns. */
+  inputs: Record<string, Hash>;
+  /** Source datasets by content tree hash: editing, adding or deleting one image changes it. */
+  datasets: Record<string, Hash>;
+  /** Workspace files or folders a command reads (`deps`), by content tree hash. */
+  deps: Record<string, Hash>;
+  /** Model files (pretrained weights) by hash. */
+  models: Record<string, Hash>;
+}
+
+export function stageKey(material: KeyMaterial): Hash {
+  return hashJson(material);
+}

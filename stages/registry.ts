@@ -1,0 +1,18 @@
+import { commandStage } from './command.js';
+import type { StageDefinition } from './types.js';
+
+const registry = new Map<string, StageDefinition<unknown>>();
+
+export function registerStage<P>(definition: StageDefinition<P>): void {
+  registry.set(definition.type, definition as StageDefinition<unknown>);
+}
+
+export function stageDefinition(type: string): StageDefinition<unknown> | undefined {
+  return registry.get(type);
+}
+
+export function stageTypes(): string[] {
+  return [...registry.keys()].sort();
+}
+
+registerStage(commandStage);

@@ -1,0 +1,77 @@
+import type { Hash } from '../cache/hash.js';
+import type { ItemMemo } from '../cache/memo.js';
+import type { Tree } from '../cache/tree.js';
+
+/** A stage entry of the pipeline after validation, with its schema's defaults applied. */
+export type StageEntry = Record<string, unknown> & { type: string };
+
+/** Something a stage reads: an upstream stage's output tree or a source dataset's files. */
+export interface InputView {
+  readonly name: string;
+  readonly kind: 'stage' | 'dataset';
+  readonly files: Tree;
+  readonly treeHash: Hash;
+  /** For a dataset: its folder or file on disk (sources are read in place, never copied or modified). */
+  readonly path?: string;
+  /** For a dataset: its entry in the pipeline (`format`, `labels`, …). */
+  readonly options?: Record<string, unknown>;
+  readFile(rel: string): Buffer;
+  readText(rel: string): string;
+}
+
+export interface OutputWriter {
+  /** Adds a file to the stage's output tree. */
+  writeFile(rel: string, data: string | Uint8Array): Hash;
+  writeJson(rel: string, value: unknown): Hash;
+  /** Adds an existing file (e.g. one a command wrote) to the output tree under `rel`. */
+  addFile(rel: string, file: string): Promise<Hash>;
+  /** Stores a blob that an output refers to by hash (an image named in a manifest) without listing it as a file. */
+  putBlob(data: string | Uint8Array): Hash;
+  /** Marks a blob already in the store (e.g. an input image kept as is) as referenced by this output. */
+  reference(hash: Hash): void;
+  /** Numbers worth seeing in `status --json`, the lockfile's sibling records and the report. */
+  setMetrics(metrics: Record<string, unknown>): void;
+  /** Captured program output, kept in the stage record. */
+  setLog(stdout: string, stderr: string): void;
+}
+
+export interface StageContext<P> {
+  readonly stage: string;
+  readonly params: P;
+  readonly entry: StageEntry;
+  /** The directory relative paths in the pipeline resolve against. */
+  readonly pipelineDir: string;
+  /** A 32-bit seed derived from the pipeline seed and this stage's name. */
+  readonly seed: number;
+  readonly signal: AbortSignal;
+  /** A seeded PRNG in [0, 1); each call starts a fresh stream for `label`, so stages stay reproducible. */
+  random(label?: string): () => number;
+  input(name: string): InputView;
+  readonly inputs: ReadonlyMap<string, InputView>;
+  readBlob(hash: Hash): Buffer;
+  readonly output: OutputWriter;
+  /** Per-item memo shared across runs, pipelines and stages: key it by what determines the result. */
+  memo(namespace: string): ItemMemo;
+  progress(done: number, total: number, note?: string): void;
+  log(message: string): void;
+}
+
+/** Fields of a stage entry the engine itself reads; everything else of the entry is the stage's params. */
+export const ENGINE_FIELDS = ['type', 'description', 'input', 'inputs', 'models'] as const;
+
+export interface StageDefinition<P = Record<string, unknown>> {
+  readonly type: string;
+  /** Bumped whenever the stage's output for the same inputs and params changes: it is part of every key. */
+  readonly version: string;
+  /** File under `schemas/stages/` validating the whole stage entry; its defaults are applied before hashing. */
+  readonly schema: string;
+  /** What of the entry goes into the key as params (defaults: the entry without the engine's fields). */
+  keyParams?(entry: StageEntry): Record<string, unknown>;
+  /** The typed params handed to `run`. */
+  params(entry: StageEntry): P;
+  /** Workspace files the stage reads (hashed into its key) and writes (stored, restored when missing). */
+  workspacePaths?(entry: StageEntry): { deps: string[]; outs: string[] };
+  /** A reason when runs of this entry cannot be cached (e.g. a command with no declared outs). */
+  uncacheableReason?(entry: StageEntry): string | undefined;
+  run(ctx: StageContext<P>): Promise<void>;
+}
