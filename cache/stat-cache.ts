@@ -21,6 +21,8 @@ interface Shard {
  */
 export class StatCache {
   private readonly shards: LRUCache<string, Shard>;
+  /** Files actually read and hashed (the rest were answered from their stat): for tests and progress. */
+  filesRead = 0;
 
   constructor(private readonly dir: string) {
     this.shards = new LRUCache<string, Shard>({
@@ -38,6 +40,7 @@ export class StatCache {
     const row = shard.rows.get(rel);
     if (row && row[0] === st.size && row[1] === st.mtimeMs && row[2] === st.ctimeMs && row[3] === st.ino) return row[4];
     const hash = await sha256File(file);
+    this.filesRead++;
     shard.rows.set(rel, [st.size, st.mtimeMs, st.ctimeMs, st.ino, hash]);
     shard.dirty = true;
     return hash;

@@ -1,0 +1,113 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The compiled CLI (tests run from dist/test/). */
+export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'engine', 'cli', 'main.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** A throwaway project folder with the given files (parent folders created). */
+export function makeProject(files: Record<string, string> = {}): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-test-'));
+  writeFiles(dir, files);
+  return dir;
+}
+
+export function writeFiles(dir: string, files: Record<string, string>): void {
+  for (const [rel, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
+    fs.writeFileSync(path.join(dir, rel), text);
+  }
+}
+
+export function startCli(cwd: string, args: string[]): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/** Runs the real CLI as a user would, in `cwd`. */
+export function cli(cwd: string, ...args: string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = startCli(cwd, args);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d) => (stdout += d));
+    child.stderr!.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Stage names a run executed, read from its NDJSON events. */
+export function executedStages(result: CliResult): string[] {
+  return events(result).filter((e) => e.type === 'stage-done').map((e) => String(e.stage));
+}
+
+export function events(result: CliResult): Record<string, unknown>[] {
+  return result.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+export async function waitFor(check: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/**
+ * A three-stage command pipeline (a → b → c) whose stages append their name to `runs.log` when they run,
+ * so a test sees exactly which commands executed. Each stage copies its input with a prefix.
+ */
+export const THREE_STAGES = `version: 1
+seed: 3
+stages:
+  a:
+    type: command
+    cmd: [node, step.mjs, a, src.txt, out/a.txt, "\${params.tag}"]
+    deps: [step.mjs, src.txt]
+    outs: [out/a.txt]
+    params: { tag: one }
+  b:
+    type: command
+    cmd: [node, step.mjs, b, out/a.txt, out/b.txt, "\${params.tag}"]
+    deps: [step.mjs, out/a.txt]
+    outs: [out/b.txt]
+    params: { tag: two }
+  c:
+    type: command
+    cmd: [node, step.mjs, c, out/b.txt, out/c.txt, "\${params.tag}"]
+    deps: [step.mjs, out/b.txt]
+    outs: [out/c.txt]
+    params: { tag: three }
+`;
+
+export const STEP_SCRIPT = `import { appendFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+const [name, input, output, tag] = process.argv.slice(2);
+appendFileSync('runs.log', name + '\\n');
+mkdirSync(dirname(output), { recursive: true });
+writeFileSync(output, tag + ':' + readFileSync(input, 'utf8'));
+`;
+
+export function threeStageProject(): string {
+  return makeProject({ 'p.yaml': THREE_STAGES, 'step.mjs': STEP_SCRIPT, 'src.txt': 'hello\n' });
+}
+
+/** Stages that ran since the last call (and clears the log). */
+export function takeRuns(dir: string): string[] {
+  const log = path.join(dir, 'runs.log');
+  if (!fs.existsSync(log)) return [];
+  const runs = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean);
+  fs.rmSync(log);
+  return runs;
+}

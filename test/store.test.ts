@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { Store } from '../cache/store.js';
+import { cli, makeProject, startCli, takeRuns, threeStageProject, waitFor } from './helpers.js';
+
+function outputBlobOf(dir: string, stage: string, file: string): string {
+  const lock = JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8'));
+  return lock.stages[stage].outputs.files[file].hash as string;
+}
+
+test('a corrupted blob is found by cache verify, dropped, and recomputed by the next run', async () => {
+  const dir = threeStageProject();
+  await cli(dir, 'run', 'p.yaml');
+  takeRuns(dir);
+  const store = new Store(path.join(dir, '.fer-dag'));
+  const blob = outputBlobOf(dir, 'b', 'out/b.txt');
+  fs.chmodSync(store.blobPath(blob), 0o644);
+  fs.writeFileSync(store.blobPath(blob), 'bit rot');
+
+  const verify = await cli(dir, 'cache', 'verify', 'p.yaml');
+  assert.equal(verify.code, 1);
+  assert.match(verify.stdout, new RegExp(`corrupt  ${blob} .*: removed`));
+  assert.match(verify.stdout, /dropped  result of stage b .*: the next run recomputes it/);
+  assert.equal(store.hasBlob(blob), false);
+
+  const status = await cli(dir, 'status', 'p.yaml');
+  assert.match(status.stdout, /b {2}stale: its cached result is missing from the store/);
+  const rerun = await cli(dir, 'run', 'p.yaml');
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.deepEqual(takeRuns(dir), ['b']);
+  assert.equal(store.readBlob(blob).toString(), 'two:one:hello\n');
+  const clean = await cli(dir, 'cache', 'verify', 'p.yaml');
+  assert.equal(clean.code, 0);
+  assert.match(clean.stdout, /store is consistent/);
+});
+
+const SLOW_STAGE = `version: 1
+stages:
+  slow:
+    type: command
+    cmd: [node, slow.mjs]
+    deps: [slow.mjs]
+    outs: [out/slow.txt]
+`;
+// Announces that it started, then waits until the test lets it finish (or kills it).
+const SLOW_SCRIPT = `import { existsSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+appendFileSync('runs.log', 'slow\\n');
+writeFileSync('started', String(process.pid));
+while (!existsSync('release')) await new Promise((r) => setTimeout(r, 20));
+mkdirSync('out', { recursive: true });
+writeFileSync('out/slow.txt', 'done');
+`;
+
+test('a second run on a store in use fails with a message naming the holder, and never corrupts', async () => {
+  const dir = makeProject({ 'p.yaml': SLOW_STAGE, 'slow.mjs': SLOW_SCRIPT });
+  const first = startCli(dir, ['run', 'p.yaml']);
+  const firstDone = new Promise<number | null>((resolve) => first.on('close', resolve));
+  await waitFor(() => fs.existsSync(path.join(dir, 'started')), 10_000, 'the first run to start its stage');
+
+  const second = await cli(dir, 'run', 'p.yaml');
+  assert.equal(second.code, 1);
+  assert.match(second.stderr, new RegExp(`is in use by pid ${first.pid} on .* \\(fer-dag run p\\.yaml, started .*\\)`));
+  assert.match(second.stderr, /pass --wait to queue behind it/);
+
+  // With --wait the second run queues, then finds the first one's result fresh.
+  const waiting = cli(dir, 'run', 'p.yaml', '--wait');
+  await new Promise((r) => setTimeout(r, 300));
+  fs.writeFileSync(path.join(dir, 'release'), '');
+  assert.equal(await firstDone, 0);
+  const queued = await waiting;
+  assert.equal(queued.code, 0, queued.stderr);
+  assert.match(queued.stdout, /waiting for the store lock held by pid \d+/);
+  assert.match(queued.stdout, /nothing to do: all 1 stages are fresh/);
+  assert.deepEqual(takeRuns(dir), ['slow']);
+  assert.equal((await cli(dir, 'cache', 'verify', 'p.yaml')).code, 0);
+});
+
+test('a run killed mid-stage leaves the store consistent: the next run redoes only the killed stage', async () => {
+  const dir = makeProject({
+    'p.yaml': `version: 1
+stages:
+  before:
+    type: command
+    cmd: [node, -e, "require('fs').mkdirSync('out',{recursive:true}); require('fs').appendFileSync('runs.log','before\\\\n'); require('fs').writeFileSync('out/before.txt','b')"]
+    outs: [out/before.txt]
+  slow:
+    type: command
+    cmd: [node, slow.mjs]
+    deps: [slow.mjs, out/before.txt]
+    outs: [out/slow.txt]
+`,
+    'slow.mjs': SLOW_SCRIPT,
+  });
+  const run = startCli(dir, ['run', 'p.yaml']);
+  const closed = new Promise((resolve) => run.on('close', resolve));
+  await waitFor(() => fs.existsSync(path.join(dir, 'started')), 10_000, 'the slow stage to start');
+  run.kill('SIGKILL');
+  await closed;
+  // The orphaned command is ended too, as a machine crash would.
+  process.kill(Number(fs.readFileSync(path.join(dir, 'started'), 'utf8')), 'SIGKILL');
+  assert.ok(fs.existsSync(path.join(dir, '.fer-dag', 'lock')), 'the killed run could not release its lock');
+  assert.deepEqual(takeRuns(dir), ['before', 'slow']);
+
+  fs.rmSync(path.join(dir, 'started'));
+  fs.writeFileSync(path.join(dir, 'release'), '');
+  const next = await cli(dir, 'run', 'p.yaml');
+  assert.equal(next.code, 0, next.stderr);
+  assert.deepEqual(takeRuns(dir), ['slow']);
+  assert.match(next.stdout, /fresh {4}before/);
+  const verify = await cli(dir, 'cache', 'verify', 'p.yaml');
+  assert.match(verify.stdout, /store is consistent/);
+});
+
+test('cache gc keeps what the lockfile references and removes results no lockfile names', async () => {
+  const dir = threeStageProject();
+  await cli(dir, 'run', 'p.yaml');
+  const oldBlob = outputBlobOf(dir, 'c', 'out/c.txt');
+  fs.writeFileSync(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('tag: three', 'tag: drei'));
+  await cli(dir, 'run', 'p.yaml');
+  takeRuns(dir);
+  const store = new Store(path.join(dir, '.fer-dag'));
+  assert.equal(store.listRecordKeys().length, 4);
+
+  const gc = await cli(dir, 'cache', 'gc', 'p.yaml');
+  assert.equal(gc.code, 0, gc.stderr);
+  assert.match(gc.stdout, /kept 3 stage results/);
+  assert.match(gc.stdout, /removed 1 stage results/);
+  assert.equal(store.listRecordKeys().length, 3);
+  assert.equal(store.hasBlob(oldBlob), false);
+  const after = await cli(dir, 'run', 'p.yaml');
+  assert.match(after.stdout, /nothing to do/);
+  assert.deepEqual(takeRuns(dir), []);
+});
