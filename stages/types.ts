@@ -63,7 +63,7 @@ export interface StageDefinition<P = Record<string, unknown>> {
   readonly type: string;
   /** Bumped whenever the stage's output for the same inputs and params changes: it is part of every key. */
   readonly version: string;
-  /** File under `schemas/stages/` validating the whole stage entry; its defaults are applied before hashing. */
+  /** Schema file (under `schemas/stages/`, or absolute) validating the whole stage entry; its defaults are applied before hashing. */
   readonly schema: string;
   /** What of the entry goes into the key as params (defaults: the entry without the engine's fields). */
   keyParams?(entry: StageEntry): Record<string, unknown>;

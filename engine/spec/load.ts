@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { stageDefinition, stageTypes } from '../../stages/registry.js';
 import type { StageEntry } from '../../stages/types.js';
-import { toPosix } from '../paths.js';
+import { schemasDir, toPosix } from '../paths.js';
 import { didYouMean, type Diagnostic, type Result } from './diagnostics.js';
 import type { DatasetSpec, Pipeline, StageSpec } from './pipeline.js';
 import { checkAgainstSchema } from './schema-check.js';
@@ -90,7 +90,7 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
       });
       continue;
     }
-    const stageErrors = checkAgainstSchema(file, `stages/${definition.schema}`, entry, at, sourceMap);
+    const stageErrors = checkAgainstSchema(file, path.resolve(schemasDir, 'stages', definition.schema), entry, at, sourceMap);
     diagnostics.push(...stageErrors);
     if (stageErrors.length) continue;
     const typed = entry as StageEntry;

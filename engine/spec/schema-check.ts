@@ -8,11 +8,11 @@ import { dotted, type SourceMap, type SpecPath } from './source-map.js';
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
 const compiled = new Map<string, ValidateFunction>();
 
-/** Compiles (once per process) a schema from `schemas/`. */
+/** Compiles (once per process) a schema from `schemas/`, or from an absolute path (a stage defined outside). */
 export function schemaValidator(file: string): ValidateFunction {
   let validate = compiled.get(file);
   if (!validate) {
-    const schema = JSON.parse(fs.readFileSync(path.join(schemasDir, file), 'utf8')) as object;
+    const schema = JSON.parse(fs.readFileSync(path.resolve(schemasDir, file), 'utf8')) as object;
     validate = ajv.compile(schema);
     compiled.set(file, validate);
   }
