@@ -10,8 +10,13 @@ type StatRow = [size: number, mtimeMs: number, ctimeMs: number, ino: number, has
 interface Shard {
   root: string;
   rows: Map<string, StatRow>;
+  /** Tree hashes last computed over this root's rows, by the prefix the tree was keyed with. */
+  trees: Record<string, Hash>;
   dirty: boolean;
 }
+
+/** Files up to this size are read in one call; larger ones are streamed. */
+const READ_WHOLE_BELOW = 8 * 1024 * 1024;
 
 /**
  * Remembers file hashes by (size, mtime, ctime, inode), so re-hashing an unchanged 70,000-file dataset
@@ -32,29 +37,54 @@ export class StatCache {
     });
   }
 
-  /** Hash of `file`, reusing the remembered one when its stat is unchanged. `root` picks the shard. */
-  async hashFile(root: string, file: string, stat?: fs.Stats): Promise<Hash> {
-    const shard = this.shard(root);
-    const st = stat ?? fs.statSync(file);
-    const rel = path.relative(root, file);
-    const row = shard.rows.get(rel);
+  /** The remembered hash of `rel` under `root` if its stat is unchanged; synchronous, as it is the hot path. */
+  lookup(root: string, rel: string, st: fs.Stats): Hash | undefined {
+    const row = this.shard(root).rows.get(rel);
     if (row && row[0] === st.size && row[1] === st.mtimeMs && row[2] === st.ctimeMs && row[3] === st.ino) return row[4];
-    const hash = await sha256File(file);
+    return undefined;
+  }
+
+  /** Reads and hashes the file, remembering the result under `root`/`rel`. */
+  async hashAndRemember(root: string, rel: string, file: string, st: fs.Stats): Promise<Hash> {
+    const hash = st.size < READ_WHOLE_BELOW ? sha256(fs.readFileSync(file)) : await sha256File(file);
     this.filesRead++;
+    const shard = this.shard(root);
     shard.rows.set(rel, [st.size, st.mtimeMs, st.ctimeMs, st.ino, hash]);
     shard.dirty = true;
+    shard.trees = {};
     return hash;
+  }
+
+  /** Hash of `file`, reusing the remembered one when its stat is unchanged. `root` picks the shard. */
+  async hashFile(root: string, file: string, stat?: fs.Stats): Promise<Hash> {
+    const st = stat ?? fs.statSync(file);
+    const rel = path.relative(root, file);
+    return this.lookup(root, rel, st) ?? this.hashAndRemember(root, rel, file, st);
   }
 
   /** Drops rows of files that no longer exist under a root, so a shard does not grow forever. */
   retainOnly(root: string, live: Set<string>): void {
     const shard = this.shard(root);
+    if (shard.rows.size === live.size && [...live].every((rel) => shard.rows.has(rel))) return;
     for (const rel of shard.rows.keys()) {
       if (!live.has(rel)) {
         shard.rows.delete(rel);
         shard.dirty = true;
+        shard.trees = {};
       }
     }
+  }
+
+  /** The tree hash last recorded for this root and prefix, valid only while no row of the root changed. */
+  rememberedTree(root: string, prefix: string): Hash | undefined {
+    return this.shard(root).trees[prefix];
+  }
+
+  rememberTree(root: string, prefix: string, hash: Hash): void {
+    const shard = this.shard(root);
+    if (shard.trees[prefix] === hash) return;
+    shard.trees[prefix] = hash;
+    shard.dirty = true;
   }
 
   flush(): void {
@@ -76,18 +106,22 @@ export class StatCache {
 
   private load(root: string): Shard {
     const rows = new Map<string, StatRow>();
+    let trees: Record<string, Hash> = {};
     try {
-      const saved = JSON.parse(fs.readFileSync(this.shardFile(root), 'utf8')) as { root: string; rows: [string, StatRow][] };
-      if (saved.root === root) for (const [rel, row] of saved.rows) rows.set(rel, row);
+      const saved = JSON.parse(fs.readFileSync(this.shardFile(root), 'utf8')) as { root: string; rows: [string, StatRow][]; trees?: Record<string, Hash> };
+      if (saved.root === root) {
+        for (const [rel, row] of saved.rows) rows.set(rel, row);
+        trees = saved.trees ?? {};
+      }
     } catch {
       // No shard yet, or an unreadable one: start empty and re-hash; the cache is only ever an optimisation.
     }
-    return { root, rows, dirty: false };
+    return { root, rows, trees, dirty: false };
   }
 
   private flushShard(shard: Shard): void {
     if (!shard.dirty) return;
-    writeFileAtomic(this.shardFile(shard.root), JSON.stringify({ root: shard.root, rows: [...shard.rows] }));
+    writeFileAtomic(this.shardFile(shard.root), JSON.stringify({ root: shard.root, rows: [...shard.rows], trees: shard.trees }));
     shard.dirty = false;
   }
 }

@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Hash } from '../cache/hash.js';
 import type { Store } from '../cache/store.js';
-import { hashPath, treeHash, type Tree } from '../cache/tree.js';
+import { hashPath, type Tree } from '../cache/tree.js';
 import type { DatasetSpec } from './spec/pipeline.js';
 
 export interface HashedTree {
@@ -23,8 +23,7 @@ export class InputHasher {
   dataset(spec: DatasetSpec): Promise<HashedTree> {
     let pending = this.datasets.get(spec.name);
     if (!pending) {
-      pending = hashPath(this.store.statCache, spec.path).then((files) => {
-        const hashed = { files, hash: treeHash(files) };
+      pending = hashPath(this.store.statCache, spec.path).then((hashed) => {
         this.finished.set(spec.name, hashed);
         return hashed;
       });
@@ -42,7 +41,6 @@ export class InputHasher {
   async workspacePath(rel: string): Promise<HashedTree | undefined> {
     const abs = path.resolve(this.pipelineDir, rel);
     if (!fs.existsSync(abs)) return undefined;
-    const files = await hashPath(this.store.statCache, abs, rel);
-    return { files, hash: treeHash(files) };
+    return hashPath(this.store.statCache, abs, rel);
   }
 }

@@ -111,15 +111,15 @@ test('re-hashing an unchanged folder reads no file; an edited file is read again
   const dir = makeProject();
   for (let i = 0; i < 300; i++) writeFiles(dir, { [`data/${i % 7}/${i}.txt`]: `image ${i}` });
   const first = new Store(path.join(dir, '.fer-dag'));
-  const tree = await hashPath(first.statCache, path.join(dir, 'data'));
+  const { files: tree } = await hashPath(first.statCache, path.join(dir, 'data'));
   first.close();
   assert.equal(first.statCache.filesRead, 300);
 
   const second = new Store(path.join(dir, '.fer-dag')); // a new process: the stat cache comes from disk
-  assert.deepEqual(await hashPath(second.statCache, path.join(dir, 'data')), tree);
+  assert.deepEqual((await hashPath(second.statCache, path.join(dir, 'data'))).files, tree);
   assert.equal(second.statCache.filesRead, 0);
   fs.writeFileSync(path.join(dir, 'data/3/3.txt'), 'edited!');
-  const edited = await hashPath(second.statCache, path.join(dir, 'data'));
+  const { files: edited } = await hashPath(second.statCache, path.join(dir, 'data'));
   assert.equal(second.statCache.filesRead, 1);
   assert.notEqual(edited['3/3.txt']!.hash, tree['3/3.txt']!.hash);
 });

@@ -5,7 +5,8 @@ import { schemasDir } from '../paths.js';
 import { didYouMean, type Diagnostic } from './diagnostics.js';
 import { dotted, type SourceMap, type SpecPath } from './source-map.js';
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+// verbose: errors carry their schema, so an unknown property can be answered with the allowed ones.
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
 const compiled = new Map<string, ValidateFunction>();
 
 /** Compiles (once per process) a schema from `schemas/`, or from an absolute path (a stage defined outside). */
