@@ -127,6 +127,22 @@ const BAD: { name: string; rest: string; at: string; message: RegExp }[] = [
     at: '14:11',
     message: /data\/faces does not exist/,
   },
+  { name: 'a duplicate key', rest: '  w:\n    type: command\n    cmd: [node, write.mjs]\n', at: '7:3', message: /duplicate key "w"/ },
+  { name: 'an unknown reference', rest: '  bad:\n    type: command\n    cmd: [node, write.mjs]\n    inputs: [nope]\n', at: '10:14', message: /no stage or dataset is named "nope"/ },
+  {
+    name: 'a missing dep',
+    rest: '  bad:\n    type: command\n    cmd: [node, write.mjs]\n    deps: [write.mjs, nothere.txt]\n',
+    at: '10:23',
+    message: /"nothere.txt" does not exist and no stage declares it in its outs/,
+  },
+  { name: 'a schema violation', rest: '  bad:\n    type: command\n    cmd: []\n', at: '9:10', message: /stages\.bad\.cmd must NOT have fewer than 1 items/ },
+  {
+    name: 'an unknown property',
+    rest: '  bad:\n    type: command\n    cmd: [node, write.mjs]\n    parms: { x: 1 }\n',
+    at: '10:5',
+    message: /unknown property "parms"; did you mean "params"\?/,
+  },
+  { name: 'a duplicate out', rest: '  bad:\n    type: command\n    cmd: [node, write.mjs]\n    outs: [made.txt]\n', at: '10:12', message: /overlaps "made.txt", an out of stage "w"/ },
 ];
 
 function assertNothingRan(dir: string): void {
