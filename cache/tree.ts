@@ -29,13 +29,22 @@ export function listFiles(dir: string): { rel: string; abs: string }[] {
 
 function listRelative(dir: string): string[] {
   const files: string[] = [];
+  // Symlinked folders are followed (datasets often live on another disk); a link back into a folder
+  // already being walked is not, so a link cycle cannot loop.
+  const walking = new Set<string>();
   const walk = (abs: string, rel: string) => {
+    const real = fs.realpathSync(abs);
+    if (walking.has(real)) return;
+    walking.add(real);
     for (const entry of fs.readdirSync(abs, { withFileTypes: true })) {
       if (entry.name.startsWith('.')) continue;
+      const childAbs = `${abs}/${entry.name}`;
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
-      if (entry.isDirectory()) walk(`${abs}/${entry.name}`, childRel);
-      else if (entry.isFile() || (entry.isSymbolicLink() && fs.statSync(`${abs}/${entry.name}`).isFile())) files.push(childRel);
+      const kind = entry.isSymbolicLink() ? fs.statSync(childAbs, { throwIfNoEntry: false }) : entry;
+      if (kind?.isDirectory()) walk(childAbs, childRel);
+      else if (kind?.isFile()) files.push(childRel);
     }
+    walking.delete(real);
   };
   walk(dir, '');
   // Default sort compares UTF-16 code units: the same order on every platform and locale.

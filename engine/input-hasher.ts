@@ -37,6 +37,12 @@ export class InputHasher {
     return this.finished.get(name);
   }
 
+  /** One file by absolute path (a model's weights), through the stat cache. */
+  async file(abs: string): Promise<Hash | undefined> {
+    if (!fs.existsSync(abs)) return undefined;
+    return this.store.statCache.hashFile(path.dirname(abs), abs);
+  }
+
   /** A pipeline-relative workspace path (file or folder) as a tree keyed by pipeline-relative paths. */
   async workspacePath(rel: string): Promise<HashedTree | undefined> {
     const abs = path.resolve(this.pipelineDir, rel);

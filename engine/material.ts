@@ -56,6 +56,12 @@ export async function gatherMaterial(
     if (!hashed) throw new MissingDepError(`dep "${dep}" does not exist`);
     deps[dep] = hashed.hash;
   }
+  const models: Record<string, Hash> = {};
+  for (const [name, file] of Object.entries(stage.definition.modelFiles?.(stage.entry) ?? {})) {
+    const hashed = await hasher.file(file);
+    if (!hashed) throw new MissingDepError(`model file "${name}" (${file}) does not exist; install the package that provides it`);
+    models[name] = hashed;
+  }
   return {
     type: stage.type,
     version: stage.definition.version,
@@ -65,6 +71,6 @@ export async function gatherMaterial(
     inputs,
     datasets,
     deps,
-    models: {},
+    models,
   };
 }

@@ -71,6 +71,8 @@ export interface StageDefinition<P = Record<string, unknown>> {
   params(entry: StageEntry): P;
   /** Workspace files the stage reads (hashed into its key) and writes (stored, restored when missing). */
   workspacePaths?(entry: StageEntry): { deps: string[]; outs: string[] };
+  /** Model files the stage loads (name → absolute path): each file's hash is part of the key. */
+  modelFiles?(entry: StageEntry): Record<string, string>;
   /** A reason when runs of this entry cannot be cached (e.g. a command with no declared outs). */
   uncacheableReason?(entry: StageEntry): string | undefined;
   run(ctx: StageContext<P>): Promise<void>;

@@ -213,3 +213,11 @@ stages:
   await cli(dir, 'run', 'p.yaml');
   assert.deepEqual(takeRuns(dir), ['notify', 'notify']);
 });
+
+test('a corrupt lockfile is reported with the fix, exit code 2', async () => {
+  const dir = threeStageProject();
+  fs.writeFileSync(path.join(dir, 'p.lock.json'), '{ "lockfileVersion": 1, ');
+  const result = await cli(dir, 'run', 'p.yaml');
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /^fer-dag: .*p\.lock\.json: not valid JSON .*; delete it and run again to rewrite it\n$/);
+});

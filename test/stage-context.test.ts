@@ -123,3 +123,41 @@ test('re-hashing an unchanged folder reads no file; an edited file is read again
   assert.equal(second.statCache.filesRead, 1);
   assert.notEqual(edited['3/3.txt']!.hash, tree['3/3.txt']!.hash);
 });
+
+test('a symlinked folder inside a dataset is hashed; a link back up does not loop', async () => {
+  const dir = makeProject({ 'elsewhere/happy/1.txt': 'smile', 'data/sad/2.txt': 'frown' });
+  fs.symlinkSync(path.join(dir, 'elsewhere', 'happy'), path.join(dir, 'data', 'happy'));
+  fs.symlinkSync(path.join(dir, 'data'), path.join(dir, 'data', 'sad', 'loop'));
+  const store = new Store(path.join(dir, '.fer-dag'));
+  const { files } = await hashPath(store.statCache, path.join(dir, 'data'));
+  assert.deepEqual(Object.keys(files), ['happy/1.txt', 'sad/2.txt']);
+});
+
+test("a model file's hash is part of the key: replacing the weights reruns the stage", async () => {
+  const dir = makeProject({ 'weights.bin': 'v1', 'p.yaml': 'version: 1\nstages:\n  predict: { type: test-uses-model }\n' });
+  let runs = 0;
+  const usesModel: StageDefinition<Record<string, never>> = {
+    type: 'test-uses-model',
+    version: '1',
+    schema: path.join(makeProject({ 's.json': JSON.stringify({ type: 'object', required: ['type'], properties: { type: {} } }) }), 's.json'),
+    params: () => ({}),
+    modelFiles: () => ({ classifier: path.join(dir, 'weights.bin') }),
+    async run(ctx) {
+      runs++;
+      ctx.output.writeFile('ran.txt', 'yes');
+    },
+  };
+  registerStage(usesModel);
+  const run = async () => {
+    const loaded = loadPipeline(path.join(dir, 'p.yaml'));
+    assert.ok(loaded.ok);
+    return runPipeline(loaded.value, new Store(loaded.value.storeDir), { jobs: 1, emit: () => {} });
+  };
+  const first = await run();
+  assert.match(first.lock.stages.predict!.models.classifier!, /^[0-9a-f]{64}$/);
+  await run();
+  assert.equal(runs, 1);
+  fs.writeFileSync(path.join(dir, 'weights.bin'), 'v2');
+  await run();
+  assert.equal(runs, 2);
+});

@@ -4,6 +4,7 @@ import { auditCommand } from './audit.js';
 import { cacheGcCommand, cacheVerifyCommand } from './cache.js';
 import { CliExit, EXIT_USAGE } from './common.js';
 import { dagCommand } from './dag.js';
+import { LockfileError } from '../lockfile.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
 import { validateCommand } from './validate.js';
@@ -88,6 +89,9 @@ try {
   if (error instanceof CliExit) {
     if (error.message) process.stderr.write(`${error.message}\n`);
     process.exitCode = error.code;
+  } else if (error instanceof LockfileError) {
+    process.stderr.write(`fer-dag: ${error.message}\n`);
+    process.exitCode = EXIT_USAGE;
   } else if (error instanceof CommanderError) {
     // Help and version end with code 0; a usage mistake with 2, as an invalid pipeline does.
     process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
