@@ -127,6 +127,7 @@ export function createStageContext(parts: ContextParts): { context: StageContext
       return view;
     },
     readBlob: (hash) => store.readBlob(hash),
+    hasBlob: (hash) => store.hasBlob(hash),
     output,
     memo: (namespace) => store.memo(namespace),
     progress: (done, total, note) => {

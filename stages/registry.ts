@@ -1,4 +1,5 @@
 import { commandStage } from './command.js';
+import { mergeStage } from './merge.js';
 import type { StageDefinition } from './types.js';
 
 const registry = new Map<string, StageDefinition<unknown>>();
@@ -16,3 +17,4 @@ export function stageTypes(): string[] {
 }
 
 registerStage(commandStage);
+registerStage(mergeStage);

@@ -49,6 +49,8 @@ export interface StageContext<P> {
   input(name: string): InputView;
   readonly inputs: ReadonlyMap<string, InputView>;
   readBlob(hash: Hash): Buffer;
+  /** Whether the store still holds a blob (a memo entry may point at one that gc removed). */
+  hasBlob(hash: Hash): boolean;
   readonly output: OutputWriter;
   /** Per-item memo shared across runs, pipelines and stages: key it by what determines the result. */
   memo(namespace: string): ItemMemo;

@@ -1,0 +1,236 @@
+import { canonicalJson, sha256, type Hash } from '../cache/hash.js';
+import { EMOTIONS, type Emotion } from './formats/emotions.js';
+import { FORMAT_READERS } from './formats/index.js';
+import type { DatasetOptions, SkippedInput, SourceImage, SourceListing } from './formats/listing.js';
+import { decoderVersion, parsePixelText, prepareImage, type NormalizeSpec, type PreparedImage } from './images/prepare.js';
+import type { InputView, StageContext, StageDefinition, StageEntry } from './types.js';
+
+export interface MergeParams {
+  normalize?: NormalizeSpec;
+  /** Per-source class caps for sources that are stages (datasets carry theirs in the dataset entry). */
+  downsample: Record<string, { perClass: number }>;
+  dedupe: boolean;
+}
+
+/** One image of a dataset artifact: a line of `manifest.jsonl` (DESIGN.md, "Dataset records"). */
+export interface ManifestRecord {
+  blob: Hash;
+  source: string;
+  origPath: string;
+  label: Emotion;
+  sourceLabel: string;
+  width: number;
+  height: number;
+  channels: number;
+  format: string;
+  synthetic: boolean;
+  split?: string;
+  usage?: string;
+  /** The true label, where a generated source knows it (its given label may be deliberately wrong). */
+  trueLabel?: string;
+  /** Attributes a source ships (the demo generator's drawn ones), for agr's `attributes: annotations`. */
+  annotations?: Record<string, string | number>;
+}
+
+type Prepared = Pick<PreparedImage, 'width' | 'height' | 'channels' | 'format'> & { blob: Hash };
+type Memoised = Prepared | { error: string };
+
+const IN_FLIGHT = 16;
+const DECODE_MEMO = 'merge-decode';
+
+/** How a source is read: a dataset says so in the pipeline; a generating stage writes `dataset.json`. */
+function sourceFormat(view: InputView): string {
+  if (view.kind === 'dataset') return String(view.options?.format);
+  if (!view.files['dataset.json']) throw new Error(`input "${view.name}" is a stage whose output is not a dataset source (it has no dataset.json)`);
+  return String((JSON.parse(view.readText('dataset.json')) as { format?: string }).format);
+}
+
+function readAnnotations(view: InputView): Map<string, Record<string, string | number>> {
+  const byPath = new Map<string, Record<string, string | number>>();
+  if (!view.files['annotations.jsonl']) return byPath;
+  for (const line of view.readText('annotations.jsonl').split('\n')) {
+    if (!line.trim()) continue;
+    const entry = JSON.parse(line) as Record<string, string | number>;
+    byPath.set(String(entry.origPath), entry);
+  }
+  return byPath;
+}
+
+/** Keeps at most `perClass` images of each class, chosen by a seeded shuffle of the path-sorted list. */
+function downsample(images: SourceImage[], perClass: number, random: () => number): SourceImage[] {
+  const kept: SourceImage[] = [];
+  for (const emotion of EMOTIONS) {
+    const ofClass = images.filter((i) => i.label === emotion);
+    for (let i = ofClass.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [ofClass[i], ofClass[j]] = [ofClass[j]!, ofClass[i]!];
+    }
+    kept.push(...ofClass.slice(0, perClass));
+  }
+  return kept.sort((a, b) => (a.origPath < b.origPath ? -1 : 1));
+}
+
+async function prepare(ctx: StageContext<MergeParams>, view: InputView, image: SourceImage): Promise<Memoised> {
+  const memo = ctx.memo(DECODE_MEMO);
+  const raw = image.bytes.kind === 'file' ? view.readFile(image.bytes.rel) : undefined;
+  const pixelText = image.bytes.kind === 'pixels' ? image.bytes.read() : undefined;
+  const inputHash = raw ? sha256(raw) : sha256(typeof pixelText === 'string' ? pixelText : Buffer.from(pixelText!));
+  const memoKey = { input: inputHash, normalize: ctx.params.normalize ?? null, v: 1 };
+  const known = memo.get<Memoised>(memoKey);
+  if (known && 'error' in known) return known;
+  if (known && ctx.hasBlob(known.blob)) {
+    ctx.output.reference(known.blob);
+    return known;
+  }
+  let result: Memoised;
+  try {
+    let prepared: PreparedImage;
+    if (raw) prepared = await prepareImage({ file: raw }, ctx.params.normalize);
+    else {
+      const { width, height, channels } = image.bytes as Extract<SourceImage['bytes'], { kind: 'pixels' }>;
+      const pixels = typeof pixelText === 'string' ? parsePixelText(pixelText, width * height * channels) : pixelText!;
+      prepared = await prepareImage({ pixels, width, height, channels }, ctx.params.normalize ?? { format: 'png' });
+    }
+    const blob = ctx.output.putBlob(prepared.bytes);
+    result = { blob, width: prepared.width, height: prepared.height, channels: prepared.channels, format: prepared.format };
+  } catch (error) {
+    result = { error: `cannot decode: ${(error as Error).message.split('\n')[0]}` };
+  }
+  memo.set(memoKey, result, 'error' in result ? [] : [result.blob]);
+  return result;
+}
+
+/** Runs `work` over `items` with at most `limit` in flight, keeping results in input order. */
+async function mapLimited<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!, index);
+    }
+  });
+  await Promise.all(lanes);
+  return results;
+}
+
+const zeroCounts = (): Record<Emotion, number> => Object.fromEntries(EMOTIONS.map((e) => [e, 0])) as Record<Emotion, number>;
+
+export const mergeStage: StageDefinition<MergeParams> = {
+  type: 'merge',
+  version: '1',
+  schema: 'merge.schema.json',
+  params: (entry: StageEntry) => entry.params as MergeParams,
+
+  async run(ctx) {
+    const sources = ctx.entry.inputs as string[];
+    const listings: { name: string; view: InputView; format: string; listing: SourceListing; images: SourceImage[]; before?: Record<Emotion, number> }[] = [];
+    for (const name of sources) {
+      const view = ctx.input(name);
+      const format = sourceFormat(view);
+      const reader = FORMAT_READERS[format];
+      if (!reader) throw new Error(`source "${name}" has format "${format}", which merge cannot read (it reads ${Object.keys(FORMAT_READERS).join(', ')})`);
+      const options = (view.options ?? {}) as DatasetOptions;
+      const listing = reader(view, options);
+      let images = [...listing.images].sort((a, b) => (a.origPath < b.origPath ? -1 : 1));
+      const cap = ctx.params.downsample[name]?.perClass ?? (options.downsample as { perClass?: number } | undefined)?.perClass;
+      let before: Record<Emotion, number> | undefined;
+      if (cap) {
+        before = zeroCounts();
+        for (const image of images) before[image.label]++;
+        images = downsample(images, cap, ctx.random(`downsample/${name}`));
+      }
+      if (listing.images.length === 0 && listing.skipped.length === 0) listing.skipped.push({ origPath: '.', reason: 'the source holds no images' });
+      listings.push({ name, view, format, listing, images, ...(before ? { before } : {}) });
+    }
+
+    const total = listings.reduce((n, l) => n + l.images.length, 0);
+    let done = 0;
+    const records: ManifestRecord[] = [];
+    const skipped: (SkippedInput & { source: string })[] = [];
+    const duplicates: { blob: Hash; kept: Pick<ManifestRecord, 'source' | 'origPath' | 'label'>; duplicate: Pick<ManifestRecord, 'source' | 'origPath' | 'label'>; labelsDisagree: boolean }[] = [];
+    const seen = new Map<Hash, ManifestRecord>();
+    const perSource: Record<string, unknown> = {};
+
+    for (const { name, view, format, listing, images, before } of listings) {
+      for (const s of listing.skipped) skipped.push({ source: name, ...s });
+      const annotations = readAnnotations(view);
+      const prepared = await mapLimited(images, IN_FLIGHT, async (image) => {
+        const result = await prepare(ctx, view, image);
+        ctx.progress(++done, total, name);
+        return result;
+      });
+      const kept = zeroCounts();
+      let duplicateCount = 0;
+      for (const [i, image] of images.entries()) {
+        const result = prepared[i]!;
+        if ('error' in result) {
+          skipped.push({ source: name, origPath: image.origPath, reason: result.error });
+          continue;
+        }
+        const note = annotations.get(image.origPath);
+        const record: ManifestRecord = {
+          blob: result.blob, source: name, origPath: image.origPath, label: image.label, sourceLabel: image.sourceLabel,
+          width: result.width, height: result.height, channels: result.channels, format: result.format, synthetic: false,
+          ...(image.split ? { split: image.split } : {}),
+          ...(image.fields?.usage ? { usage: image.fields.usage } : {}),
+          ...(note?.trueLabel !== undefined ? { trueLabel: String(note.trueLabel) } : {}),
+          ...(note ? { annotations: pickAttributes(note) } : {}),
+        };
+        const first = seen.get(record.blob);
+        if (first && ctx.params.dedupe) {
+          duplicateCount++;
+          duplicates.push({
+            blob: record.blob,
+            kept: { source: first.source, origPath: first.origPath, label: first.label },
+            duplicate: { source: name, origPath: image.origPath, label: image.label },
+            labelsDisagree: first.label !== image.label,
+          });
+          continue;
+        }
+        seen.set(record.blob, record);
+        records.push(record);
+        kept[image.label]++;
+      }
+      perSource[name] = {
+        format,
+        listed: listing.images.length,
+        ...(before ? { downsampled: { perClass: ctx.params.downsample[name]?.perClass ?? (view.options?.downsample as { perClass: number }).perClass, before } } : {}),
+        perClass: kept,
+        total: Object.values(kept).reduce((a, b) => a + b, 0),
+        dropped: listing.dropped,
+        skipped: skipped.filter((s) => s.source === name).reduce((n, s) => n + (s.count ?? 1), 0),
+        duplicates: duplicateCount,
+      };
+    }
+
+    const merged = zeroCounts();
+    for (const r of records) merged[r.label]++;
+    ctx.output.writeFile('manifest.jsonl', records.map((r) => canonicalJson(r)).join('\n') + (records.length ? '\n' : ''));
+    const skippedCount = skipped.reduce((n, s) => n + (s.count ?? 1), 0);
+    const conflicts = duplicates.filter((d) => d.labelsDisagree).length;
+    ctx.output.writeJson('summary.json', {
+      classes: EMOTIONS,
+      sources: perSource,
+      merged: { perClass: merged, total: records.length },
+      skipped,
+      duplicates,
+      labelConflicts: conflicts,
+      decoder: decoderVersion,
+    });
+    ctx.output.setMetrics({ images: records.length, skipped: skippedCount, duplicates: duplicates.length, labelConflicts: conflicts });
+    if (skippedCount) {
+      const reasons = [...new Set(skipped.map((s) => s.reason.replace(/"[^"]*"/g, '…')))].slice(0, 3);
+      ctx.log(`skipped ${skippedCount} input${skippedCount === 1 ? '' : 's'} (listed in summary.json), e.g. ${reasons.join('; ')}`);
+    }
+    const dropped = listings.flatMap((l) => Object.entries(l.listing.dropped).map(([c, n]) => `${n} ${c} (${l.name})`));
+    if (dropped.length) ctx.log(`left out non-canonical classes: ${dropped.join(', ')}`);
+    if (duplicates.length) ctx.log(`${duplicates.length} duplicate image${duplicates.length === 1 ? '' : 's'} kept once${conflicts ? `, ${conflicts} with disagreeing labels` : ''}`);
+  },
+};
+
+function pickAttributes(note: Record<string, string | number>): Record<string, string | number> {
+  const attributes: Record<string, string | number> = {};
+  for (const key of ['gender', 'age', 'ageYears', 'ethnicity'] as const) if (note[key] !== undefined) attributes[key] = note[key]!;
+  return attributes;
+}
