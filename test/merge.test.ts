@@ -158,3 +158,30 @@ test('adding a source decodes only its images: the rest come from the per-item m
   // affectnet's duplicate of n2.png has the same bytes, so only its two new images were decoded.
   assert.equal(decoded(), 7);
 });
+
+test("export lays the merged dataset out as the paper's class-id folders, hard-linked to the store", async () => {
+  const dir = await sourcesProject();
+  const stale = await cli(dir, 'export', 'p.yaml', 'merge', 'out');
+  assert.equal(stale.code, 1);
+  assert.match(stale.stderr, /stage merge is never run; run `fer-dag run p\.yaml --stage merge` first/);
+
+  await cli(dir, 'run', 'p.yaml');
+  const result = await cli(dir, 'export', 'p.yaml', 'merge', 'out');
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /exported stage merge: 2 output files, 7 images in out\/<class id 0-6>\/ \(7 hard links/);
+  const listing = (id: string) => fs.readdirSync(path.join(dir, 'out', id)).sort();
+  assert.deepEqual(listing('4'), ['affectnet__0_a1.jpg', 'fer2013__fer2013.csv_3.png']);
+  assert.deepEqual(listing('0'), ['affectnet__6_a2.png', 'nhfi__anger_n1.png']);
+  assert.deepEqual(listing('5'), ['fer2013__fer2013.csv_2.png']);
+  const { manifest, store } = outputs(dir);
+  const exported = fs.statSync(path.join(dir, 'out/0/nhfi__anger_n1.png'));
+  assert.equal(exported.ino, fs.statSync(store.blobPath(manifest.find((r) => r.origPath === 'anger/n1.png')!.blob)).ino);
+  assert.ok(fs.existsSync(path.join(dir, 'out/manifest.jsonl')));
+
+  const again = await cli(dir, 'export', 'p.yaml', 'merge', 'out');
+  assert.equal(again.code, 2);
+  assert.match(again.stderr, /out is not empty; export into a new folder, or pass --overwrite/);
+  const bySubgroup = await cli(dir, 'export', 'p.yaml', 'merge', 'sub', '--by', 'subgroup');
+  assert.equal(bySubgroup.code, 1);
+  assert.match(bySubgroup.stderr, /images without gender, age and ethnicity: export a stage at or after agr/);
+});

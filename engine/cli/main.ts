@@ -4,6 +4,7 @@ import { auditCommand } from './audit.js';
 import { cacheGcCommand, cacheVerifyCommand } from './cache.js';
 import { CliExit, EXIT_USAGE } from './common.js';
 import { dagCommand } from './dag.js';
+import { exportCommand } from './export.js';
 import { LockfileError } from '../lockfile.js';
 import { runCommand } from './run.js';
 import { statusCommand } from './status.js';
@@ -64,6 +65,13 @@ function program(): Command {
     .option('-j, --jobs <n>', 'stages to run at once')
     .option('--json', 'NDJSON events on stdout')
     .action(async (file, flags) => set(await watchCommand(file, flags)));
+
+  cli
+    .command('export <pipeline> <stage> <dir>')
+    .description("write a stage's output files into DIR; a dataset is also laid out as DIR/<class id>/… or DIR/<emotion>/<subgroup>/…")
+    .addOption(new Option('--by <layout>', 'folder layout of a dataset').choices(['class', 'subgroup']).default('class'))
+    .option('--overwrite', 'replace DIR if it is not empty')
+    .action(async (file, stage, dir, flags) => set(await exportCommand(file, stage, dir, flags)));
 
   const cache = cli.command('cache').description('maintain the content-addressed store');
   cache

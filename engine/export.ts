@@ -1,0 +1,75 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { StageRecord, Store } from '../cache/store.js';
+import { EMOTIONS } from '../stages/formats/emotions.js';
+
+export type ExportLayout = 'class' | 'subgroup';
+
+export interface ExportReport {
+  files: number;
+  images: number;
+  linked: number;
+  copied: number;
+}
+
+interface ManifestLine {
+  blob: string;
+  source: string;
+  origPath: string;
+  label: string;
+  format?: string;
+  gender?: string;
+  age?: string;
+  ethnicity?: string;
+}
+
+export class ExportError extends Error {}
+
+const EXTENSIONS: Record<string, string> = { jpeg: '.jpg', jpg: '.jpg', png: '.png', webp: '.webp', bmp: '.bmp', gif: '.gif' };
+
+/** A file name that says where the image came from: `nhfi__train_anger_a.png`, `fer2013__fer2013.csv_2.png`. */
+function exportName(line: ManifestLine): string {
+  const base = `${line.source}__${line.origPath.replace(/[/:\\]/g, '_')}`;
+  const ext = EXTENSIONS[line.format ?? ''] ?? path.extname(line.origPath);
+  return base.toLowerCase().endsWith(ext) ? base : `${base}${ext}`;
+}
+
+/** Hard link where the file system allows (no copy, read-only like the store), else a copy. */
+function place(store: Store, hash: string, target: string, report: ExportReport): void {
+  fs.mkdirSync(path.dirname(target), { recursive: true });
+  try {
+    fs.linkSync(store.blobPath(hash), target);
+    report.linked++;
+  } catch {
+    store.restoreBlob(hash, target);
+    report.copied++;
+  }
+}
+
+/**
+ * Writes a stage's output files into `dir`; a dataset (an output with manifest.jsonl) is also laid out as
+ * folders: `dir/<class id>/…` (the paper's layout) or `dir/<emotion>/<gender-age-ethnicity>/…`.
+ */
+export function exportStage(store: Store, record: StageRecord, dir: string, layout: ExportLayout): ExportReport {
+  const report: ExportReport = { files: 0, images: 0, linked: 0, copied: 0 };
+  for (const [rel, entry] of Object.entries(record.outputs)) {
+    store.restoreBlob(entry.hash, path.join(dir, rel));
+    report.files++;
+  }
+  const manifest = record.outputs['manifest.jsonl'];
+  if (!manifest) {
+    if (layout === 'subgroup') throw new ExportError(`stage ${record.stage} has no manifest.jsonl: --by subgroup needs a dataset stage`);
+    return report;
+  }
+  const lines = store.readBlob(manifest.hash).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ManifestLine);
+  if (layout === 'subgroup' && lines.some((l) => !l.gender || !l.age || !l.ethnicity)) {
+    throw new ExportError(`the manifest of stage ${record.stage} has images without gender, age and ethnicity: export a stage at or after agr with --by subgroup`);
+  }
+  for (const line of lines) {
+    const classId = EMOTIONS.indexOf(line.label as (typeof EMOTIONS)[number]);
+    const folder = layout === 'class' ? String(classId) : path.join(line.label, `${line.gender}-${line.age}-${line.ethnicity}`);
+    place(store, line.blob, path.join(dir, folder, exportName(line)), report);
+    report.images++;
+  }
+  return report;
+}
