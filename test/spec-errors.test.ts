@@ -71,7 +71,7 @@ describe('a bad pipeline is refused with a positioned diagnostic', () => {
     const text = 'version: 1\ndatasets:\n  faces:\n    format: folders\n    path: data/faces\nstages:\n  a:\n    type: command\n    cmd: [node, a.js]\n    inputs: [faces]\n';
     const d = only(text, 'missing-path', 5, 11);
     assert.equal(d.path, 'datasets.faces.path');
-    assert.match(d.message, /^dataset "faces": data\/faces does not exist/);
+    assert.match(d.message, /^dataset "faces": data\/faces \(beside the pipeline file\) does not exist/);
     assert.equal(d.at!.length, 'data/faces'.length);
   });
 
@@ -125,7 +125,7 @@ const BAD: { name: string; rest: string; at: string; message: RegExp }[] = [
     name: 'a missing dataset path',
     rest: '  bad:\n    type: command\n    cmd: [node, write.mjs]\n    inputs: [faces]\ndatasets:\n  faces:\n    format: folders\n    path: data/faces\n',
     at: '14:11',
-    message: /data\/faces does not exist/,
+    message: /data\/faces \(beside the pipeline file\) does not exist/,
   },
   { name: 'a duplicate key', rest: '  w:\n    type: command\n    cmd: [node, write.mjs]\n', at: '7:3', message: /duplicate key "w"/ },
   { name: 'an unknown reference', rest: '  bad:\n    type: command\n    cmd: [node, write.mjs]\n    inputs: [nope]\n', at: '10:14', message: /no stage or dataset is named "nope"/ },
@@ -189,4 +189,19 @@ describe('the CLI refuses a bad pipeline with exit code 2 and file:line:column',
     }
     assertNothingRan(dir);
   });
+});
+
+test('a missing dataset says where it goes and where it is downloaded; ${VAR:-default} paths point elsewhere', async () => {
+  const dir = makeProject({
+    'p.yaml': 'version: 1\ndatasets:\n  fer2013:\n    format: fer2013-csv\n    path: ${FER_DATA_TEST:-data}/fer2013.csv\n    url: https://example.org/fer2013\nstages:\n  merge: { type: merge, inputs: [fer2013] }\n',
+    'elsewhere/fer2013.csv': 'emotion,pixels,Usage\n',
+  });
+  const missing = await cli(dir, 'validate', 'p.yaml');
+  assert.equal(missing.code, 2);
+  assert.ok(
+    missing.stderr.startsWith('p.yaml:5:11: dataset "fer2013": data/fer2013.csv (beside the pipeline file) does not exist; put the dataset there (download it from https://example.org/fer2013), or point path at it'),
+    missing.stderr,
+  );
+  const pointed = parsePipeline(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('FER_DATA_TEST:-data', 'FER_DATA_TEST:-elsewhere'));
+  assert.equal(pointed.ok, true);
 });

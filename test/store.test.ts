@@ -64,15 +64,18 @@ test('a second run on a store in use fails with a message naming the holder, and
   assert.match(second.stderr, new RegExp(`is in use by pid ${first.pid} on .* \\(fer-dag run p\\.yaml, started .*\\)`));
   assert.match(second.stderr, /pass --wait to queue behind it/);
 
-  // With --wait the second run queues, then finds the first one's result fresh.
-  const waiting = cli(dir, 'run', 'p.yaml', '--wait');
-  await new Promise((r) => setTimeout(r, 300));
+  // With --wait the second run queues (the first is released only once it says so), then finds the
+  // first one's result fresh.
+  const waiting = startCli(dir, ['run', 'p.yaml', '--wait']);
+  let queuedOut = '';
+  waiting.stdout!.on('data', (d) => (queuedOut += d));
+  const queuedDone = new Promise<number | null>((resolve) => waiting.on('close', resolve));
+  await waitFor(() => queuedOut.includes('waiting for the store lock'), 10_000, 'the queued run to wait');
+  assert.match(queuedOut, new RegExp(`waiting for the store lock held by pid ${first.pid}`));
   fs.writeFileSync(path.join(dir, 'release'), '');
   assert.equal(await firstDone, 0);
-  const queued = await waiting;
-  assert.equal(queued.code, 0, queued.stderr);
-  assert.match(queued.stdout, /waiting for the store lock held by pid \d+/);
-  assert.match(queued.stdout, /nothing to do: all 1 stages are fresh/);
+  assert.equal(await queuedDone, 0);
+  assert.match(queuedOut, /nothing to do: all 1 stages are fresh/);
   assert.deepEqual(takeRuns(dir), ['slow']);
   assert.equal((await cli(dir, 'cache', 'verify', 'p.yaml')).code, 0);
 });

@@ -60,11 +60,14 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
 
   const datasets = new Map<string, DatasetSpec>();
   for (const [name, entry] of Object.entries(spec.datasets)) {
-    const location = path.resolve(dir, String(entry.path));
+    const expanded = expandEnv(String(entry.path));
+    const location = path.resolve(dir, expanded);
     if (!fs.existsSync(location)) {
+      const shown = path.isAbsolute(expanded) ? expanded : `${expanded} (beside the pipeline file)`;
+      const from = entry.url ? ` (download it from ${entry.url})` : '';
       diagnostics.push({
         code: 'missing-path', severity: 'error', file, path: `datasets.${name}.path`,
-        message: `dataset "${name}": ${entry.path} does not exist (resolved to ${location}); put the dataset there or fix the path`,
+        message: `dataset "${name}": ${shown} does not exist; put the dataset there${from}, or point path at it`,
         at: sourceMap.locate(['datasets', name, 'path']),
       });
     }
@@ -136,6 +139,11 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
     sourceMap,
   };
   return { ok: true, value: pipeline, warnings: diagnostics.concat(warningsFor(pipeline)) };
+}
+
+/** `${NAME}` and `${NAME:-default}` from the environment, so data can live elsewhere without editing the spec. */
+export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => env[name] || fallback || '');
 }
 
 function fail(diagnostics: Diagnostic[]): Result<Pipeline> {
