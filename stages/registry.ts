@@ -1,5 +1,6 @@
 import { commandStage } from './command.js';
 import { mergeStage } from './merge.js';
+import { generateFacesStage } from './generate-faces.js';
 import type { StageDefinition } from './types.js';
 
 const registry = new Map<string, StageDefinition<unknown>>();
@@ -18,3 +19,4 @@ export function stageTypes(): string[] {
 
 registerStage(commandStage);
 registerStage(mergeStage);
+registerStage(generateFacesStage);
