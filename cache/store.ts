@@ -1,7 +1,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { copyFileAtomic, tempPathFor, writeFileAtomic } from './atomic.js';
-import { sha256, sha256File, stableJson, type Hash } from './hash.js';
+import { BLOB_MODE, blobPathIn, putBlob, type BlobSink } from './blob-sink.js';
+import { sha256File, stableJson, type Hash } from './hash.js';
 import { ItemMemo } from './memo.js';
 import { StatCache } from './stat-cache.js';
 import type { Tree } from './tree.js';
@@ -26,7 +27,6 @@ export interface StageRecord {
   finishedAt: string;
 }
 
-const BLOB_MODE = 0o444;
 
 /**
  * The content-addressed store (default `.fer-dag/` beside the pipeline):
@@ -48,8 +48,12 @@ export class Store {
     return path.join(this.root, 'objects');
   }
 
+  get blobSink(): BlobSink {
+    return { objectsDir: this.objectsDir };
+  }
+
   blobPath(hash: Hash): string {
-    return path.join(this.objectsDir, hash.slice(0, 2), hash.slice(2));
+    return blobPathIn(this.blobSink, hash);
   }
 
   hasBlob(hash: Hash): boolean {
@@ -57,10 +61,7 @@ export class Store {
   }
 
   putBytes(data: string | Uint8Array): Hash {
-    const hash = sha256(data);
-    const target = this.blobPath(hash);
-    if (!fs.existsSync(target)) writeFileAtomic(target, data, BLOB_MODE);
-    return hash;
+    return putBlob(this.blobSink, data);
   }
 
   /** Copies a file into the store; `knownHash` skips re-reading when the caller just hashed it. */

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { BlobSink } from '../cache/blob-sink.js';
 import type { Hash } from '../cache/hash.js';
 import { sha256File } from '../cache/hash.js';
 import type { Store } from '../cache/store.js';
@@ -40,6 +41,10 @@ export class OutputCollector implements OutputWriter {
     return hash;
   }
 
+  get blobSink(): BlobSink {
+    return this.store.blobSink;
+  }
+
   reference(hash: Hash): void {
     if (!this.store.hasBlob(hash)) throw new Error(`reference to blob ${hash} that is not in the store`);
     this.refs.add(hash);
@@ -74,6 +79,7 @@ export function stageInputView(store: Store, name: string, files: Tree, treeHash
       return store.readBlob(entry.hash);
     },
     readText: (rel) => store.readBlob(mustHave(files, name, rel)).toString('utf8'),
+    filePath: (rel) => store.blobPath(mustHave(files, name, rel)),
   };
 }
 
@@ -89,6 +95,7 @@ export function datasetInputView(name: string, location: string, options: Record
     options,
     readFile: (rel) => fs.readFileSync(resolve(rel)),
     readText: (rel) => fs.readFileSync(resolve(rel), 'utf8'),
+    filePath: resolve,
   };
 }
 

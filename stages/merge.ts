@@ -1,9 +1,12 @@
-import { canonicalJson, sha256, type Hash } from '../cache/hash.js';
+import { canonicalJson, type Hash } from '../cache/hash.js';
 import { EMOTIONS, type Emotion } from './formats/emotions.js';
 import { FORMAT_READERS } from './formats/index.js';
 import type { DatasetOptions, SkippedInput, SourceImage, SourceListing } from './formats/listing.js';
-import { decoderVersion, parsePixelText, prepareImage, type NormalizeSpec, type PreparedImage } from './images/prepare.js';
-import type { InputView, StageContext, StageDefinition, StageEntry } from './types.js';
+import { prepareAll } from './images/prepare-all.js';
+import { decoderVersion, type NormalizeSpec } from './images/prepare.js';
+import type { PrepareOutcome, PrepareRequest } from './images/prepare-worker.js';
+import { WorkerPool } from './parallel/pool.js';
+import type { InputView, StageDefinition, StageEntry } from './types.js';
 
 export interface MergeParams {
   normalize?: NormalizeSpec;
@@ -32,11 +35,6 @@ export interface ManifestRecord {
   annotations?: Record<string, string | number>;
 }
 
-type Prepared = Pick<PreparedImage, 'width' | 'height' | 'channels' | 'format'> & { blob: Hash };
-type Memoised = Prepared | { error: string };
-
-const IN_FLIGHT = 16;
-const DECODE_MEMO = 'merge-decode';
 
 /** How a source is read: a dataset says so in the pipeline; a generating stage writes `dataset.json`. */
 function sourceFormat(view: InputView): string {
@@ -70,55 +68,11 @@ function downsample(images: SourceImage[], perClass: number, random: () => numbe
   return kept.sort((a, b) => (a.origPath < b.origPath ? -1 : 1));
 }
 
-async function prepare(ctx: StageContext<MergeParams>, view: InputView, image: SourceImage): Promise<Memoised> {
-  const memo = ctx.memo(DECODE_MEMO);
-  const raw = image.bytes.kind === 'file' ? view.readFile(image.bytes.rel) : undefined;
-  const pixelText = image.bytes.kind === 'pixels' ? image.bytes.read() : undefined;
-  const inputHash = raw ? sha256(raw) : sha256(typeof pixelText === 'string' ? pixelText : Buffer.from(pixelText!));
-  const memoKey = { input: inputHash, normalize: ctx.params.normalize ?? null, v: 1 };
-  const known = memo.get<Memoised>(memoKey);
-  if (known && 'error' in known) return known;
-  if (known && ctx.hasBlob(known.blob)) {
-    ctx.output.reference(known.blob);
-    return known;
-  }
-  let result: Memoised;
-  try {
-    let prepared: PreparedImage;
-    if (raw) prepared = await prepareImage({ file: raw }, ctx.params.normalize);
-    else {
-      const { width, height, channels } = image.bytes as Extract<SourceImage['bytes'], { kind: 'pixels' }>;
-      const pixels = typeof pixelText === 'string' ? parsePixelText(pixelText, width * height * channels) : pixelText!;
-      prepared = await prepareImage({ pixels, width, height, channels }, ctx.params.normalize ?? { format: 'png' });
-    }
-    const blob = ctx.output.putBlob(prepared.bytes);
-    result = { blob, width: prepared.width, height: prepared.height, channels: prepared.channels, format: prepared.format };
-  } catch (error) {
-    result = { error: `cannot decode: ${(error as Error).message.split('\n')[0]}` };
-  }
-  memo.set(memoKey, result, 'error' in result ? [] : [result.blob]);
-  return result;
-}
-
-/** Runs `work` over `items` with at most `limit` in flight, keeping results in input order. */
-async function mapLimited<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!, index);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
-}
-
 const zeroCounts = (): Record<Emotion, number> => Object.fromEntries(EMOTIONS.map((e) => [e, 0])) as Record<Emotion, number>;
 
 export const mergeStage: StageDefinition<MergeParams> = {
   type: 'merge',
-  version: '1',
+  version: '2',
   schema: 'merge.schema.json',
   params: (entry: StageEntry) => entry.params as MergeParams,
 
@@ -152,56 +106,60 @@ export const mergeStage: StageDefinition<MergeParams> = {
     const seen = new Map<Hash, ManifestRecord>();
     const perSource: Record<string, unknown> = {};
 
-    for (const { name, view, format, listing, images, before } of listings) {
-      for (const s of listing.skipped) skipped.push({ source: name, ...s });
-      const annotations = readAnnotations(view);
-      const prepared = await mapLimited(images, IN_FLIGHT, async (image) => {
-        const result = await prepare(ctx, view, image);
-        ctx.progress(++done, total, name);
-        return result;
-      });
-      const kept = zeroCounts();
-      let duplicateCount = 0;
-      for (const [i, image] of images.entries()) {
-        const result = prepared[i]!;
-        if ('error' in result) {
-          skipped.push({ source: name, origPath: image.origPath, reason: result.error });
-          continue;
+    const pool = new WorkerPool<PrepareRequest, PrepareOutcome[]>(new URL('./images/prepare-worker.js', import.meta.url));
+    const stop = () => void pool.close();
+    ctx.signal.addEventListener('abort', stop);
+    try {
+      for (const { name, view, format, listing, images, before } of listings) {
+        for (const s of listing.skipped) skipped.push({ source: name, ...s });
+        const annotations = readAnnotations(view);
+        const prepared = await prepareAll(ctx, pool, view, images, (n) => ctx.progress((done += n), total, name));
+        const kept = zeroCounts();
+        let duplicateCount = 0;
+        for (const [i, image] of images.entries()) {
+          const result = prepared[i]!;
+          if ('error' in result) {
+            skipped.push({ source: name, origPath: image.origPath, reason: result.error });
+            continue;
+          }
+          const note = annotations.get(image.origPath);
+          const record: ManifestRecord = {
+            blob: result.blob, source: name, origPath: image.origPath, label: image.label, sourceLabel: image.sourceLabel,
+            width: result.width, height: result.height, channels: result.channels, format: result.format, synthetic: false,
+            ...(image.split ? { split: image.split } : {}),
+            ...(image.fields?.usage ? { usage: image.fields.usage } : {}),
+            ...(note?.trueLabel !== undefined ? { trueLabel: String(note.trueLabel) } : {}),
+            ...(note ? { annotations: pickAttributes(note) } : {}),
+          };
+          const first = seen.get(record.blob);
+          if (first && ctx.params.dedupe) {
+            duplicateCount++;
+            duplicates.push({
+              blob: record.blob,
+              kept: { source: first.source, origPath: first.origPath, label: first.label },
+              duplicate: { source: name, origPath: image.origPath, label: image.label },
+              labelsDisagree: first.label !== image.label,
+            });
+            continue;
+          }
+          seen.set(record.blob, record);
+          records.push(record);
+          kept[image.label]++;
         }
-        const note = annotations.get(image.origPath);
-        const record: ManifestRecord = {
-          blob: result.blob, source: name, origPath: image.origPath, label: image.label, sourceLabel: image.sourceLabel,
-          width: result.width, height: result.height, channels: result.channels, format: result.format, synthetic: false,
-          ...(image.split ? { split: image.split } : {}),
-          ...(image.fields?.usage ? { usage: image.fields.usage } : {}),
-          ...(note?.trueLabel !== undefined ? { trueLabel: String(note.trueLabel) } : {}),
-          ...(note ? { annotations: pickAttributes(note) } : {}),
+        perSource[name] = {
+          format,
+          listed: listing.images.length,
+          ...(before ? { downsampled: { perClass: ctx.params.downsample[name]?.perClass ?? (view.options?.downsample as { perClass: number }).perClass, before } } : {}),
+          perClass: kept,
+          total: Object.values(kept).reduce((a, b) => a + b, 0),
+          dropped: listing.dropped,
+          skipped: skipped.filter((s) => s.source === name).reduce((n, s) => n + (s.count ?? 1), 0),
+          duplicates: duplicateCount,
         };
-        const first = seen.get(record.blob);
-        if (first && ctx.params.dedupe) {
-          duplicateCount++;
-          duplicates.push({
-            blob: record.blob,
-            kept: { source: first.source, origPath: first.origPath, label: first.label },
-            duplicate: { source: name, origPath: image.origPath, label: image.label },
-            labelsDisagree: first.label !== image.label,
-          });
-          continue;
-        }
-        seen.set(record.blob, record);
-        records.push(record);
-        kept[image.label]++;
       }
-      perSource[name] = {
-        format,
-        listed: listing.images.length,
-        ...(before ? { downsampled: { perClass: ctx.params.downsample[name]?.perClass ?? (view.options?.downsample as { perClass: number }).perClass, before } } : {}),
-        perClass: kept,
-        total: Object.values(kept).reduce((a, b) => a + b, 0),
-        dropped: listing.dropped,
-        skipped: skipped.filter((s) => s.source === name).reduce((n, s) => n + (s.count ?? 1), 0),
-        duplicates: duplicateCount,
-      };
+    } finally {
+      ctx.signal.removeEventListener('abort', stop);
+      await pool.close();
     }
 
     const merged = zeroCounts();

@@ -1,3 +1,4 @@
+import type { BlobSink } from '../cache/blob-sink.js';
 import type { Hash } from '../cache/hash.js';
 import type { ItemMemo } from '../cache/memo.js';
 import type { Tree } from '../cache/tree.js';
@@ -17,6 +18,8 @@ export interface InputView {
   readonly options?: Record<string, unknown>;
   readFile(rel: string): Buffer;
   readText(rel: string): string;
+  /** Where the file can be read on disk, for worker threads that read it themselves; never written to. */
+  filePath(rel: string): string;
 }
 
 export interface OutputWriter {
@@ -29,6 +32,8 @@ export interface OutputWriter {
   putBlob(data: string | Uint8Array): Hash;
   /** Marks a blob already in the store (e.g. an input image kept as is) as referenced by this output. */
   reference(hash: Hash): void;
+  /** For worker threads: they store blobs with `putBlob(sink, bytes)` from cache/blob-sink; declare each with `reference`. */
+  readonly blobSink: BlobSink;
   /** Numbers worth seeing in `status --json`, the lockfile's sibling records and the report. */
   setMetrics(metrics: Record<string, unknown>): void;
   /** Captured program output, kept in the stage record. */

@@ -1,10 +1,13 @@
 import sharp from 'sharp';
+import { decodeJpeg } from './codec/jpeg.js';
+import { decodePng, encodePng } from './codec/png.js';
+import { resizeSquare, toChannels, type Fit, type Raster } from './raster.js';
 
 export interface NormalizeSpec {
   size?: number;
   channels?: 1 | 3;
   format?: 'png' | 'jpeg' | 'webp';
-  fit?: 'cover' | 'contain' | 'fill';
+  fit?: Fit;
 }
 
 export interface PreparedImage {
@@ -12,47 +15,85 @@ export interface PreparedImage {
   bytes: Buffer;
   width: number;
   height: number;
+  /** The stored image's channel count (a file kept as is: its own, alpha included). */
   channels: number;
   format: string;
 }
 
-export type ImageInput = { file: Buffer } | { pixels: Uint8Array; width: number; height: number; channels: 1 | 3 };
+export type ImageInput = { file: Uint8Array } | { pixels: Uint8Array; width: number; height: number; channels: 1 | 3 };
 
-// Many small images are decoded at once (see merge); one libvips thread each avoids oversubscribing cores.
+// Small images are decoded many at once (see merge's worker pool); one libvips thread each avoids
+// oversubscribing the cores, and its operation cache only helps when an image is processed twice.
 sharp.concurrency(1);
-// Cached operations only help when the same image is processed repeatedly; merge never does.
 sharp.cache(false);
 
-export const decoderVersion = `sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}`;
+/**
+ * Part of every merge key: PNG and baseline/progressive JPEG are decoded in JavaScript (exactly the same
+ * pixels on every machine), anything else by libvips; resizing, gray conversion and PNG encoding are ours.
+ */
+export const decoderVersion = `fer-dag codecs 1 (jpeg-js 0.4) / sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}`;
+
+interface Decoded {
+  raster: Raster;
+  format: string;
+  /** The file's own channel count (libvips expands gray to sRGB when decoding). */
+  channels: number;
+}
+
+const isPng = (b: Uint8Array) => b[0] === 0x89 && b[1] === 0x50 && b[2] === 0x4e && b[3] === 0x47;
+const isJpeg = (b: Uint8Array) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+
+async function decodeWithSharp(file: Uint8Array): Promise<Decoded> {
+  // failOn 'error' rejects truncated and corrupt data but tolerates harmless warnings (e.g. extra bytes
+  // after a JPEG's end marker), which real datasets are full of.
+  const image = sharp(file, { failOn: 'error' });
+  const [meta, { data, info }] = await Promise.all([image.metadata(), image.clone().raw().toBuffer({ resolveWithObject: true })]);
+  const fileChannels = meta.channels ?? info.channels;
+  let raster: Raster = { width: info.width, height: info.height, channels: info.channels as Raster['channels'], data };
+  if (fileChannels <= 2 && info.channels >= 3) raster = toChannels(raster, 1); // gray stays gray
+  return { raster, format: meta.format ?? 'unknown', channels: fileChannels };
+}
+
+/**
+ * The JavaScript decoders handle the formats FER datasets ship (8-bit PNG, baseline JPEG) at a fraction of a
+ * libvips pipeline's per-image cost; anything they decline or reject goes to libvips, which has the last word
+ * on whether a file is corrupt.
+ */
+async function decodeFile(file: Uint8Array): Promise<Decoded> {
+  try {
+    const raster = isPng(file) ? decodePng(file) : isJpeg(file) ? decodeJpeg(file) : undefined;
+    if (raster) return { raster, format: isPng(file) ? 'png' : 'jpeg', channels: raster.channels };
+  } catch {
+    // fall through: libvips decides, and names the problem if the file really is broken
+  }
+  return decodeWithSharp(file);
+}
+
+async function encode(raster: Raster, format: NonNullable<NormalizeSpec['format']>): Promise<Buffer> {
+  if (format === 'png') return encodePng(raster);
+  const image = sharp(raster.data, { raw: { width: raster.width, height: raster.height, channels: raster.channels } });
+  const coloured = raster.channels === 1 ? image.toColourspace('b-w') : image;
+  return (format === 'jpeg' ? coloured.jpeg({ quality: 95 }) : coloured.webp({ lossless: true })).toBuffer();
+}
 
 /**
  * Decodes an image fully (so a corrupt or truncated file fails here, not in training) and, when asked,
- * converts it to the canonical form. Throws with a short reason on bad input.
+ * converts it to the canonical form. A file kept as is keeps its bytes; pixels (FER2013's CSV) become a PNG.
+ * Throws with a short reason on bad input.
  */
 export async function prepareImage(input: ImageInput, normalize?: NormalizeSpec): Promise<PreparedImage> {
-  // failOn 'error' rejects truncated and corrupt data but tolerates harmless warnings (e.g. extra bytes
-  // after a JPEG's end marker), which real datasets are full of.
-  const pipeline =
-    'file' in input
-      ? sharp(input.file, { failOn: 'error' })
-      : sharp(input.pixels, { raw: { width: input.width, height: input.height, channels: input.channels } });
-
+  const decoded: Decoded = 'file' in input
+    ? await decodeFile(input.file)
+    : { raster: { width: input.width, height: input.height, channels: input.channels, data: input.pixels }, format: 'raw', channels: input.channels };
   if (!normalize && 'file' in input) {
-    const [meta, decoded] = await Promise.all([pipeline.metadata(), pipeline.clone().raw().toBuffer({ resolveWithObject: true })]);
-    // Raw decoding converts to sRGB, so the file's own channel count comes from its header.
-    return { bytes: input.file, width: decoded.info.width, height: decoded.info.height, channels: meta.channels ?? decoded.info.channels, format: meta.format ?? 'unknown' };
+    const { width, height } = decoded.raster;
+    return { bytes: Buffer.from(input.file.buffer, input.file.byteOffset, input.file.byteLength), width, height, channels: decoded.channels, format: decoded.format };
   }
-
-  let converted = pipeline;
-  if (normalize?.size) converted = converted.resize(normalize.size, normalize.size, { fit: normalize.fit ?? 'cover' });
-  // libvips writes sRGB unless told otherwise: gray output must ask for the b-w colour space explicitly.
-  const channels = normalize?.channels ?? ('pixels' in input ? input.channels : undefined);
-  if (channels === 1) converted = converted.toColourspace('b-w');
-  if (channels === 3) converted = converted.removeAlpha().toColourspace('srgb');
+  const channels = normalize?.channels ?? (decoded.raster.channels >= 3 ? 3 : 1);
+  let raster = toChannels(decoded.raster, channels);
+  if (normalize?.size) raster = resizeSquare(raster, normalize.size, normalize.fit ?? 'cover');
   const format = normalize?.format ?? 'png';
-  converted = format === 'jpeg' ? converted.jpeg({ quality: 95 }) : format === 'webp' ? converted.webp({ lossless: true }) : converted.png();
-  const { data, info } = await converted.toBuffer({ resolveWithObject: true });
-  return { bytes: data, width: info.width, height: info.height, channels: info.channels, format };
+  return { bytes: await encode(raster, format), width: raster.width, height: raster.height, channels, format };
 }
 
 /** FER2013 pixels: space-separated gray values → bytes; throws on a value outside 0–255. */

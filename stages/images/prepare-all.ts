@@ -1,0 +1,64 @@
+import { sha256 } from '../../cache/hash.js';
+import type { SourceImage } from '../formats/listing.js';
+import type { WorkerPool } from '../parallel/pool.js';
+import type { InputView, StageContext } from '../types.js';
+import type { NormalizeSpec } from './prepare.js';
+import type { PrepareItem, PrepareOutcome, PrepareRequest } from './prepare-worker.js';
+
+const DECODE_MEMO = 'merge-decode';
+/** Images per worker message: large enough to amortise a round trip, small enough for smooth progress. */
+const BATCH = 32;
+
+/**
+ * Decodes (and normalises, and stores) every image of one source, in order. Each outcome is memoised by the
+ * input's bytes and the normalisation, so a rerun with another source added decodes only the new images.
+ * The main thread only consults the memo and keeps the books; workers read, decode and store.
+ */
+export async function prepareAll(
+  ctx: StageContext<{ normalize?: NormalizeSpec }>, pool: WorkerPool<PrepareRequest, PrepareOutcome[]>,
+  view: InputView, images: SourceImage[], onDone: (count: number) => void,
+): Promise<PrepareOutcome[]> {
+  const memo = ctx.memo(DECODE_MEMO);
+  const normalize = ctx.params.normalize;
+  const outcomes = new Array<PrepareOutcome>(images.length);
+  const todo: { index: number; key: Record<string, unknown>; item: PrepareItem }[] = [];
+  for (const [index, image] of images.entries()) {
+    const bytes = image.bytes;
+    const pixels = bytes.kind === 'pixels' ? bytes.read() : undefined;
+    // A file's hash is already in the input's tree (the stat cache spares re-reading unchanged datasets).
+    const inputHash = bytes.kind === 'file'
+      ? view.files[bytes.rel]?.hash ?? sha256(view.readFile(bytes.rel))
+      : sha256(typeof pixels === 'string' ? pixels : Buffer.from(pixels!));
+    const key = { input: inputHash, normalize: normalize ?? null, v: 2 };
+    const known = memo.get<PrepareOutcome>(key);
+    if (known && ('error' in known || ctx.hasBlob(known.blob))) {
+      if (!('error' in known)) ctx.output.reference(known.blob);
+      outcomes[index] = known;
+      continue;
+    }
+    const item: PrepareItem = bytes.kind === 'file'
+      ? { path: view.filePath(bytes.rel) }
+      : { pixels: pixels!, width: bytes.width, height: bytes.height, channels: bytes.channels };
+    todo.push({ index, key, item });
+  }
+  onDone(images.length - todo.length);
+
+  const batches: (typeof todo)[] = [];
+  for (let i = 0; i < todo.length; i += BATCH) batches.push(todo.slice(i, i + BATCH));
+  let next = 0;
+  const lane = async () => {
+    while (next < batches.length) {
+      const batch = batches[next++]!;
+      const results = await pool.run({ sink: ctx.output.blobSink, ...(normalize ? { normalize } : {}), items: batch.map((t) => t.item) });
+      for (const [i, { index, key }] of batch.entries()) {
+        const outcome = results[i]!;
+        if (!('error' in outcome)) ctx.output.reference(outcome.blob);
+        memo.set(key, outcome, 'error' in outcome ? [] : [outcome.blob]);
+        outcomes[index] = outcome;
+      }
+      onDone(batch.length);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(pool.capacity, batches.length) }, lane));
+  return outcomes;
+}
