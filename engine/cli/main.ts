@@ -91,6 +91,12 @@ function program(): Command {
   return cli;
 }
 
+// `fer-dag status | head` closes our stdout early: that is the reader's choice, not an error to report.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 try {
   await program().parseAsync(process.argv);
 } catch (error) {

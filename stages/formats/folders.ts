@@ -19,6 +19,8 @@ export function readClassFolders(
     const split = parts.length >= 3 ? splitFolder(parts[0]!) : undefined;
     const classParts = split ? parts.slice(1) : parts;
     if (classParts.length < 2) {
+      // A README, a licence or a generated source's own metadata beside the class folders is not an input.
+      if (!IMAGE_EXTENSIONS.has(extensionOf(rel))) continue;
       listing.skipped.push({ origPath: rel, reason: `not inside a class folder (expected ${split ? `${parts[0]}/` : ''}<class>/<image>)` });
       continue;
     }
