@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { seededRandom } from '../engine/random.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = path.resolve(here, '..', '..');
@@ -31,20 +32,9 @@ function ensureSnakemake(): void {
   }
 }
 
-// Seeded, so every run of the benchmark hashes the same bytes (mulberry32).
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function makeData(): void {
-  const rand = prng(42);
+  const rand = seededRandom(42, 'bench/engine'); // the same bytes every run
   for (let i = 0; i < FILES; i++) {
     const dir = path.join(work, 'data', `class${i % CLASSES}`);
     if (i < CLASSES) fs.mkdirSync(dir, { recursive: true });

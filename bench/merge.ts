@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+import { seededRandom } from '../engine/random.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = path.resolve(here, '..', '..');
@@ -23,7 +24,7 @@ const LARGE = Math.round(5000 * SCALE);
 const TOTAL = SMALL + LARGE;
 const REPS = 3;
 // Bump when the generator changes, so stale fixtures from an earlier version are not reused.
-const FIXTURE_VERSION = 1;
+const FIXTURE_VERSION = 2;
 
 if (!Number.isFinite(SCALE) || SCALE <= 0 || SMALL < CLASSES.length || LARGE < 1) {
   throw new Error(`BENCH_IMAGES_SCALE must be a number > 0 giving at least ${CLASSES.length} small and 1 large image (got ${process.env.BENCH_IMAGES_SCALE})`);
@@ -97,17 +98,6 @@ if __name__ == '__main__':
 `;
 
 // --- fixtures ----------------------------------------------------------------------------------------
-// Seeded, so every run of the benchmark decodes the same bytes (mulberry32).
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const clamp = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
 
@@ -158,13 +148,13 @@ async function makeFixtures(): Promise<void> {
   };
   for (const c of CLASSES) fs.mkdirSync(path.join(work, 'data', 'small', c), { recursive: true });
   for (const c of CLASSES) fs.mkdirSync(path.join(work, 'data', 'large', c), { recursive: true });
-  const small = prng(48);
+  const small = seededRandom(48, 'bench/merge'); // the same bytes every run
   for (let i = 0; i < SMALL; i++) {
     const raw = picture(48, 1, small);
     const jpg = await sharp(raw, { raw: { width: 48, height: 48, channels: 1 } }).jpeg({ quality: 90 }).toBuffer();
     await write(path.join(work, 'data', 'small', CLASSES[i % CLASSES.length]!, `s${String(i).padStart(6, '0')}.jpg`), jpg);
   }
-  const large = prng(224);
+  const large = seededRandom(224, 'bench/merge');
   for (let i = 0; i < LARGE; i++) {
     const raw = picture(224, 3, large);
     const png = await sharp(raw, { raw: { width: 224, height: 224, channels: 3 } }).png().toBuffer();

@@ -47,22 +47,11 @@ export class StatCache {
   /** Reads and hashes the file, remembering the result under `root`/`rel`. */
   async hashAndRemember(root: string, rel: string, file: string, st: fs.Stats): Promise<Hash> {
     const hash = st.size < READ_WHOLE_BELOW ? sha256(fs.readFileSync(file)) : await sha256File(file);
-    this.remember(root, rel, st, hash);
-    return hash;
-  }
-
-  private remember(root: string, rel: string, st: fs.Stats, hash: Hash): void {
     this.filesRead++;
     const shard = this.shard(root);
     shard.rows.set(rel, [st.size, st.mtimeMs, st.ctimeMs, st.ino, hash]);
     shard.dirty = true;
     shard.trees = {};
-  }
-
-  /** As `hashAndRemember`, reading without blocking the thread, so many files can be read at once. */
-  async hashAndRememberAsync(root: string, rel: string, file: string, st: fs.Stats): Promise<Hash> {
-    const hash = st.size < READ_WHOLE_BELOW ? sha256(await fs.promises.readFile(file)) : await sha256File(file);
-    this.remember(root, rel, st, hash);
     return hash;
   }
 

@@ -38,19 +38,19 @@ export interface StageRecord {
  */
 export class Store {
   readonly statCache: StatCache;
+  /** Where blobs go; worker threads get this (see blob-sink.ts). */
+  readonly blobSink: BlobSink;
   private readonly memos = new Map<string, ItemMemo>();
 
   constructor(readonly root: string) {
     this.statCache = new StatCache(path.join(root, 'state', 'stat'));
+    this.blobSink = { objectsDir: path.join(root, 'objects') };
   }
 
   get objectsDir(): string {
-    return path.join(this.root, 'objects');
+    return this.blobSink.objectsDir;
   }
 
-  get blobSink(): BlobSink {
-    return { objectsDir: this.objectsDir };
-  }
 
   blobPath(hash: Hash): string {
     return blobPathIn(this.blobSink, hash);

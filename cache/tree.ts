@@ -51,9 +51,6 @@ function listRelative(dir: string): string[] {
   return files.sort();
 }
 
-/** Files read at once when hashing files the stat cache does not know. */
-const COLD_READS = 8;
-
 export interface HashedPath {
   files: Tree;
   hash: Hash;
@@ -76,26 +73,12 @@ export async function hashPath(statCache: StatCache, target: string, prefix = ''
   const rels = listRelative(target);
   const base = `${target}/`;
   const keyPrefix = prefix ? `${prefix}/` : '';
-  const entries = new Array<TreeEntry>(rels.length);
-  const misses: { index: number; abs: string; fst: fs.Stats }[] = [];
-  for (const [index, rel] of rels.entries()) {
+  for (const rel of rels) {
     const abs = base + rel;
     const fst = fs.statSync(abs);
-    const hash = statCache.lookup(target, rel, fst);
-    if (hash) entries[index] = { hash, size: fst.size };
-    else misses.push({ index, abs, fst });
+    const hash = statCache.lookup(target, rel, fst) ?? (await statCache.hashAndRemember(target, rel, abs, fst));
+    files[keyPrefix + rel] = { hash, size: fst.size };
   }
-  // New or changed files are read several at a time: on a cold store (a dataset seen for the first time)
-  // the open/read/close calls dominate, and libuv's threads overlap them.
-  let next = 0;
-  const reader = async () => {
-    while (next < misses.length) {
-      const { index, abs, fst } = misses[next++]!;
-      entries[index] = { hash: await statCache.hashAndRememberAsync(target, rels[index]!, abs, fst), size: fst.size };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(COLD_READS, misses.length) }, reader));
-  for (const [index, rel] of rels.entries()) files[keyPrefix + rel] = entries[index]!;
   statCache.retainOnly(target, new Set(rels));
   let hash = statCache.rememberedTree(target, prefix);
   if (!hash) {

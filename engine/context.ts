@@ -46,8 +46,13 @@ export class OutputCollector implements OutputWriter {
   }
 
   reference(hash: Hash): void {
-    if (!this.store.hasBlob(hash)) throw new Error(`reference to blob ${hash} that is not in the store`);
+    if (!this.tryReference(hash)) throw new Error(`reference to blob ${hash} that is not in the store`);
+  }
+
+  tryReference(hash: Hash): boolean {
+    if (!this.store.hasBlob(hash)) return false;
     this.refs.add(hash);
+    return true;
   }
 
   setMetrics(metrics: Record<string, unknown>): void {

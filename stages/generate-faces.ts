@@ -1,5 +1,6 @@
 import { EMOTIONS, type Emotion, type Expression, type Person } from './faces/attributes.js';
-import { classSizes, mapBounded, planImages, type PlannedImage } from './faces/plan.js';
+import { classSizes, planImages, type PlannedImage } from './faces/plan.js';
+import { mapBounded } from './parallel/map-bounded.js';
 import { encodePng, renderFace } from './faces/render.js';
 import { STYLES, type Style, type StyleName } from './faces/styles.js';
 import type { StageContext, StageDefinition, StageEntry } from './types.js';

@@ -6,6 +6,7 @@ import { prepareAll } from './images/prepare-all.js';
 import { decoderVersion, type NormalizeSpec } from './images/prepare.js';
 import type { PrepareOutcome, PrepareRequest } from './images/prepare-worker.js';
 import { WorkerPool } from './parallel/pool.js';
+import { shuffle, type Rng } from './random.js';
 import type { InputView, StageDefinition, StageEntry } from './types.js';
 
 export interface MergeParams {
@@ -55,16 +56,9 @@ function readAnnotations(view: InputView): Map<string, Record<string, string | n
 }
 
 /** Keeps at most `perClass` images of each class, chosen by a seeded shuffle of the path-sorted list. */
-function downsample(images: SourceImage[], perClass: number, random: () => number): SourceImage[] {
+function downsample(images: SourceImage[], perClass: number, random: Rng): SourceImage[] {
   const kept: SourceImage[] = [];
-  for (const emotion of EMOTIONS) {
-    const ofClass = images.filter((i) => i.label === emotion);
-    for (let i = ofClass.length - 1; i > 0; i--) {
-      const j = Math.floor(random() * (i + 1));
-      [ofClass[i], ofClass[j]] = [ofClass[j]!, ofClass[i]!];
-    }
-    kept.push(...ofClass.slice(0, perClass));
-  }
+  for (const emotion of EMOTIONS) kept.push(...shuffle(random, images.filter((i) => i.label === emotion)).slice(0, perClass));
   return kept.sort((a, b) => (a.origPath < b.origPath ? -1 : 1));
 }
 
@@ -100,6 +94,7 @@ export const mergeStage: StageDefinition<MergeParams> = {
 
     const total = listings.reduce((n, l) => n + l.images.length, 0);
     let done = 0;
+    let decoded = 0;
     const records: ManifestRecord[] = [];
     const skipped: (SkippedInput & { source: string })[] = [];
     const duplicates: { blob: Hash; kept: Pick<ManifestRecord, 'source' | 'origPath' | 'label'>; duplicate: Pick<ManifestRecord, 'source' | 'origPath' | 'label'>; labelsDisagree: boolean }[] = [];
@@ -113,7 +108,8 @@ export const mergeStage: StageDefinition<MergeParams> = {
       for (const { name, view, format, listing, images, before } of listings) {
         for (const s of listing.skipped) skipped.push({ source: name, ...s });
         const annotations = readAnnotations(view);
-        const prepared = await prepareAll(ctx, pool, view, images, (n) => ctx.progress((done += n), total, name));
+        const { outcomes: prepared, decoded: decodedHere } = await prepareAll(ctx, pool, view, images, (n) => ctx.progress((done += n), total, name));
+        decoded += decodedHere;
         const kept = zeroCounts();
         let duplicateCount = 0;
         for (const [i, image] of images.entries()) {
@@ -176,7 +172,9 @@ export const mergeStage: StageDefinition<MergeParams> = {
       labelConflicts: conflicts,
       decoder: decoderVersion,
     });
-    ctx.output.setMetrics({ images: records.length, skipped: skippedCount, duplicates: duplicates.length, labelConflicts: conflicts });
+    // decoded + fromMemo = every listed image: adding a source should decode only that source's images.
+    ctx.output.setMetrics({ images: records.length, decoded, fromMemo: total - decoded, skipped: skippedCount, duplicates: duplicates.length, labelConflicts: conflicts });
+    ctx.log(`decoded ${decoded} image${decoded === 1 ? '' : 's'}, ${total - decoded} remembered from earlier runs`);
     if (skippedCount) {
       const reasons = [...new Set(skipped.map((s) => s.reason.replace(/"[^"]*"/g, '…')))].slice(0, 3);
       ctx.log(`skipped ${skippedCount} input${skippedCount === 1 ? '' : 's'} (listed in summary.json), e.g. ${reasons.join('; ')}`);

@@ -32,6 +32,8 @@ export interface OutputWriter {
   putBlob(data: string | Uint8Array): Hash;
   /** Marks a blob already in the store (e.g. an input image kept as is) as referenced by this output. */
   reference(hash: Hash): void;
+  /** As `reference`, for a blob that may be gone (a memo entry's, after gc): false, and nothing marked, when it is. */
+  tryReference(hash: Hash): boolean;
   /** For worker threads: they store blobs with `putBlob(sink, bytes)` from cache/blob-sink; declare each with `reference`. */
   readonly blobSink: BlobSink;
   /** Numbers worth seeing in `status --json`, the lockfile's sibling records and the report. */

@@ -49,7 +49,7 @@ test('a JPEG the JavaScript decoder does not handle (CMYK) goes to libvips and s
   assert.deepEqual([prepared.width, prepared.height, prepared.channels, prepared.format], [24, 24, 3, 'png']);
 });
 
-test('the canonical form depends on the pixels, not the container: PNG, lossless WebP and BMP-like raw agree', async () => {
+test('the canonical form depends on the pixels, not the container: PNG, lossless WebP and raw pixels agree', async () => {
   const px = picture(64, 3, 9);
   const png = await raw(px, 64, 3).png().toBuffer();
   const webp = await raw(px, 64, 3).webp({ lossless: true }).toBuffer();

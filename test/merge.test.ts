@@ -150,13 +150,18 @@ test('adding a source decodes only its images: the rest come from the per-item m
   const dir = await sourcesProject();
   fs.writeFileSync(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('inputs: [fer2013, nhfi, affectnet]', 'inputs: [fer2013, nhfi]'));
   await cli(dir, 'run', 'p.yaml');
-  const decoded = () => new Store(path.join(dir, '.fer-dag')).memo('merge-decode').size;
-  assert.equal(decoded(), 5);
+  const metrics = () => {
+    const lock = JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8'));
+    return new Store(path.join(dir, '.fer-dag')).getRecord(lock.stages.merge.key)!.metrics as { decoded: number; fromMemo: number };
+  };
+  assert.deepEqual(metrics(), { ...metrics(), decoded: 5, fromMemo: 0 });
   fs.writeFileSync(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('inputs: [fer2013, nhfi]', 'inputs: [fer2013, nhfi, affectnet]'));
   const rerun = await cli(dir, 'run', 'p.yaml');
   assert.equal(rerun.code, 0);
-  // affectnet's duplicate of n2.png has the same bytes, so only its two new images were decoded.
-  assert.equal(decoded(), 7);
+  // affectnet's duplicate of n2.png has the same bytes as nhfi's, so it too comes from the memo: 2 decoded, 5 + 1 remembered.
+  assert.deepEqual(metrics(), { ...metrics(), decoded: 2, fromMemo: 6 });
+  assert.match(rerun.stdout + rerun.stderr, /decoded 2 images, 6 remembered from earlier runs/);
+  assert.equal(new Store(path.join(dir, '.fer-dag')).memo('merge-decode').size, 7);
 });
 
 test("export lays the merged dataset out as the paper's class-id folders, hard-linked to the store", async () => {

@@ -1,4 +1,4 @@
-import { chance, index, uniform, weighted, type Rng } from './random.js';
+import { chance, index, uniform, weighted, type Rng } from '../random.js';
 
 /** The canonical emotion order of fer-dag (alphabetical, as the paper's merged folders). */
 export const EMOTIONS = ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise'] as const;

@@ -1,5 +1,5 @@
 import type { Expression } from './attributes.js';
-import { chance, uniform, type Rng } from './random.js';
+import { chance, uniform, type Rng } from '../random.js';
 
 /**
  * The muscle-level cues of an expression, in units of the 200-unit face frame (y grows downwards).

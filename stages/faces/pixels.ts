@@ -1,5 +1,5 @@
 import type { Look } from './styles.js';
-import type { Rng } from './random.js';
+import type { Rng } from '../random.js';
 
 /**
  * Separable Gaussian blur of an interleaved RGB raster, edges clamped. In JS rather than libvips: for

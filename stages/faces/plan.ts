@@ -1,5 +1,5 @@
 import { EMOTIONS, type Emotion, type Expression } from './attributes.js';
-import { index, shuffle, type Rng } from './random.js';
+import { index, shuffle, type Rng } from '../random.js';
 
 /** One image to generate: what it shows and what label it is filed under (different when flipped). */
 export interface PlannedImage {
@@ -36,20 +36,4 @@ export function planImages(
     image.givenLabel = others[index(noiseRng, others.length)]!;
   }
   return images;
-}
-
-/** Runs `work` over items with at most `limit` in flight; results keep the items' order. */
-export async function mapBounded<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>, onDone?: (done: number) => void): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let done = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i]!);
-      onDone?.(++done);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

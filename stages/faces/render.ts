@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { drawIdentity, drawPerson, type Expression, type Person } from './attributes.js';
 import { drawExpression } from './expression.js';
 import { faceSvg, neckSvg, rgb } from './face-svg.js';
-import { uniform, type Rng } from './random.js';
+import { uniform, type Rng } from '../random.js';
 import { blurRgb, finish } from './pixels.js';
 import type { Style } from './styles.js';
 

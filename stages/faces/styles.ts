@@ -1,5 +1,5 @@
 import type { Emotion, Expression } from './attributes.js';
-import { chance, uniform, type Rng } from './random.js';
+import { chance, uniform, type Rng } from '../random.js';
 
 export type StyleName = 'fer2013' | 'nhfi' | 'affectnet';
 /** How the merge stage loads the style's output (the dataset formats of the pipeline file). */

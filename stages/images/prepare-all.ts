@@ -1,5 +1,6 @@
 import { sha256 } from '../../cache/hash.js';
 import type { SourceImage } from '../formats/listing.js';
+import { mapBounded } from '../parallel/map-bounded.js';
 import type { WorkerPool } from '../parallel/pool.js';
 import type { InputView, StageContext } from '../types.js';
 import type { NormalizeSpec } from './prepare.js';
@@ -17,7 +18,7 @@ const BATCH = 32;
 export async function prepareAll(
   ctx: StageContext<{ normalize?: NormalizeSpec }>, pool: WorkerPool<PrepareRequest, PrepareOutcome[]>,
   view: InputView, images: SourceImage[], onDone: (count: number) => void,
-): Promise<PrepareOutcome[]> {
+): Promise<{ outcomes: PrepareOutcome[]; decoded: number }> {
   const memo = ctx.memo(DECODE_MEMO);
   const normalize = ctx.params.normalize;
   const outcomes = new Array<PrepareOutcome>(images.length);
@@ -25,14 +26,13 @@ export async function prepareAll(
   for (const [index, image] of images.entries()) {
     const bytes = image.bytes;
     const pixels = bytes.kind === 'pixels' ? bytes.read() : undefined;
-    // A file's hash is already in the input's tree (the stat cache spares re-reading unchanged datasets).
-    const inputHash = bytes.kind === 'file'
-      ? view.files[bytes.rel]?.hash ?? sha256(view.readFile(bytes.rel))
-      : sha256(typeof pixels === 'string' ? pixels : Buffer.from(pixels!));
+    // A file's hash is already in the input's tree (the stat cache spares re-reading unchanged datasets);
+    // readers list only files of that tree.
+    const inputHash = bytes.kind === 'file' ? view.files[bytes.rel]!.hash : sha256(typeof pixels === 'string' ? pixels : Buffer.from(pixels!));
     const key = { input: inputHash, normalize: normalize ?? null, v: 2 };
     const known = memo.get<PrepareOutcome>(key);
-    if (known && ('error' in known || ctx.hasBlob(known.blob))) {
-      if (!('error' in known)) ctx.output.reference(known.blob);
+    // A remembered outcome stands unless its blob has since been collected.
+    if (known && ('error' in known || ctx.output.tryReference(known.blob))) {
       outcomes[index] = known;
       continue;
     }
@@ -45,20 +45,15 @@ export async function prepareAll(
 
   const batches: (typeof todo)[] = [];
   for (let i = 0; i < todo.length; i += BATCH) batches.push(todo.slice(i, i + BATCH));
-  let next = 0;
-  const lane = async () => {
-    while (next < batches.length) {
-      const batch = batches[next++]!;
-      const results = await pool.run({ sink: ctx.output.blobSink, ...(normalize ? { normalize } : {}), items: batch.map((t) => t.item) });
-      for (const [i, { index, key }] of batch.entries()) {
-        const outcome = results[i]!;
-        if (!('error' in outcome)) ctx.output.reference(outcome.blob);
-        memo.set(key, outcome, 'error' in outcome ? [] : [outcome.blob]);
-        outcomes[index] = outcome;
-      }
-      onDone(batch.length);
+  await mapBounded(batches, pool.capacity, async (batch) => {
+    const results = await pool.run({ sink: ctx.output.blobSink, ...(normalize ? { normalize } : {}), items: batch.map((t) => t.item) });
+    for (const [i, { index, key }] of batch.entries()) {
+      const outcome = results[i]!;
+      if (!('error' in outcome)) ctx.output.reference(outcome.blob);
+      memo.set(key, outcome, 'error' in outcome ? [] : [outcome.blob]);
+      outcomes[index] = outcome;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(pool.capacity, batches.length) }, lane));
-  return outcomes;
+    onDone(batch.length);
+  });
+  return { outcomes, decoded: todo.length };
 }

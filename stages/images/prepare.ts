@@ -60,9 +60,10 @@ async function decodeWithSharp(file: Uint8Array): Promise<Decoded> {
  * on whether a file is corrupt.
  */
 async function decodeFile(file: Uint8Array): Promise<Decoded> {
+  const format = isPng(file) ? 'png' : isJpeg(file) ? 'jpeg' : undefined;
   try {
-    const raster = isPng(file) ? decodePng(file) : isJpeg(file) ? decodeJpeg(file) : undefined;
-    if (raster) return { raster, format: isPng(file) ? 'png' : 'jpeg', channels: raster.channels };
+    const raster = format === 'png' ? decodePng(file) : format === 'jpeg' ? decodeJpeg(file) : undefined;
+    if (raster) return { raster, format: format!, channels: raster.channels };
   } catch {
     // fall through: libvips decides, and names the problem if the file really is broken
   }

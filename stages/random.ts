@@ -1,4 +1,4 @@
-/** A uniform PRNG in [0, 1): always one handed out by the stage context, so renders follow the seed. */
+/** Helpers over a uniform PRNG in [0, 1): always one the stage context hands out, so results follow the seed. */
 export type Rng = () => number;
 
 export function uniform(rng: Rng, low: number, high: number): number {
