@@ -1,6 +1,5 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execa } from 'execa';
 import { listFiles } from '../cache/tree.js';
 import type { StageContext, StageDefinition, StageEntry } from './types.js';
 
@@ -62,6 +61,7 @@ export const commandStage: StageDefinition<CommandParams> = {
     const argv = cmd.map((arg) => interpolate(arg, ctx));
     for (const out of outs) fs.mkdirSync(path.dirname(path.resolve(ctx.pipelineDir, out)), { recursive: true });
 
+    const { execa } = await import('execa'); // loaded when a command runs, not on every no-op
     const result = await execa(argv[0]!, argv.slice(1), {
       cwd: ctx.pipelineDir,
       env: { ...env, FER_DAG_STAGE: ctx.stage, FER_DAG_SEED: String(ctx.seed), FER_DAG_PARAMS: JSON.stringify(params) },

@@ -1,7 +1,6 @@
 import { EMOTIONS, type Emotion, type Expression, type Person } from './faces/attributes.js';
 import { classSizes, planImages, type PlannedImage } from './faces/plan.js';
 import { mapBounded } from './parallel/map-bounded.js';
-import { encodePng, renderFace } from './faces/render.js';
 import { STYLES, type Style, type StyleName } from './faces/styles.js';
 import type { StageContext, StageDefinition, StageEntry } from './types.js';
 
@@ -57,6 +56,7 @@ export const generateFacesStage: StageDefinition<GenerateFacesParams> = {
     const sizes = classSizes(params.perClass, params.classSkew ?? style.defaultSkew);
     const plan = planImages(sizes, contempt, params.labelNoise, ctx.random('order'), ctx.random('label-noise'));
     const csv = style.format === 'fer2013-csv';
+    const { encodePng, renderFace } = await import('./faces/render.js'); // sharp, only when faces are drawn
 
     // Each image draws from its own stream, so concurrency cannot change what any image looks like.
     const rendered = await mapBounded(plan, IN_FLIGHT, async (image) => {

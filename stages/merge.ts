@@ -3,7 +3,7 @@ import { EMOTIONS, type Emotion } from './formats/emotions.js';
 import { FORMAT_READERS } from './formats/index.js';
 import type { DatasetOptions, SkippedInput, SourceImage, SourceListing } from './formats/listing.js';
 import { prepareAll } from './images/prepare-all.js';
-import { decoderVersion, type NormalizeSpec } from './images/prepare.js';
+import type { NormalizeSpec } from './images/prepare.js';
 import type { PrepareOutcome, PrepareRequest } from './images/prepare-worker.js';
 import { WorkerPool } from './parallel/pool.js';
 import { shuffle, type Rng } from './random.js';
@@ -101,6 +101,9 @@ export const mergeStage: StageDefinition<MergeParams> = {
     const seen = new Map<Hash, ManifestRecord>();
     const perSource: Record<string, unknown> = {};
 
+    // Loads sharp here, on the main thread, before any worker does (sharp's rule for worker threads), and
+    // only when a merge really runs.
+    const { decoderVersion } = await import('./images/prepare.js');
     const pool = new WorkerPool<PrepareRequest, PrepareOutcome[]>(new URL('./images/prepare-worker.js', import.meta.url));
     const stop = () => void pool.close();
     ctx.signal.addEventListener('abort', stop);

@@ -1,15 +1,10 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { auditCommand } from './audit.js';
-import { cacheGcCommand, cacheVerifyCommand } from './cache.js';
 import { CliExit, EXIT_USAGE } from './common.js';
-import { dagCommand } from './dag.js';
-import { exportCommand } from './export.js';
 import { LockfileError } from '../lockfile.js';
-import { runCommand } from './run.js';
-import { statusCommand } from './status.js';
-import { validateCommand } from './validate.js';
-import { watchCommand } from './watch.js';
+
+// Each verb's module is loaded when it is used: a no-op `run` should not pay for chokidar, and `--help`
+// should not pay for anything.
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 
@@ -33,57 +28,57 @@ function program(): Command {
     .option('--dry-run', 'say what would run, run nothing')
     .option('--json', 'NDJSON events on stdout')
     .addOption(new Option('--wait [seconds]', 'wait for another run holding the store instead of failing'))
-    .action(async (file, flags) => set(await runCommand(file, flags)));
+    .action(async (file, flags) => set(await (await import('./run.js')).runCommand(file, flags)));
 
   cli
     .command('status [pipeline]')
     .description('each stage: fresh, stale (and why) or never run')
     .option('--json', 'machine-readable output')
-    .action(async (file, flags) => set(await statusCommand(file, flags)));
+    .action(async (file, flags) => set(await (await import('./status.js')).statusCommand(file, flags)));
 
   cli
     .command('dag [pipeline]')
     .description('print the stage graph')
     .addOption(new Option('--format <format>', 'graph language').choices(['mermaid', 'dot']).default('mermaid'))
-    .action((file, flags) => set(dagCommand(file, flags)));
+    .action(async (file, flags) => set((await import('./dag.js')).dagCommand(file, flags)));
 
   cli
     .command('validate <pipeline>')
     .description('check a pipeline file; exit code 2 with file:line:column messages when invalid')
-    .action((file) => set(validateCommand(file)));
+    .action(async (file) => set((await import('./validate.js')).validateCommand(file)));
 
   cli
     .command('audit <lockA> [lockB]')
     .description('compare two runs stage by stage (or one lockfile against its store) and say why they differ')
     .option('--json', 'machine-readable output')
     .option('--all', 'list stages that are the same too')
-    .action((a, b, flags) => set(auditCommand(a, b, flags)));
+    .action(async (a, b, flags) => set((await import('./audit.js')).auditCommand(a, b, flags)));
 
   cli
     .command('watch [pipeline]')
     .description('re-run what an edit of the spec, a dataset or a dep made stale')
     .option('-j, --jobs <n>', 'stages to run at once')
     .option('--json', 'NDJSON events on stdout')
-    .action(async (file, flags) => set(await watchCommand(file, flags)));
+    .action(async (file, flags) => set(await (await import('./watch.js')).watchCommand(file, flags)));
 
   cli
     .command('export <pipeline> <stage> <dir>')
     .description("write a stage's output files into DIR; a dataset is also laid out as DIR/<class id>/… or DIR/<emotion>/<subgroup>/…")
     .addOption(new Option('--by <layout>', 'folder layout of a dataset').choices(['class', 'subgroup']).default('class'))
     .option('--overwrite', 'replace DIR if it is not empty')
-    .action(async (file, stage, dir, flags) => set(await exportCommand(file, stage, dir, flags)));
+    .action(async (file, stage, dir, flags) => set(await (await import('./export.js')).exportCommand(file, stage, dir, flags)));
 
   const cache = cli.command('cache').description('maintain the content-addressed store');
   cache
     .command('verify [pipeline]')
     .description('re-hash every object; drop corrupt ones and the results that need them, so the next run recomputes them')
     .option('--wait <seconds>', 'wait for the store lock')
-    .action(async (file, flags) => set(await cacheVerifyCommand(file, flags)));
+    .action(async (file, flags) => set(await (await import('./cache.js')).cacheVerifyCommand(file, flags)));
   cache
     .command('gc [pipeline]')
     .description('remove results and objects no lockfile beside the pipeline references')
     .option('--wait <seconds>', 'wait for the store lock')
-    .action(async (file, flags) => set(await cacheGcCommand(file, flags)));
+    .action(async (file, flags) => set(await (await import('./cache.js')).cacheGcCommand(file, flags)));
 
   cli.hook('postAction', () => {
     process.exitCode = exitCode;
