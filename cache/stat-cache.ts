@@ -3,15 +3,11 @@ import * as path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { writeFileAtomic } from './atomic.js';
 import { sha256, sha256File, type Hash } from './hash.js';
+import type { FileStamp } from './stat-many.js';
+import { decodeShard, encodeShard, type ShardContent } from './stat-shard-file.js';
 
-/** What a file looked like when it was hashed; if all of it still matches, the hash is reused unread. */
-type StatRow = [size: number, mtimeMs: number, ctimeMs: number, ino: number, hash: Hash];
-
-interface Shard {
-  root: string;
-  rows: Map<string, StatRow>;
-  /** Tree hashes last computed over this root's rows, by the prefix the tree was keyed with. */
-  trees: Record<string, Hash>;
+/** A root's rows, and the tree hashes last computed over them by the prefix the tree was keyed with. */
+interface Shard extends ShardContent {
   dirty: boolean;
 }
 
@@ -38,14 +34,19 @@ export class StatCache {
   }
 
   /** The remembered hash of `rel` under `root` if its stat is unchanged; synchronous, as it is the hot path. */
-  lookup(root: string, rel: string, st: fs.Stats): Hash | undefined {
+  lookup(root: string, rel: string, st: FileStamp): Hash | undefined {
     const row = this.shard(root).rows.get(rel);
     if (row && row[0] === st.size && row[1] === st.mtimeMs && row[2] === st.ctimeMs && row[3] === st.ino) return row[4];
     return undefined;
   }
 
+  /** Loads the shard of `root` now, so that later lookups do not wait for it. */
+  preload(root: string): void {
+    this.shard(root);
+  }
+
   /** Reads and hashes the file, remembering the result under `root`/`rel`. */
-  async hashAndRemember(root: string, rel: string, file: string, st: fs.Stats): Promise<Hash> {
+  async hashAndRemember(root: string, rel: string, file: string, st: FileStamp): Promise<Hash> {
     const hash = st.size < READ_WHOLE_BELOW ? sha256(fs.readFileSync(file)) : await sha256File(file);
     this.filesRead++;
     const shard = this.shard(root);
@@ -101,27 +102,24 @@ export class StatCache {
   }
 
   private shardFile(root: string): string {
-    return path.join(this.dir, `${sha256(root).slice(0, 24)}.json`);
+    return path.join(this.dir, `${sha256(root).slice(0, 24)}.bin`);
   }
 
   private load(root: string): Shard {
-    const rows = new Map<string, StatRow>();
-    let trees: Record<string, Hash> = {};
     try {
-      const saved = JSON.parse(fs.readFileSync(this.shardFile(root), 'utf8')) as { root: string; rows: [string, StatRow][]; trees?: Record<string, Hash> };
-      if (saved.root === root) {
-        for (const [rel, row] of saved.rows) rows.set(rel, row);
-        trees = saved.trees ?? {};
-      }
+      const saved = decodeShard(fs.readFileSync(this.shardFile(root)));
+      if (saved?.root === root) return { ...saved, dirty: false };
     } catch {
       // No shard yet, or an unreadable one: start empty and re-hash; the cache is only ever an optimisation.
     }
-    return { root, rows, trees, dirty: false };
+    // Shards of fer-dag 0.1 were JSON; one left beside a missing binary shard is dropped, not read.
+    fs.rmSync(this.shardFile(root).replace(/\.bin$/, '.json'), { force: true });
+    return { root, rows: new Map(), trees: {}, dirty: false };
   }
 
   private flushShard(shard: Shard): void {
     if (!shard.dirty) return;
-    writeFileAtomic(this.shardFile(shard.root), JSON.stringify({ root: shard.root, rows: [...shard.rows], trees: shard.trees }));
+    writeFileAtomic(this.shardFile(shard.root), encodeShard(shard));
     shard.dirty = false;
   }
 }

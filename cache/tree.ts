@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { hashJson, type Hash } from './hash.js';
 import type { StatCache } from './stat-cache.js';
+import { statMany } from './stat-many.js';
 
 export interface TreeEntry {
   hash: Hash;
@@ -73,11 +74,13 @@ export async function hashPath(statCache: StatCache, target: string, prefix = ''
   const rels = listRelative(target);
   const base = `${target}/`;
   const keyPrefix = prefix ? `${prefix}/` : '';
-  for (const rel of rels) {
-    const abs = base + rel;
-    const fst = fs.statSync(abs);
-    const hash = statCache.lookup(target, rel, fst) ?? (await statCache.hashAndRemember(target, rel, abs, fst));
-    files[keyPrefix + rel] = { hash, size: fst.size };
+  const stamps = statMany(base, rels);
+  statCache.preload(target); // reads the shard while other threads stat the files
+  const stampOf = await stamps;
+  for (const [i, rel] of rels.entries()) {
+    const stamp = stampOf(i);
+    const hash = statCache.lookup(target, rel, stamp) ?? (await statCache.hashAndRemember(target, rel, base + rel, stamp));
+    files[keyPrefix + rel] = { hash, size: stamp.size };
   }
   statCache.retainOnly(target, new Set(rels));
   let hash = statCache.rememberedTree(target, prefix);
