@@ -10,11 +10,13 @@ export interface FileStamp {
   ino: number;
 }
 
-const FIELDS = 4;
+/** Numbers per file in what `statMany` returns: size, mtime, ctime, inode. */
+export const STAMP_FIELDS = 4;
+const FIELDS = STAMP_FIELDS;
 /** Below this many files, starting threads costs more than it saves. */
 const PARALLEL_FROM = 8000;
 
-/** size, mtime, ctime, inode of each `base + rel`, FIELDS numbers a file, in order. */
+/** size, mtime, ctime, inode of each `base + rel`, FIELDS numbers a file, in order (the saved shard's layout). */
 function statRange(base: string, rels: readonly string[]): Float64Array {
   const out = new Float64Array(rels.length * FIELDS);
   for (let i = 0; i < rels.length; i++) {
@@ -28,28 +30,34 @@ function statRange(base: string, rels: readonly string[]): Float64Array {
 }
 
 /**
- * Stats many files, on one thread per core when there are enough of them: a no-op rerun over 70,000 files
- * is mostly these calls, and the kernel serves them in parallel. The paths go to each thread as one string,
- * which clones far faster than an array of 35,000 strings.
+ * Stats many files, on one thread per core (this one included) when there are enough of them: a no-op rerun
+ * over 70,000 files is mostly these calls, and the kernel serves them in parallel. The paths go to each
+ * thread as one string, which clones far faster than an array of 35,000 strings.
  */
-export async function statMany(base: string, rels: readonly string[]): Promise<(i: number) => FileStamp> {
-  let stamps: Float64Array;
+export async function statMany(base: string, rels: readonly string[]): Promise<Float64Array> {
   const threads = Math.min(os.availableParallelism(), Math.floor(rels.length / (PARALLEL_FROM / 2)));
-  if (threads < 2) stamps = statRange(base, rels);
-  else {
-    const per = Math.ceil(rels.length / threads);
-    const parts = await Promise.all(Array.from({ length: threads }, (_, t) => new Promise<Float64Array>((resolve, reject) => {
-      const worker = new Worker(new URL(import.meta.url), { workerData: { base, rels: rels.slice(t * per, (t + 1) * per).join('\n') } });
-      worker.once('message', (result: Float64Array) => {
-        resolve(result);
-        void worker.terminate();
-      });
-      worker.once('error', reject);
-    })));
-    stamps = new Float64Array(rels.length * FIELDS);
-    parts.forEach((part, t) => stamps.set(part, t * per * FIELDS));
-  }
-  return (i) => ({ size: stamps[i * FIELDS]!, mtimeMs: stamps[i * FIELDS + 1]!, ctimeMs: stamps[i * FIELDS + 2]!, ino: stamps[i * FIELDS + 3]! });
+  if (threads < 2) return statRange(base, rels);
+  // The first share is statted here, while the other threads start and work on theirs.
+  const per = Math.ceil(rels.length / threads);
+  const others = Array.from({ length: threads - 1 }, (_, t) => new Promise<Float64Array>((resolve, reject) => {
+    const worker = new Worker(new URL(import.meta.url), { workerData: { base, rels: rels.slice((t + 1) * per, (t + 2) * per).join('\n') } });
+    worker.once('message', (result: Float64Array) => {
+      resolve(result);
+      void worker.terminate();
+    });
+    worker.once('error', reject);
+  }));
+  const rest = Promise.all(others);
+  rest.catch(() => undefined); // awaited below; if this thread's share throws first, no rejection goes unhandled
+  const stamps = new Float64Array(rels.length * FIELDS);
+  stamps.set(statRange(base, rels.slice(0, per)));
+  (await rest).forEach((part, t) => stamps.set(part, (t + 1) * per * FIELDS));
+  return stamps;
+}
+
+/** The stamp of file `i` of what `statMany` returned. */
+export function stampAt(stamps: Float64Array, i: number): FileStamp {
+  return { size: stamps[i * FIELDS]!, mtimeMs: stamps[i * FIELDS + 1]!, ctimeMs: stamps[i * FIELDS + 2]!, ino: stamps[i * FIELDS + 3]! };
 }
 
 if (!isMainThread && parentPort && (workerData as { base?: string } | undefined)?.base !== undefined) {

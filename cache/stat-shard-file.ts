@@ -10,6 +10,33 @@ export interface ShardContent {
 }
 
 /**
+ * A shard as read from disk, before any row is looked up: paths in sorted order, their stamps in the layout
+ * of `statMany` (size, mtime, ctime, inode) and their hashes as raw bytes. A no-op rerun compares these
+ * arrays wholesale and never builds a row.
+ */
+export interface SavedShard {
+  root: string;
+  trees: Record<string, Hash>;
+  paths: string[];
+  stamps: Float64Array;
+  hashes: Buffer;
+}
+
+export function hashAt(saved: SavedShard, i: number): Hash {
+  return saved.hashes.toString('hex', i * 32, i * 32 + 32);
+}
+
+/** The rows of a saved shard, for when some file did change and rows are looked up one by one. */
+export function rowsOf(saved: SavedShard): Map<string, StatRow> {
+  const rows = new Map<string, StatRow>();
+  saved.paths.forEach((rel, i) => {
+    const n = i * 4;
+    rows.set(rel, [saved.stamps[n]!, saved.stamps[n + 1]!, saved.stamps[n + 2]!, saved.stamps[n + 3]!, hashAt(saved, i)]);
+  });
+  return rows;
+}
+
+/**
  * A shard on disk, in a compact binary form: a no-op rerun over 70,000 files loads it on every run, and as
  * JSON (9.7 MB) reading and parsing it took longer than the 70,000 stat calls it saves.
  *   "fer-dag stat 2\n" · u32 header length · header JSON {root, trees, count} · u32 paths length ·
@@ -18,7 +45,8 @@ export interface ShardContent {
 const MAGIC = Buffer.from('fer-dag stat 2\n');
 
 export function encodeShard({ root, rows, trees }: ShardContent): Buffer {
-  const rels = [...rows.keys()];
+  // Sorted as folder listings are (UTF-16 order), so an unchanged folder matches the saved paths one to one.
+  const rels = [...rows.keys()].sort();
   const header = Buffer.from(JSON.stringify({ root, trees, count: rels.length }));
   const paths = Buffer.from(rels.join('\n'));
   const numbers = new Float64Array(rels.length * 4);
@@ -34,8 +62,8 @@ export function encodeShard({ root, rows, trees }: ShardContent): Buffer {
   return Buffer.concat([MAGIC, lengths.subarray(0, 4), header, lengths.subarray(4), paths, Buffer.from(numbers.buffer), hashes]);
 }
 
-/** The shard's content, or undefined when the bytes are not a shard of this version (then it is rebuilt). */
-export function decodeShard(bytes: Buffer): ShardContent | undefined {
+/** The saved shard, or undefined when the bytes are not a shard of this version (then it is rebuilt). */
+export function decodeShard(bytes: Buffer): SavedShard | undefined {
   if (bytes.length < MAGIC.length + 8 || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
   let offset = MAGIC.length;
   const headerLength = bytes.readUInt32LE(offset);
@@ -46,16 +74,10 @@ export function decodeShard(bytes: Buffer): ShardContent | undefined {
   const pathsLength = bytes.readUInt32LE(offset);
   offset += 4;
   if (offset + pathsLength > bytes.length) return undefined;
-  const rels = count ? bytes.toString('utf8', offset, offset + pathsLength).split('\n') : [];
+  const paths = count ? bytes.toString('utf8', offset, offset + pathsLength).split('\n') : [];
   offset += pathsLength;
-  if (rels.length !== count || bytes.length !== offset + count * 64) return undefined;
+  if (paths.length !== count || bytes.length !== offset + count * 64) return undefined;
   // Copied out, so the float64 view is aligned whatever the offset.
-  const numbers = new Float64Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + count * 32));
-  const hashes = offset + count * 32;
-  const rows = new Map<string, StatRow>();
-  for (let i = 0; i < count; i++) {
-    const n = i * 4;
-    rows.set(rels[i]!, [numbers[n]!, numbers[n + 1]!, numbers[n + 2]!, numbers[n + 3]!, bytes.toString('hex', hashes + i * 32, hashes + i * 32 + 32)]);
-  }
-  return { root, rows, trees };
+  const stamps = new Float64Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + count * 32));
+  return { root, trees, paths, stamps, hashes: bytes.subarray(offset + count * 32) };
 }

@@ -2,13 +2,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Hash } from '../cache/hash.js';
 import type { Store } from '../cache/store.js';
-import { hashPath, type Tree } from '../cache/tree.js';
+import { hashPath, type HashedPath } from '../cache/tree.js';
 import type { DatasetSpec } from './spec/pipeline.js';
 
-export interface HashedTree {
-  files: Tree;
-  hash: Hash;
-}
+export type HashedTree = HashedPath;
 
 /** Hashes source datasets and workspace paths through the store's stat cache, each at most once per run. */
 export class InputHasher {

@@ -237,7 +237,7 @@ function updatedLockfile(pipeline: Pipeline, previous: Lockfile, completed: Map<
         format: spec.format,
         path: toPosix(path.relative(pipeline.dir, spec.path)) || '.',
         tree: hashed.hash,
-        files: Object.keys(hashed.files).length,
+        files: hashed.count,
       };
     }
   }

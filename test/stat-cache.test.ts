@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { sha256 } from '../cache/hash.js';
 import { StatCache } from '../cache/stat-cache.js';
-import { decodeShard, encodeShard, type StatRow } from '../cache/stat-shard-file.js';
+import { decodeShard, encodeShard, rowsOf, type StatRow } from '../cache/stat-shard-file.js';
 import { hashPath } from '../cache/tree.js';
 import { makeProject, writeFiles } from './helpers.js';
 
@@ -30,16 +30,22 @@ test('over 8,000 files the stats run on worker threads, and an edit that keeps t
   const { files: edited } = await hashPath(second, path.join(dir, 'data'));
   assert.equal(second.filesRead, 1);
   assert.equal(edited['8/08999.txt']!.hash, sha256('image 0899X'));
+  // A rename keeps the count and every stat, only a path differs: still not the saved listing.
+  fs.renameSync(path.join(dir, 'data/0/00000.txt'), path.join(dir, 'data/0/0000a.txt'));
+  const { files: renamed } = await hashPath(second, path.join(dir, 'data'));
+  assert.deepEqual([renamed['0/00000.txt'], renamed['0/0000a.txt']?.hash], [undefined, sha256('image 00000')]);
 });
 
-test('a stat-cache shard survives the round trip to disk exactly', () => {
+test('a stat-cache shard survives the round trip to disk exactly, its paths sorted as listings are', () => {
   const rows = new Map<string, StatRow>([
-    ['a/1.png', [123, 1732530000123.456, 1732530000999.5, 987654321, sha256('one')]],
     ['b/é ü.png', [0, 1, 2, 2 ** 40, sha256('two')]],
+    ['a/1.png', [123, 1732530000123.456, 1732530000999.5, 987654321, sha256('one')]],
   ]);
-  const decoded = decodeShard(encodeShard({ root: '/data/x', rows, trees: { '': sha256('tree') } }));
-  assert.deepEqual(decoded, { root: '/data/x', rows, trees: { '': sha256('tree') } });
-  assert.deepEqual(decodeShard(encodeShard({ root: '/r', rows: new Map(), trees: {} })), { root: '/r', rows: new Map(), trees: {} });
+  const saved = decodeShard(encodeShard({ root: '/data/x', rows, trees: { '': sha256('tree') } }))!;
+  assert.deepEqual([saved.root, saved.trees, saved.paths], ['/data/x', { '': sha256('tree') }, ['a/1.png', 'b/é ü.png']]);
+  assert.deepEqual(rowsOf(saved), new Map([...rows].reverse()));
+  const empty = decodeShard(encodeShard({ root: '/r', rows: new Map(), trees: {} }))!;
+  assert.deepEqual([empty.paths, rowsOf(empty)], [[], new Map()]);
 });
 
 test('a damaged or old-format shard costs a re-hash, never a wrong hash', async () => {
