@@ -12,19 +12,18 @@ export interface FileStamp {
 
 /** Numbers per file in what `statMany` returns: size, mtime, ctime, inode. */
 export const STAMP_FIELDS = 4;
-const FIELDS = STAMP_FIELDS;
 /** Below this many files, starting threads costs more than it saves. */
 const PARALLEL_FROM = 8000;
 
-/** size, mtime, ctime, inode of each `base + rel`, FIELDS numbers a file, in order (the saved shard's layout). */
+/** size, mtime, ctime, inode of each `base + rel`, STAMP_FIELDS numbers a file, in order (the saved shard's layout). */
 function statRange(base: string, rels: readonly string[]): Float64Array {
-  const out = new Float64Array(rels.length * FIELDS);
+  const out = new Float64Array(rels.length * STAMP_FIELDS);
   for (let i = 0; i < rels.length; i++) {
     const st = fs.statSync(base + rels[i]!);
-    out[i * FIELDS] = st.size;
-    out[i * FIELDS + 1] = st.mtimeMs;
-    out[i * FIELDS + 2] = st.ctimeMs;
-    out[i * FIELDS + 3] = st.ino;
+    out[i * STAMP_FIELDS] = st.size;
+    out[i * STAMP_FIELDS + 1] = st.mtimeMs;
+    out[i * STAMP_FIELDS + 2] = st.ctimeMs;
+    out[i * STAMP_FIELDS + 3] = st.ino;
   }
   return out;
 }
@@ -49,15 +48,15 @@ export async function statMany(base: string, rels: readonly string[]): Promise<F
   }));
   const rest = Promise.all(others);
   rest.catch(() => undefined); // awaited below; if this thread's share throws first, no rejection goes unhandled
-  const stamps = new Float64Array(rels.length * FIELDS);
+  const stamps = new Float64Array(rels.length * STAMP_FIELDS);
   stamps.set(statRange(base, rels.slice(0, per)));
-  (await rest).forEach((part, t) => stamps.set(part, (t + 1) * per * FIELDS));
+  (await rest).forEach((part, t) => stamps.set(part, (t + 1) * per * STAMP_FIELDS));
   return stamps;
 }
 
 /** The stamp of file `i` of what `statMany` returned. */
 export function stampAt(stamps: Float64Array, i: number): FileStamp {
-  return { size: stamps[i * FIELDS]!, mtimeMs: stamps[i * FIELDS + 1]!, ctimeMs: stamps[i * FIELDS + 2]!, ino: stamps[i * FIELDS + 3]! };
+  return { size: stamps[i * STAMP_FIELDS]!, mtimeMs: stamps[i * STAMP_FIELDS + 1]!, ctimeMs: stamps[i * STAMP_FIELDS + 2]!, ino: stamps[i * STAMP_FIELDS + 3]! };
 }
 
 if (!isMainThread && parentPort && (workerData as { base?: string } | undefined)?.base !== undefined) {

@@ -5,19 +5,17 @@ import type { Store } from '../cache/store.js';
 import { hashPath, type HashedPath } from '../cache/tree.js';
 import type { DatasetSpec } from './spec/pipeline.js';
 
-export type HashedTree = HashedPath;
-
 /** Hashes source datasets and workspace paths through the store's stat cache, each at most once per run. */
 export class InputHasher {
-  private readonly datasets = new Map<string, Promise<HashedTree>>();
-  private readonly finished = new Map<string, HashedTree>();
+  private readonly datasets = new Map<string, Promise<HashedPath>>();
+  private readonly finished = new Map<string, HashedPath>();
 
   constructor(
     private readonly store: Store,
     readonly pipelineDir: string,
   ) {}
 
-  dataset(spec: DatasetSpec): Promise<HashedTree> {
+  dataset(spec: DatasetSpec): Promise<HashedPath> {
     let pending = this.datasets.get(spec.name);
     if (!pending) {
       pending = hashPath(this.store.statCache, spec.path).then((hashed) => {
@@ -30,7 +28,7 @@ export class InputHasher {
   }
 
   /** A dataset hashed earlier in this run, if any. */
-  hashedDataset(name: string): HashedTree | undefined {
+  hashedDataset(name: string): HashedPath | undefined {
     return this.finished.get(name);
   }
 
@@ -41,7 +39,7 @@ export class InputHasher {
   }
 
   /** A pipeline-relative workspace path (file or folder) as a tree keyed by pipeline-relative paths. */
-  async workspacePath(rel: string): Promise<HashedTree | undefined> {
+  async workspacePath(rel: string): Promise<HashedPath | undefined> {
     const abs = path.resolve(this.pipelineDir, rel);
     if (!fs.existsSync(abs)) return undefined;
     return hashPath(this.store.statCache, abs, rel);
