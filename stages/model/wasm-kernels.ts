@@ -1,0 +1,334 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { batchNormGradConfig } from './batch-norm-grad.js';
+import type {
+  Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, KernelConfig, KernelFunc, MaxPoolGradAttrs, NamedAttrMap, SumAttrs,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
+
+/**
+ * Gradient kernels the tfjs wasm backend does not ship, so that models train on it.
+ *
+ * tfjs-backend-wasm 4.22 has the forward kernels and most gradients (Conv2DBackpropInput, MaxPoolGrad,
+ * Step for ReLU's gradient, FusedBatchNorm's pieces) but not `Conv2DBackpropFilter`, so any conv layer's
+ * weights cannot be trained there. Rather than a slow loop in JavaScript, the filter gradient is rewritten
+ * as a forward convolution, which the backend runs with XNNPACK's SIMD kernels:
+ *
+ *   dW[i, j, c, o] = Σ_{n, y, x} X[n, y·s + i − pad, x·s + j − pad, c] · dY[n, y, x, o]
+ *
+ * is a convolution of X' = X transposed to [C, H, W, N] (batch C, channels N) with the filter
+ * dY' = dY transposed to [Ho, Wo, N, O], dilated by the forward stride; its output [C, kh, kw, O]
+ * transposed back is dW.
+ *
+ * Three kernels the backend does have are replaced where they dominated a paper-CNN training step:
+ * Conv2DBackpropInput (stride 1), MaxPoolGrad and Sum over leading axes; each wrapper passes the cases
+ * it does not handle to the original. Every kernel is checked against the cpu backend in
+ * test/wasm-kernels.test.ts.
+ */
+
+interface WasmBackendLike {
+  disposeData(dataId: object): boolean;
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  wasm: { HEAPF32: Float32Array };
+}
+
+/** A float32 tensor's values inside the wasm heap (valid until the next allocation may grow the heap). */
+function heapView(backend: WasmBackendLike, t: TensorInfo): Float32Array {
+  const data = backend.dataIdMap.get(t.dataId);
+  if (!data) throw new Error('tensor is not on the wasm backend');
+  const size = t.shape.reduce((a, b) => a * b, 1);
+  return backend.wasm.HEAPF32.subarray(data.memoryOffset / 4, data.memoryOffset / 4 + size);
+}
+
+/**
+ * [kh, kw, ci, co] → [kh, kw, co, ci] rotated by 180° in space, in one pass over the heap: the wasm
+ * Reverse kernel took 110 ms for a 3×3×512×512 filter, four times the convolution's own overhead.
+ */
+function rotatedSwapped(backend: WasmBackendLike, filter: TensorInfo): TensorInfo {
+  const [kh, kw, ci, co] = filter.shape;
+  const out = backend.makeOutput([kh, kw, co, ci], 'float32');
+  const src = heapView(backend, filter);
+  const dst = heapView(backend, out);
+  const taps = kh * kw;
+  for (let t = 0; t < taps; t++) {
+    const from = (taps - 1 - t) * ci * co;
+    const to = t * ci * co;
+    for (let i = 0; i < ci; i++) {
+      const row = from + i * co;
+      for (let o = 0; o < co; o++) dst[to + o * ci + i] = src[row + o];
+    }
+  }
+  return out;
+}
+
+function kernelOf(name: string): KernelFunc {
+  const config = tf.getKernel(name, 'wasm');
+  if (!config) throw new Error(`the wasm backend has no ${name} kernel to build on`);
+  return config.kernelFunc;
+}
+
+function call(name: string, inputs: Record<string, TensorInfo>, backend: unknown, attrs: NamedAttrMap = {}): TensorInfo {
+  return kernelOf(name)({ inputs, backend: backend as never, attrs }) as TensorInfo;
+}
+
+function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<KernelFunc>[0]): TensorInfo {
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as Conv2DBackpropFilterAttrs;
+  if (tf.backend_util.convertConv2DDataFormat(dataFormat) !== 'channelsLast') {
+    throw new Error(`Conv2DBackpropFilter on wasm supports dataFormat NHWC only, got ${dataFormat}`);
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo } = info;
+  const { top, left } = info.padInfo;
+  const [, h, w] = x.shape;
+  // Pad the far edges so the rewritten convolution yields exactly kh × kw taps: rows the forward
+  // pass never reached (a 'valid' stride that does not divide the size) are cut off, never summed.
+  const bottom = (kh - 1) + (ho - 1) * sh + 1 - h - top;
+  const right = (kw - 1) + (wo - 1) * sw + 1 - w - left;
+  const wasm = backend as unknown as WasmBackendLike;
+  const temporaries: TensorInfo[] = [];
+  const keep = (t: TensorInfo): TensorInfo => (temporaries.push(t), t);
+  try {
+    let xt = keep(call('Transpose', { x }, backend, { perm: [3, 1, 2, 0] }));
+    if (bottom < 0 || right < 0) {
+      xt = keep(call('Slice', { x: xt }, backend, {
+        begin: [0, 0, 0, 0], size: [xt.shape[0], h + Math.min(0, bottom), w + Math.min(0, right), xt.shape[3]],
+      }));
+    }
+    const dyt = keep(call('Transpose', { x: dy }, backend, { perm: [1, 2, 0, 3] }));
+    const taps = keep(call('Conv2D', { x: xt, filter: dyt }, backend, {
+      strides: [1, 1], dilations: [sh, sw], dataFormat: 'NHWC',
+      pad: [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]],
+    } as unknown as NamedAttrMap));
+    return call('Transpose', { x: taps }, backend, { perm: [1, 2, 0, 3] });
+  } finally {
+    for (const t of temporaries) wasm.disposeData(t.dataId);
+  }
+}
+
+/**
+ * The wasm backend's own Conv2DBackpropInput is a direct loop, ten times slower than its forward
+ * convolution, and it dominated a training step. For stride 1 the input gradient is a forward
+ * convolution of dY with the filter rotated by 180° and its channel axes swapped, padded by
+ * k − 1 − pad; other strides keep the original kernel.
+ */
+function conv2DBackpropInputWith(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { inputs, backend, attrs } = args;
+    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
+    const info = tf.backend_util.computeConv2DInfo(
+      inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false,
+      tf.backend_util.convertConv2DDataFormat(dataFormat));
+    const { filterHeight: kh, filterWidth: kw, inHeight: h, inWidth: w, outHeight: ho, outWidth: wo } = info;
+    const top = kh - 1 - info.padInfo.top;
+    const left = kw - 1 - info.padInfo.left;
+    const bottom = h - ho + kh - 1 - top;
+    const right = w - wo + kw - 1 - left;
+    if (info.dataFormat !== 'channelsLast' || info.strideHeight !== 1 || info.strideWidth !== 1
+      || Math.min(top, left, bottom, right) < 0) {
+      return original(args);
+    }
+    const wasm = backend as unknown as WasmBackendLike;
+    const temporaries: TensorInfo[] = [];
+    const keep = (t: TensorInfo): TensorInfo => (temporaries.push(t), t);
+    try {
+      const swapped = keep(rotatedSwapped(wasm, filter));
+      return call('Conv2D', { x: dy, filter: swapped }, backend, {
+        strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+      } as unknown as NamedAttrMap);
+    } finally {
+      for (const t of temporaries) wasm.disposeData(t.dataId);
+    }
+  };
+}
+
+/**
+ * The wasm backend's MaxPoolGrad took ~250 ms for a [64, 48, 48, 64] activation (0.6–0.85 s of a
+ * full paper-CNN step at batch 64). One pass in JavaScript over the heap, all channels of a window side
+ * by side (NHWC keeps them adjacent), takes ~55 ms.
+ *
+ * The gradient goes where the cpu backend's `maxPoolPositions` puts it: to the first strictly greater
+ * value in row-major window order, so on ties (the many zeros after a ReLU) the top-left one wins, and
+ * a window of NaN or −∞ passes no gradient. Overlapping windows add up in dx.
+ */
+function maxPoolGradWith(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { inputs, backend, attrs } = args;
+    const { dy, input } = inputs as { dy: TensorInfo; input: TensorInfo };
+    if (input.dtype !== 'float32' || dy.dtype !== 'float32') return original(args);
+    const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as MaxPoolGradAttrs;
+    const info = tf.backend_util.computePool2DInfo(
+      input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+    const wasm = backend as unknown as WasmBackendLike;
+    const out = wasm.makeOutput(input.shape, 'float32');
+    // Views only after makeOutput: growing the heap would leave earlier views on the old buffer.
+    const x = heapView(wasm, input);
+    const g = heapView(wasm, dy);
+    const dx = heapView(wasm, out);
+    const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo, inHeight, inWidth, outHeight, outWidth } = info;
+    const tiles2x2 = filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2
+      && padInfo.top === 0 && padInfo.left === 0 && 2 * outHeight <= inHeight && 2 * outWidth <= inWidth;
+    (tiles2x2 ? maxPool2x2Grad : maxPoolGradAnyWindow)(x, g, dx, info);
+    return out;
+  };
+}
+
+/**
+ * The paper CNN's pooling: 2×2 windows that tile the input, so each input value belongs to at most one
+ * window and dx is written once, without the generic path's clearing and per-window bookkeeping.
+ */
+function maxPool2x2Grad(x: Float32Array, g: Float32Array, dx: Float32Array, info: tf.backend_util.Conv2DInfo): void {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo } = info;
+  // Rows and columns no window reaches ('valid' on an odd size) get no gradient.
+  if (2 * ho < h || 2 * wo < w) dx.fill(0);
+  const below = w * c;
+  let o = 0;
+  for (let b = 0; b < n; b++) {
+    for (let yr = 0; yr < ho; yr++) {
+      for (let yc = 0; yc < wo; yc++) {
+        const p00 = ((b * h + 2 * yr) * w + 2 * yc) * c;
+        const p01 = p00 + c;
+        const p10 = p00 + below;
+        const p11 = p10 + c;
+        for (let d = 0; d < c; d++, o++) {
+          // −∞ and a strict > as in maxPoolPositions: NaN never wins, ties keep the earlier tap.
+          let max = -Infinity;
+          let k = -1;
+          let v = x[p00 + d];
+          if (v > max) { max = v; k = 0; }
+          v = x[p01 + d];
+          if (v > max) { max = v; k = 1; }
+          v = x[p10 + d];
+          if (v > max) { max = v; k = 2; }
+          v = x[p11 + d];
+          if (v > max) k = 3;
+          const grad = g[o];
+          dx[p00 + d] = k === 0 ? grad : 0;
+          dx[p01 + d] = k === 1 ? grad : 0;
+          dx[p10 + d] = k === 2 ? grad : 0;
+          dx[p11 + d] = k === 3 ? grad : 0;
+        }
+      }
+    }
+  }
+}
+
+/** Any window, stride and padding: windows are clipped to the input, as maxPoolPositions clips them. */
+function maxPoolGradAnyWindow(x: Float32Array, g: Float32Array, dx: Float32Array, info: tf.backend_util.Conv2DInfo): void {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo } = info;
+  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
+  const { top, left } = info.padInfo;
+  dx.fill(0);
+  const best = new Float32Array(c);
+  const at = new Int32Array(c);
+  let o = 0;
+  for (let b = 0; b < n; b++) {
+    for (let yr = 0; yr < ho; yr++) {
+      const r0 = Math.max(0, yr * sh - top);
+      const r1 = Math.min(h, yr * sh - top + fh);
+      for (let yc = 0; yc < wo; yc++) {
+        const c0 = Math.max(0, yc * sw - left);
+        const c1 = Math.min(w, yc * sw - left + fw);
+        best.fill(-Infinity);
+        at.fill(-1);
+        for (let r = r0; r < r1; r++) {
+          for (let col = c0; col < c1; col++) {
+            const base = ((b * h + r) * w + col) * c;
+            for (let d = 0; d < c; d++) {
+              const v = x[base + d];
+              if (v > best[d]) {
+                best[d] = v;
+                at[d] = base + d;
+              }
+            }
+          }
+        }
+        for (let d = 0; d < c; d++, o++) {
+          const i = at[d];
+          if (i >= 0) dx[i] += g[o];
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Sum over leading axes (the batch-norm gradient's [0, 1, 2] of NHWC): the wasm kernel first transposes
+ * the whole tensor so the axes are innermost, which cost more than the sum (~40 ms for [64, 48, 48, 64],
+ * ~10 ms here; 0.7 s of a full step down to 0.2 s). Adding rows into per-column float64 accumulators
+ * reads the tensor once in place, and rounds like the cpu backend, which also sums in float64. Anything
+ * else (other axes, other dtypes) keeps the original kernel.
+ */
+function sumWith(original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { inputs, backend, attrs } = args;
+    const { x } = inputs as { x: TensorInfo };
+    const { axis, keepDims } = attrs as unknown as SumAttrs;
+    const axes = tf.util.parseAxisParam(axis, x.shape).slice().sort((a, b) => a - b);
+    const k = axes.length;
+    const size = x.shape.reduce((a, b) => a * b, 1);
+    if (x.dtype !== 'float32' || size === 0 || k === 0 || k >= x.shape.length || axes.some((a, i) => a !== i)) {
+      return original(args);
+    }
+    const kept = x.shape.slice(k);
+    const cols = kept.reduce((a, b) => a * b, 1);
+    const rows = size / cols;
+    const wasm = backend as unknown as WasmBackendLike;
+    const out = wasm.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+    const src = heapView(wasm, x);
+    const acc = new Float64Array(cols);
+    // Four rows per pass over the accumulators: V8 does not vectorise, and the loads and stores of
+    // acc were half the time.
+    let r = 0;
+    for (; r + 4 <= rows; r += 4) {
+      const i = r * cols;
+      for (let j = 0; j < cols; j++) {
+        const p = i + j;
+        acc[j] += (src[p] + src[p + cols]) + (src[p + 2 * cols] + src[p + 3 * cols]);
+      }
+    }
+    for (; r < rows; r++) {
+      for (let j = 0; j < cols; j++) acc[j] += src[r * cols + j];
+    }
+    heapView(wasm, out).set(acc);
+    return out;
+  };
+}
+
+export const wasmGradientKernels: KernelConfig[] = [
+  { kernelName: tf.Conv2DBackpropFilter, backendName: 'wasm', kernelFunc: conv2DBackpropFilter },
+];
+
+/** Kernels the wasm backend has, replaced by wrappers that handle the common case and defer the rest. */
+const wasmOverrides: Array<[string, (original: KernelFunc) => KernelFunc]> = [
+  [tf.Conv2DBackpropInput, conv2DBackpropInputWith],
+  [tf.MaxPoolGrad, maxPoolGradWith],
+  [tf.Sum, sumWith],
+];
+
+let registered = false;
+
+/** Registers the kernels once per process (tfjs keeps its kernel registry per process, not per backend instance). */
+export function registerWasmGradientKernels(): void {
+  if (registered) return;
+  for (const config of wasmGradientKernels) {
+    if (!tf.getKernel(config.kernelName, config.backendName)) tf.registerKernel(config);
+  }
+  for (const [name, wrap] of wasmOverrides) {
+    const original = tf.getKernel(name, 'wasm');
+    if (!original) continue;
+    tf.unregisterKernel(name, 'wasm');
+    tf.registerKernel({ ...original, kernelFunc: wrap(original.kernelFunc) });
+  }
+  // tfjs warns on every gradient override; this one is deliberate, so keep the log clean.
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    tf.registerGradient(batchNormGradConfig);
+  } finally {
+    console.warn = warn;
+  }
+  registered = true;
+}
