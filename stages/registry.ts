@@ -1,6 +1,7 @@
 import { commandStage } from './command.js';
 import { mergeStage } from './merge.js';
 import { generateFacesStage } from './generate-faces.js';
+import { trainStage } from './train.js';
 import type { StageDefinition } from './types.js';
 
 const registry = new Map<string, StageDefinition<unknown>>();
@@ -20,3 +21,4 @@ export function stageTypes(): string[] {
 registerStage(commandStage);
 registerStage(mergeStage);
 registerStage(generateFacesStage);
+registerStage(trainStage);

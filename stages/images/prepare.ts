@@ -70,6 +70,11 @@ async function decodeFile(file: Uint8Array): Promise<Decoded> {
   return decodeWithSharp(file);
 }
 
+/** Decodes a stored image (PNG, JPEG, or whatever libvips reads) to 8-bit pixels; throws on a corrupt file. */
+export async function decodeImage(file: Uint8Array): Promise<Raster> {
+  return (await decodeFile(file)).raster;
+}
+
 async function encode(raster: Raster, format: NonNullable<NormalizeSpec['format']>): Promise<Buffer> {
   if (format === 'png') return encodePng(raster);
   const image = sharp(raster.data, { raw: { width: raster.width, height: raster.height, channels: raster.channels } });

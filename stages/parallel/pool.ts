@@ -49,8 +49,19 @@ export class WorkerPool<Q, R> {
   }
 
   run(request: Q, transfer: ArrayBuffer[] = []): Promise<R> {
-    if (this.broken) return Promise.reject(this.broken);
     const lane = this.lanes.reduce((best, l) => (l.inFlight.size < best.inFlight.size ? l : best));
+    return this.send(lane, request, transfer);
+  }
+
+  /** Sends to one particular worker, for workers that keep state of their own (a model replica). */
+  runOn(index: number, request: Q, transfer: ArrayBuffer[] = []): Promise<R> {
+    const lane = this.lanes[index];
+    if (!lane) throw new Error(`no worker ${index} in a pool of ${this.lanes.length}`);
+    return this.send(lane, request, transfer);
+  }
+
+  private send(lane: Lane<R>, request: Q, transfer: ArrayBuffer[]): Promise<R> {
+    if (this.broken) return Promise.reject(this.broken);
     const id = this.nextId++;
     return new Promise<R>((resolve, reject) => {
       lane.inFlight.set(id, { resolve, reject });

@@ -1,0 +1,82 @@
+import * as os from 'node:os';
+import type { Hash } from '../../cache/hash.js';
+import { sha256File } from '../../cache/hash.js';
+import { BACKBONES, type BackboneName } from '../model/backbone.js';
+import { humanModelFiles } from '../model/human-models.js';
+import { mapBounded } from '../parallel/map-bounded.js';
+import { WorkerPool } from '../parallel/pool.js';
+import type { StageContext } from '../types.js';
+import type { TrainParams } from '../train.js';
+import type { Example } from './examples.js';
+import type { FeaturesReply, FeaturesRequest } from './features-worker.js';
+import type { ExampleSource } from './fit.js';
+import type { Batch } from './replicas.js';
+
+/** Bumped when the way features are computed from an image changes (decoding, preprocessing). */
+const FEATURES_VERSION = 1;
+const IMAGES_PER_REQUEST = 16;
+
+/** Hash of every file of a human-models model: part of each memo key, so a new model version recomputes. */
+export async function backboneHash(name: BackboneName): Promise<Hash> {
+  const files = humanModelFiles(name);
+  const hashes = await Promise.all(Object.values(files).flat().map((f) => sha256File(f)));
+  return hashes.join(':');
+}
+
+/** Feature vectors kept as blobs in the store; training reads them back by hash. */
+class FeatureSource implements ExampleSource {
+  constructor(private readonly featureOf: Map<Hash, Hash>, private readonly readBlob: (hash: Hash) => Buffer, readonly exampleSize: number) {}
+
+  async batch(examples: readonly Example[]): Promise<Batch> {
+    const x = new Float32Array(examples.length * this.exampleSize);
+    const labels = new Int32Array(examples.length);
+    examples.forEach((example, i) => {
+      const bytes = this.readBlob(this.featureOf.get(example.blob) as Hash);
+      x.set(new Float32Array(bytes.buffer, bytes.byteOffset, this.exampleSize), i * this.exampleSize);
+      labels[i] = example.label;
+    });
+    return { x, labels };
+  }
+}
+
+/**
+ * Runs the frozen backbone over every image not yet in the per-item memo (keyed by image blob, backbone
+ * file hashes and FEATURES_VERSION), on one worker per core. A second training run with other head
+ * params, or K-fold models in reclassify-inputs, reuse the features instead of recomputing them.
+ */
+export async function backboneFeatures(ctx: StageContext<TrainParams>, backbone: BackboneName, examples: readonly Example[]): Promise<{ source: ExampleSource; featureSize: number }> {
+  const memo = ctx.memo('backbone-features');
+  const model = await backboneHash(backbone);
+  const { featureSize, preprocessing } = BACKBONES[backbone];
+  const featureOf = new Map<Hash, Hash>();
+  const todo: Hash[] = [];
+  for (const blob of new Set(examples.map((e) => e.blob))) {
+    const known = memo.get<{ feature: Hash }>({ blob, backbone, model, preprocessing, version: FEATURES_VERSION });
+    if (known && ctx.output.tryReference(known.feature)) featureOf.set(blob, known.feature);
+    else todo.push(blob);
+  }
+  ctx.log(`${backbone} features: ${featureOf.size} memoised, ${todo.length} to compute`);
+  if (todo.length) {
+    const pool = new WorkerPool<FeaturesRequest, FeaturesReply>(new URL('./features-worker.js', import.meta.url), Math.min(os.availableParallelism(), Math.ceil(todo.length / IMAGES_PER_REQUEST)), 2);
+    const chunks: Hash[][] = [];
+    for (let i = 0; i < todo.length; i += IMAGES_PER_REQUEST) chunks.push(todo.slice(i, i + IMAGES_PER_REQUEST));
+    let done = 0;
+    try {
+      await mapBounded(chunks, pool.capacity, async (chunk) => {
+        const replies = await pool.run({ backbone, backend: ctx.params.backend, images: chunk.map((b) => ctx.readBlob(b)) });
+        replies.forEach((reply, i) => {
+          const blob = chunk[i] as Hash;
+          if (!(reply instanceof Float32Array)) throw new Error(`image ${blob}: ${reply.error}`);
+          const feature = ctx.output.putBlob(new Uint8Array(reply.buffer, reply.byteOffset, reply.byteLength));
+          memo.set({ blob, backbone, model, preprocessing, version: FEATURES_VERSION }, { feature }, [feature]);
+          featureOf.set(blob, feature);
+        });
+        done += chunk.length;
+        ctx.progress(done, todo.length, `${backbone} features`);
+      });
+    } finally {
+      await pool.close();
+    }
+  }
+  return { source: new FeatureSource(featureOf, (hash) => ctx.readBlob(hash), featureSize), featureSize };
+}

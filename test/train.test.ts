@@ -1,0 +1,165 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { Store } from '../cache/store.js';
+import type { Lockfile } from '../engine/lockfile.js';
+import { EMOTIONS } from '../stages/formats/emotions.js';
+import { encodePng } from '../stages/images/codec/png.js';
+import { selectBackend } from '../stages/model/runtime.js';
+import { storeLoadHandler } from '../stages/model/store-io.js';
+import { ReplicaSet } from '../stages/training/replicas.js';
+import type { InputView } from '../stages/types.js';
+import { cli, executedStages, makeProject, startCli, waitFor } from './helpers.js';
+
+const SIZE = 16;
+
+/**
+ * A dataset a tiny CNN can learn in seconds: class i is a bright band at rows 2i..2i+1 over noise, so
+ * accuracy far above chance (1/7) means images, labels and training all line up.
+ */
+function bandImage(label: number, seed: number): Buffer {
+  const data = new Uint8Array(SIZE * SIZE);
+  let s = seed * 2654435761 >>> 0;
+  for (let i = 0; i < data.length; i++) {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    const row = Math.floor(i / SIZE);
+    data[i] = (row >> 1) === label ? 200 + (s % 50) : s % 90;
+  }
+  return encodePng({ width: SIZE, height: SIZE, channels: 1, data });
+}
+
+const TRAIN = '{ inputSize: 16, width: 0.125, dropout: 0, batchNormMomentum: 0.5, batchSize: 16, learningRate: 0.01, EPOCHS }';
+
+function bandsProject(epochs = 6, extraParams = ''): string {
+  const files: Record<string, string> = {};
+  const dir = makeProject(files);
+  for (let label = 0; label < EMOTIONS.length; label++) {
+    const folder = path.join(dir, 'data', 'bands', EMOTIONS[label] as string);
+    fs.mkdirSync(folder, { recursive: true });
+    for (let i = 0; i < 16; i++) fs.writeFileSync(path.join(folder, `${i}.png`), bandImage(label, label * 100 + i));
+  }
+  fs.writeFileSync(path.join(dir, 'p.yaml'), `version: 1
+seed: 11
+datasets:
+  bands: { format: folders, path: data/bands }
+stages:
+  merge: { type: merge, inputs: [bands] }
+  train:
+    type: train
+    input: merge
+    params: ${TRAIN.replace('EPOCHS', `epochs: ${epochs}${extraParams}`)}
+`);
+  return dir;
+}
+
+function lock(dir: string): Lockfile {
+  return JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8')) as Lockfile;
+}
+
+function trainOutput(dir: string): { store: Store; files: Record<string, { hash: string }>; json(rel: string): any } {
+  const store = new Store(path.join(dir, '.fer-dag'));
+  const files = lock(dir).stages.train!.outputs.files as Record<string, { hash: string }>;
+  return { store, files, json: (rel) => JSON.parse(store.readBlob(files[rel]!.hash).toString()) };
+}
+
+test('a tiny paper-cnn learns a learnable dataset and writes model, history, curves and metrics', async () => {
+  const dir = bandsProject();
+  const result = await cli(dir, 'run', 'p.yaml', '--json');
+  assert.equal(result.code, 0, result.stdout + result.stderr);
+  const out = trainOutput(dir);
+  assert.deepEqual(Object.keys(out.files).sort(), ['history.json', 'learning-curves.png', 'metrics.json', 'model/model.json', 'model/weights.bin']);
+  const metrics = out.json('metrics.json');
+  assert.equal(metrics.backend, 'wasm');
+  assert.equal(metrics.images.train + metrics.images.validation, 7 * 16);
+  assert.ok(metrics.valAccuracy >= 0.6, `validation accuracy ${metrics.valAccuracy} (chance is 0.14)`);
+  const history = out.json('history.json') as Array<{ epoch: number; loss: number; valAccuracy: number; learningRate: number }>;
+  assert.equal(history.length, 6);
+  assert.ok((history.at(-1)?.loss ?? 9) < (history[0]?.loss ?? 0), 'the training loss goes down');
+  assert.equal(out.store.readBlob(out.files['learning-curves.png']!.hash).subarray(1, 4).toString(), 'PNG');
+
+  // The stored model loads back through the store's IO handler and scores what the record says.
+  await selectBackend('wasm');
+  const view = { name: 'train', files: out.files, readFile: (rel: string) => out.store.readBlob(out.files[rel]!.hash), readText: (rel: string) => out.store.readBlob(out.files[rel]!.hash).toString() } as unknown as InputView;
+  const model = await tfl.loadLayersModel(storeLoadHandler(view, 'model'));
+  const x = tf.tensor4d(Float32Array.from({ length: 7 * SIZE * SIZE }, (_, i) => {
+    const label = Math.floor(i / (SIZE * SIZE));
+    const row = Math.floor((i % (SIZE * SIZE)) / SIZE);
+    return (row >> 1) === label ? 0.9 : 0.1;
+  }), [7, SIZE, SIZE, 1]);
+  const predicted = Array.from(tf.argMax(model.predict(x) as tf.Tensor, -1).dataSync());
+  assert.ok(predicted.filter((p, i) => p === i).length >= 5, `clean bands classified as ${predicted}`);
+});
+
+test('same seed, same backend: identical weights; changing only epochs retrains while merge stays cached', async () => {
+  const [a, b] = [bandsProject(3), bandsProject(3)];
+  for (const dir of [a, b]) assert.equal((await cli(dir, 'run', 'p.yaml')).code, 0);
+  assert.equal(trainOutput(a).files['model/weights.bin']!.hash, trainOutput(b).files['model/weights.bin']!.hash);
+  assert.equal(trainOutput(a).files['history.json']!.hash, trainOutput(b).files['history.json']!.hash);
+
+  fs.writeFileSync(path.join(a, 'p.yaml'), fs.readFileSync(path.join(a, 'p.yaml'), 'utf8').replace('epochs: 3', 'epochs: 4'));
+  const rerun = await cli(a, 'run', 'p.yaml', '--json');
+  assert.equal(rerun.code, 0, rerun.stderr);
+  assert.deepEqual(executedStages(rerun), ['train']);
+  assert.equal(trainOutput(a).json('history.json').length, 4);
+});
+
+test('memory stays flat: replicas hold the same number of tensors after every step', async () => {
+  const spec = { arch: 'paper-cnn' as const, inputSize: 16, channels: 1 as const, width: 0.125, classes: 7, dropout: 0.25, batchNormMomentum: 0.9 };
+  const replicas = await ReplicaSet.start({ spec, replicas: 2, backend: 'wasm', seed: 1, learningRate: 1e-3, exampleSize: SIZE * SIZE });
+  try {
+    const batch = () => ({ x: Float32Array.from({ length: 8 * SIZE * SIZE }, (_, i) => (i % 7) / 7), labels: Int32Array.from({ length: 8 }, (_, i) => i % 7) });
+    await replicas.step(batch());
+    const after1 = await replicas.tensorCounts();
+    for (let i = 0; i < 5; i++) {
+      await replicas.step(batch());
+      await replicas.evaluate(batch());
+      await replicas.syncMovingStats();
+    }
+    await replicas.save();
+    assert.deepEqual(await replicas.tensorCounts(), after1);
+  } finally {
+    await replicas.close();
+  }
+});
+
+test('Ctrl-C stops training after the batch in flight and stores no model', async () => {
+  const dir = bandsProject(200);
+  const child = startCli(dir, ['run', 'p.yaml', '--json']);
+  let stdout = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.resume();
+  await waitFor(() => stdout.includes('"type":"stage-progress","stage":"train"'), 60_000, 'training progress');
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  child.kill('SIGINT');
+  assert.notEqual(await exited, 0);
+  const status = await cli(dir, 'status', 'p.yaml', '--json');
+  const train = JSON.parse(status.stdout).stages.find((s: { stage: string }) => s.stage === 'train');
+  assert.equal(train.state, 'never-run', status.stdout);
+  assert.equal(JSON.parse(status.stdout).stages.find((s: { stage: string }) => s.stage === 'merge').state, 'fresh');
+});
+
+test('a backend named in params is required: one that is not installed fails with its name', async () => {
+  const dir = bandsProject(1, ', backend: tensorflow');
+  const result = await cli(dir, 'run', 'p.yaml');
+  assert.notEqual(result.code, 0);
+  assert.match(result.stdout + result.stderr, /@tensorflow\/tfjs-node is not installed/);
+});
+
+test('transfer: backbone features are memoised per image, so another head retrains without recomputing them', async () => {
+  const dir = bandsProject(2, ', arch: transfer, headUnits: [16, 8]');
+  const first = await cli(dir, 'run', 'p.yaml');
+  assert.equal(first.code, 0, first.stdout + first.stderr);
+  assert.match(first.stdout, /mobileface features: 0 memoised, 112 to compute/);
+  const metrics = trainOutput(dir).json('metrics.json');
+  assert.equal(metrics.arch, 'transfer');
+  assert.equal(trainOutput(dir).json('model/model.json').userDefinedMetadata.backbone, 'mobileface');
+
+  fs.writeFileSync(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('headUnits: [16, 8]', 'headUnits: [32]'));
+  const second = await cli(dir, 'run', 'p.yaml', '--json');
+  assert.equal(second.code, 0, second.stderr);
+  assert.deepEqual(executedStages(second), ['train']);
+  assert.match(second.stdout, /mobileface features: 112 memoised, 0 to compute/);
+});
