@@ -22,7 +22,7 @@ const TOLERANCE = 1e-4;
 const stockBatchNormGrad = tf.getGradient(tf.FusedBatchNorm);
 
 /** The wasm backend's own kernels that fer-dag replaces; the tests below must run the replacements. */
-const REPLACED = [tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum];
+const REPLACED = [tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean, tf.Identity];
 const stockWasmKernels = REPLACED.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc);
 
 before(async () => {
@@ -268,8 +268,8 @@ describe('MaxPoolGrad on wasm', () => {
   });
 });
 
-describe('Sum on wasm', () => {
-  test('matches cpu over leading axes (the batch-norm gradient\'s) and over any others', async () => {
+describe('Sum and Mean on wasm', () => {
+  test('match cpu over leading axes (the batch-norm gradient\'s and moments\') and over any others', async () => {
     const cases: Array<{ shape: number[]; axis: number | number[]; keepDims: boolean; out: number[] }> = [
       { shape: [4, 7, 6, 8], axis: [0, 1, 2], keepDims: false, out: [8] },
       { shape: [4, 7, 6, 8], axis: [2, 0, 1], keepDims: true, out: [1, 1, 1, 8] },
@@ -284,8 +284,10 @@ describe('Sum on wasm', () => {
       const label = `sum over ${JSON.stringify(c.axis)} of ${c.shape.join('×')}`;
       await assertWasmMatchesCpu(label, () => {
         const sum = tf.sum(tf.tensor(x, c.shape), c.axis, c.keepDims);
+        const mean = tf.mean(tf.tensor(x, c.shape), c.axis, c.keepDims);
         assert.deepEqual(sum.shape, c.out, `${label} on ${tf.getBackend()}: shape`);
-        return [sum];
+        assert.deepEqual(mean.shape, c.out, `${label} on ${tf.getBackend()}: mean's shape`);
+        return [sum, mean];
       });
     }
   });

@@ -4,6 +4,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { seededRandom } from '../../engine/random.js';
 import { selectBackend, type BackendChoice } from '../model/runtime.js';
 import { serveRequests } from '../parallel/serve.js';
+import { FusedAdam } from './adam.js';
 import { buildModel, exampleShape, type ModelSpec } from './model-spec.js';
 
 export type ReplicaRequest =
@@ -29,8 +30,10 @@ export type ReplicaReply =
 interface Replica {
   spec: ModelSpec;
   model: LayersModel;
-  optimizer: tf.AdamOptimizer;
+  optimizer: FusedAdam;
   trainable: tf.Variable[];
+  /** The trainable weights' values, updated in place by the optimizer and written back after each step. */
+  values: Float32Array[];
   /** Batch-norm moving means and variances: each replica updates them from its own shard. */
   moving: tf.Variable[];
 }
@@ -78,7 +81,8 @@ function init(request: Extract<ReplicaRequest, { op: 'init' }>): Replica {
   const isMoving = (name: string): boolean => /moving_(mean|variance)/.test(name);
   const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const moving = model.weights.filter((w) => !w.trainable && isMoving(w.originalName)).map((w) => w.read() as tf.Variable);
-  return { spec: request.spec, model, optimizer: tf.train.adam(request.learningRate), trainable, moving };
+  const values = trainable.map((v) => v.dataSync().slice() as Float32Array);
+  return { spec: request.spec, model, optimizer: new FusedAdam(values.map((v) => v.length), request.learningRate), trainable, values, moving };
 }
 
 serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
@@ -107,9 +111,14 @@ serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
     }
     case 'apply': {
       const r = current();
-      const parts = split(request.gradients, r.trainable);
-      r.optimizer.applyGradients(r.trainable.map((v, i) => ({ name: v.name, tensor: parts[i] as tf.Tensor })));
-      tf.dispose(parts);
+      r.optimizer.apply(r.values, request.gradients);
+      // A fresh tensor per weight rather than writing into the old one: the wasm backend caches each
+      // convolution's packed filter by its tensor, so weights must never change in place.
+      r.trainable.forEach((v, i) => {
+        const next = tf.tensor(r.values[i] as Float32Array, v.shape);
+        v.assign(next);
+        next.dispose();
+      });
       return { result: { op: 'done' } };
     }
     case 'evaluate': {
@@ -136,8 +145,7 @@ serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
       return { result: { op: 'done' } };
     }
     case 'setLearningRate': {
-      // Adam reads its learning rate on every step; Keras' ReduceLROnPlateau changes it the same way.
-      (current().optimizer as unknown as { learningRate: number }).learningRate = request.learningRate;
+      current().optimizer.learningRate = request.learningRate;
       return { result: { op: 'done' } };
     }
     case 'save': {

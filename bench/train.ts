@@ -1,0 +1,111 @@
+// Benchmark: training images per second of the paper's full-size CNN (48×48×1 input, batch 64, Adam,
+// categorical cross-entropy, dropout and batch norm in training mode) — fer-dag's data-parallel replicas on
+// the best tfjs backend available, against PyTorch on the CPU (Debian's python3-torch) training the same
+// architecture with both cores, in the same script on the same inputs' shapes.
+// Usage: npx tsc -p . && node dist/bench/train.js   (BENCH_TRAIN_STEPS=3 for a quick run; default 8)
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import * as os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { seededRandom } from '../engine/random.js';
+import { ReplicaSet, type Batch } from '../stages/training/replicas.js';
+
+const STEPS = Number(process.env.BENCH_TRAIN_STEPS ?? 8);
+const BATCH = 64;
+const SIZE = 48;
+const CORES = os.availableParallelism();
+
+function sh(cmd: string, args: string[]): SpawnSyncReturns<string> {
+  return spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+}
+
+// Debian's python3-torch installs into /usr/bin/python3; a python3 earlier on PATH (pyenv) may not see it.
+function findTorch(): string | undefined {
+  for (const candidate of ['python3', '/usr/bin/python3']) if (sh(candidate, ['-c', 'import torch'])?.status === 0) return candidate;
+  return undefined;
+}
+
+function ensureTorch(): string {
+  const found = findTorch();
+  if (found) return found;
+  console.log('no python3 here can import torch; installing the Debian package python3-torch…');
+  const r = spawnSync('sh', ['-c', 'apt-get update && apt-get install -y python3-torch'], { stdio: 'inherit' });
+  const after = findTorch();
+  if (r.status !== 0 || !after) throw new Error('could not install python3-torch (apt-get update && apt-get install -y python3-torch failed; are we root?)');
+  return after;
+}
+
+// The same network as stages/model/paper-cnn.ts at width 1: 'same' convolutions with biases, Keras'
+// batch-norm epsilon (1e-3) and momentum (0.99, i.e. PyTorch momentum 0.01), softmax + cross-entropy.
+const PEER = `
+import sys, time, torch, torch.nn as nn
+steps, batch, threads = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+torch.set_num_threads(threads); torch.manual_seed(0)
+def block(i, o, k): return [nn.Conv2d(i, o, k, padding=k // 2), nn.BatchNorm2d(o, eps=1e-3, momentum=0.01), nn.ReLU(), nn.MaxPool2d(2), nn.Dropout(0.25)]
+def dense(i, o): return [nn.Linear(i, o), nn.BatchNorm1d(o, eps=1e-3, momentum=0.01), nn.ReLU(), nn.Dropout(0.25)]
+model = nn.Sequential(*block(1, 64, 3), *block(64, 128, 5), *block(128, 512, 3), *block(512, 512, 3), nn.Flatten(),
+                      *dense(4608, 256), *dense(256, 512), nn.Linear(512, 7))
+opt = torch.optim.Adam(model.parameters(), 3e-4); loss_fn = nn.CrossEntropyLoss()
+x = torch.rand(batch, 1, 48, 48); y = torch.randint(0, 7, (batch,))
+def step():
+    opt.zero_grad(); loss = loss_fn(model(x), y); loss.backward(); opt.step()
+step()
+t = time.perf_counter()
+for _ in range(steps): step()
+print(steps * batch / (time.perf_counter() - t))
+`;
+
+function torchImagesPerSecond(python: string): number {
+  const r = sh(python, ['-c', PEER, String(STEPS), String(BATCH), String(CORES)]);
+  if (r.status !== 0) throw new Error(`the PyTorch peer failed: ${r.stderr}`);
+  return Number(r.stdout.trim());
+}
+
+function randomBatch(random: () => number): Batch {
+  const x = new Float32Array(BATCH * SIZE * SIZE);
+  for (let i = 0; i < x.length; i++) x[i] = random();
+  return { x, labels: Int32Array.from({ length: BATCH }, () => Math.floor(random() * 7)) };
+}
+
+async function ferDagImagesPerSecond(replicaCount: number): Promise<{ imagesPerSecond: number; backend: string }> {
+  const spec = { arch: 'paper-cnn' as const, inputSize: SIZE, channels: 1 as const, width: 1, classes: 7, dropout: 0.25 };
+  const replicas = await ReplicaSet.start({ spec, replicas: replicaCount, backend: 'auto', seed: 1, learningRate: 3e-4, exampleSize: SIZE * SIZE });
+  const random = seededRandom(1, 'bench');
+  try {
+    await replicas.step(randomBatch(random));
+    const batches = Array.from({ length: STEPS }, () => randomBatch(random));
+    const start = performance.now();
+    for (const batch of batches) await replicas.step(batch);
+    return { imagesPerSecond: (STEPS * BATCH) / ((performance.now() - start) / 1000), backend: replicas.backend };
+  } finally {
+    await replicas.close();
+  }
+}
+
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted.length % 2 ? sorted[(sorted.length - 1) / 2] as number : ((sorted[sorted.length / 2 - 1] as number) + (sorted[sorted.length / 2] as number)) / 2;
+};
+
+// The machine's load drifts (other processes, turbo), so the two sides alternate round by round and
+// each is summarised by its median.
+const ROUNDS = Number(process.env.BENCH_TRAIN_ROUNDS ?? 3);
+const python = ensureTorch();
+console.log(`paper CNN 48×48×1, batch ${BATCH}, ${STEPS} timed steps after one warm-up, ${ROUNDS} alternating rounds; ${CORES} cores`);
+const single = await ferDagImagesPerSecond(1);
+console.log(`fer-dag, 1 replica (${single.backend}): ${single.imagesPerSecond.toFixed(1)} images/s`);
+const torchRuns: number[] = [];
+const ferDagRuns: number[] = [];
+let backend = '';
+for (let round = 1; round <= ROUNDS; round++) {
+  torchRuns.push(torchImagesPerSecond(python));
+  const ours = await ferDagImagesPerSecond(CORES);
+  backend = ours.backend;
+  ferDagRuns.push(ours.imagesPerSecond);
+  console.log(`round ${round}: pytorch (${CORES} threads) ${torchRuns.at(-1)!.toFixed(1)} images/s · fer-dag (${CORES} replicas, ${backend}) ${ours.imagesPerSecond.toFixed(1)} images/s`);
+}
+const peer = median(torchRuns);
+const ours = median(ferDagRuns);
+console.log(JSON.stringify({
+  backend, replicas: CORES, ferDag: Number(ours.toFixed(1)), ferDagOneReplica: Number(single.imagesPerSecond.toFixed(1)), pytorch: Number(peer.toFixed(1)),
+}));
+console.log(`train_vs_pytorch: ${(ours / peer).toFixed(3)}`);
