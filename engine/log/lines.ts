@@ -49,6 +49,7 @@ export function eventLine(event: EngineEvent, cwd = process.cwd()): string | und
 
 /** Estimates time left from the rate so far. */
 export function eta(startedAt: number, done: number, total: number, now = Date.now()): string {
-  if (done <= 0 || done >= total) return '';
+  // The clock starts at the first progress report, so the first rate is meaningless (it said "ETA 0 ms").
+  if (done <= 0 || done >= total || now - startedAt < 1000) return '';
   return ` ETA ${seconds(Math.round(((now - startedAt) * (total - done)) / done))}`;
 }

@@ -69,8 +69,6 @@ async function evaluate(replicas: ReplicaSet, source: ExampleSource, examples: r
   return { loss: lossSum / n, accuracy: correct / n, confusion };
 }
 
-const eta = (seconds: number): string => (seconds >= 90 ? `${Math.round(seconds / 60)} min` : `${Math.round(seconds)} s`);
-
 /**
  * The Table 9 training loop: shuffled mini-batches, optional horizontal flips, validation after every
  * epoch, ReduceLROnPlateau on the validation loss, and the best validation-accuracy checkpoint kept.
@@ -84,7 +82,6 @@ export async function fit(replicas: ReplicaSet, source: ExampleSource, train: re
   let waited = 0;
   const batchesPerEpoch = Math.ceil(train.length / options.batchSize);
   const totalBatches = batchesPerEpoch * options.epochs;
-  const started = performance.now();
   let trainedImages = 0;
   let trainingSeconds = 0;
   for (let epoch = 1; epoch <= options.epochs; epoch++) {
@@ -107,8 +104,7 @@ export async function fit(replicas: ReplicaSet, source: ExampleSource, train: re
       lossSum += result.loss * n;
       correct += result.correct;
       const done = (epoch - 1) * batchesPerEpoch + b + 1;
-      const elapsed = (performance.now() - started) / 1000;
-      options.progress(done, totalBatches, `epoch ${epoch}/${options.epochs}, loss ${(lossSum / ((b * options.batchSize) + n)).toFixed(3)}, ETA ${eta((elapsed / done) * (totalBatches - done))}`);
+      options.progress(done, totalBatches, `epoch ${epoch}/${options.epochs}, loss ${(lossSum / ((b * options.batchSize) + n)).toFixed(3)}`);
       if (options.signal.aborted) {
         if (following) await next.catch(() => undefined);
         throw new TrainingStopped(epoch, b + 1);
