@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { batchNormGradConfig } from '../stages/model/batch-norm-grad.js';
 import { buildPaperCnn, PAPER_CNN_DEFAULTS, type PaperCnnSpec } from '../stages/model/paper-cnn.js';
-import { registerWasmGradientKernels } from '../stages/model/wasm-kernels.js';
+import { registerWasmGradientKernels, setFilterGradientStrategy, type FilterGradientStrategy } from '../stages/model/wasm-kernels.js';
 
 /*
  * Every kernel fer-dag adds to or replaces on the wasm backend, run on random inputs and compared with the
@@ -133,16 +133,24 @@ function convShapes(c: ConvCase): { x: number[]; filter: number[]; dy: number[] 
 }
 
 describe('Conv2DBackpropFilter on wasm', () => {
-  test('matches the cpu backend for every kernel size, stride and padding', async () => {
-    for (const [i, c] of CONV_CASES.entries()) {
-      const shapes = convShapes(c);
-      const x = randomValues(sizeOf(shapes.x), 100 + i);
-      const dy = randomValues(sizeOf(shapes.dy), 200 + i);
-      await assertWasmMatchesCpu(describeCase(c), () => [tf.engine().runKernel(tf.Conv2DBackpropFilter, {
-        x: tf.tensor(x, shapes.x), dy: tf.tensor(dy, shapes.dy),
-      }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: shapes.filter } as unknown as tf.NamedAttrMap)]);
-    }
-  });
+  // Both rewrites run in training (by size), so each is checked on every case.
+  for (const strategy of ['patches', 'batch-as-channels'] as FilterGradientStrategy[]) {
+    test(`${strategy}: matches the cpu backend for every kernel size, stride and padding`, async () => {
+      setFilterGradientStrategy(strategy);
+      try {
+        for (const [i, c] of CONV_CASES.entries()) {
+          const shapes = convShapes(c);
+          const x = randomValues(sizeOf(shapes.x), 100 + i);
+          const dy = randomValues(sizeOf(shapes.dy), 200 + i);
+          await assertWasmMatchesCpu(`${strategy}, ${describeCase(c)}`, () => [tf.engine().runKernel(tf.Conv2DBackpropFilter, {
+            x: tf.tensor(x, shapes.x), dy: tf.tensor(dy, shapes.dy),
+          }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: shapes.filter } as unknown as tf.NamedAttrMap)]);
+        }
+      } finally {
+        setFilterGradientStrategy('auto');
+      }
+    });
+  }
 });
 
 describe('Conv2DBackpropInput on wasm', () => {
