@@ -1,5 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { FastDropout } from './fast-dropout.js';
 
 /** The paper's custom CNN (paper-facts.md, "The custom CNN"), sized by these for tests and other inputs. */
 export interface PaperCnnSpec {
@@ -40,14 +41,14 @@ export function buildPaperCnn(spec: PaperCnnSpec): LayersModel {
     model.add(tfl.layers.batchNormalization({ momentum: spec.batchNormMomentum ?? 0.99 }));
     model.add(tfl.layers.activation({ activation: 'relu' }));
     model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
-    model.add(tfl.layers.dropout({ rate: spec.dropout }));
+    model.add(new FastDropout(spec.dropout));
   });
   model.add(tfl.layers.flatten());
   for (const units of DENSE_UNITS) {
     model.add(tfl.layers.dense({ units: scaled(units, spec.width) }));
     model.add(tfl.layers.batchNormalization({ momentum: spec.batchNormMomentum ?? 0.99 }));
     model.add(tfl.layers.activation({ activation: 'relu' }));
-    model.add(tfl.layers.dropout({ rate: spec.dropout }));
+    model.add(new FastDropout(spec.dropout));
   }
   model.add(tfl.layers.dense({ units: spec.classes, activation: 'softmax' }));
   return model;

@@ -1,5 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { FastDropout } from '../model/fast-dropout.js';
 import { buildPaperCnn, type PaperCnnSpec } from '../model/paper-cnn.js';
 
 /**
@@ -25,7 +26,7 @@ function buildTransferHead(spec: Extract<ModelSpec, { arch: 'transfer-head' }>):
     model.add(tfl.layers.dense({ units, ...(i === 0 ? { inputShape: [spec.featureSize] } : {}) }));
     model.add(tfl.layers.batchNormalization({ momentum: spec.batchNormMomentum }));
     model.add(tfl.layers.activation({ activation: 'relu' }));
-    model.add(tfl.layers.dropout({ rate: spec.dropout }));
+    model.add(new FastDropout(spec.dropout));
   });
   model.add(tfl.layers.dense({ units: spec.classes, activation: 'softmax' }));
   return model;
