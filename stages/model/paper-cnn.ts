@@ -1,5 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { FastBatchNorm } from './fast-batch-norm.js';
 import { FastDropout } from './fast-dropout.js';
 
 /** The paper's custom CNN (paper-facts.md, "The custom CNN"), sized by these for tests and other inputs. */
@@ -38,7 +39,7 @@ export function buildPaperCnn(spec: PaperCnnSpec): LayersModel {
       filters: scaled(block.filters, spec.width), kernelSize: block.kernel, padding: 'same',
       ...(i === 0 ? { inputShape: [spec.inputSize, spec.inputSize, spec.channels] } : {}),
     }));
-    model.add(tfl.layers.batchNormalization({ momentum: spec.batchNormMomentum ?? 0.99 }));
+    model.add(new FastBatchNorm({ momentum: spec.batchNormMomentum ?? 0.99 }));
     model.add(tfl.layers.activation({ activation: 'relu' }));
     model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
     model.add(new FastDropout(spec.dropout));
@@ -46,7 +47,7 @@ export function buildPaperCnn(spec: PaperCnnSpec): LayersModel {
   model.add(tfl.layers.flatten());
   for (const units of DENSE_UNITS) {
     model.add(tfl.layers.dense({ units: scaled(units, spec.width) }));
-    model.add(tfl.layers.batchNormalization({ momentum: spec.batchNormMomentum ?? 0.99 }));
+    model.add(new FastBatchNorm({ momentum: spec.batchNormMomentum ?? 0.99 }));
     model.add(tfl.layers.activation({ activation: 'relu' }));
     model.add(new FastDropout(spec.dropout));
   }

@@ -1,5 +1,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { FastBatchNorm } from '../model/fast-batch-norm.js';
 import { FastDropout } from '../model/fast-dropout.js';
 import { buildPaperCnn, type PaperCnnSpec } from '../model/paper-cnn.js';
 
@@ -24,7 +25,7 @@ function buildTransferHead(spec: Extract<ModelSpec, { arch: 'transfer-head' }>):
   const model = tfl.sequential({ name: 'transfer_head' });
   spec.units.forEach((units, i) => {
     model.add(tfl.layers.dense({ units, ...(i === 0 ? { inputShape: [spec.featureSize] } : {}) }));
-    model.add(tfl.layers.batchNormalization({ momentum: spec.batchNormMomentum }));
+    model.add(new FastBatchNorm({ momentum: spec.batchNormMomentum }));
     model.add(tfl.layers.activation({ activation: 'relu' }));
     model.add(new FastDropout(spec.dropout));
   });
