@@ -53,7 +53,7 @@ async function prepareArch(ctx: StageContext<TrainParams>, examples: readonly Ex
 
 export const trainStage: StageDefinition<TrainParams> = {
   type: 'train',
-  version: '1',
+  version: '2',
   schema: 'train.schema.json',
   params: (entry: StageEntry) => entry.params as TrainParams,
   keyParams(entry: StageEntry) {
