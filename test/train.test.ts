@@ -120,6 +120,13 @@ test('memory stays flat: replicas hold the same number of tensors after every st
     }
     await replicas.save();
     assert.deepEqual(await replicas.tensorCounts(), after1);
+    const evaluated = await replicas.evaluate(batch());
+    assert.equal(evaluated.probabilities.length, 8 * 7);
+    for (let i = 0; i < 8; i++) {
+      const row = Array.from(evaluated.probabilities.subarray(i * 7, i * 7 + 7));
+      assert.ok(Math.abs(row.reduce((a, b) => a + b) - 1) < 1e-5, 'each row is a distribution');
+      assert.equal(row.indexOf(Math.max(...row)), evaluated.predictions[i], 'the prediction is its most probable class');
+    }
   } finally {
     await replicas.close();
   }

@@ -21,7 +21,7 @@ export type ReplicaRequest =
 export type ReplicaReply =
   | { op: 'init'; backend: string; skipped: readonly string[]; parameters: number }
   | { op: 'gradients'; gradients: Float32Array; lossSum: number; correct: number }
-  | { op: 'evaluate'; lossSum: number; predictions: Int32Array }
+  | { op: 'evaluate'; lossSum: number; predictions: Int32Array; probabilities: Float32Array }
   | { op: 'movingStats'; values: Float32Array }
   | { op: 'save'; modelTopology: unknown; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer }
   | { op: 'memory'; numTensors: number; numBytes: number }
@@ -124,14 +124,17 @@ serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
     case 'evaluate': {
       const r = current();
       const n = request.labels.length;
-      const [lossSum, predictions] = tf.tidy(() => {
+      const [lossSum, predictions, probabilities] = tf.tidy(() => {
         const x = tf.tensor(request.x, [n, ...exampleShape(r.spec)]);
         const labels = tf.tensor1d(request.labels, 'int32');
-        const probabilities = r.model.apply(x, { training: false }) as tf.Tensor;
-        return [crossEntropySum(labels, probabilities, r.spec.classes).dataSync()[0] ?? 0,
-          tf.argMax(probabilities, -1).dataSync() as Int32Array];
+        const p = r.model.apply(x, { training: false }) as tf.Tensor;
+        return [crossEntropySum(labels, p, r.spec.classes).dataSync()[0] ?? 0,
+          tf.argMax(p, -1).dataSync() as Int32Array, p.dataSync() as Float32Array];
       });
-      return { result: { op: 'evaluate', lossSum, predictions }, transfer: [predictions.buffer as ArrayBuffer] };
+      return {
+        result: { op: 'evaluate', lossSum, predictions, probabilities },
+        transfer: [predictions.buffer as ArrayBuffer, probabilities.buffer as ArrayBuffer],
+      };
     }
     case 'movingStats': {
       const values = concat(current().moving);

@@ -79,18 +79,23 @@ export class ReplicaSet {
     };
   }
 
-  /** Inference-mode loss sum and predicted classes for a batch, spread over the replicas. */
-  async evaluate(batch: Batch): Promise<{ lossSum: number; predictions: Int32Array }> {
+  /** Inference-mode loss sum, predicted classes and class probabilities (row-major, n × classes) for a batch. */
+  async evaluate(batch: Batch): Promise<{ lossSum: number; predictions: Int32Array; probabilities: Float32Array }> {
     const shards = this.shards(batch);
     const replies = await Promise.all(shards.map((shard, i) =>
       this.pool.runOn(i, { op: 'evaluate', ...shard }, [shard.x.buffer as ArrayBuffer]))) as Reply<'evaluate'>[];
-    const predictions = new Int32Array(batch.labels.length);
+    const n = batch.labels.length;
+    const predictions = new Int32Array(n);
+    const probabilities = new Float32Array(replies.reduce((size, r) => size + r.probabilities.length, 0));
     let offset = 0;
+    let probabilityOffset = 0;
     for (const reply of replies) {
       predictions.set(reply.predictions, offset);
+      probabilities.set(reply.probabilities, probabilityOffset);
       offset += reply.predictions.length;
+      probabilityOffset += reply.probabilities.length;
     }
-    return { lossSum: replies.reduce((sum, r) => sum + r.lossSum, 0), predictions };
+    return { lossSum: replies.reduce((sum, r) => sum + r.lossSum, 0), predictions, probabilities };
   }
 
   /** Gives every replica the mean of their batch-norm moving statistics. */
