@@ -1,0 +1,66 @@
+import { EMOTIONS } from '../formats/emotions.js';
+import type { BackendChoice } from '../model/runtime.js';
+import { shuffle, type Rng } from '../random.js';
+import { splitValidation, type Example } from '../training/examples.js';
+import { fit, type ExampleSource, type FitOptions } from '../training/fit.js';
+import type { ModelSpec } from '../training/model-spec.js';
+import { ReplicaSet } from '../training/replicas.js';
+
+/** Fold of each example: a seeded shuffle per class dealt round-robin, so every fold keeps the class mix. */
+export function assignFolds(examples: readonly Example[], folds: number, random: Rng): number[] {
+  const fold = new Array<number>(examples.length).fill(0);
+  for (let label = 0; label < EMOTIONS.length; label++) {
+    const members = shuffle(random, examples.flatMap((e, i) => (e.label === label ? [i] : [])));
+    members.forEach((index, position) => (fold[index] = position % folds));
+  }
+  return fold;
+}
+
+export interface OutOfFoldOptions {
+  folds: number;
+  spec: ModelSpec;
+  replicas: number;
+  backend: BackendChoice;
+  seed: number;
+  validationSplit: number;
+  random: Rng;
+  fit: Omit<FitOptions, 'random' | 'progress'> & { progress(done: number, total: number, note: string): void };
+}
+
+/**
+ * Class probabilities for every example from the one model of K that did not train on it (K-fold
+ * cross-validation): the input confident learning needs, since a model's opinion of images it was fitted
+ * to says little about their labels. Each fold's model starts from its own seed and keeps a validation
+ * share of its training folds for the learning-rate schedule; it predicts its held-out fold as it ends.
+ * Returns one row of EMOTIONS.length probabilities per example, in input order.
+ */
+export async function outOfFoldProbabilities(examples: readonly Example[], source: ExampleSource, options: OutOfFoldOptions): Promise<Float32Array[]> {
+  const folds = assignFolds(examples, options.folds, options.random);
+  const rows = new Array<Float32Array>(examples.length);
+  const classes = EMOTIONS.length;
+  for (let f = 0; f < options.folds; f++) {
+    const heldOut = examples.flatMap((e, i) => (folds[i] === f ? [i] : []));
+    if (heldOut.length === 0) continue;
+    const rest = examples.filter((_, i) => folds[i] !== f);
+    const { train, validation } = splitValidation(rest, options.validationSplit, options.random);
+    const replicas = await ReplicaSet.start({
+      spec: options.spec, replicas: options.replicas, backend: options.backend, seed: (options.seed + 7919 * (f + 1)) >>> 0,
+      learningRate: options.fit.learningRate, exampleSize: source.exampleSize,
+    });
+    try {
+      await fit(replicas, source, train, validation, {
+        ...options.fit, random: options.random,
+        progress: (done, total, note) => options.fit.progress(f * total + done, options.folds * total, `fold ${f + 1}/${options.folds}, ${note}`),
+      });
+      await replicas.syncMovingStats();
+      for (let start = 0; start < heldOut.length; start += options.fit.batchSize * 2) {
+        const chunk = heldOut.slice(start, start + options.fit.batchSize * 2);
+        const { probabilities } = await replicas.evaluate(await source.batch(chunk.map((i) => examples[i] as Example)));
+        chunk.forEach((index, k) => (rows[index] = probabilities.slice(k * classes, (k + 1) * classes)));
+      }
+    } finally {
+      await replicas.close();
+    }
+  }
+  return rows;
+}

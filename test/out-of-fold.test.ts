@@ -1,0 +1,49 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { seededRandom } from '../engine/random.js';
+import { assignFolds, outOfFoldProbabilities } from '../stages/reclassify/out-of-fold.js';
+import type { Example } from '../stages/training/examples.js';
+import type { ExampleSource } from '../stages/training/fit.js';
+
+const SIZE = 16;
+
+/** Class i is a bright band at rows 2i..2i+1 over noise (as in train.test.ts), made on the fly. */
+function bandSource(): ExampleSource {
+  return {
+    exampleSize: SIZE * SIZE,
+    async batch(examples: readonly Example[]) {
+      const x = new Float32Array(examples.length * SIZE * SIZE);
+      examples.forEach((e, k) => {
+        const noise = seededRandom(1, e.blob);
+        for (let i = 0; i < SIZE * SIZE; i++) x[k * SIZE * SIZE + i] = (Math.floor(i / SIZE) >> 1) === e.label ? 0.8 + 0.2 * noise() : 0.35 * noise();
+      });
+      return { x, labels: Int32Array.from(examples, (e) => e.label) };
+    },
+  };
+}
+
+const examples: Example[] = Array.from({ length: 84 }, (_, i) => ({ blob: `image-${i}`, label: i % 7, source: 'bands' }));
+
+test('folds are disjoint, cover every image and keep the class mix', () => {
+  const folds = assignFolds(examples, 3, seededRandom(2, 'folds'));
+  assert.equal(folds.length, 84);
+  for (let f = 0; f < 3; f++) {
+    for (let label = 0; label < 7; label++) assert.equal(examples.filter((e, i) => folds[i] === f && e.label === label).length, 4);
+  }
+  assert.deepEqual(assignFolds(examples, 3, seededRandom(2, 'folds')), folds, 'seeded');
+});
+
+test('every image gets probabilities from a model that did not train on it, and they beat chance', async () => {
+  const rows = await outOfFoldProbabilities(examples, bandSource(), {
+    folds: 3, replicas: 2, backend: 'wasm', seed: 5, validationSplit: 0.2, random: seededRandom(5, 'oof'),
+    spec: { arch: 'paper-cnn', inputSize: SIZE, channels: 1, width: 0.125, classes: 7, dropout: 0, batchNormMomentum: 0.5 },
+    fit: {
+      epochs: 6, batchSize: 16, learningRate: 0.01, reduceLr: { factor: 0.5, patience: 3, minLearningRate: 1e-5 }, flip: false,
+      signal: new AbortController().signal, progress: () => {}, log: () => {},
+    },
+  });
+  assert.equal(rows.length, 84);
+  assert.ok(rows.every((r) => r.length === 7 && Math.abs(r.reduce((a, b) => a + b, 0) - 1) < 1e-4));
+  const correct = rows.filter((r, i) => r.indexOf(Math.max(...r)) === examples[i]!.label).length;
+  assert.ok(correct / 84 >= 0.5, `out-of-fold accuracy ${correct / 84} (chance 0.14)`);
+});
