@@ -22,7 +22,7 @@ const TOLERANCE = 1e-4;
 const stockBatchNormGrad = tf.getGradient(tf.FusedBatchNorm);
 
 /** The wasm backend's own kernels that fer-dag replaces; the tests below must run the replacements. */
-const REPLACED = [tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean, tf.Identity];
+const REPLACED = [tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean, tf.Identity, tf.BatchMatMul];
 const stockWasmKernels = REPLACED.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc);
 
 before(async () => {
@@ -151,6 +151,25 @@ describe('Conv2DBackpropFilter on wasm', () => {
       }
     });
   }
+});
+
+describe('BatchMatMul on wasm', () => {
+  test('matches cpu for every transpose combination, with and without a leading batch of one, and batched', async () => {
+    const cases: Array<{ a: number[]; b: number[]; ta: boolean; tb: boolean }> = [
+      { a: [9, 5], b: [9, 4], ta: true, tb: false }, // a dense layer's weight gradient, the replaced case
+      { a: [1, 9, 5], b: [1, 9, 4], ta: true, tb: false },
+      { a: [9, 5], b: [4, 9], ta: true, tb: true },
+      { a: [5, 9], b: [9, 4], ta: false, tb: false },
+      { a: [5, 9], b: [4, 9], ta: false, tb: true },
+      { a: [3, 9, 5], b: [3, 9, 4], ta: true, tb: false },
+    ];
+    for (const [i, c] of cases.entries()) {
+      const a = randomValues(sizeOf(c.a), 800 + i);
+      const b = randomValues(sizeOf(c.b), 900 + i);
+      await assertWasmMatchesCpu(`matMul ${c.a.join('×')}${c.ta ? 'ᵀ' : ''} · ${c.b.join('×')}${c.tb ? 'ᵀ' : ''}`,
+        () => [tf.matMul(tf.tensor(a, c.a), tf.tensor(b, c.b), c.ta, c.tb)]);
+    }
+  });
 });
 
 describe('Conv2DBackpropInput on wasm', () => {
