@@ -53,7 +53,9 @@ async function prepareArch(ctx: StageContext<TrainParams>, examples: readonly Ex
 
 export const trainStage: StageDefinition<TrainParams> = {
   type: 'train',
-  version: '2',
+  // Bumped whenever the trained weights for the same key change: this stage, the training loop, fused Adam,
+  // FastBatchNorm/FastDropout, or a wasm kernel's summation order (stages/model/wasm-kernels.ts).
+  version: '3',
   schema: 'train.schema.json',
   params: (entry: StageEntry) => entry.params as TrainParams,
   keyParams(entry: StageEntry) {

@@ -17,12 +17,13 @@ import type {
  *
  * is a convolution of X' = X transposed to [C, H, W, N] (batch C, channels N) with the filter
  * dY' = dY transposed to [Ho, Wo, N, O], dilated by the forward stride; its output [C, kh, kw, O]
- * transposed back is dW.
+ * transposed back is dW (or, where the patches fit in 32 MB, one patch-matrix product).
  *
- * Three kernels the backend does have are replaced where they dominated a paper-CNN training step:
- * Conv2DBackpropInput (stride 1), MaxPoolGrad and Sum over leading axes; each wrapper passes the cases
- * it does not handle to the original. Every kernel is checked against the cpu backend in
- * test/wasm-kernels.test.ts.
+ * Kernels the backend does have are replaced where they dominated a paper-CNN training step:
+ * Conv2DBackpropInput (stride 1), MaxPoolGrad, Sum and Mean over leading axes, Identity (shared buffers)
+ * and BatchMatMul with a transposed A; each wrapper passes the cases it does not handle to the original.
+ * Every kernel is checked against the cpu backend in test/wasm-kernels.test.ts. A change to a kernel's
+ * order of summation changes trained weights in the last bits: bump the train stage's version with it.
  */
 
 interface WasmBackendLike {
