@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { seededRandom } from '../engine/random.js';
+import { pythonWith } from './python.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = path.resolve(here, '..', '..');
@@ -35,25 +36,6 @@ function sh(cmd: string, args: string[], cwd = work): SpawnSyncReturns<string> {
 }
 
 // --- the Python peer ---------------------------------------------------------------------------------
-// Debian's python3-pil installs into /usr/bin/python3; a `python3` earlier on PATH (pyenv, a venv) may not see
-// it, so take the first interpreter that can import PIL, installing the Debian package only if none can.
-function findPython(): string | undefined {
-  for (const candidate of ['python3', '/usr/bin/python3']) {
-    if (sh(candidate, ['-c', 'import PIL'], repoRoot).status === 0) return candidate;
-  }
-  return undefined;
-}
-
-function ensurePil(): string {
-  const found = findPython();
-  if (found) return found;
-  console.log('no python3 here can import PIL; installing the Debian package python3-pil…');
-  const r = spawnSync('sh', ['-c', 'apt-get update && apt-get install -y python3-pil'], { stdio: 'inherit' });
-  const after = findPython();
-  if (r.status !== 0 || !after) throw new Error('could not install python3-pil (apt-get update && apt-get install -y python3-pil failed; are we root?)');
-  return after;
-}
-
 const PEER = `# Written by bench/merge.ts: the same work per image as fer-dag's merge with normalize {size: 48, channels: 1}.
 import hashlib, io, json, os, sys, time
 from multiprocessing import Pool
@@ -238,7 +220,7 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 
 // --- setup -------------------------------------------------------------------------------------------
 if (!fs.existsSync(cli)) throw new Error(`${cli} is missing; build with npx tsc -p . first`);
-const python = ensurePil();
+const python = pythonWith('PIL', 'python3-pil');
 const pyInfo = sh(python, ['-c', 'import sys, PIL; print(sys.version.split()[0], PIL.__version__)'], repoRoot).stdout.trim().split(' ');
 fs.mkdirSync(work, { recursive: true });
 await makeFixtures();

@@ -7,6 +7,7 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { seededRandom } from '../engine/random.js';
+import { pythonWith } from './python.js';
 import { ReplicaSet, type Batch } from '../stages/training/replicas.js';
 
 const STEPS = Number(process.env.BENCH_TRAIN_STEPS ?? 8);
@@ -16,22 +17,6 @@ const CORES = os.availableParallelism();
 
 function sh(cmd: string, args: string[]): SpawnSyncReturns<string> {
   return spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-}
-
-// Debian's python3-torch installs into /usr/bin/python3; a python3 earlier on PATH (pyenv) may not see it.
-function findTorch(): string | undefined {
-  for (const candidate of ['python3', '/usr/bin/python3']) if (sh(candidate, ['-c', 'import torch'])?.status === 0) return candidate;
-  return undefined;
-}
-
-function ensureTorch(): string {
-  const found = findTorch();
-  if (found) return found;
-  console.log('no python3 here can import torch; installing the Debian package python3-torch…');
-  const r = spawnSync('sh', ['-c', 'apt-get update && apt-get install -y python3-torch'], { stdio: 'inherit' });
-  const after = findTorch();
-  if (r.status !== 0 || !after) throw new Error('could not install python3-torch (apt-get update && apt-get install -y python3-torch failed; are we root?)');
-  return after;
 }
 
 // The same network as stages/model/paper-cnn.ts at width 1: 'same' convolutions with biases, Keras'
@@ -89,7 +74,7 @@ const median = (values: number[]): number => {
 // The machine's load drifts (other processes, turbo), so the two sides alternate round by round and
 // each is summarised by its median.
 const ROUNDS = Number(process.env.BENCH_TRAIN_ROUNDS ?? 3);
-const python = ensureTorch();
+const python = pythonWith('torch', 'python3-torch');
 console.log(`paper CNN 48×48×1, batch ${BATCH}, ${STEPS} timed steps after one warm-up, ${ROUNDS} alternating rounds; ${CORES} cores`);
 const single = await ferDagImagesPerSecond(1);
 console.log(`fer-dag, 1 replica (${single.backend}): ${single.imagesPerSecond.toFixed(1)} images/s`);

@@ -34,6 +34,16 @@ interface WasmBackendLike {
   wasm: { HEAPF32: Float32Array };
 }
 
+/** Runs `body`, then frees every intermediate tensor it registered with `keep` (kernels get no tidy). */
+function withTemporaries<T>(wasm: WasmBackendLike, body: (keep: (t: TensorInfo) => TensorInfo) => T): T {
+  const temporaries: TensorInfo[] = [];
+  try {
+    return body((t) => (temporaries.push(t), t));
+  } finally {
+    for (const t of temporaries) wasm.disposeData(t.dataId);
+  }
+}
+
 /** A float32 tensor's values inside the wasm heap (valid until the next allocation may grow the heap). */
 function heapView(backend: WasmBackendLike, t: TensorInfo): Float32Array {
   const data = backend.dataIdMap.get(t.dataId);
@@ -113,9 +123,7 @@ function filterGradientFromPatches(wasm: WasmBackendLike, backend: unknown, x: T
   const { top, left } = info.padInfo;
   const positions = n * ho * wo;
   const rows = kh * kw * channels;
-  const temporaries: TensorInfo[] = [];
-  const keep = (t: TensorInfo): TensorInfo => (temporaries.push(t), t);
-  try {
+  return withTemporaries(wasm, (keep) => {
     const planes = keep(call('Transpose', { x }, backend, { perm: [3, 0, 1, 2] })); // [C, N, H, W]
     const patches = keep(wasm.makeOutput([1, 1, rows, positions], 'float32'));
     const dyMatrix = keep(call('Reshape', { x: dy }, backend, { shape: [1, 1, positions, dy.shape[3] as number] }));
@@ -149,9 +157,7 @@ function filterGradientFromPatches(wasm: WasmBackendLike, backend: unknown, x: T
       strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', pad: 'valid',
     } as unknown as NamedAttrMap));
     return call('Reshape', { x: product }, backend, { shape: [kh, kw, channels, dy.shape[3] as number] });
-  } finally {
-    for (const t of temporaries) wasm.disposeData(t.dataId);
-  }
+  });
 }
 
 function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<KernelFunc>[0]): TensorInfo {
@@ -174,9 +180,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<KernelFunc>
   if (filterGradientStrategy === 'patches' || (filterGradientStrategy === 'auto' && patchFloats <= MAX_PATCH_FLOATS)) {
     return filterGradientFromPatches(wasm, backend, x, dy, info);
   }
-  const temporaries: TensorInfo[] = [];
-  const keep = (t: TensorInfo): TensorInfo => (temporaries.push(t), t);
-  try {
+  return withTemporaries(wasm, (keep) => {
     let xt = keep(call('Transpose', { x }, backend, { perm: [3, 1, 2, 0] }));
     if (bottom < 0 || right < 0) {
       xt = keep(call('Slice', { x: xt }, backend, {
@@ -189,9 +193,7 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<KernelFunc>
       pad: [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]],
     } as unknown as NamedAttrMap));
     return call('Transpose', { x: taps }, backend, { perm: [1, 2, 0, 3] });
-  } finally {
-    for (const t of temporaries) wasm.disposeData(t.dataId);
-  }
+  });
 }
 
 /**
@@ -218,16 +220,12 @@ function conv2DBackpropInputWith(original: KernelFunc): KernelFunc {
       return original(args);
     }
     const wasm = backend as unknown as WasmBackendLike;
-    const temporaries: TensorInfo[] = [];
-    const keep = (t: TensorInfo): TensorInfo => (temporaries.push(t), t);
-    try {
+    return withTemporaries(wasm, (keep) => {
       const swapped = keep(rotatedSwapped(wasm, filter));
       return call('Conv2D', { x: dy, filter: swapped }, backend, {
         strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
       } as unknown as NamedAttrMap);
-    } finally {
-      for (const t of temporaries) wasm.disposeData(t.dataId);
-    }
+    });
   };
 }
 
@@ -415,9 +413,7 @@ function matMulTransposedAWith(original: KernelFunc): KernelFunc {
     const [k, m] = a.shape.slice(-2) as [number, number];
     const n = b.shape.at(-1) as number;
     const wasm = backend as unknown as WasmBackendLike;
-    const temporaries: TensorInfo[] = [];
-    const keep = (t: TensorInfo): TensorInfo => (temporaries.push(t), t);
-    try {
+    return withTemporaries(wasm, (keep) => {
       const aMatrix = keep(call('Reshape', { x: a }, backend, { shape: [k, m] }));
       const aT = keep(call('Transpose', { x: aMatrix }, backend, { perm: [1, 0] }));
       const x = keep(call('Reshape', { x: aT }, backend, { shape: [1, 1, m, k] }));
@@ -427,9 +423,7 @@ function matMulTransposedAWith(original: KernelFunc): KernelFunc {
       } as unknown as NamedAttrMap));
       const outer = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
       return call('Reshape', { x: product }, backend, { shape: [...outer, m, n] });
-    } finally {
-      for (const t of temporaries) wasm.disposeData(t.dataId);
-    }
+    });
   };
 }
 

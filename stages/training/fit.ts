@@ -1,3 +1,4 @@
+import type { EpochRecord as HistoryEntry } from '../charts/learning-curves.js';
 import { EMOTIONS } from '../formats/emotions.js';
 import { shuffle, type Rng } from '../random.js';
 import type { Example } from './examples.js';
@@ -21,13 +22,8 @@ export interface FitOptions {
   log(message: string): void;
 }
 
-export interface EpochRecord {
-  epoch: number;
-  loss: number;
-  accuracy: number;
-  valLoss: number;
-  valAccuracy: number;
-  learningRate: number;
+/** What history.json keeps of an epoch (charts/learning-curves.ts draws it), plus its duration for the log. */
+export interface EpochRecord extends HistoryEntry {
   seconds: number;
 }
 
