@@ -34,6 +34,16 @@ export interface ManifestRecord {
   trueLabel?: string;
   /** Attributes a source ships (the demo generator's drawn ones), for agr's `attributes: annotations`. */
   annotations?: Record<string, string | number>;
+  /** Every relabelling of this image, oldest first (reclassify-inputs). */
+  labelHistory?: LabelChange[];
+}
+
+export interface LabelChange {
+  stage: string;
+  from: Emotion;
+  to: Emotion;
+  /** The model's probability of the new label. */
+  confidence: number;
 }
 
 
