@@ -1,8 +1,8 @@
 import { chance, index, uniform, weighted, type Rng } from '../random.js';
 
-/** The canonical emotion order of fer-dag (alphabetical, as the paper's merged folders). */
-export const EMOTIONS = ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise'] as const;
-export type Emotion = (typeof EMOTIONS)[number];
+import type { Emotion } from '../formats/emotions.js';
+
+export { EMOTIONS, type Emotion } from '../formats/emotions.js';
 /** What a face can show: the seven emotions, plus contempt, which NHFI and AffectNet have and the merge drops. */
 export type Expression = Emotion | 'contempt';
 

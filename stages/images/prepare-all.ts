@@ -21,6 +21,8 @@ export async function prepareAll(
 ): Promise<{ outcomes: PrepareOutcome[]; decoded: number }> {
   const memo = ctx.memo(DECODE_MEMO);
   const normalize = ctx.params.normalize;
+  // Loaded here, not at the top: prepare.js pulls in sharp, which the CLI should not pay for at start.
+  const { decoderVersion } = await import('./prepare.js');
   const outcomes = new Array<PrepareOutcome>(images.length);
   const todo: { index: number; key: Record<string, unknown>; item: PrepareItem }[] = [];
   for (const [index, image] of images.entries()) {
@@ -29,7 +31,8 @@ export async function prepareAll(
     // A file's hash is already in the input's tree (the stat cache spares re-reading unchanged datasets);
     // readers list only files of that tree.
     const inputHash = bytes.kind === 'file' ? view.files[bytes.rel]!.hash : sha256(typeof pixels === 'string' ? pixels : Buffer.from(pixels!));
-    const key = { input: inputHash, normalize: normalize ?? null, v: 2 };
+    // The decoders are in the key: a codec change or a libvips upgrade decodes again rather than reusing.
+    const key = { input: inputHash, normalize: normalize ?? null, decoder: decoderVersion };
     const known = memo.get<PrepareOutcome>(key);
     // A remembered outcome stands unless its blob has since been collected.
     if (known && ('error' in known || ctx.output.tryReference(known.blob))) {
