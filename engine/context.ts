@@ -116,6 +116,8 @@ export interface ContextParts {
   pipelineSeed: number;
   store: Store;
   inputs: Map<string, InputView>;
+  /** The model files' hashes the stage key was computed from (name → sha256). */
+  modelHashes: Readonly<Record<string, Hash>>;
   signal: AbortSignal;
   emit: EventSink;
 }
@@ -133,6 +135,7 @@ export function createStageContext(parts: ContextParts): { context: StageContext
     signal: parts.signal,
     random: (label = '') => seededRandom(parts.pipelineSeed, stage.name, label),
     inputs: parts.inputs,
+    modelHashes: parts.modelHashes,
     input: (name) => {
       const view = parts.inputs.get(name);
       if (!view) throw new Error(`stage "${stage.name}" reads "${name}", which is not among its inputs`);

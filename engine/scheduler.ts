@@ -165,7 +165,7 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   }
 
   const { context, output } = createStageContext({
-    stage, pipelineDir: pipeline.dir, pipelineSeed: pipeline.seed, store, inputs, signal: parts.signal, emit,
+    stage, pipelineDir: pipeline.dir, pipelineSeed: pipeline.seed, store, inputs, modelHashes: material.models, signal: parts.signal, emit,
   });
   const started = Date.now();
   try {

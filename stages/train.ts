@@ -40,9 +40,8 @@ function readManifest(ctx: StageContext<TrainParams>): ManifestRecord[] {
 async function prepareArch(ctx: StageContext<TrainParams>, examples: readonly Example[]): Promise<{ spec: ModelSpec; source: ExampleSource; flip: boolean }> {
   const p = ctx.params;
   if (p.arch === 'paper-cnn') {
-    const { PAPER_CNN_DEFAULTS } = await import('./model/paper-cnn.js');
     const { PixelSource } = await import('./training/examples.js');
-    const spec: ModelSpec = { arch: 'paper-cnn', ...PAPER_CNN_DEFAULTS, inputSize: p.inputSize, channels: p.channels, width: p.width, dropout: p.dropout, batchNormMomentum: p.batchNormMomentum, classes: EMOTIONS.length };
+    const spec: ModelSpec = { arch: 'paper-cnn', inputSize: p.inputSize, channels: p.channels, width: p.width, dropout: p.dropout, batchNormMomentum: p.batchNormMomentum, classes: EMOTIONS.length };
     return { spec, source: new PixelSource((hash) => ctx.readBlob(hash), p, p.cacheMegabytes), flip: p.flip };
   }
   const { backboneFeatures } = await import('./training/features.js');
@@ -59,8 +58,9 @@ export const trainStage: StageDefinition<TrainParams> = {
   schema: 'train.schema.json',
   params: (entry: StageEntry) => entry.params as TrainParams,
   keyParams(entry: StageEntry) {
+    // As the engine's default (the input enters the key by its output hash), less the cache size.
     const { cacheMegabytes: _speedOnly, ...params } = entry.params as TrainParams;
-    return { input: entry.input, params };
+    return { params };
   },
   modelFiles(entry: StageEntry) {
     const params = entry.params as Partial<TrainParams> | undefined;
@@ -100,7 +100,7 @@ export const trainStage: StageDefinition<TrainParams> = {
     ctx.output.writeFile('learning-curves.png', (await renderLearningCurves(history)).png);
     const perClassTrain = Object.fromEntries(EMOTIONS.map((e, i) => [e, train.filter((x) => x.label === i).length]));
     const metrics = {
-      arch: p.arch, backend: replicas.backend, replicas: replicas.size, parameters: replicas.parameters,
+      arch: p.arch, backend: replicas.backend, passedOver: replicas.skipped, replicas: replicas.size, parameters: replicas.parameters,
       images: { train: train.length, validation: validation.length, perClassTrain },
       bestEpoch: best.epoch, valAccuracy: best.valAccuracy, classes: [...EMOTIONS], valConfusion: best.confusion,
     };

@@ -55,6 +55,8 @@ export interface StageContext<P> {
   random(label?: string): () => number;
   input(name: string): InputView;
   readonly inputs: ReadonlyMap<string, InputView>;
+  /** Hashes of the files `modelFiles` named (name → sha256), as hashed for the key: memo keys reuse them. */
+  readonly modelHashes: Readonly<Record<string, Hash>>;
   readBlob(hash: Hash): Buffer;
   /** Whether the store still holds a blob (a memo entry may point at one that gc removed). */
   hasBlob(hash: Hash): boolean;

@@ -73,6 +73,7 @@ test('a tiny paper-cnn learns a learnable dataset and writes model, history, cur
   assert.deepEqual(Object.keys(out.files).sort(), ['history.json', 'learning-curves.png', 'metrics.json', 'model/model.json', 'model/weights.bin']);
   const metrics = out.json('metrics.json');
   assert.equal(metrics.backend, 'wasm');
+  assert.match(metrics.passedOver.join('; '), /@tensorflow\/tfjs-node is not installed/, 'why faster backends were passed over');
   assert.equal(metrics.images.train + metrics.images.validation, 7 * 16);
   assert.ok(metrics.valAccuracy >= 0.6, `validation accuracy ${metrics.valAccuracy} (chance is 0.14)`);
   const history = out.json('history.json') as Array<{ epoch: number; loss: number; valAccuracy: number; learningRate: number }>;

@@ -4,7 +4,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { batchNormGradConfig } from '../stages/model/batch-norm-grad.js';
 import { buildPaperCnn, PAPER_CNN_DEFAULTS, type PaperCnnSpec } from '../stages/model/paper-cnn.js';
 import { registerWasmGradientKernels, setFilterGradientStrategy, type FilterGradientStrategy } from '../stages/model/wasm-kernels.js';
 
@@ -18,8 +17,6 @@ import { registerWasmGradientKernels, setFilterGradientStrategy, type FilterGrad
  */
 const TOLERANCE = 1e-4;
 
-/** tfjs-core's own FusedBatchNorm gradient, taken before registerWasmGradientKernels replaces it for every backend. */
-const stockBatchNormGrad = tf.getGradient(tf.FusedBatchNorm);
 
 /** The wasm backend's own kernels that fer-dag replaces; the tests below must run the replacements. */
 const REPLACED = [tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean, tf.Identity, tf.BatchMatMul];
@@ -185,47 +182,6 @@ describe('Conv2DBackpropInput on wasm', () => {
   });
 });
 
-/** Registers tfjs-core's own FusedBatchNorm gradient while `run` computes a reference, then fer-dag's again. */
-async function withStockBatchNormGrad<T>(run: () => Promise<T>): Promise<T> {
-  const warn = console.warn;
-  console.warn = () => {};
-  try {
-    tf.registerGradient(stockBatchNormGrad);
-    return await run();
-  } finally {
-    tf.registerGradient(batchNormGradConfig);
-    console.warn = warn;
-  }
-}
-
-describe('FusedBatchNorm gradient on wasm', () => {
-  const shape = [4, 5, 6, 8];
-  const channels = shape[3]!;
-  const x = randomValues(sizeOf(shape), 1);
-  const weights = randomValues(sizeOf(shape), 2);
-  const param = (seed: number, shift = 0): Float32Array => randomValues(channels, seed).map((v) => v + shift);
-
-  test('with given mean, variance, scale and offset matches tfjs-core\'s own gradient on cpu', async () => {
-    const [mean, variance, scale, offset] = [param(3), param(4, 1.5), param(5, 1), param(6)];
-    const compute = (): tf.Tensor[] => tf.grads((xs: tf.Tensor, m: tf.Tensor, v: tf.Tensor, s: tf.Tensor, o: tf.Tensor) =>
-      tf.sum(tf.mul(tf.batchNorm(xs, m, v, o, s, 1e-3), tf.tensor(weights, shape))))([
-      tf.tensor(x, shape), tf.tensor1d(mean), tf.tensor1d(variance), tf.tensor1d(scale), tf.tensor1d(offset),
-    ]);
-    await assertWasmMatchesCpu('batchNorm(x, mean, variance, offset, scale)', compute,
-      () => withStockBatchNormGrad(() => on('cpu', compute)));
-  });
-
-  test('with the batch\'s own moments, as in training, matches tfjs-core\'s own gradient on cpu', async () => {
-    const [scale, offset] = [param(7, 1), param(8)];
-    const compute = (): tf.Tensor[] => tf.grads((xs: tf.Tensor, s: tf.Tensor, o: tf.Tensor) => {
-      const { mean, variance } = tf.moments(xs, [0, 1, 2]);
-      return tf.sum(tf.mul(tf.batchNorm(xs, mean, variance, o, s, 1e-3), tf.tensor(weights, shape)));
-    })([tf.tensor(x, shape), tf.tensor1d(scale), tf.tensor1d(offset)]);
-    await assertWasmMatchesCpu('batchNorm(x, moments(x)) in training', compute,
-      () => withStockBatchNormGrad(() => on('cpu', compute)));
-  });
-});
-
 interface PoolCase {
   shape: [number, number, number, number];
   filter: number;
@@ -345,7 +301,7 @@ describe('a paper-CNN training step on wasm', () => {
       }, variables);
       return [value, ...variables.map((v) => grads[v.name]!)];
     });
-    const expected = await withStockBatchNormGrad(stepOn('cpu', cpuModel));
+    const expected = await stepOn('cpu', cpuModel)();
     const actual = await stepOn('wasm', wasmModel)();
     assert.equal(actual.length, 1 + cpuModel.trainableWeights.length);
 

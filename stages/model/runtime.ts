@@ -10,8 +10,6 @@ export interface Runtime {
   readonly backend: string;
   /** What was tried before it, and why each was passed over: logged, and kept in the stage record. */
   readonly skipped: readonly string[];
-  /** Package versions that shape the numbers (part of a train stage's record). */
-  readonly versions: Record<string, string>;
 }
 
 /**
@@ -65,7 +63,7 @@ export async function selectBackend(choice: BackendChoice = 'auto'): Promise<Run
       reason = await tryBackend(name);
     }
     if (!reason) {
-      current = { backend: tf.getBackend(), skipped, versions: { 'tfjs-core': tf.version_core } };
+      current = { backend: tf.getBackend(), skipped };
       currentChoice = choice;
       return current;
     }

@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { batchNormGradConfig } from './batch-norm-grad.js';
 import type {
   Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, KernelConfig, KernelFunc, MaxPoolGradAttrs, NamedAttrMap, SumAttrs,
   TensorInfo,
@@ -458,14 +457,6 @@ export function registerWasmGradientKernels(): void {
     if (!original) continue;
     tf.unregisterKernel(name, 'wasm');
     tf.registerKernel({ ...original, kernelFunc: wrap(original.kernelFunc) });
-  }
-  // tfjs warns on every gradient override; this one is deliberate, so keep the log clean.
-  const warn = console.warn;
-  console.warn = () => {};
-  try {
-    tf.registerGradient(batchNormGradConfig);
-  } finally {
-    console.warn = warn;
   }
   registered = true;
 }

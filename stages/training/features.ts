@@ -1,8 +1,6 @@
 import * as os from 'node:os';
 import type { Hash } from '../../cache/hash.js';
-import { sha256File } from '../../cache/hash.js';
 import { BACKBONES, type BackboneName } from '../model/backbone.js';
-import { humanModelFiles } from '../model/human-models.js';
 import { mapBounded } from '../parallel/map-bounded.js';
 import { WorkerPool } from '../parallel/pool.js';
 import type { StageContext } from '../types.js';
@@ -15,13 +13,6 @@ import type { Batch } from './replicas.js';
 /** Bumped when the way features are computed from an image changes (decoding, preprocessing). */
 const FEATURES_VERSION = 1;
 const IMAGES_PER_REQUEST = 16;
-
-/** Hash of every file of a human-models model: part of each memo key, so a new model version recomputes. */
-export async function backboneHash(name: BackboneName): Promise<Hash> {
-  const files = humanModelFiles(name);
-  const hashes = await Promise.all(Object.values(files).flat().map((f) => sha256File(f)));
-  return hashes.join(':');
-}
 
 /** Feature vectors kept as blobs in the store; training reads them back by hash. */
 class FeatureSource implements ExampleSource {
@@ -41,12 +32,14 @@ class FeatureSource implements ExampleSource {
 
 /**
  * Runs the frozen backbone over every image not yet in the per-item memo (keyed by image blob, backbone
- * file hashes and FEATURES_VERSION), on one worker per core. A second training run with other head
+ * file hashes, preprocessing and FEATURES_VERSION), on one worker per core. A second training run with other head
  * params, or K-fold models in reclassify-inputs, reuse the features instead of recomputing them.
  */
 export async function backboneFeatures(ctx: StageContext<TrainParams>, backbone: BackboneName, examples: readonly Example[]): Promise<{ source: ExampleSource; featureSize: number }> {
   const memo = ctx.memo('backbone-features');
-  const model = await backboneHash(backbone);
+  // The backbone's files, as the engine hashed them for the stage key (train's modelFiles): a new model
+  // version computes new features, and nothing is hashed twice.
+  const model = ctx.modelHashes;
   const { featureSize, preprocessing } = BACKBONES[backbone];
   const featureOf = new Map<Hash, Hash>();
   const todo: Hash[] = [];
