@@ -23,8 +23,17 @@ test('over 8,000 files the stats run on worker threads, and an edit that keeps t
   }
 
   const second = new StatCache(stateDir);
+  // filesRead alone would be 0 on the per-file path too: watch that the whole-shard comparison answers.
+  const wholeShard: boolean[] = [];
+  const compare = second.unchangedHashes.bind(second);
+  second.unchangedHashes = (root, rels, stamps) => {
+    const answer = compare(root, rels, stamps);
+    wholeShard.push(answer !== undefined);
+    return answer;
+  };
   assert.deepEqual((await hashPath(second, path.join(dir, 'data'))).files, tree);
   assert.equal(second.filesRead, 0, 'an unchanged folder is answered from the stats');
+  assert.deepEqual(wholeShard, [true], 'the saved shard is compared wholesale, without building per-file rows');
   // The last files go to the last thread; same length, new bytes, so only the mtime and ctime tell.
   fs.writeFileSync(path.join(dir, 'data/8/08999.txt'), 'image 0899X');
   const { files: edited } = await hashPath(second, path.join(dir, 'data'));
