@@ -1,4 +1,4 @@
-import { canonicalJson, type Hash } from '../cache/hash.js';
+import type { Hash } from '../cache/hash.js';
 import { EMOTIONS, type Emotion } from './formats/emotions.js';
 import { FORMAT_READERS } from './formats/index.js';
 import type { DatasetOptions, SkippedInput, SourceImage, SourceListing } from './formats/listing.js';
@@ -6,6 +6,7 @@ import { prepareAll } from './images/prepare-all.js';
 import type { NormalizeSpec } from './images/prepare.js';
 import type { PrepareOutcome, PrepareRequest } from './images/prepare-worker.js';
 import { WorkerPool } from './parallel/pool.js';
+import { writeManifest } from './manifest.js';
 import { shuffle, type Rng } from './random.js';
 import type { InputView, StageDefinition, StageEntry } from './types.js';
 
@@ -173,7 +174,7 @@ export const mergeStage: StageDefinition<MergeParams> = {
 
     const merged = zeroCounts();
     for (const r of records) merged[r.label]++;
-    ctx.output.writeFile('manifest.jsonl', records.map((r) => canonicalJson(r)).join('\n') + (records.length ? '\n' : ''));
+    writeManifest(ctx.output, records);
     const skippedCount = skipped.reduce((n, s) => n + (s.count ?? 1), 0);
     const conflicts = duplicates.filter((d) => d.labelsDisagree).length;
     ctx.output.writeJson('summary.json', {

@@ -1,53 +1,23 @@
 import * as path from 'node:path';
 import { EMOTIONS } from './formats/emotions.js';
-import type { ManifestRecord } from './merge.js';
+import { readManifest } from './manifest.js';
 import { humanModelFiles } from './model/human-model-files.js';
 import type { BackendChoice } from './model/runtime.js';
-import type { Example, TrainOn } from './training/examples.js';
-import type { ExampleSource } from './training/fit.js';
-import type { ModelSpec } from './training/model-spec.js';
+import type { TrainOn } from './training/examples.js';
+import type { ArchParams } from './training/prepare.js';
 import type { StageContext, StageDefinition, StageEntry } from './types.js';
 
-export interface TrainParams {
-  arch: 'paper-cnn' | 'transfer';
+export interface TrainParams extends ArchParams {
   trainOn: TrainOn;
   splits: string[];
-  inputSize: number;
-  channels: 1 | 3;
-  width: number;
-  dropout: number;
-  batchNormMomentum: number;
-  backbone: 'mobileface' | 'faceres';
-  headUnits: number[];
   epochs: number;
   batchSize: number;
   learningRate: number;
   reduceLr: { factor: number; patience: number; minLearningRate: number };
   validationSplit: number;
-  flip: boolean;
   backend: BackendChoice;
   replicas: number;
   cacheMegabytes: number;
-}
-
-function readManifest(ctx: StageContext<TrainParams>): ManifestRecord[] {
-  const [view] = [...ctx.inputs.values()];
-  if (!view?.files['manifest.jsonl']) throw new Error(`train needs a dataset stage as input (one with a manifest.jsonl); "${view?.name}" has none`);
-  return view.readText('manifest.jsonl').split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as ManifestRecord);
-}
-
-/** The model to train and where its examples come from, by arch. */
-async function prepareArch(ctx: StageContext<TrainParams>, examples: readonly Example[]): Promise<{ spec: ModelSpec; source: ExampleSource; flip: boolean }> {
-  const p = ctx.params;
-  if (p.arch === 'paper-cnn') {
-    const { PixelSource } = await import('./training/examples.js');
-    const spec: ModelSpec = { arch: 'paper-cnn', inputSize: p.inputSize, channels: p.channels, width: p.width, dropout: p.dropout, batchNormMomentum: p.batchNormMomentum, classes: EMOTIONS.length };
-    return { spec, source: new PixelSource((hash) => ctx.readBlob(hash), p, p.cacheMegabytes), flip: p.flip };
-  }
-  const { backboneFeatures } = await import('./training/features.js');
-  const features = await backboneFeatures(ctx, p.backbone, examples);
-  const spec: ModelSpec = { arch: 'transfer-head', featureSize: features.featureSize, units: p.headUnits, classes: EMOTIONS.length, dropout: p.dropout, batchNormMomentum: p.batchNormMomentum };
-  return { spec, source: features.source, flip: false };
 }
 
 export const trainStage: StageDefinition<TrainParams> = {
@@ -73,11 +43,12 @@ export const trainStage: StageDefinition<TrainParams> = {
     // tfjs and the image codecs load only when a model is trained, not on every CLI start.
     const [{ ReplicaSet }, { selectExamples, splitValidation }, { fit }, { storeSaveHandler }] = await Promise.all([
       import('./training/replicas.js'), import('./training/examples.js'), import('./training/fit.js'), import('./model/store-io.js')]);
-    const records = readManifest(ctx);
+    const { prepareArch } = await import('./training/prepare.js');
+    const records = readManifest([...ctx.inputs.values()][0], 'train');
     const examples = selectExamples(records, p.trainOn, p.splits);
     if (examples.length < 2) throw new Error(`trainOn ${JSON.stringify(p.trainOn)} with splits ${p.splits.join(', ')} leaves ${examples.length} images to train on`);
     const { train, validation } = splitValidation(examples, p.validationSplit, ctx.random('validation split'));
-    const { spec, source, flip } = await prepareArch(ctx, examples);
+    const { spec, source, flip } = await prepareArch(ctx as StageContext<unknown>, p, p, examples);
     const replicas = await ReplicaSet.start({ spec, replicas: p.replicas, backend: p.backend, seed: ctx.seed, learningRate: p.learningRate, exampleSize: source.exampleSize });
     ctx.log(`training ${spec.arch} (${replicas.parameters.toLocaleString('en')} parameters) on ${train.length} images, validating on ${validation.length}, ` +
       `backend ${replicas.backend}, ${replicas.size} replica${replicas.size > 1 ? 's' : ''}${replicas.skipped.length ? ` (passed over: ${replicas.skipped.join('; ')})` : ''}`);

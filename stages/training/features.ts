@@ -4,7 +4,7 @@ import { BACKBONES, type BackboneName } from '../model/backbone.js';
 import { mapBounded } from '../parallel/map-bounded.js';
 import { WorkerPool } from '../parallel/pool.js';
 import type { StageContext } from '../types.js';
-import type { TrainParams } from '../train.js';
+import type { BackendChoice } from '../model/runtime.js';
 import type { Example } from './examples.js';
 import type { FeaturesReply, FeaturesRequest } from './features-worker.js';
 import type { ExampleSource } from './fit.js';
@@ -35,7 +35,7 @@ class FeatureSource implements ExampleSource {
  * file hashes, preprocessing and FEATURES_VERSION), on one worker per core. A second training run with other head
  * params, or K-fold models in reclassify-inputs, reuse the features instead of recomputing them.
  */
-export async function backboneFeatures(ctx: StageContext<TrainParams>, backbone: BackboneName, examples: readonly Example[]): Promise<{ source: ExampleSource; featureSize: number }> {
+export async function backboneFeatures(ctx: StageContext<unknown>, backend: BackendChoice, backbone: BackboneName, examples: readonly Example[]): Promise<{ source: ExampleSource; featureSize: number }> {
   const memo = ctx.memo('backbone-features');
   // The backbone's files, as the engine hashed them for the stage key (train's modelFiles): a new model
   // version computes new features, and nothing is hashed twice.
@@ -56,7 +56,7 @@ export async function backboneFeatures(ctx: StageContext<TrainParams>, backbone:
     let done = 0;
     try {
       await mapBounded(chunks, pool.capacity, async (chunk) => {
-        const replies = await pool.run({ backbone, backend: ctx.params.backend, images: chunk.map((b) => ctx.readBlob(b)) });
+        const replies = await pool.run({ backbone, backend, images: chunk.map((b) => ctx.readBlob(b)) });
         replies.forEach((reply, i) => {
           const blob = chunk[i] as Hash;
           if (!(reply instanceof Float32Array)) throw new Error(`image ${blob}: ${reply.error}`);
