@@ -1,6 +1,7 @@
 import { commandStage } from './command.js';
 import { mergeStage } from './merge.js';
 import { generateFacesStage } from './generate-faces.js';
+import { reclassifyInputsStage } from './reclassify-inputs.js';
 import { trainStage } from './train.js';
 import type { StageDefinition } from './types.js';
 
@@ -21,4 +22,5 @@ export function stageTypes(): string[] {
 registerStage(commandStage);
 registerStage(mergeStage);
 registerStage(generateFacesStage);
+registerStage(reclassifyInputsStage);
 registerStage(trainStage);

@@ -34,7 +34,8 @@ test('folds are disjoint, cover every image and keep the class mix', () => {
 });
 
 test('every image gets probabilities from a model that did not train on it, and they beat chance', async () => {
-  const rows = await outOfFoldProbabilities(examples, bandSource(), {
+  const foldOf = assignFolds(examples, 3, seededRandom(5, 'folds'));
+  const rows = await outOfFoldProbabilities(examples, foldOf, undefined, bandSource(), {
     folds: 3, replicas: 2, backend: 'wasm', seed: 5, validationSplit: 0.2, random: seededRandom(5, 'oof'),
     spec: { arch: 'paper-cnn', inputSize: SIZE, channels: 1, width: 0.125, classes: 7, dropout: 0, batchNormMomentum: 0.5 },
     fit: {

@@ -27,18 +27,20 @@ const escape = (text: string): string => text.replace(/&/g, '&amp;').replace(/</
  * issues first, each thumbnail captioned with its old and new label. Thumbnails are our own PNGs embedded
  * in an SVG that sharp (librsvg) rasterises, so the same issues give the same picture.
  */
-export async function renderContactSheet(rows: readonly SheetRow[], title: string): Promise<Buffer> {
+export async function renderContactSheet(rows: readonly SheetRow[], title: string, subtitle = ''): Promise<Buffer> {
   const columns = Math.max(1, ...rows.map((r) => r.items.length));
   const width = TITLE_WIDTH + columns * (THUMB + GAP) + GAP;
   const rowHeight = THUMB + CAPTION + GAP;
-  const height = 40 + rows.length * rowHeight + GAP;
+  const top0 = subtitle ? 58 : 40;
+  const height = top0 + rows.length * rowHeight + GAP;
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="${width}" height="${height}">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${GAP}" y="26" font-family="sans-serif" font-size="18" font-weight="bold">${escape(title)}</text>`,
   ];
+  if (subtitle) parts.push(`<text x="${GAP}" y="46" font-family="sans-serif" font-size="12" fill="#555">${escape(subtitle)}</text>`);
   for (const [r, row] of rows.entries()) {
-    const top = 40 + r * rowHeight;
+    const top = top0 + r * rowHeight;
     parts.push(`<text x="${GAP}" y="${top + THUMB / 2}" font-family="sans-serif" font-size="14" font-weight="bold">${escape(row.title)}</text>`);
     if (row.items.length === 0) parts.push(`<text x="${TITLE_WIDTH}" y="${top + THUMB / 2}" font-family="sans-serif" font-size="12" fill="#777">no issues</text>`);
     for (const [c, item] of row.items.entries()) {

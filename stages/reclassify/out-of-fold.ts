@@ -30,18 +30,22 @@ export interface OutOfFoldOptions {
 /**
  * Class probabilities for every example from the one model of K that did not train on it (K-fold
  * cross-validation): the input confident learning needs, since a model's opinion of images it was fitted
- * to says little about their labels. Each fold's model starts from its own seed and keeps a validation
- * share of its training folds for the learning-rate schedule; it predicts its held-out fold as it ends.
- * Returns one row of EMOTIONS.length probabilities per example, in input order.
+ * to says little about their labels. `foldOf` is fixed by the caller (assignFolds on the labels as given),
+ * so later rounds with corrected labels keep the folds; `trainable[i]` false (a pruned image) keeps example
+ * i out of every training set while it is still predicted. Each fold's model starts from its own seed and
+ * keeps a validation share of its training folds for the learning-rate schedule; it predicts its held-out
+ * fold with its last epoch's weights. Returns one row of EMOTIONS.length probabilities per example.
  */
-export async function outOfFoldProbabilities(examples: readonly Example[], source: ExampleSource, options: OutOfFoldOptions): Promise<Float32Array[]> {
-  const folds = assignFolds(examples, options.folds, options.random);
+export async function outOfFoldProbabilities(
+  examples: readonly Example[], foldOf: readonly number[], trainable: readonly boolean[] | undefined, source: ExampleSource, options: OutOfFoldOptions,
+): Promise<Float32Array[]> {
+  if (foldOf.length !== examples.length) throw new Error(`${foldOf.length} fold ids for ${examples.length} examples`);
   const rows = new Array<Float32Array>(examples.length);
   const classes = EMOTIONS.length;
   for (let f = 0; f < options.folds; f++) {
-    const heldOut = examples.flatMap((e, i) => (folds[i] === f ? [i] : []));
+    const heldOut = examples.flatMap((_, i) => (foldOf[i] === f ? [i] : []));
     if (heldOut.length === 0) continue;
-    const rest = examples.filter((_, i) => folds[i] !== f);
+    const rest = examples.filter((_, i) => foldOf[i] !== f && (trainable?.[i] ?? true));
     const { train, validation } = splitValidation(rest, options.validationSplit, options.random);
     const replicas = await ReplicaSet.start({
       spec: options.spec, replicas: options.replicas, backend: options.backend, seed: (options.seed + 7919 * (f + 1)) >>> 0,
