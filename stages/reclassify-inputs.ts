@@ -204,6 +204,7 @@ export const reclassifyInputsStage: StageDefinition<ReclassifyParams> = {
     const report = buildReport(input, output, outcomes, { params: p, passedOver, unscored, oracleNote: p.oracle === 'pretrained' ? PRETRAINED_BIAS : undefined });
     ctx.output.writeJson('report.json', report.json);
     ctx.output.writeFile('issues.jsonl', report.issueLines.map((line) => JSON.stringify(line)).join('\n') + (report.issueLines.length ? '\n' : ''));
+    ctx.output.writeFile('out-of-fold.jsonl', report.probabilityLines.map((line) => JSON.stringify(line)).join('\n') + (report.probabilityLines.length ? '\n' : ''));
     ctx.output.writeFile('contact-sheet.png', await renderIssueSheet(outcomes, p.sheetPerClass, (blob) => ctx.readBlob(blob)));
     ctx.output.setMetrics({ ...report.metrics, foldModelsTrained: foldModels.trained, foldModelsMemoised: foldModels.memoised });
   },

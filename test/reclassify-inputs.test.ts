@@ -48,7 +48,7 @@ test('reclassify-inputs finds flipped labels, relabels them with their history, 
   const run = await cli(dir, 'run', 'p.yaml');
   assert.equal(run.code, 0, run.stdout + run.stderr);
   const out = outputs(dir, 'reclassify');
-  assert.deepEqual(Object.keys(out.files).sort(), ['contact-sheet.png', 'issues.jsonl', 'manifest.jsonl', 'report.json']);
+  assert.deepEqual(Object.keys(out.files).sort(), ['contact-sheet.png', 'issues.jsonl', 'manifest.jsonl', 'out-of-fold.jsonl', 'report.json']);
   const before = outputs(dir, 'merge').manifest();
   const after = out.manifest();
   assert.equal(after.length, before.length, 'relabel keeps every image');
@@ -75,6 +75,10 @@ test('reclassify-inputs finds flipped labels, relabels them with their history, 
   const issues = out.read('issues.jsonl').toString().trim().split('\n').map((l) => JSON.parse(l));
   assert.equal(new Set(issues.map((i) => i.blob)).size, source.issues);
   assert.ok(report.topIssues.every((i: { blob: string }) => after.some((r) => r.blob === i.blob)), 'top issues name images by blob');
+
+  const probabilities = out.read('out-of-fold.jsonl').toString().trim().split('\n').map((l) => JSON.parse(l));
+  assert.deepEqual(probabilities.map((p) => p.blob), before.map((r) => r.blob));
+  assert.ok(probabilities.every((p) => p.p.length === 7 && Math.abs(p.p.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-3));
 
   const sheet = await sharp(out.read('contact-sheet.png')).metadata();
   assert.equal(sheet.format, 'png');
@@ -104,6 +108,21 @@ test('another policy or threshold retrains nothing it has trained before', async
   assert.doesNotMatch(again.stdout, /training 3 fold models/);
   assert.equal(outputs(dir, 'reclassify').files['manifest.jsonl']!.hash, relabelled);
   assert.equal(outputs(dir, 'reclassify').json('report.json').topIssues.length, 5);
+});
+
+test('oracle: pretrained trains nothing, scores every image with the FER2013 model and says it is biased', async () => {
+  const dir = project('oracle: pretrained, policy: report');
+  const run = await cli(dir, 'run', 'p.yaml');
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  assert.doesNotMatch(run.stdout, /fold models/);
+  const images = outputs(dir, 'merge').manifest().length;
+  assert.match(run.stdout, new RegExp(`faces: 0 pretrained predictions memoised, ${images} to compute`));
+  const report = outputs(dir, 'reclassify').json('report.json');
+  assert.match(report.oracleNote, /FER2013/);
+  assert.equal(report.sources.faces.rounds.length, 2);
+  assert.equal(report.sources.faces.rounds[1].heldOutAccuracy, null, 'nothing retrained');
+  assert.ok(report.sources.faces.rounds[0].heldOutAccuracy > 1 / 7, 'the pretrained model beats chance on procedural faces');
+  assert.deepEqual(outputs(dir, 'reclassify').manifest().map((r) => r.label), outputs(dir, 'merge').manifest().map((r) => r.label), 'report changes nothing');
 });
 
 test('a source name that is not in the input is a clear error', async () => {

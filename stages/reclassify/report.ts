@@ -132,11 +132,15 @@ export function buildReport(input: readonly ManifestRecord[], output: readonly M
     unscored: context.unscored,
     topIssues: [...lines].sort((a, b) => a.selfConfidence - b.selfConfidence || a.blob.localeCompare(b.blob)).slice(0, p.topIssues),
   };
+  // The first round's probabilities, for audits and for trying other detection rules offline.
+  const probabilityLines = outcomes.flatMap((o) => o.records.map((r, i) => ({
+    source: o.source, blob: r.blob, given: r.label, p: Array.from(o.result.firstProbabilities[i] as Float32Array, round4),
+  })));
   const metrics = {
     images: input.length, issues: flaggedTotal, relabelled: relabelledTotal, pruned: prunedTotal,
     ...(truth ? { precision: truth.precision, recall: truth.recall } : {}),
   };
-  return { json, issueLines: lines, metrics };
+  return { json, issueLines: lines, probabilityLines, metrics };
 }
 
 /** The contact sheet: per given label, its most confident issues (lowest self-confidence first), captioned old → new. */
