@@ -1,16 +1,15 @@
-import * as path from 'node:path';
 import type { Hash } from '../cache/hash.js';
 import { deriveSeed } from '../engine/random.js';
 import { EMOTIONS, type Emotion } from './formats/emotions.js';
 import { readManifest, writeManifest } from './manifest.js';
 import type { ManifestRecord } from './merge.js';
-import { humanModelFiles } from './model/human-model-files.js';
+import { humanModelFileMap } from './model/human-model-files.js';
 import type { BackendChoice } from './model/runtime.js';
 import type { Policy } from './reclassify/policy.js';
 import type { RoundsResult } from './reclassify/rounds.js';
 import type { Example } from './training/examples.js';
 import type { ArchParams } from './training/prepare.js';
-import type { StageContext, StageDefinition, StageEntry } from './types.js';
+import { paramsWithoutCacheSize, type StageContext, type StageDefinition, type StageEntry } from './types.js';
 
 export interface ReclassifyParams {
   sources: 'all' | string[];
@@ -134,16 +133,10 @@ export const reclassifyInputsStage: StageDefinition<ReclassifyParams> = {
   version: '1',
   schema: 'reclassify-inputs.schema.json',
   params: (entry: StageEntry) => entry.params as ReclassifyParams,
-  keyParams(entry: StageEntry) {
-    const { cacheMegabytes: _speedOnly, ...params } = entry.params as ReclassifyParams;
-    return { params };
-  },
+  keyParams: paramsWithoutCacheSize,
   modelFiles(entry: StageEntry) {
     const params = entry.params as Partial<ReclassifyParams> | undefined;
-    const name = params?.oracle === 'pretrained' ? 'emotion' : params?.model?.arch === 'transfer' ? params.model.backbone ?? 'mobileface' : undefined;
-    if (!name) return {};
-    const files = humanModelFiles(name);
-    return { [`${name}.json`]: files.json, ...Object.fromEntries(files.bin.map((f) => [path.basename(f), f])) };
+    return humanModelFileMap(params?.oracle === 'pretrained' ? 'emotion' : params?.model?.arch === 'transfer' ? params.model.backbone ?? 'mobileface' : undefined);
   },
   async run(ctx) {
     const p = ctx.params;

@@ -1,11 +1,10 @@
-import * as path from 'node:path';
 import { EMOTIONS } from './formats/emotions.js';
 import { readManifest } from './manifest.js';
-import { humanModelFiles } from './model/human-model-files.js';
+import { humanModelFileMap } from './model/human-model-files.js';
 import type { BackendChoice } from './model/runtime.js';
 import type { TrainOn } from './training/examples.js';
 import type { ArchParams } from './training/prepare.js';
-import type { StageContext, StageDefinition, StageEntry } from './types.js';
+import { paramsWithoutCacheSize, type StageContext, type StageDefinition, type StageEntry } from './types.js';
 
 export interface TrainParams extends ArchParams {
   trainOn: TrainOn;
@@ -27,16 +26,10 @@ export const trainStage: StageDefinition<TrainParams> = {
   version: '3',
   schema: 'train.schema.json',
   params: (entry: StageEntry) => entry.params as TrainParams,
-  keyParams(entry: StageEntry) {
-    // As the engine's default (the input enters the key by its output hash), less the cache size.
-    const { cacheMegabytes: _speedOnly, ...params } = entry.params as TrainParams;
-    return { params };
-  },
+  keyParams: paramsWithoutCacheSize,
   modelFiles(entry: StageEntry) {
     const params = entry.params as Partial<TrainParams> | undefined;
-    if (params?.arch !== 'transfer') return {};
-    const files = humanModelFiles(params.backbone ?? 'mobileface');
-    return { [`${params.backbone ?? 'mobileface'}.json`]: files.json, ...Object.fromEntries(files.bin.map((f) => [path.basename(f), f])) };
+    return humanModelFileMap(params?.arch === 'transfer' ? params.backbone ?? 'mobileface' : undefined);
   },
   async run(ctx) {
     const p = ctx.params;

@@ -88,3 +88,9 @@ export interface StageDefinition<P = Record<string, unknown>> {
   uncacheableReason?(entry: StageEntry): string | undefined;
   run(ctx: StageContext<P>): Promise<void>;
 }
+
+/** `keyParams` for a stage whose `cacheMegabytes` changes only its speed: the engine's default, less that. */
+export function paramsWithoutCacheSize(entry: StageEntry): { params: Record<string, unknown> } {
+  const { cacheMegabytes: _speedOnly, ...params } = (entry.params ?? {}) as Record<string, unknown>;
+  return { params };
+}

@@ -91,6 +91,7 @@ test('another policy or threshold retrains nothing it has trained before', async
   assert.equal(first.code, 0, first.stdout + first.stderr);
   assert.match(first.stdout, /faces: training 3 fold models/);
   const relabelled = outputs(dir, 'reclassify').files['manifest.jsonl']!.hash;
+  const firstIssues = outputs(dir, 'reclassify').json('report.json').sources.faces.rounds[1].issues;
 
   // Report only: the labels as given were trained on in the first run; nothing changes, nothing to retrain.
   setParams(dir, 'policy: relabel', 'policy: report');
@@ -108,6 +109,17 @@ test('another policy or threshold retrains nothing it has trained before', async
   assert.doesNotMatch(again.stdout, /training 3 fold models/);
   assert.equal(outputs(dir, 'reclassify').files['manifest.jsonl']!.hash, relabelled);
   assert.equal(outputs(dir, 'reclassify').json('report.json').topIssues.length, 5);
+
+  // A stricter threshold acts on fewer issues: a labelling never trained on, so its fold models train, on
+  // the memoised features, while the labels as given are still not retrained.
+  setParams(dir, 'topIssues: 5', 'minConfidence: 0.9');
+  const stricter = await cli(dir, 'run', 'p.yaml');
+  assert.equal(stricter.code, 0, stricter.stderr);
+  assert.equal(stricter.stdout.match(/training 3 fold models/g)?.length, 1, stricter.stdout);
+  assert.match(stricter.stdout, /3 fold models memoised for this labelling/);
+  assert.match(stricter.stdout, /mobileface features: \d+ memoised, 0 to compute/);
+  const acted = outputs(dir, 'reclassify').json('report.json').sources.faces.rounds[1].issues;
+  assert.ok(acted > 0 && acted < firstIssues, `${acted} issues at p ≥ 0.9, ${firstIssues} at any p`);
 });
 
 test('oracle: pretrained trains nothing, scores every image with the FER2013 model and says it is biased', async () => {

@@ -75,3 +75,14 @@ export function humanModelFiles(name: string): HumanModelFiles {
   return readModel(name).files;
 }
 
+
+/**
+ * A stage's `modelFiles` answer for one human model, or none: `<name>.json` and its weight shards by file
+ * name. Stages that run the same model name it the same way, so the per-item memos they key by these
+ * hashes (backbone features, say) are shared between them.
+ */
+export function humanModelFileMap(name: string | undefined): Record<string, string> {
+  if (!name) return {};
+  const files = humanModelFiles(name);
+  return { [`${name}.json`]: files.json, ...Object.fromEntries(files.bin.map((f) => [path.basename(f), f])) };
+}
