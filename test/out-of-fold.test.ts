@@ -36,7 +36,7 @@ test('folds are disjoint, cover every image and keep the class mix', () => {
 test('every image gets probabilities from a model that did not train on it, and they beat chance', async () => {
   const foldOf = assignFolds(examples, 3, seededRandom(5, 'folds'));
   const rows = await outOfFoldProbabilities(examples, foldOf, undefined, bandSource(), {
-    folds: 3, replicas: 2, backend: 'wasm', seed: 5, validationSplit: 0.2, random: seededRandom(5, 'oof'),
+    folds: 3, replicas: 2, backend: 'wasm', seed: 5, validationSplit: 0.2, random: (fold) => seededRandom(5, `oof ${fold}`),
     spec: { arch: 'paper-cnn', inputSize: SIZE, channels: 1, width: 0.125, classes: 7, dropout: 0, batchNormMomentum: 0.5 },
     fit: {
       epochs: 6, batchSize: 16, learningRate: 0.01, reduceLr: { factor: 0.5, patience: 3, minLearningRate: 1e-5 }, flip: false,

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
 import type { ManifestRecord } from '../stages/merge.js';
-import { cli, executedStages, makeProject } from './helpers.js';
+import { cli, executedStages, makeProject, startCli, waitFor } from './helpers.js';
 
 /**
  * A generated FER2013-style source with 10% of its labels flipped (the truth kept), reclassified by
@@ -59,7 +59,9 @@ test('reclassify-inputs finds flipped labels, relabels them with their history, 
   assert.ok(source.rounds.length >= 2, 'the relabelled set was retrained to score it');
   const { truth } = source;
   assert.equal(truth.mislabelled, before.filter((r) => r.label !== r.trueLabel).length);
-  assert.ok(truth.precision >= 0.6 && truth.recall >= 0.5, `precision ${truth.precision}, recall ${truth.recall} on ${truth.mislabelled} flips`);
+  // Flagging at random would be right 1 time in 10 here; the demo-sized measurement is bench/reclassify.
+  const baseRate = truth.mislabelled / before.length;
+  assert.ok(truth.precision >= 4 * baseRate && truth.recall >= 0.5, `precision ${truth.precision} (base rate ${baseRate.toFixed(3)}), recall ${truth.recall} on ${truth.mislabelled} flips`);
 
   // Each changed image says what it was, and the matrix and the counts agree with the manifest.
   const changed = after.filter((r, i) => r.label !== before[i]!.label);
@@ -135,6 +137,22 @@ test('oracle: pretrained trains nothing, scores every image with the FER2013 mod
   assert.equal(report.sources.faces.rounds[1].heldOutAccuracy, null, 'nothing retrained');
   assert.ok(report.sources.faces.rounds[0].heldOutAccuracy > 1 / 7, 'the pretrained model beats chance on procedural faces');
   assert.deepEqual(outputs(dir, 'reclassify').manifest().map((r) => r.label), outputs(dir, 'merge').manifest().map((r) => r.label), 'report changes nothing');
+});
+
+test('a run stopped during a fold keeps the folds it finished', async () => {
+  const dir = project('policy: relabel');
+  const child = startCli(dir, ['run', 'p.yaml', '--json']);
+  let stdout = '';
+  child.stdout!.on('data', (d) => (stdout += d));
+  child.stderr!.resume();
+  await waitFor(() => stdout.includes('fold 2/3'), 120_000, 'the second fold');
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  child.kill('SIGINT');
+  assert.notEqual(await exited, 0);
+  const resumed = await cli(dir, 'run', 'p.yaml');
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stdout, /faces: fold 1 was trained by an earlier, interrupted run; its predictions are reused/);
+  assert.doesNotMatch(resumed.stdout, /fold 3 was trained by an earlier/);
 });
 
 test('a source name that is not in the input is a clear error', async () => {

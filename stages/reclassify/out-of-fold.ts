@@ -23,7 +23,10 @@ export interface OutOfFoldOptions {
   backend: BackendChoice;
   seed: number;
   validationSplit: number;
-  random: Rng;
+  /** Each fold's own stream (validation split, batch order), so a fold's model does not depend on which folds ran before it. */
+  random(fold: number): Rng;
+  /** Where finished folds are kept, so an interrupted labelling resumes at the fold it was training. */
+  foldMemo?: { get(fold: number): Float32Array[] | undefined; set(fold: number, rows: Float32Array[]): void };
   fit: Omit<FitOptions, 'random' | 'progress'> & { progress(done: number, total: number, note: string): void };
 }
 
@@ -45,15 +48,21 @@ export async function outOfFoldProbabilities(
   for (let f = 0; f < options.folds; f++) {
     const heldOut = examples.flatMap((_, i) => (foldOf[i] === f ? [i] : []));
     if (heldOut.length === 0) continue;
+    const kept = options.foldMemo?.get(f);
+    if (kept) {
+      heldOut.forEach((index, k) => (rows[index] = kept[k] as Float32Array));
+      continue;
+    }
+    const random = options.random(f);
     const rest = examples.filter((_, i) => foldOf[i] !== f && (trainable?.[i] ?? true));
-    const { train, validation } = splitValidation(rest, options.validationSplit, options.random);
+    const { train, validation } = splitValidation(rest, options.validationSplit, random);
     const replicas = await ReplicaSet.start({
       spec: options.spec, replicas: options.replicas, backend: options.backend, seed: (options.seed + 7919 * (f + 1)) >>> 0,
       learningRate: options.fit.learningRate, exampleSize: source.exampleSize,
     });
     try {
       await fit(replicas, source, train, validation, {
-        ...options.fit, random: options.random,
+        ...options.fit, random,
         progress: (done, total, note) => options.fit.progress(f * total + done, options.folds * total, `fold ${f + 1}/${options.folds}, ${note}`),
       });
       await replicas.syncMovingStats();
@@ -62,6 +71,7 @@ export async function outOfFoldProbabilities(
         const { probabilities } = await replicas.evaluate(await source.batch(chunk.map((i) => examples[i] as Example)));
         chunk.forEach((index, k) => (rows[index] = probabilities.slice(k * classes, (k + 1) * classes)));
       }
+      options.foldMemo?.set(f, heldOut.map((index) => rows[index] as Float32Array));
     } finally {
       await replicas.close();
     }
