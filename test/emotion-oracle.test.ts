@@ -191,7 +191,7 @@ describe('emotionOracleProbabilities', () => {
     files.push(await encode(colour[0]!, 'jpeg'));
     files.push(await encodePng(await renderFace(STYLES.affectnet, 64, seededRandom(2, 'png rgb'), 'fear')));
     const progress: Array<[number, number]> = [];
-    const results = await emotionOracleProbabilities(files, { backend: 'wasm', progress: (done, total) => progress.push([done, total]) });
+    const results = await emotionOracleProbabilities(files.length, (i) => files[i]!, { backend: 'wasm', progress: (done, total) => progress.push([done, total]) });
     assert.equal(results.length, files.length);
     const failed = results[3];
     assert.ok(failed && !(failed instanceof Float32Array) && /^cannot decode: /.test(failed.error), JSON.stringify(failed));
@@ -210,11 +210,11 @@ describe('emotionOracleProbabilities', () => {
     model.dispose();
     assert.deepEqual(progress.at(-1), [files.length, files.length]);
     assert.ok(progress.every(([done], i) => i === 0 || done > progress[i - 1]![0]), JSON.stringify(progress));
-    const again = await emotionOracleProbabilities(files, { backend: 'wasm' });
+    const again = await emotionOracleProbabilities(files.length, (i) => files[i]!, { backend: 'wasm' });
     assert.deepEqual(again, results);
   });
 
   test('no images need no workers', async () => {
-    assert.deepEqual(await emotionOracleProbabilities([], { backend: 'wasm', progress: () => assert.fail('progress without work') }), []);
+    assert.deepEqual(await emotionOracleProbabilities(0, () => assert.fail('read without work'), { backend: 'wasm', progress: () => assert.fail('progress without work') }), []);
   });
 });

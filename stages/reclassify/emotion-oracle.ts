@@ -126,30 +126,35 @@ export function emotionScores(model: GraphModel, images: readonly FaceImage[]): 
 }
 
 /**
- * Probabilities in EMOTIONS order for each image (encoded image file bytes: PNG/JPEG as stored), one
+ * Probabilities in EMOTIONS order for images 0 … count − 1 (encoded image files, PNG/JPEG as stored), one
  * Float32Array(7) per image, or {error} for an image that cannot be decoded. Runs on up to
- * os.availableParallelism() worker threads, batched.
+ * os.availableParallelism() worker threads, batched. `read` is called a request at a time, so a dataset's
+ * files are never all in memory; `onResult` hears each image as its request returns, so a caller can keep
+ * what is done before a long run is stopped.
  */
 export async function emotionOracleProbabilities(
-  images: readonly Uint8Array[],
-  options: { backend: BackendChoice; progress?(done: number, total: number): void },
+  count: number,
+  read: (index: number) => Uint8Array,
+  options: { backend: BackendChoice; progress?(done: number, total: number): void; onResult?(index: number, result: Float32Array | { error: string }): void },
 ): Promise<Array<Float32Array | { error: string }>> {
-  if (images.length === 0) return [];
-  const chunks: Uint8Array[][] = [];
-  for (let i = 0; i < images.length; i += IMAGES_PER_REQUEST) chunks.push(images.slice(i, i + IMAGES_PER_REQUEST));
+  if (count === 0) return [];
+  const starts: number[] = [];
+  for (let i = 0; i < count; i += IMAGES_PER_REQUEST) starts.push(i);
   const pool = new WorkerPool<EmotionOracleRequest, EmotionOracleReply>(
     new URL('./emotion-oracle-worker.js', import.meta.url),
-    Math.min(os.availableParallelism(), chunks.length),
+    Math.min(os.availableParallelism(), starts.length),
     2,
   );
   let done = 0;
   try {
-    const replies = await mapBounded(chunks, pool.capacity, async (chunk) => {
+    const replies = await mapBounded(starts, pool.capacity, async (start) => {
+      const indices = Array.from({ length: Math.min(IMAGES_PER_REQUEST, count - start) }, (_, k) => start + k);
       // Sent by copy, not transferred: the caller's buffers stay usable.
-      const reply = await pool.run({ backend: options.backend, images: chunk });
-      if (reply.length !== chunk.length) throw new Error(`an emotion oracle worker answered ${reply.length} of ${chunk.length} images`);
-      done += chunk.length;
-      options.progress?.(done, images.length);
+      const reply = await pool.run({ backend: options.backend, images: indices.map(read) });
+      if (reply.length !== indices.length) throw new Error(`an emotion oracle worker answered ${reply.length} of ${indices.length} images`);
+      reply.forEach((result, k) => options.onResult?.(indices[k] as number, result));
+      done += indices.length;
+      options.progress?.(done, count);
       return reply;
     });
     return replies.flat();

@@ -1,4 +1,4 @@
-import type { Hash } from '../../cache/hash.js';
+import { hashJson, type Hash } from '../../cache/hash.js';
 import { deriveSeed } from '../../engine/random.js';
 import { EMOTIONS } from '../formats/emotions.js';
 import type { ManifestRecord } from '../merge.js';
@@ -38,9 +38,12 @@ export async function crossValidationOracle(ctx: StageContext<ReclassifyParams>,
   const memo = ctx.memo('reclassify-out-of-fold');
   const seed = deriveSeed(ctx.seed, source);
   return async (labels: ReadonlyArray<number | null>): Promise<Float32Array[]> => {
+    // Hashed once: the whole labelling and its folds are looked up under this digest.
     const key = {
-      blobs: examples.map((e) => e.blob), labels, foldOf, folds: p.folds, model: p.model, seed,
-      backend: p.backend, replicas: p.replicas, modelFiles: ctx.modelHashes, training: trainStage.version,
+      labelling: hashJson({
+        blobs: examples.map((e) => e.blob), labels, foldOf, folds: p.folds, model: p.model, seed,
+        backend: p.backend, replicas: p.replicas, modelFiles: ctx.modelHashes, training: trainStage.version,
+      }),
     };
     const known = memo.get<{ probabilities: Hash }>(key);
     if (known && ctx.output.tryReference(known.probabilities)) {
@@ -95,20 +98,23 @@ export async function pretrainedOracle(ctx: StageContext<ReclassifyParams>, sour
     return !known;
   });
   ctx.log(`${source}: ${rows.size} pretrained predictions memoised, ${todo.length} to compute`);
-  const failed: Array<{ blob: Hash; error: string }> = [];
-  const scores = await emotionOracleProbabilities(todo.map((r) => ctx.readBlob(r.blob)), {
+  const failed: Array<{ index: number; blob: Hash; error: string }> = [];
+  // Memoised as each request returns: a stopped run keeps every image it scored.
+  await emotionOracleProbabilities(todo.length, (i) => ctx.readBlob((todo[i] as ManifestRecord).blob), {
     backend: ctx.params.backend, progress: (done, total) => ctx.progress(done, total, `${source}: pretrained emotion model`),
+    onResult: (i, score) => {
+      const blob = (todo[i] as ManifestRecord).blob;
+      if (score instanceof Float32Array) {
+        memo.set(keyOf(blob), Array.from(score));
+        rows.set(blob, score);
+      } else {
+        failed.push({ index: i, blob, error: score.error });
+      }
+    },
   });
-  scores.forEach((score, i) => {
-    const blob = (todo[i] as ManifestRecord).blob;
-    if (score instanceof Float32Array) {
-      memo.set(keyOf(blob), Array.from(score));
-      rows.set(blob, score);
-    } else {
-      failed.push({ blob, error: score.error });
-    }
-  });
-  return { rows, failed };
+  // Requests finish in any order; the report lists failures in manifest order.
+  failed.sort((a, b) => a.index - b.index);
+  return { rows, failed: failed.map(({ blob, error }) => ({ blob, error })) };
 }
 
 function joinRows(rows: readonly Float32Array[]): Uint8Array {
@@ -118,7 +124,8 @@ function joinRows(rows: readonly Float32Array[]): Uint8Array {
 }
 
 function splitRows(bytes: Buffer): Float32Array[] {
+  // A copy: a Buffer's offset need not be 4-byte aligned; the rows are then views, not further copies.
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  return Array.from({ length: all.length / EMOTIONS.length }, (_, i) => all.slice(i * EMOTIONS.length, (i + 1) * EMOTIONS.length));
+  return Array.from({ length: all.length / EMOTIONS.length }, (_, i) => all.subarray(i * EMOTIONS.length, (i + 1) * EMOTIONS.length));
 }
 
