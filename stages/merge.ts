@@ -37,6 +37,27 @@ export interface ManifestRecord {
   annotations?: Record<string, string | number>;
   /** Every relabelling of this image, oldest first (reclassify-inputs). */
   labelHistory?: LabelChange[];
+  /** From agr on: who the face is (DESIGN.md, "Vocabularies"), and how that was known. */
+  gender?: string;
+  age?: string;
+  ageYears?: number;
+  ethnicity?: string;
+  attributes?: AttributeSource;
+  /** From distribute on: `gender-age-ethnicity`; `split` is then distribute's, and the source's own is kept here. */
+  subgroup?: string;
+  sourceSplit?: string;
+}
+
+/** Where an image's gender, age and ethnicity came from (agr). */
+export interface AttributeSource {
+  from: 'annotations' | 'models';
+  /** The models' probabilities, each attribute's own. */
+  scores?: { gender: Record<string, number>; ethnicity: Record<string, number>; age?: Record<string, number> };
+  /** The face the models saw, where the detector had to find it: [x, y, width, height] and its score. */
+  face?: { box: [number, number, number, number]; score: number };
+  /** Why the image has no attributes: the detector found no face, or several. */
+  flag?: 'no-face' | 'several-faces';
+  faces?: Array<{ box: [number, number, number, number]; score: number }>;
 }
 
 export interface LabelChange {

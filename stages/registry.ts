@@ -1,6 +1,7 @@
 import { commandStage } from './command.js';
 import { mergeStage } from './merge.js';
 import { generateFacesStage } from './generate-faces.js';
+import { agrStage } from './agr.js';
 import { reclassifyInputsStage } from './reclassify-inputs.js';
 import { trainStage } from './train.js';
 import type { StageDefinition } from './types.js';
@@ -23,4 +24,5 @@ registerStage(commandStage);
 registerStage(mergeStage);
 registerStage(generateFacesStage);
 registerStage(reclassifyInputsStage);
+registerStage(agrStage);
 registerStage(trainStage);

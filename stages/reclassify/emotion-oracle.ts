@@ -26,15 +26,13 @@
  * since FER images are face crops already. A gray image is copied to R, G and B (as human's RGB input would
  * hold it) after the resize, which is the same arithmetic as resizing three equal channels.
  */
-import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import { EMOTIONS, FER2013_IDS, type Emotion } from '../formats/emotions.js';
 import type { FaceImage } from '../model/backbone.js';
 import type { BackendChoice } from '../model/runtime.js';
-import { mapBounded } from '../parallel/map-bounded.js';
-import { WorkerPool } from '../parallel/pool.js';
-import type { EmotionOracleReply, EmotionOracleRequest } from './emotion-oracle-worker.js';
+import { mapRequests } from '../parallel/map-requests.js';
+import type { EmotionOracleRequest } from './emotion-oracle-worker.js';
 
 /** What the oracle's preprocessing is, in words; goes into memo keys beside the model file hashes. */
 export const EMOTION_ORACLE_PREPROCESSING =
@@ -137,28 +135,22 @@ export async function emotionOracleProbabilities(
   read: (index: number) => Uint8Array,
   options: { backend: BackendChoice; progress?(done: number, total: number): void; onResult?(index: number, result: Float32Array | { error: string }): void },
 ): Promise<Array<Float32Array | { error: string }>> {
-  if (count === 0) return [];
-  const starts: number[] = [];
-  for (let i = 0; i < count; i += IMAGES_PER_REQUEST) starts.push(i);
-  const pool = new WorkerPool<EmotionOracleRequest, EmotionOracleReply>(
-    new URL('./emotion-oracle-worker.js', import.meta.url),
-    Math.min(os.availableParallelism(), starts.length),
-    2,
-  );
+  const results = new Array<Float32Array | { error: string }>(count);
   let done = 0;
-  try {
-    const replies = await mapBounded(starts, pool.capacity, async (start) => {
-      const indices = Array.from({ length: Math.min(IMAGES_PER_REQUEST, count - start) }, (_, k) => start + k);
-      // Sent by copy, not transferred: the caller's buffers stay usable.
-      const reply = await pool.run({ backend: options.backend, images: indices.map(read) });
-      if (reply.length !== indices.length) throw new Error(`an emotion oracle worker answered ${reply.length} of ${indices.length} images`);
-      reply.forEach((result, k) => options.onResult?.(indices[k] as number, result));
+  await mapRequests<EmotionOracleRequest, Float32Array | { error: string }>({
+    script: new URL('./emotion-oracle-worker.js', import.meta.url),
+    count,
+    perRequest: IMAGES_PER_REQUEST,
+    // Sent by copy, not transferred: the caller's buffers stay usable.
+    request: (indices) => ({ backend: options.backend, images: indices.map(read) }),
+    onReply: (indices, replies) => {
+      replies.forEach((result, k) => {
+        results[indices[k] as number] = result;
+        options.onResult?.(indices[k] as number, result);
+      });
       done += indices.length;
       options.progress?.(done, count);
-      return reply;
-    });
-    return replies.flat();
-  } finally {
-    await pool.close();
-  }
+    },
+  });
+  return results;
 }

@@ -1,0 +1,189 @@
+import type { Hash } from '../cache/hash.js';
+import { AGE_MODEL_FILES, ATTRIBUTE_PREPROCESSING, type AgeModel } from './agr/attribute-models.js';
+import type { AgrRequest, AgrResult } from './agr/agr-worker.js';
+import { agreement, annotatedAttributes, type Attributes } from './agr/annotations.js';
+import { BLAZEFACE_MODEL, type DetectorOptions } from './agr/blazeface.js';
+import { ageBucket, bucketScores, checkThresholds, type AgeThresholds } from './agr/buckets.js';
+import type { AttributePrediction, FlaggedImage, GenderModel } from './agr/predict.js';
+import { buildAgrReport, type FailedImage } from './agr/report.js';
+import { readManifest, writeManifest } from './manifest.js';
+import type { ManifestRecord } from './merge.js';
+import { humanModelFileMap } from './model/human-model-files.js';
+import type { BackendChoice } from './model/runtime.js';
+import { mapRequests } from './parallel/map-requests.js';
+import type { StageContext, StageDefinition, StageEntry } from './types.js';
+
+export interface AgrParams {
+  attributes: 'annotations' | 'predict' | 'both';
+  ageBuckets: AgeThresholds;
+  genderModel: GenderModel;
+  ageModel: AgeModel;
+  detect: 'auto' | 'always' | 'never';
+  detectMinSide: number;
+  detector: DetectorOptions;
+  batchSize: number;
+  workers: number;
+  backend: BackendChoice;
+}
+
+type ModelOutcome = AttributePrediction | FlaggedImage;
+
+/** The human-models the stage may load, by file-name prefix in ctx.modelHashes. */
+function modelNames(p: Pick<AgrParams, 'genderModel' | 'ageModel' | 'detect'>): string[] {
+  const names = new Set(['gear', AGE_MODEL_FILES[p.ageModel]]);
+  if (p.genderModel === 'faceres') names.add('faceres');
+  if (p.detect !== 'never') names.add(BLAZEFACE_MODEL);
+  return [...names].sort();
+}
+
+function wantsDetection(record: ManifestRecord, p: AgrParams): boolean {
+  return p.detect === 'always' || (p.detect === 'auto' && Math.min(record.width, record.height) >= p.detectMinSide);
+}
+
+function isFlagged(outcome: ModelOutcome): outcome is FlaggedImage {
+  return 'flag' in outcome;
+}
+
+const top = <K extends string>(scores: Record<K, number>): K => (Object.entries(scores) as Array<[K, number]>).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+
+function predictedAttributes(prediction: AttributePrediction, t: AgeThresholds): Attributes {
+  return { gender: top(prediction.gender), age: ageBucket(prediction.ageYears, t), ageYears: prediction.ageYears, ethnicity: top(prediction.ethnicity) };
+}
+
+/** The record as agr leaves it: attributes from the annotations or the models, or a flag and none. */
+function withAttributes(record: ManifestRecord, from: Attributes | undefined, outcome: ModelOutcome | undefined, t: AgeThresholds): ManifestRecord {
+  const { gender: _g, age: _a, ageYears: _y, ethnicity: _e, attributes: _s, ...rest } = record;
+  if (outcome && isFlagged(outcome)) return { ...rest, attributes: { from: 'models', flag: outcome.flag, faces: outcome.faces } };
+  const attributes = from ?? predictedAttributes(outcome as AttributePrediction, t);
+  const prediction = from ? undefined : (outcome as AttributePrediction);
+  return {
+    ...rest,
+    gender: attributes.gender,
+    age: attributes.age,
+    ...(attributes.ageYears !== undefined ? { ageYears: Number(attributes.ageYears.toFixed(1)) } : {}),
+    ethnicity: attributes.ethnicity,
+    attributes: prediction
+      ? {
+          from: 'models',
+          scores: {
+            gender: prediction.gender,
+            ethnicity: prediction.ethnicity,
+            ...(prediction.ageDistribution ? { age: bucketScores(prediction.ageDistribution, t) } : {}),
+          },
+          ...(prediction.face ? { face: prediction.face } : {}),
+        }
+      : { from: 'annotations' },
+  };
+}
+
+/** Predictions for `todo`, memoised per image as each request returns, so a stopped run keeps what it did. */
+async function runModels(ctx: StageContext<AgrParams>, todo: ManifestRecord[], keyOf: (r: ManifestRecord) => Record<string, unknown>) {
+  const p = ctx.params;
+  const memo = ctx.memo('agr-prediction');
+  const outcomes = new Map<Hash, ModelOutcome>();
+  const failed: FailedImage[] = [];
+  let done = 0;
+  await mapRequests<AgrRequest, AgrResult>({
+    script: new URL('./agr/agr-worker.js', import.meta.url),
+    count: todo.length,
+    perRequest: p.batchSize,
+    ...(p.workers > 0 ? { workers: p.workers } : {}),
+    request: (indices) => ({
+      backend: p.backend,
+      options: { detector: p.detector, genderModel: p.genderModel, ageModel: p.ageModel },
+      images: indices.map((i) => ({ bytes: ctx.readBlob((todo[i] as ManifestRecord).blob), detect: wantsDetection(todo[i] as ManifestRecord, p) })),
+    }),
+    onReply: (indices, results) => {
+      results.forEach((result, k) => {
+        const record = todo[indices[k] as number] as ManifestRecord;
+        if ('error' in result) failed.push({ source: record.source, origPath: record.origPath, blob: record.blob, error: result.error });
+        else {
+          memo.set(keyOf(record), result);
+          outcomes.set(record.blob, result);
+        }
+      });
+      done += indices.length;
+      ctx.progress(done, todo.length, 'gender, age, ethnicity');
+    },
+  });
+  return { outcomes, failed };
+}
+
+export const agrStage: StageDefinition<AgrParams> = {
+  type: 'agr',
+  version: '1',
+  schema: 'agr.schema.json',
+  params: (entry: StageEntry) => entry.params as AgrParams,
+  keyParams(entry: StageEntry) {
+    // Speed only: how images are batched and spread over threads does not change a prediction.
+    const { batchSize: _b, workers: _w, ...params } = (entry.params ?? {}) as Record<string, unknown>;
+    return { params };
+  },
+  modelFiles(entry: StageEntry) {
+    // Named even with attributes: annotations, where images without annotations are still predicted.
+    const p = entry.params as AgrParams;
+    return Object.assign({}, ...modelNames(p).map((name) => humanModelFileMap(name))) as Record<string, string>;
+  },
+  async run(ctx) {
+    const p = ctx.params;
+    checkThresholds(p.ageBuckets);
+    const [view] = [...ctx.inputs.values()];
+    const input = readManifest(view, 'agr');
+    const annotated = new Map<Hash, Attributes>();
+    for (const r of input) {
+      const a = annotatedAttributes(r.annotations, p.ageBuckets);
+      if (a) annotated.set(r.blob, a);
+    }
+    const needsModels = (r: ManifestRecord) => p.attributes !== 'annotations' || !annotated.has(r.blob);
+
+    // A prediction is keyed by what determines it: the image, the model files it used, how they were fed.
+    const used = modelNames(p);
+    const hashes = Object.fromEntries(Object.entries(ctx.modelHashes).filter(([file]) => used.some((name) => file.startsWith(`${name}.`))));
+    const keyOf = (r: ManifestRecord) => {
+      const detect = wantsDetection(r, p);
+      return { blob: r.blob, models: hashes, preprocessing: ATTRIBUTE_PREPROCESSING, genderModel: p.genderModel, ageModel: p.ageModel, detect, ...(detect ? { detector: p.detector } : {}) };
+    };
+    const memo = ctx.memo('agr-prediction');
+    const outcomes = new Map<Hash, ModelOutcome>();
+    const todo: ManifestRecord[] = [];
+    const queued = new Set<Hash>();
+    for (const r of input.filter(needsModels)) {
+      if (outcomes.has(r.blob) || queued.has(r.blob)) continue;
+      const known = memo.get<ModelOutcome>(keyOf(r));
+      if (known) outcomes.set(r.blob, known);
+      else {
+        todo.push(r);
+        queued.add(r.blob);
+      }
+    }
+    const memoised = outcomes.size;
+    ctx.log(`${input.length} images: ${input.length - input.filter(needsModels).length} from annotations, ${memoised} predictions memoised, ${todo.length} to predict`);
+    const ran = await runModels(ctx, todo, keyOf);
+    for (const [blob, outcome] of ran.outcomes) outcomes.set(blob, outcome);
+
+    const failedBlobs = new Set(ran.failed.map((f) => f.blob));
+    const output: ManifestRecord[] = [];
+    const pairs: Array<{ annotated: Attributes; predicted: Attributes }> = [];
+    for (const r of input) {
+      if (failedBlobs.has(r.blob)) continue;
+      const outcome = needsModels(r) ? outcomes.get(r.blob) : undefined;
+      const fromAnnotations = p.attributes === 'annotations' ? annotated.get(r.blob) : undefined;
+      output.push(withAttributes(r, fromAnnotations, outcome, p.ageBuckets));
+      const given = annotated.get(r.blob);
+      if (p.attributes === 'both' && given && outcome && !isFlagged(outcome)) pairs.push({ annotated: given, predicted: predictedAttributes(outcome, p.ageBuckets) });
+    }
+    for (const r of output) ctx.output.reference(r.blob);
+    writeManifest(ctx.output, output);
+
+    const report = buildAgrReport(output, {
+      params: p,
+      failed: ran.failed,
+      agreement: p.attributes === 'both' ? agreement(pairs) : undefined,
+    });
+    ctx.output.writeJson('agr.json', report.json);
+    ctx.output.writeFile('agr.md', report.markdown);
+    ctx.output.writeFile('flagged.jsonl', report.flaggedLines);
+    for (const f of ran.failed) ctx.log(`skipped ${f.source} ${f.origPath}: ${f.error}`);
+    ctx.output.setMetrics({ imagesPredicted: todo.length, predictionsMemoised: memoised, skipped: ran.failed.length });
+  },
+};
