@@ -25,6 +25,11 @@ interface ManifestLine {
 
 export class ExportError extends Error {}
 
+/** The folder, beside the 40 subgroups, of images that have none. */
+export const UNASSIGNED = 'unassigned';
+
+const hasAttributes = (line: ManifestLine): boolean => Boolean(line.gender && line.age && line.ethnicity);
+
 const EXTENSIONS: Record<string, string> = { jpeg: '.jpg', jpg: '.jpg', png: '.png', webp: '.webp', bmp: '.bmp', gif: '.gif' };
 
 /** A file name that says where the image came from: `nhfi__train_anger_a.png`, `fer2013__fer2013.csv_2.png`. */
@@ -48,7 +53,8 @@ function place(store: Store, hash: string, target: string, report: ExportReport)
 
 /**
  * Writes a stage's output files into `dir`; a dataset (an output with manifest.jsonl) is also laid out as
- * folders: `dir/<class id>/…` (the paper's layout) or `dir/<emotion>/<gender-age-ethnicity>/…`.
+ * folders: `dir/<class id>/…` (the paper's layout) or `dir/<emotion>/<gender-age-ethnicity>/…` (`unassigned/`
+ * for images agr could not give attributes).
  */
 export function exportStage(store: Store, record: StageRecord, dir: string, layout: ExportLayout): ExportReport {
   const report: ExportReport = { files: 0, images: 0, linked: 0, copied: 0 };
@@ -62,12 +68,14 @@ export function exportStage(store: Store, record: StageRecord, dir: string, layo
     return report;
   }
   const lines = store.readBlob(manifest.hash).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ManifestLine);
-  if (layout === 'subgroup' && lines.some((l) => !l.gender || !l.age || !l.ethnicity)) {
-    throw new ExportError(`the manifest of stage ${record.stage} has images without gender, age and ethnicity: export a stage at or after agr with --by subgroup`);
+  if (layout === 'subgroup' && lines.length && !lines.some(hasAttributes)) {
+    throw new ExportError(`the manifest of stage ${record.stage} has no image with gender, age and ethnicity: export a stage at or after agr with --by subgroup`);
   }
   for (const line of lines) {
     const classId = EMOTIONS.indexOf(line.label as (typeof EMOTIONS)[number]);
-    const folder = layout === 'class' ? String(classId) : path.join(line.label, `${line.gender}-${line.age}-${line.ethnicity}`);
+    // Images agr flagged (no face, several faces) have no subgroup; they are kept, apart.
+    const subgroup = hasAttributes(line) ? `${line.gender}-${line.age}-${line.ethnicity}` : UNASSIGNED;
+    const folder = layout === 'class' ? String(classId) : path.join(line.label, subgroup);
     place(store, line.blob, path.join(dir, folder, exportName(line)), report);
     report.images++;
   }

@@ -188,5 +188,5 @@ test("export lays the merged dataset out as the paper's class-id folders, hard-l
   assert.match(again.stderr, /out is not empty; export into a new folder, or pass --overwrite/);
   const bySubgroup = await cli(dir, 'export', 'p.yaml', 'merge', 'sub', '--by', 'subgroup');
   assert.equal(bySubgroup.code, 1);
-  assert.match(bySubgroup.stderr, /images without gender, age and ethnicity: export a stage at or after agr/);
+  assert.match(bySubgroup.stderr, /has no image with gender, age and ethnicity: export a stage at or after agr/);
 });

@@ -1,0 +1,71 @@
+import { distribution, distributionMarkdown, SUBGROUPS, subgroupOf } from './distribute/counts.js';
+import { stratifiedSplit, type SplitFractions } from './distribute/split.js';
+import { EMOTIONS } from './formats/emotions.js';
+import { readManifest, writeManifest } from './manifest.js';
+import type { ManifestRecord } from './merge.js';
+import type { StageDefinition, StageEntry } from './types.js';
+
+export interface DistributeParams {
+  split: Record<string, number>;
+  plots: boolean;
+}
+
+/** Fractions may be written 0.8/0.1/0.1 or as thirds; anything further from 1 than this is a mistake. */
+const SUM_TOLERANCE = 1e-6;
+
+export const distributeStage: StageDefinition<DistributeParams> = {
+  type: 'distribute',
+  version: '1',
+  schema: 'distribute.schema.json',
+  params: (entry: StageEntry) => entry.params as DistributeParams,
+  async run(ctx) {
+    const p = ctx.params;
+    const fractions: SplitFractions = Object.entries(p.split);
+    const sum = fractions.reduce((a, [, f]) => a + f, 0);
+    if (Math.abs(sum - 1) > SUM_TOLERANCE) {
+      throw new Error(`params.split adds up to ${Number(sum.toFixed(6))}, not 1 (${fractions.map(([s, f]) => `${s} ${f}`).join(', ')}); make the fractions sum to 1`);
+    }
+    const [view] = [...ctx.inputs.values()];
+    const input = readManifest(view, 'distribute');
+    if (input.length && !input.some((r) => subgroupOf(r))) {
+      throw new Error(`no image of ${view?.name} has gender, age and ethnicity: distribute's input must be an agr stage`);
+    }
+    const output: ManifestRecord[] = new Array(input.length);
+    const sources = [...new Set(input.map((r) => r.source))].sort();
+    for (const source of sources) {
+      for (const emotion of [...EMOTIONS, ...new Set(input.map((r) => r.label).filter((l) => !EMOTIONS.includes(l)))]) {
+        const stratum = input.map((r, i) => ({ r, i })).filter(({ r }) => r.source === source && r.label === emotion);
+        // Sorted by blob first, so the split does not depend on the order records arrive in.
+        stratum.sort((a, b) => (a.r.blob < b.r.blob ? -1 : a.r.blob > b.r.blob ? 1 : a.i - b.i));
+        const splits = stratifiedSplit(stratum, fractions, ({ r }) => subgroupOf(r) ?? '~', ctx.random(`${source} ${emotion}`));
+        stratum.forEach(({ r, i }, k) => {
+          const { split: sourceSplit, subgroup: _old, ...rest } = r;
+          const subgroup = subgroupOf(r);
+          output[i] = { ...rest, ...(sourceSplit !== undefined ? { sourceSplit } : {}), ...(subgroup ? { subgroup } : {}), split: fractions[splits[k] as number]![0] };
+        });
+      }
+    }
+    for (const r of output) ctx.output.reference(r.blob);
+    writeManifest(ctx.output, output);
+    const counts = distribution(output, fractions.map(([s]) => s), p.split);
+    ctx.output.writeJson('distribution.json', counts);
+    ctx.output.writeFile('distribution.md', distributionMarkdown(counts));
+    if (p.plots) {
+      const { renderAttributeShares, renderSubgroupHeatmap } = await import('./charts/distribution.js');
+      for (const source of sources) {
+        const of = output.filter((r) => r.source === source && r.subgroup);
+        const share = (key: 'gender' | 'age' | 'ethnicity') => {
+          const tally: Record<string, number> = {};
+          for (const r of of) tally[r[key] as string] = (tally[r[key] as string] ?? 0) + 1;
+          return tally;
+        };
+        ctx.output.writeFile(`plots/${source}-attributes.png`, (await renderAttributeShares(source, { gender: share('gender'), age: share('age'), ethnicity: share('ethnicity') })).png);
+        const cells = EMOTIONS.flatMap((emotion) => SUBGROUPS.map((subgroup) => ({
+          emotion, subgroup, count: Object.values(counts.sources[source]![emotion]!.subgroups[subgroup]!).reduce((a, b) => a + b, 0),
+        })));
+        ctx.output.writeFile(`plots/${source}-subgroups.png`, (await renderSubgroupHeatmap(source, cells)).png);
+      }
+    }
+    ctx.output.setMetrics({ images: output.length, withoutSubgroup: output.filter((r) => !r.subgroup).length });
+  },
+};
