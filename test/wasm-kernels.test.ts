@@ -19,7 +19,7 @@ const TOLERANCE = 1e-4;
 
 
 /** The wasm backend's own kernels that fer-dag replaces; the tests below must run the replacements. */
-const REPLACED = [tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean, tf.Identity, tf.BatchMatMul];
+const REPLACED = [tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean, tf.Identity, tf.BatchMatMul, tf.Maximum, tf.Minimum];
 const stockWasmKernels = REPLACED.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc);
 
 before(async () => {
@@ -272,6 +272,24 @@ describe('Sum and Mean on wasm', () => {
         assert.deepEqual(mean.shape, c.out, `${label} on ${tf.getBackend()}: mean's shape`);
         return [sum, mean];
       });
+    }
+  });
+});
+
+describe('Maximum and Minimum on wasm', () => {
+  test('against a single number (relu6 as max then min) give exactly what cpu gives, infinities included; tensor pairs too', async () => {
+    const x = Float32Array.from([...randomValues(4 * 5 * 6 * 3, 900)].map((v) => v * 10));
+    x.set([Infinity, -Infinity, 0, -0, 6, 6.000001], 0);
+    const y = randomValues(x.length, 901);
+    for (const [label, compute] of [
+      ['max(x, 0) then min(·, 6)', () => tf.minimum(tf.maximum(tf.tensor(x, [4, 5, 6, 3]), tf.scalar(0)), tf.scalar(6))],
+      ['max(2.5, x) with the scalar first', () => tf.maximum(tf.scalar(2.5), tf.tensor(x, [4, 5, 6, 3]))],
+      ['min(x, [[-1]]) against a rank-2 single value', () => tf.minimum(tf.tensor(x, [4, 5, 6, 3]), tf.tensor([[-1]]))],
+      ['max(x, y) of two tensors', () => tf.maximum(tf.tensor(x, [4, 5, 6, 3]), tf.tensor(y, [4, 5, 6, 3]))],
+    ] as const) {
+      const [wasm] = await on('wasm', () => [compute()]);
+      const [cpu] = await on('cpu', () => [compute()]);
+      assert.deepEqual(wasm, cpu, label);
     }
   });
 });

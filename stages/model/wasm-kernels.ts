@@ -3,6 +3,7 @@ import type {
   Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, KernelConfig, KernelFunc, MaxPoolGradAttrs, NamedAttrMap, SumAttrs,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
+import { clampAgainstScalarWith } from './wasm-clamp.js';
 
 /**
  * Gradient kernels the tfjs wasm backend does not ship, so that models train on it.
@@ -442,6 +443,8 @@ const wasmOverrides: Array<[string, (original: KernelFunc) => KernelFunc]> = [
   [tf.Mean, meanWith],
   [tf.Identity, identityWith],
   [tf.BatchMatMul, matMulTransposedAWith],
+  [tf.Maximum, clampAgainstScalarWith('max')],
+  [tf.Minimum, clampAgainstScalarWith('min')],
 ];
 
 let registered = false;
