@@ -1,7 +1,7 @@
 import type { Hash } from '../cache/hash.js';
 import { AGE_MODEL_FILES, ATTRIBUTE_PREPROCESSING, type AgeModel } from './agr/attribute-models.js';
 import type { AgrRequest, AgrResult } from './agr/agr-worker.js';
-import { agreement, annotatedAttributes, type Attributes } from './agr/annotations.js';
+import { agreement, annotatedAttributes, annotatedPartial, type Attributes } from './agr/annotations.js';
 import { BLAZEFACE_MODEL, type DetectorOptions } from './agr/blazeface.js';
 import { ageBucket, bucketScores, checkThresholds, type AgeThresholds } from './agr/buckets.js';
 import type { AttributePrediction, FlaggedImage, GenderModel } from './agr/predict.js';
@@ -50,12 +50,19 @@ function predictedAttributes(prediction: AttributePrediction, t: AgeThresholds):
   return { gender: top(prediction.gender), age: ageBucket(prediction.ageYears, t), ageYears: prediction.ageYears, ethnicity: top(prediction.ethnicity) };
 }
 
-/** The record as agr leaves it: attributes from the annotations or the models, or a flag and none. */
-function withAttributes(record: ManifestRecord, from: Attributes | undefined, outcome: ModelOutcome | undefined, t: AgeThresholds): ManifestRecord {
+/**
+ * The record as agr leaves it: attributes from the annotations, from the models, or from both where the
+ * source annotated only some (`annotated` lists those, which win over the models'), or a flag and none.
+ */
+function withAttributes(record: ManifestRecord, given: Partial<Attributes>, outcome: ModelOutcome | undefined, t: AgeThresholds): ManifestRecord {
   const { gender: _g, age: _a, ageYears: _y, ethnicity: _e, attributes: _s, ...rest } = record;
-  if (outcome && isFlagged(outcome)) return { ...rest, attributes: { from: 'models', flag: outcome.flag, faces: outcome.faces } };
-  const attributes = from ?? predictedAttributes(outcome as AttributePrediction, t);
-  const prediction = from ? undefined : (outcome as AttributePrediction);
+  const complete = given.gender && given.age && given.ethnicity;
+  if (!complete && outcome && isFlagged(outcome)) return { ...rest, attributes: { from: 'models', flag: outcome.flag, faces: outcome.faces } };
+  const prediction = complete ? undefined : (outcome as AttributePrediction);
+  const predicted = prediction ? predictedAttributes(prediction, t) : undefined;
+  // An annotated bucket without years replaces the predicted years too, so the two never disagree.
+  const attributes = { ...predicted, ...given, ...(given.age && given.ageYears === undefined ? { ageYears: undefined } : {}) } as Attributes;
+  const annotated = (['gender', 'age', 'ethnicity'] as const).filter((key) => given[key] !== undefined);
   return {
     ...rest,
     gender: attributes.gender,
@@ -65,6 +72,7 @@ function withAttributes(record: ManifestRecord, from: Attributes | undefined, ou
     attributes: prediction
       ? {
           from: 'models',
+          ...(annotated.length ? { annotated } : {}),
           scores: {
             gender: prediction.gender,
             ethnicity: prediction.ethnicity,
@@ -157,20 +165,21 @@ export const agrStage: StageDefinition<AgrParams> = {
       }
     }
     const memoised = outcomes.size;
-    ctx.log(`${input.length} images: ${input.length - input.filter(needsModels).length} from annotations, ${memoised} predictions memoised, ${todo.length} to predict`);
+    const partly = p.attributes === 'annotations' ? input.filter((r) => !annotated.has(r.blob) && r.annotations).length : 0;
+    ctx.log(`${input.length} images: ${input.length - input.filter(needsModels).length} from annotations, ${memoised} predictions memoised, ${todo.length} to predict` +
+      (partly ? ` (${partly} annotated in part, e.g. an age range across buckets: predicted, the annotated attributes kept)` : ''));
     const ran = await runModels(ctx, todo, keyOf);
     for (const [blob, outcome] of ran.outcomes) outcomes.set(blob, outcome);
 
     const failedBlobs = new Set(ran.failed.map((f) => f.blob));
     const output: ManifestRecord[] = [];
-    const pairs: Array<{ annotated: Attributes; predicted: Attributes }> = [];
+    const pairs: Array<{ annotated: Partial<Attributes>; predicted: Attributes }> = [];
     for (const r of input) {
       if (failedBlobs.has(r.blob)) continue;
       const outcome = needsModels(r) ? outcomes.get(r.blob) : undefined;
-      const fromAnnotations = p.attributes === 'annotations' ? annotated.get(r.blob) : undefined;
-      output.push(withAttributes(r, fromAnnotations, outcome, p.ageBuckets));
-      const given = annotated.get(r.blob);
-      if (p.attributes === 'both' && given && outcome && !isFlagged(outcome)) pairs.push({ annotated: given, predicted: predictedAttributes(outcome, p.ageBuckets) });
+      const given = annotatedPartial(r.annotations, p.ageBuckets);
+      output.push(withAttributes(r, p.attributes === 'annotations' ? given : {}, outcome, p.ageBuckets));
+      if (p.attributes === 'both' && Object.keys(given).length && outcome && !isFlagged(outcome)) pairs.push({ annotated: given, predicted: predictedAttributes(outcome, p.ageBuckets) });
     }
     for (const r of output) ctx.output.reference(r.blob);
     writeManifest(ctx.output, output);

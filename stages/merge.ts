@@ -51,6 +51,8 @@ export interface ManifestRecord {
 /** Where an image's gender, age and ethnicity came from (agr). */
 export interface AttributeSource {
   from: 'annotations' | 'models';
+  /** With `from: models`, the attributes the source annotated itself, which were kept over the models' answer. */
+  annotated?: Array<'gender' | 'age' | 'ethnicity'>;
   /** The models' probabilities, each attribute's own. */
   scores?: { gender: Record<string, number>; ethnicity: Record<string, number>; age?: Record<string, number> };
   /** The face the models saw, where the detector had to find it: [x, y, width, height] and its score. */
@@ -98,7 +100,7 @@ const zeroCounts = (): Record<Emotion, number> => Object.fromEntries(EMOTIONS.ma
 
 export const mergeStage: StageDefinition<MergeParams> = {
   type: 'merge',
-  version: '2',
+  version: '3',
   schema: 'merge.schema.json',
   params: (entry: StageEntry) => entry.params as MergeParams,
 
@@ -160,7 +162,7 @@ export const mergeStage: StageDefinition<MergeParams> = {
             ...(image.split ? { split: image.split } : {}),
             ...(image.fields?.usage ? { usage: image.fields.usage } : {}),
             ...(note?.trueLabel !== undefined ? { trueLabel: String(note.trueLabel) } : {}),
-            ...(note ? { annotations: pickAttributes(note) } : {}),
+            ...(note ? { annotations: pickAttributes(note) } : image.annotations ? { annotations: pickAttributes(image.annotations) } : {}),
           };
           const first = seen.get(record.blob);
           if (first && ctx.params.dedupe) {
@@ -222,6 +224,6 @@ export const mergeStage: StageDefinition<MergeParams> = {
 
 function pickAttributes(note: Record<string, string | number>): Record<string, string | number> {
   const attributes: Record<string, string | number> = {};
-  for (const key of ['gender', 'age', 'ageYears', 'ethnicity'] as const) if (note[key] !== undefined) attributes[key] = note[key]!;
+  for (const key of ['gender', 'age', 'ageYears', 'ageMin', 'ageMax', 'ethnicity'] as const) if (note[key] !== undefined) attributes[key] = note[key]!;
   return attributes;
 }

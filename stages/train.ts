@@ -14,6 +14,7 @@ export interface TrainParams extends ArchParams {
   learningRate: number;
   reduceLr: { factor: number; patience: number; minLearningRate: number };
   validationSplit: number;
+  validationFrom: string;
   backend: BackendChoice;
   replicas: number;
   cacheMegabytes: number;
@@ -38,12 +39,17 @@ export const trainStage: StageDefinition<TrainParams> = {
       import('./training/replicas.js'), import('./training/examples.js'), import('./training/fit.js'), import('./model/store-io.js')]);
     const { prepareArch } = await import('./training/prepare.js');
     const records = readManifest([...ctx.inputs.values()][0], 'train');
-    const examples = selectExamples(records, p.trainOn, p.splits);
+    // A distributed dataset brings its own validation split; anything else has a share of its training images held out.
+    const held = records.some((r) => r.split === p.validationFrom) && p.splits.includes(p.validationFrom) ? p.validationFrom : undefined;
+    const trainSplits = p.splits.filter((s) => s !== held);
+    const fromSplits = held ? { train: selectExamples(records, p.trainOn, trainSplits), validation: selectExamples(records.filter((r) => r.split === held), p.trainOn, [held]) } : undefined;
+    const examples = fromSplits ? [...fromSplits.train, ...fromSplits.validation] : selectExamples(records, p.trainOn, p.splits);
     if (examples.length < 2) throw new Error(`trainOn ${JSON.stringify(p.trainOn)} with splits ${p.splits.join(', ')} leaves ${examples.length} images to train on`);
-    const { train, validation } = splitValidation(examples, p.validationSplit, ctx.random('validation split'));
+    const { train, validation } = fromSplits ?? splitValidation(examples, p.validationSplit, ctx.random('validation split'));
+    if (train.length === 0 || validation.length === 0) throw new Error(`${held ? `the ${held} split` : `validationSplit ${p.validationSplit}`} leaves ${train.length} images to train on and ${validation.length} to validate on`);
     const { spec, source, flip } = await prepareArch(ctx as StageContext<unknown>, p, p, examples);
     const replicas = await ReplicaSet.start({ spec, replicas: p.replicas, backend: p.backend, seed: ctx.seed, learningRate: p.learningRate, exampleSize: source.exampleSize });
-    ctx.log(`training ${spec.arch} (${replicas.parameters.toLocaleString('en')} parameters) on ${train.length} images, validating on ${validation.length}, ` +
+    ctx.log(`training ${spec.arch} (${replicas.parameters.toLocaleString('en')} parameters) on ${train.length} images, validating on ${validation.length}${held ? ` (the ${held} split)` : ''}, ` +
       `backend ${replicas.backend}, ${replicas.size} replica${replicas.size > 1 ? 's' : ''}${replicas.skipped.length ? ` (passed over: ${replicas.skipped.join('; ')})` : ''}`);
     let result;
     try {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { GEAR_ETHNICITIES, gearAge } from '../stages/agr/attribute-models.js';
+import { agreement, annotatedAttributes, annotatedPartial } from '../stages/agr/annotations.js';
 import { ageBucket, bucketScores, DEFAULT_AGE_THRESHOLDS } from '../stages/agr/buckets.js';
 import { predictAttributes, type AttributeModels, type AttributePrediction, type FlaggedImage } from '../stages/agr/predict.js';
 import { DEFAULT_DETECTOR } from '../stages/agr/blazeface.js';
@@ -105,4 +106,24 @@ test('gear\'s age is human\'s: the likeliest bin\'s centre, pulled toward the ot
   assert.equal(gearAge([0, 0, 1, 0, 0, 0, 0]), 28);
   // Start at 35.5 (0.6), then 0.4 of the way to 45.5.
   assert.ok(Math.abs(gearAge([0, 0, 0, 0.6, 0.4, 0, 0]) - 39.5) < 1e-9);
+});
+
+test('annotations give each attribute only where they say it: an age range gives a bucket only when it lies in one', () => {
+  const t = DEFAULT_AGE_THRESHOLDS;
+  assert.deepEqual(annotatedPartial({ gender: 'female', ethnicity: 'asian', ageMin: 20, ageMax: 39 }, t), { gender: 'female', ethnicity: 'asian' }, '20–39 spans young and adult');
+  assert.deepEqual(annotatedPartial({ ethnicity: 'black', ageMin: 70, ageMax: 120 }, t), { ethnicity: 'black', age: 'old' });
+  assert.deepEqual(annotatedPartial({ ageMin: 0, ageMax: 3 }, t), { age: 'child' });
+  assert.deepEqual(annotatedPartial({ ageMin: 15, ageMax: 29 }, t), { age: 'young' }, 'up to 29 whole years is below 30');
+  assert.deepEqual(annotatedPartial({ gender: 'unsure', age: 'adult', ageYears: 64.9, ethnicity: 'white' }, t), { age: 'adult', ageYears: 64.9, ethnicity: 'white' });
+  assert.equal(annotatedAttributes({ gender: 'male', age: 'old', ethnicity: 'indian' }, t)?.age, 'old');
+  assert.equal(annotatedAttributes({ gender: 'male', ageMin: 20, ageMax: 39, ethnicity: 'indian' }, t), undefined);
+  // Agreement counts each attribute over the images annotated with it.
+  const predicted = { gender: 'male' as const, age: 'young' as const, ageYears: 25, ethnicity: 'white' as const };
+  const table = agreement([
+    { annotated: { gender: 'male', ethnicity: 'asian' }, predicted },
+    { annotated: { gender: 'female', age: 'young', ageYears: 20, ethnicity: 'white' }, predicted },
+  ]);
+  assert.deepEqual([table.gender.images, table.gender.agree, table.age.images, table.age.agree, table.ethnicity.agree], [2, 1, 1, 1, 1]);
+  assert.equal(table.ageYearsMeanAbsoluteError, 5);
+  assert.equal(table.gender.confusion.female!.male, 1);
 });

@@ -74,6 +74,19 @@ test('distribute splits each source × emotion 80/10/10 to within one image, the
   assert.match(bad.stdout + bad.stderr, /params\.split adds up to 1\.1, not 1 \(train 0\.7, val 0\.2, test 0\.2\); make the fractions sum to 1/);
 });
 
+test('a model trained on a distributed dataset validates on its val split and never sees its test split', async () => {
+  const dir = makeProject({
+    'p.yaml': PIPELINE() + '  train: { type: train, input: distribute, params: { epochs: 1, width: 0.125, inputSize: 24, batchSize: 16 } }\n',
+  });
+  const run = await cli(dir, 'run', 'p.yaml');
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  const records = manifest(dir, 'distribute');
+  const metrics = JSON.parse(read(dir, 'train', 'metrics.json').toString());
+  assert.equal(metrics.images.validation, records.filter((r) => r.split === 'val').length);
+  assert.equal(metrics.images.train, records.filter((r) => r.split === 'train').length);
+  assert.match(run.stdout, /validating on \d+ \(the val split\)/);
+});
+
 test('export --by subgroup lays a distributed dataset out as <emotion>/<subgroup>/', async () => {
   const dir = makeProject({ 'p.yaml': PIPELINE() });
   assert.equal((await cli(dir, 'run', 'p.yaml')).code, 0);

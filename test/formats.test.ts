@@ -101,3 +101,20 @@ test('raf-db reads the label list (1 surprise … 7 neutral) and finds aligned i
   assert.deepEqual(listing.skipped.map((s) => s.origPath), ['EmoLabel/list_patition_label.txt:4', 'EmoLabel/list_patition_label.txt:5']);
   assert.match(listing.skipped[0]!.reason, /image test_0002.jpg is listed but not found/);
 });
+
+test('raf-db keeps its manual gender, race and age range as annotations; "unsure" gender is left out', async () => {
+  const landmarks = '10 20\n30 20\n20 30\n12 40\n28 40\n';
+  const dir = makeProject({
+    'raf/EmoLabel/list_patition_label.txt': 'train_00001.jpg 4\ntest_0001.jpg 6\n',
+    // Lines 6–8: gender (0 male, 1 female, 2 unsure), race (0 Caucasian, 1 African-American, 2 Asian), age group (0–4).
+    'raf/Annotation/manual/train_00001_manu_attri.txt': `${landmarks}1\n2\n2\n`,
+    'raf/Annotation/manual/test_0001_manu_attri.txt': `${landmarks}2\n1\n4\n`,
+  });
+  const jpg = await imageBytes(4, { channels: 3, format: 'jpeg' });
+  fs.mkdirSync(path.join(dir, 'raf/Image/aligned'), { recursive: true });
+  for (const name of ['train_00001_aligned.jpg', 'test_0001_aligned.jpg']) fs.writeFileSync(path.join(dir, 'raf/Image/aligned', name), jpg);
+  const listing = await read('raf-db', path.join(dir, 'raf'));
+  const byPath = Object.fromEntries(listing.images.map((i) => [i.origPath, i.annotations]));
+  assert.deepEqual(byPath['Image/aligned/train_00001_aligned.jpg'], { gender: 'female', ethnicity: 'asian', ageMin: 20, ageMax: 39 });
+  assert.deepEqual(byPath['Image/aligned/test_0001_aligned.jpg'], { ethnicity: 'black', ageMin: 70, ageMax: 120 });
+});

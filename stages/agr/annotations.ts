@@ -14,23 +14,37 @@ export interface Attributes {
 }
 
 /**
- * The attributes a source shipped with an image (merge keeps them as the record's `annotations`), or
- * undefined when it shipped none or not all three. Ages in years are bucketed with the stage's thresholds,
- * so a source's own bucket is used only when it gives no years.
+ * What a source says about an image's face, each attribute only where it says it: ages in years are bucketed
+ * with the stage's thresholds; a source's own bucket is used when it gives no years; an age range (RAF-DB's
+ * 20–39) gives a bucket only when the whole range lies in one.
  */
-export function annotatedAttributes(annotations: Record<string, string | number> | undefined, t: AgeThresholds): Attributes | undefined {
-  if (!annotations) return undefined;
-  const { gender, age, ageYears, ethnicity } = annotations;
-  if (!GENDERS.includes(gender as Gender) || !ETHNICITIES.includes(ethnicity as Ethnicity)) return undefined;
+export function annotatedPartial(annotations: Record<string, string | number> | undefined, t: AgeThresholds): Partial<Attributes> {
+  if (!annotations) return {};
+  const { gender, age, ageYears, ageMin, ageMax, ethnicity } = annotations;
+  const out: Partial<Attributes> = {};
+  if (GENDERS.includes(gender as Gender)) out.gender = gender as Gender;
+  if (ETHNICITIES.includes(ethnicity as Ethnicity)) out.ethnicity = ethnicity as Ethnicity;
   if (typeof ageYears === 'number' && Number.isFinite(ageYears)) {
-    return { gender: gender as Gender, age: ageBucket(ageYears, t), ageYears, ethnicity: ethnicity as Ethnicity };
+    out.age = ageBucket(ageYears, t);
+    out.ageYears = ageYears;
+  } else if (AGE_BUCKETS.includes(age as AgeBucket)) {
+    out.age = age as AgeBucket;
+  } else if (typeof ageMin === 'number' && typeof ageMax === 'number') {
+    // Whole years: a range up to 39 holds everyone younger than 40.
+    const [low, high] = [ageBucket(ageMin, t), ageBucket(ageMax + 0.999, t)];
+    if (low === high) out.age = low;
   }
-  if (!AGE_BUCKETS.includes(age as AgeBucket)) return undefined;
-  return { gender: gender as Gender, age: age as AgeBucket, ethnicity: ethnicity as Ethnicity };
+  return out;
+}
+
+/** All three attributes from the annotations, or undefined when the source did not give all three. */
+export function annotatedAttributes(annotations: Record<string, string | number> | undefined, t: AgeThresholds): Attributes | undefined {
+  const partial = annotatedPartial(annotations, t);
+  return partial.gender && partial.age && partial.ethnicity ? (partial as Attributes) : undefined;
 }
 
 export interface AttributeAgreement {
-  /** Images with both an annotation and a prediction. */
+  /** Images with both an annotation of this attribute and a prediction. */
   images: number;
   agree: number;
   accuracy: number;
@@ -47,15 +61,19 @@ export interface Agreement {
 }
 
 /** How often the models said what the annotations say, per attribute. */
-export function agreement(pairs: ReadonlyArray<{ annotated: Attributes; predicted: Attributes }>): Agreement {
+export function agreement(pairs: ReadonlyArray<{ annotated: Partial<Attributes>; predicted: Attributes }>): Agreement {
   const table = <K extends 'gender' | 'age' | 'ethnicity'>(key: K, values: readonly string[]): AttributeAgreement => {
     const confusion = Object.fromEntries(values.map((a) => [a, Object.fromEntries(values.map((p) => [p, 0]))])) as Record<string, Record<string, number>>;
     let agree = 0;
+    let images = 0;
     for (const { annotated, predicted } of pairs) {
-      (confusion[annotated[key]] as Record<string, number>)[predicted[key]]! += 1;
-      if (annotated[key] === predicted[key]) agree++;
+      const given = annotated[key];
+      if (given === undefined) continue;
+      images++;
+      (confusion[given] as Record<string, number>)[predicted[key]]! += 1;
+      if (given === predicted[key]) agree++;
     }
-    return { images: pairs.length, agree, accuracy: pairs.length ? Number((agree / pairs.length).toFixed(4)) : 0, confusion };
+    return { images, agree, accuracy: images ? Number((agree / images).toFixed(4)) : 0, confusion };
   };
   const withYears = pairs.filter((p) => p.annotated.ageYears !== undefined && p.predicted.ageYears !== undefined);
   const mae = withYears.reduce((sum, p) => sum + Math.abs((p.annotated.ageYears as number) - (p.predicted.ageYears as number)), 0) / withYears.length;

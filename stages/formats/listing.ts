@@ -19,6 +19,8 @@ export interface SourceImage {
   split?: Split;
   /** Extra fields the source ships, kept in the manifest record (e.g. FER2013's `usage`). */
   fields?: Record<string, string>;
+  /** Who the face is, where the source says (RAF-DB's manual gender, race and age range), for agr. */
+  annotations?: Record<string, string | number>;
 }
 
 export interface SkippedInput {

@@ -4,11 +4,34 @@ import type { InputView } from '../types.js';
 
 const DEFAULT_LABEL_FILES = ['EmoLabel/list_patition_label.txt', 'list_patition_label.txt'];
 const DEFAULT_IMAGE_DIRS = ['Image/aligned', 'Image/original', 'aligned', 'original', ''];
+const ANNOTATION_DIRS = ['Annotation/manual', 'manual'];
+
+/** RAF-DB's codes in `<name>_manu_attri.txt`, lines 6–8 (after five landmark lines); gender 2 is "unsure". */
+const RAF_GENDERS: Record<string, string> = { 0: 'male', 1: 'female' };
+const RAF_RACES: Record<string, string> = { 0: 'white', 1: 'black', 2: 'asian' };
+/** Age ranges in whole years, inclusive; 70+ is open, written as up to 120. */
+const RAF_AGES: Record<string, [number, number]> = { 0: [0, 3], 1: [4, 19], 2: [20, 39], 3: [40, 69], 4: [70, 120] };
+
+/**
+ * The manual attributes of one image, as agr reads annotations: gender and ethnicity where RAF-DB is sure,
+ * the age as a range (`ageMin`, `ageMax`), which agr turns into a bucket only where the range lies in one.
+ */
+export function rafAttributes(text: string): Record<string, string | number> {
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const [gender, race, age] = [lines[5], lines[6], lines[7]];
+  const out: Record<string, string | number> = {};
+  if (gender !== undefined && RAF_GENDERS[gender]) out.gender = RAF_GENDERS[gender]!;
+  if (race !== undefined && RAF_RACES[race]) out.ethnicity = RAF_RACES[race]!;
+  const range = age !== undefined ? RAF_AGES[age] : undefined;
+  if (range) [out.ageMin, out.ageMax] = range;
+  return out;
+}
 
 /**
  * RAF-DB basic: a label list (`train_00001.jpg 5`, 1-based ids: 1 surprise … 7 neutral) plus an image
  * folder. The aligned crops are named `train_00001_aligned.jpg`; both namings are found. The split comes
- * from the file name's `train_`/`test_` prefix.
+ * from the file name's `train_`/`test_` prefix. Where `Annotation/manual/<name>_manu_attri.txt` exists its
+ * gender, race and age range become the image's annotations.
  */
 export function readRafDb(view: InputView, options: DatasetOptions): SourceListing {
   const listing = emptyListing();
@@ -38,7 +61,13 @@ export function readRafDb(view: InputView, options: DatasetOptions): SourceListi
       continue;
     }
     const split = name.startsWith('train') ? 'train' : name.startsWith('test') ? 'test' : undefined;
-    listing.images.push({ origPath: rel, sourceLabel: idText!, label, bytes: { kind: 'file', rel }, ...(split ? { split } : {}) });
+    const attributeFile = ANNOTATION_DIRS.map((dir) => `${dir}/${stem}_manu_attri.txt`).find((f) => view.files[f]);
+    const annotations = attributeFile ? rafAttributes(view.readText(attributeFile)) : undefined;
+    listing.images.push({
+      origPath: rel, sourceLabel: idText!, label, bytes: { kind: 'file', rel },
+      ...(split ? { split } : {}),
+      ...(annotations && Object.keys(annotations).length ? { annotations } : {}),
+    });
   }
   return listing;
 }
