@@ -20,6 +20,11 @@ export function readManifest(view: InputView | undefined, reader: string): Manif
   });
 }
 
+/** Records as manifest.jsonl holds them; also for other files of the same shape (an evaluator's list). */
+export function manifestText(records: readonly ManifestRecord[]): string {
+  return records.map((r) => canonicalJson(r)).join('\n') + (records.length ? '\n' : '');
+}
+
 export function writeManifest(output: OutputWriter, records: readonly ManifestRecord[]): void {
-  output.writeFile(MANIFEST, records.map((r) => canonicalJson(r)).join('\n') + (records.length ? '\n' : ''));
+  output.writeFile(MANIFEST, manifestText(records));
 }

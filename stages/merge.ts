@@ -46,11 +46,17 @@ export interface ManifestRecord {
   /** From distribute on: `gender-age-ethnicity`; `split` is then distribute's, and the source's own is kept here. */
   subgroup?: string;
   sourceSplit?: string;
+  /** A generated image (balance-with-synthesis): what it was asked for and by whom, to regenerate or audit it. */
+  prompt?: string;
+  negativePrompt?: string;
+  seed?: number;
+  generator?: string;
+  attempt?: number;
 }
 
 /** Where an image's gender, age and ethnicity came from (agr). */
 export interface AttributeSource {
-  from: 'annotations' | 'models';
+  from: 'annotations' | 'models' | 'requested';
   /** With `from: models`, the attributes the source annotated itself, which were kept over the models' answer. */
   annotated?: Array<'gender' | 'age' | 'ethnicity'>;
   /** The models' probabilities, each attribute's own. */

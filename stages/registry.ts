@@ -2,8 +2,10 @@ import { commandStage } from './command.js';
 import { mergeStage } from './merge.js';
 import { generateFacesStage } from './generate-faces.js';
 import { agrStage } from './agr.js';
+import { balanceWithSynthesisStage } from './balance-with-synthesis.js';
 import { distributeStage } from './distribute.js';
 import { reclassifyInputsStage } from './reclassify-inputs.js';
+import { synthesizeStage } from './synthesize.js';
 import { trainStage } from './train.js';
 import type { StageDefinition } from './types.js';
 
@@ -27,4 +29,6 @@ registerStage(generateFacesStage);
 registerStage(reclassifyInputsStage);
 registerStage(agrStage);
 registerStage(distributeStage);
+registerStage(balanceWithSynthesisStage);
+registerStage(synthesizeStage);
 registerStage(trainStage);

@@ -48,6 +48,12 @@ const FEMALE_SHARE: Record<Expression, number> = {
 };
 const AGE_YEARS: Record<AgeBucket, [number, number]> = { child: [3, 14], young: [15, 29], adult: [30, 64], old: [65, 90] };
 
+/** A person of the given subgroup, with an age in years drawn inside its bucket. */
+export function personInSubgroup(rng: Rng, gender: Gender, age: AgeBucket, ethnicity: Ethnicity): Person {
+  const [low, high] = AGE_YEARS[age];
+  return { gender, age, ageYears: low + index(rng, high - low + 1), ethnicity };
+}
+
 export function drawPerson(rng: Rng, expression: Expression): Person {
   const gender: Gender = chance(rng, FEMALE_SHARE[expression]) ? 'female' : 'male';
   const age = weighted(rng, AGE_WEIGHTS);

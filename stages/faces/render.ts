@@ -14,9 +14,11 @@ export interface RenderedFace {
   channels: 1 | 3;
 }
 
-/** The SVG of one posed face on its style's background. Everything random comes from `rng`, in a fixed order. */
-export function sceneSvg(style: Style, size: number, rng: Rng, expression: Expression): { svg: string; person: Person } {
-  const person = drawPerson(rng, expression);
+/**
+ * The SVG of one posed face on its style's background. Everything random comes from `rng`, in a fixed order.
+ * `person` fixes who is drawn (a synthesizer asked for a subgroup); otherwise the style's population decides.
+ */
+export function sceneSvg(style: Style, size: number, rng: Rng, expression: Expression, person: Person = drawPerson(rng, expression)): { svg: string; person: Person } {
   const identity = drawIdentity(rng, person);
   const shape = drawExpression(rng, expression);
   const background = style.background(rng);
@@ -34,8 +36,8 @@ export function sceneSvg(style: Style, size: number, rng: Rng, expression: Expre
 }
 
 /** Rasterises one face and gives it its style's look (blur, contrast, lighting, colour cast, noise). */
-export async function renderFace(style: Style, size: number, rng: Rng, expression: Expression): Promise<RenderedFace> {
-  const { svg, person } = sceneSvg(style, size, rng, expression);
+export async function renderFace(style: Style, size: number, rng: Rng, expression: Expression, who?: Person): Promise<RenderedFace> {
+  const { svg, person } = sceneSvg(style, size, rng, expression, who);
   const look = style.look(rng);
   const rgbPixels = await sharp(Buffer.from(svg)).removeAlpha().raw().toBuffer();
   const sigma = look.blur * (size / style.size); // the blur is defined at the style's native size
