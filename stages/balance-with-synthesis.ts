@@ -3,7 +3,7 @@ import type { AgeThresholds } from './agr/buckets.js';
 import type { DetectorOptions } from './agr/blazeface.js';
 import { manifestText, MANIFEST, readManifest, writeManifest } from './manifest.js';
 import type { ManifestRecord } from './merge.js';
-import { humanModelFileMap } from './model/human-model-files.js';
+import { checkModelFiles } from './synthesis/model-files.js';
 import type { BackendChoice } from './model/runtime.js';
 import { attemptSeed, promptFor, type PromptTemplates } from './synthesis/prompts.js';
 import { selectEvaluator, type Hole } from './synthesis/select.js';
@@ -75,18 +75,10 @@ function sourceFormat(records: readonly ManifestRecord[]): { size: number; chann
 
 export const balanceWithSynthesisStage: StageDefinition<BalanceParams> = {
   type: 'balance-with-synthesis',
-  version: '1',
+  version: '2',
   schema: 'balance-with-synthesis.schema.json',
   params: (entry: StageEntry) => entry.params as BalanceParams,
-  modelFiles(entry: StageEntry) {
-    const p = entry.params as BalanceParams;
-    return Object.assign(
-      {},
-      p.checks.oneFace ? humanModelFileMap('blazeface') : {},
-      p.checks.emotion.enabled && p.checks.emotion.classifier === 'pretrained' ? humanModelFileMap('emotion') : {},
-      p.checks.attributes.length ? { ...humanModelFileMap('gear'), ...humanModelFileMap('faceres') } : {},
-    ) as Record<string, string>;
-  },
+  modelFiles: (entry: StageEntry) => checkModelFiles((entry.params as BalanceParams).checks),
   async run(ctx) {
     const p = ctx.params;
     const inputName = typeof ctx.entry.input === 'string' ? ctx.entry.input : undefined;

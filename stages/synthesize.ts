@@ -3,7 +3,7 @@ import { SUBGROUPS } from './distribute/counts.js';
 import { EMOTIONS } from './formats/emotions.js';
 import { writeManifest } from './manifest.js';
 import type { ManifestRecord } from './merge.js';
-import { humanModelFileMap } from './model/human-model-files.js';
+import { checkModelFiles } from './synthesis/model-files.js';
 import { attemptSeed, promptFor } from './synthesis/prompts.js';
 import type { Hole } from './synthesis/select.js';
 import type { Subgroup } from './synthesis/types.js';
@@ -30,15 +30,7 @@ export const synthesizeStage: StageDefinition<SynthesizeParams> = {
   version: '1',
   schema: 'synthesize.schema.json',
   params: (entry: StageEntry) => entry.params as SynthesizeParams,
-  modelFiles(entry: StageEntry) {
-    const p = entry.params as SynthesizeParams;
-    return Object.assign(
-      {},
-      p.checks.oneFace ? humanModelFileMap('blazeface') : {},
-      p.checks.emotion.enabled && p.checks.emotion.classifier === 'pretrained' ? humanModelFileMap('emotion') : {},
-      p.checks.attributes.length ? { ...humanModelFileMap('gear'), ...humanModelFileMap('faceres') } : {},
-    ) as Record<string, string>;
-  },
+  modelFiles: (entry: StageEntry) => checkModelFiles((entry.params as SynthesizeParams).checks),
   async run(ctx) {
     const p = ctx.params;
     const source = p.source ?? ctx.stage;

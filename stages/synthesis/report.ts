@@ -80,11 +80,17 @@ export function acceptanceTable(perEmotion: ReturnType<typeof acceptanceReport>[
 
 /** Up to `perEmotion` generated images per emotion, captioned with the subgroup they were asked for. */
 export function renderGeneratedSheet(generated: readonly ManifestRecord[], perEmotion: number, read: (blob: string) => Uint8Array, title = 'Generated evaluator images'): Promise<Buffer> {
+  // Taken in turn from each source, so one source does not fill every row.
+  const interleaved = (of: ManifestRecord[]): ManifestRecord[] => {
+    const bySource = [...new Set(of.map((r) => r.source))].sort().map((source) => of.filter((r) => r.source === source));
+    const longest = Math.max(0, ...bySource.map((list) => list.length));
+    return Array.from({ length: longest }, (_, i) => bySource.flatMap((list) => (list[i] ? [list[i]!] : []))).flat();
+  };
   const rows: SheetRow[] = EMOTIONS.map((emotion) => ({
     title: emotion,
-    items: generated.filter((r) => r.label === emotion).slice(0, perEmotion).map((r) => ({
+    items: interleaved(generated.filter((r) => r.label === emotion)).slice(0, perEmotion).map((r) => ({
       image: read(r.blob),
-      caption: [`${r.source}: ${r.subgroup?.split('-').slice(0, 2).join(' ')}`, `${r.ethnicity} · try ${(r.attempt ?? 0) + 1}`] as [string, string],
+      caption: [`${r.gender} ${r.age}`, `${r.ethnicity} · ${r.source.slice(0, 9)}`] as [string, string],
     })),
   }));
   return renderContactSheet(rows, title, `${generated.length} accepted, as converted to each source's format`);
