@@ -6,6 +6,7 @@ import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
 import { EMOTIONS } from '../stages/formats/emotions.js';
 import { cli, executedStages, makeProject } from './helpers.js';
+import { openInChromium } from './browser.js';
 
 const PIPELINE = (resamples: number) => `version: 1
 seed: 6
@@ -14,11 +15,12 @@ stages:
   colour: { type: generate-faces, params: { style: affectnet, perClass: 8, size: 64, contempt: 0 } }
   merge: { type: merge, inputs: [gray, colour] }
   agr: { type: agr, input: merge, params: { attributes: annotations } }
-  distribute: { type: distribute, input: agr, params: { plots: false } }
+  distribute: { type: distribute, input: agr }
   evaluator: { type: balance-with-synthesis, input: distribute, params: { perSubgroup: 1, width: 128, height: 128, checks: { emotion: { enabled: false }, attributes: [] } } }
   train-gray: { type: train, input: evaluator, params: { trainOn: [gray], epochs: 2, width: 0.125, inputSize: 24, batchSize: 16 } }
   train-merged: { type: train, input: evaluator, params: { epochs: 2, width: 0.125, inputSize: 24, batchSize: 16 } }
   cross: { type: cross-evaluate, input: evaluator, models: [train-gray, train-merged], params: { resamples: ${resamples}, minGroupImages: 5 } }
+  report: { type: report, inputs: [cross, train-gray, train-merged, distribute, evaluator] }
 `;
 
 test('cross-evaluate scores every model on every source\'s evaluator and the merged one, and a rescoring predicts nothing again', async () => {
@@ -57,6 +59,27 @@ test('cross-evaluate scores every model on every source\'s evaluator and the mer
   // More resamples: cross-evaluate reruns alone, from memoised predictions.
   fs.writeFileSync(path.join(dir, 'p.yaml'), PIPELINE(300));
   const again = await cli(dir, 'run', 'p.yaml', '--json');
-  assert.deepEqual(executedStages(again), ['cross']);
+  assert.deepEqual(executedStages(again), ['cross', 'report']);
   assert.deepEqual(store.getRecord(entry().key)!.metrics, { ...first, imagesPredicted: 0, predictionsMemoised: 2 * 560 });
+
+  // The report: `fer-dag report` copies it out and prints the matrix; headless Chromium renders every chart.
+  const shown = await cli(dir, 'report', 'p.yaml');
+  assert.equal(shown.code, 0, shown.stderr);
+  const html = /^report: (.+\.html)$/m.exec(shown.stdout)![1]!;
+  assert.match(shown.stdout, /^train-merged\s+[\d.]+ \[[\d.]+–[\d.]+\]\s+[\d.]+ \[/m);
+  const selectors = {
+    matrix: 'figure.chart[data-chart="accuracy-matrix"] svg',
+    confusion: 'figure.chart[data-chart="confusion"] svg',
+    curves: 'figure.chart[data-chart="learning-curves"] img',
+    distribution: 'figure.chart[data-chart="distribution"] img',
+    table10: 'table.table10 tbody tr',
+  };
+  const page = await openInChromium(html, path.join(dir, 'report.png'), Object.values(selectors));
+  assert.equal(page.counts[selectors.matrix], 1);
+  assert.equal(page.counts[selectors.confusion], 2 * 3, 'a confusion heatmap per model × test set');
+  assert.equal(page.counts[selectors.curves], 2);
+  assert.equal(page.counts[selectors.distribution], 4, 'attribute shares and subgroup heatmap per source');
+  assert.equal(page.counts[selectors.table10], 2);
+  assert.equal(page.brokenImages, 0);
+  assert.ok(fs.statSync(path.join(dir, 'report.png')).size > 20_000, 'a screenshot of the rendered page');
 });

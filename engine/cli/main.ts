@@ -68,6 +68,13 @@ function program(): Command {
     .option('--overwrite', 'replace DIR if it is not empty')
     .action(async (file, stage, dir, flags) => set(await (await import('./export.js')).exportCommand(file, stage, dir, flags)));
 
+  cli
+    .command('report [pipeline]')
+    .description('copy the report stage\'s report.html out of the store, print its path and the accuracy matrix')
+    .option('--stage <name>', 'the report stage, when the pipeline has several')
+    .option('--open', 'open report.html in the desktop\'s browser')
+    .action(async (file, flags) => set(await (await import('./report.js')).reportCommand(file, flags)));
+
   const cache = cli.command('cache').description('maintain the content-addressed store');
   cache
     .command('verify [pipeline]')
