@@ -1,7 +1,8 @@
 import type { Hash } from '../cache/hash.js';
+import type { ItemMemo } from '../cache/memo.js';
 import { AGE_MODEL_FILES, ATTRIBUTE_PREPROCESSING, type AgeModel } from './agr/attribute-models.js';
 import type { AgrRequest, AgrResult } from './agr/agr-worker.js';
-import { agreement, annotatedAttributes, annotatedPartial, type Attributes } from './agr/annotations.js';
+import { agreement, annotatedPartial, isComplete, type Attributes } from './agr/annotations.js';
 import { BLAZEFACE_MODEL, type DetectorOptions } from './agr/blazeface.js';
 import { ageBucket, bucketScores, checkThresholds, type AgeThresholds } from './agr/buckets.js';
 import type { AttributePrediction, FlaggedImage, GenderModel } from './agr/predict.js';
@@ -56,7 +57,7 @@ function predictedAttributes(prediction: AttributePrediction, t: AgeThresholds):
  */
 function withAttributes(record: ManifestRecord, given: Partial<Attributes>, outcome: ModelOutcome | undefined, t: AgeThresholds): ManifestRecord {
   const { gender: _g, age: _a, ageYears: _y, ethnicity: _e, attributes: _s, ...rest } = record;
-  const complete = given.gender && given.age && given.ethnicity;
+  const complete = isComplete(given);
   if (!complete && outcome && isFlagged(outcome)) return { ...rest, attributes: { from: 'models', flag: outcome.flag, faces: outcome.faces } };
   const prediction = complete ? undefined : (outcome as AttributePrediction);
   const predicted = prediction ? predictedAttributes(prediction, t) : undefined;
@@ -85,9 +86,8 @@ function withAttributes(record: ManifestRecord, given: Partial<Attributes>, outc
 }
 
 /** Predictions for `todo`, memoised per image as each request returns, so a stopped run keeps what it did. */
-async function runModels(ctx: StageContext<AgrParams>, todo: ManifestRecord[], keyOf: (r: ManifestRecord) => Record<string, unknown>) {
+async function runModels(ctx: StageContext<AgrParams>, memo: ItemMemo, todo: ManifestRecord[], keyOf: (r: ManifestRecord) => Record<string, unknown>) {
   const p = ctx.params;
-  const memo = ctx.memo('agr-prediction');
   const outcomes = new Map<Hash, ModelOutcome>();
   const failed: FailedImage[] = [];
   let done = 0;
@@ -137,12 +137,10 @@ export const agrStage: StageDefinition<AgrParams> = {
     checkThresholds(p.ageBuckets);
     const [view] = [...ctx.inputs.values()];
     const input = readManifest(view, 'agr');
-    const annotated = new Map<Hash, Attributes>();
-    for (const r of input) {
-      const a = annotatedAttributes(r.annotations, p.ageBuckets);
-      if (a) annotated.set(r.blob, a);
-    }
-    const needsModels = (r: ManifestRecord) => p.attributes !== 'annotations' || !annotated.has(r.blob);
+    // What each record's source says about it, read once; complete annotations spare the models with attributes: annotations.
+    const given = new Map(input.map((r) => [r, annotatedPartial(r.annotations, p.ageBuckets)]));
+    const complete = (r: ManifestRecord) => isComplete(given.get(r)!);
+    const needsModels = (r: ManifestRecord) => p.attributes !== 'annotations' || !complete(r);
 
     // A prediction is keyed by what determines it: the image, the model files it used, how they were fed.
     const used = modelNames(p);
@@ -165,10 +163,10 @@ export const agrStage: StageDefinition<AgrParams> = {
       }
     }
     const memoised = outcomes.size;
-    const partly = p.attributes === 'annotations' ? input.filter((r) => !annotated.has(r.blob) && r.annotations).length : 0;
+    const partly = p.attributes === 'annotations' ? input.filter((r) => !complete(r) && Object.keys(given.get(r)!).length).length : 0;
     ctx.log(`${input.length} images: ${input.length - input.filter(needsModels).length} from annotations, ${memoised} predictions memoised, ${todo.length} to predict` +
       (partly ? ` (${partly} annotated in part, e.g. an age range across buckets: predicted, the annotated attributes kept)` : ''));
-    const ran = await runModels(ctx, todo, keyOf);
+    const ran = await runModels(ctx, memo, todo, keyOf);
     for (const [blob, outcome] of ran.outcomes) outcomes.set(blob, outcome);
 
     const failedBlobs = new Set(ran.failed.map((f) => f.blob));
@@ -177,9 +175,9 @@ export const agrStage: StageDefinition<AgrParams> = {
     for (const r of input) {
       if (failedBlobs.has(r.blob)) continue;
       const outcome = needsModels(r) ? outcomes.get(r.blob) : undefined;
-      const given = annotatedPartial(r.annotations, p.ageBuckets);
-      output.push(withAttributes(r, p.attributes === 'annotations' ? given : {}, outcome, p.ageBuckets));
-      if (p.attributes === 'both' && Object.keys(given).length && outcome && !isFlagged(outcome)) pairs.push({ annotated: given, predicted: predictedAttributes(outcome, p.ageBuckets) });
+      const annotated = given.get(r)!;
+      output.push(withAttributes(r, p.attributes === 'annotations' ? annotated : {}, outcome, p.ageBuckets));
+      if (p.attributes === 'both' && Object.keys(annotated).length && outcome && !isFlagged(outcome)) pairs.push({ annotated, predicted: predictedAttributes(outcome, p.ageBuckets) });
     }
     for (const r of output) ctx.output.reference(r.blob);
     writeManifest(ctx.output, output);

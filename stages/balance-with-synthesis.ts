@@ -5,10 +5,9 @@ import { manifestText, MANIFEST, readManifest, writeManifest } from './manifest.
 import type { ManifestRecord } from './merge.js';
 import { checkModelFiles } from './synthesis/model-files.js';
 import type { BackendChoice } from './model/runtime.js';
-import { attemptSeed, promptFor, type PromptTemplates } from './synthesis/prompts.js';
+import type { PromptTemplates } from './synthesis/prompts.js';
 import { selectEvaluator, type Hole } from './synthesis/select.js';
 import type { Rejection } from './synthesis/checks.js';
-import type { Subgroup } from './synthesis/types.js';
 import type { StageDefinition, StageEntry } from './types.js';
 
 /** The `synthesizer` param: one object whose `type` says which of its fields apply (the schema fills the defaults). */
@@ -54,11 +53,6 @@ export interface HoleOutcome {
   attempts: Array<{ attempt: number; seed: number; rejections?: Rejection[]; error?: string }>;
 }
 
-function subgroupOf(name: string): Subgroup {
-  const [gender, age, ethnicity] = name.split('-') as [Subgroup['gender'], Subgroup['age'], Subgroup['ethnicity']];
-  return { gender, age, ethnicity };
-}
-
 /** The format a source's images have, most of them: generated images are converted to it (the paper: NHFI's 224×224 gray). */
 function sourceFormat(records: readonly ManifestRecord[]): { size: number; channels: 1 | 3; format: 'png' | 'jpeg' } {
   const mode = <T>(values: T[]): T => {
@@ -98,18 +92,7 @@ export const balanceWithSynthesisStage: StageDefinition<BalanceParams> = {
 
     const { fillHoles } = await import('./synthesis/fill.js');
     const formats = new Map(sources.map((s) => [s, sourceFormat(records.filter((r) => r.source === s))]));
-    const { outcomes, tally } = await fillHoles(ctx, selection.holes, {
-      request: (hole, attempt) => {
-        const subgroup = subgroupOf(hole.subgroup);
-        return {
-          prompt: promptFor(p.prompts.templates, hole.emotion, subgroup, p.prompts.words),
-          negativePrompt: p.prompts.negative,
-          seed: attemptSeed(ctx.seed, hole, attempt),
-          width: p.width, height: p.height, steps: p.steps, emotion: hole.emotion, subgroup,
-        };
-      },
-      format: (hole) => formats.get(hole.source)!,
-    });
+    const { outcomes, tally } = await fillHoles(ctx, selection.holes, (hole) => formats.get(hole.source)!);
 
     // The evaluator: picked real images and accepted generated ones; everything else of the input is for training.
     const evaluatorBlobs = new Set<Hash>([...selection.picked.values()].flat().map((r) => r.blob));

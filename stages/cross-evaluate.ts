@@ -69,8 +69,9 @@ export const crossEvaluateStage: StageDefinition<CrossEvaluateParams> = {
     const predictions = new Map<string, Map<Hash, Float32Array>>();
     let done = 0;
     const tally = { predicted: 0, memoised: 0 };
+    // The merged evaluator repeats the per-source ones: each image is predicted once per model (modelProbabilities dedupes).
+    const examples = sets.flatMap((s) => s.records.map((r) => ({ blob: r.blob, label: EMOTIONS.indexOf(r.label as Emotion), source: r.source })));
     for (const model of modelNames) {
-      const examples = sets.flatMap((s) => s.records.map((r) => ({ blob: r.blob, label: EMOTIONS.indexOf(r.label as Emotion), source: r.source })));
       ctx.progress(done++, modelNames.length, `predicting with ${model}`);
       predictions.set(model, await modelProbabilities(ctx, ctx.input(model), examples, p.backend, tally));
     }

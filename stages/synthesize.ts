@@ -4,9 +4,7 @@ import { EMOTIONS } from './formats/emotions.js';
 import { writeManifest } from './manifest.js';
 import type { ManifestRecord } from './merge.js';
 import { checkModelFiles } from './synthesis/model-files.js';
-import { attemptSeed, promptFor } from './synthesis/prompts.js';
 import type { Hole } from './synthesis/select.js';
-import type { Subgroup } from './synthesis/types.js';
 import type { StageDefinition, StageEntry } from './types.js';
 
 /** What balance-with-synthesis and synthesize share: how faces are generated and checked. */
@@ -38,17 +36,7 @@ export const synthesizeStage: StageDefinition<SynthesizeParams> = {
     const holes: Hole[] = EMOTIONS.flatMap((emotion) => SUBGROUPS.flatMap((subgroup) => Array.from({ length: places }, (_, slot) => ({ source, emotion, subgroup, slot }))));
     ctx.log(`${source}: ${holes.length} faces to generate (${places} per emotion × subgroup, the first ${p.testPerSubgroup} of each for test)`);
     const { fillHoles } = await import('./synthesis/fill.js');
-    const { outcomes, tally } = await fillHoles(ctx, holes, {
-      request: (hole, attempt) => {
-        const [gender, age, ethnicity] = hole.subgroup.split('-') as [Subgroup['gender'], Subgroup['age'], Subgroup['ethnicity']];
-        const subgroup = { gender, age, ethnicity };
-        return {
-          prompt: promptFor(p.prompts.templates, hole.emotion, subgroup, p.prompts.words), negativePrompt: p.prompts.negative,
-          seed: attemptSeed(ctx.seed, hole, attempt), width: p.width, height: p.height, steps: p.steps, emotion: hole.emotion, subgroup,
-        };
-      },
-      format: () => p.format,
-    });
+    const { outcomes, tally } = await fillHoles(ctx, holes, () => p.format);
     const records: ManifestRecord[] = outcomes.flatMap((o) => (o.record ? [{ ...o.record, split: o.hole.slot < p.testPerSubgroup ? 'test' : 'train' }] : []));
     for (const r of records) ctx.output.reference(r.blob);
     writeManifest(ctx.output, records);

@@ -5,16 +5,13 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
-import { Store } from '../cache/store.js';
-import type { Lockfile } from '../engine/lockfile.js';
 import { seededRandom } from '../engine/random.js';
 import { SUBGROUPS } from '../stages/distribute/counts.js';
 import { personInSubgroup } from '../stages/faces/attributes.js';
 import { encodePng, renderFace } from '../stages/faces/render.js';
 import { STYLES } from '../stages/faces/styles.js';
 import { EMOTIONS } from '../stages/formats/emotions.js';
-import type { ManifestRecord } from '../stages/merge.js';
-import { cli, makeProject } from './helpers.js';
+import { cli, makeProject, stageOutput } from './helpers.js';
 
 const SOURCES = `  gray: { type: generate-faces, params: { style: fer2013, perClass: 6 } }
   colour: { type: generate-faces, params: { style: affectnet, perClass: 4, size: 96, contempt: 0 } }
@@ -27,26 +24,12 @@ function pipeline(balanceParams: string, sources = SOURCES): string {
   return `version: 1\nseed: 11\nstages:\n${sources}  evaluator: { type: balance-with-synthesis, input: distribute, params: { ${balanceParams} } }\n`;
 }
 
-function stage(dir: string, name: string) {
-  const store = new Store(path.join(dir, '.fer-dag'));
-  const entry = (JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8')) as Lockfile).stages[name]!;
-  const files = entry.outputs.files as Record<string, { hash: string }>;
-  const text = (rel: string) => store.readBlob(files[rel]!.hash).toString();
-  return {
-    files,
-    json: (rel: string) => JSON.parse(text(rel)),
-    records: (rel = 'manifest.jsonl') => text(rel).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ManifestRecord),
-    blob: (hash: string) => store.readBlob(hash),
-    metrics: () => store.getRecord(entry.key)!.metrics as Record<string, number>,
-  };
-}
-
 test('every emotion × subgroup cell of every source\'s evaluator holds exactly perSubgroup images', async () => {
   const params = 'perSubgroup: 1, width: 160, height: 160, maxAttempts: 4, checks: { emotion: { enabled: false }, attributes: [] }';
   const dir = makeProject({ 'p.yaml': pipeline(params) });
   const run = await cli(dir, 'run', 'p.yaml');
   assert.equal(run.code, 0, run.stdout + run.stderr);
-  const out = stage(dir, 'evaluator');
+  const out = stageOutput(dir, 'evaluator');
   const deficits = out.json('deficits.json');
   for (const source of ['gray', 'colour']) {
     const evaluator = out.records(`evaluator/${source}.jsonl`);
@@ -106,7 +89,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   });
   const run = await cli(dir, 'run', 'p.yaml');
   assert.equal(run.code, 0, run.stdout + run.stderr);
-  const out = stage(dir, 'evaluator');
+  const out = stageOutput(dir, 'evaluator');
   const acceptance = out.json('acceptance.json');
   const deficits = out.json('deficits.json');
   const holes = deficits.total.holes;
@@ -129,7 +112,7 @@ for await (const line of createInterface({ input: process.stdin })) {
   fs.writeFileSync(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('maxAttempts: 2,', 'maxAttempts: 2, detector: { minConfidence: 0.3 },'));
   const again = await cli(dir, 'run', 'p.yaml');
   assert.equal(again.code, 0, again.stdout + again.stderr);
-  assert.deepEqual([stage(dir, 'evaluator').metrics().generated, stage(dir, 'evaluator').metrics().checked, stage(dir, 'evaluator').metrics().fromMemo], [0, holes, 2 * holes]);
+  assert.deepEqual([stageOutput(dir, 'evaluator').metrics().generated, stageOutput(dir, 'evaluator').metrics().checked, stageOutput(dir, 'evaluator').metrics().fromMemo], [0, holes, 2 * holes]);
 });
 
 const servers: http.Server[] = [];
@@ -165,7 +148,7 @@ test('the http synthesizer survives a server that times out, fails or answers ga
   });
   const run = await cli(dir, 'run', 'p.yaml');
   assert.equal(run.code, 0, run.stdout + run.stderr);
-  const out = stage(dir, 'evaluator');
+  const out = stageOutput(dir, 'evaluator');
   const acceptance = out.json('acceptance.json');
   const errors = acceptance.openHoles.flatMap((h: { attempts: Array<{ seed: number; error?: string }> }) => h.attempts);
   const bySeed = (digit: number) => errors.filter((a: { seed: number }) => a.seed % 10 === digit).map((a: { error?: string }) => a.error ?? '');

@@ -3,6 +3,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Store } from '../cache/store.js';
+import type { Lockfile } from '../engine/lockfile.js';
+import type { ManifestRecord } from '../stages/merge.js';
 
 /** The compiled CLI (tests run from dist/test/). */
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'engine', 'cli', 'main.js');
@@ -110,4 +113,22 @@ export function takeRuns(dir: string): string[] {
   const runs = fs.readFileSync(log, 'utf8').split('\n').filter(Boolean);
   fs.rmSync(log);
   return runs;
+}
+
+/** A stage's outputs after a run of `p.yaml` in `dir`, read through its lockfile and the project's store. */
+export function stageOutput(dir: string, stage: string) {
+  const store = new Store(path.join(dir, '.fer-dag'));
+  const entry = (JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8')) as Lockfile).stages[stage]!;
+  const files = entry.outputs.files as Record<string, { hash: string }>;
+  const text = (rel: string) => store.readBlob(files[rel]!.hash).toString();
+  return {
+    files,
+    tree: entry.outputs.tree,
+    text,
+    json: (rel: string) => JSON.parse(text(rel)),
+    /** A manifest-shaped file's records (manifest.jsonl by default). */
+    records: (rel = 'manifest.jsonl') => text(rel).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ManifestRecord),
+    blob: (hash: string) => store.readBlob(hash),
+    metrics: () => store.getRecord(entry.key)!.metrics as Record<string, number>,
+  };
 }

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Store } from '../../cache/store.js';
+import { Store, type StageRecord } from '../../cache/store.js';
 import { StoreLock, StoreLockedError } from '../../cache/lock.js';
 import { formatDiagnostic, formatDiagnostics } from '../spec/diagnostics.js';
 import { loadPipeline } from '../spec/load.js';
@@ -73,4 +73,15 @@ export function parseJobs(value: string): number {
   const jobs = Number(value);
   if (!Number.isInteger(jobs) || jobs < 1) throw new CliExit(EXIT_USAGE, `--jobs must be a whole number >= 1, got "${value}"`);
   return jobs;
+}
+
+/** The stored record of `stage` when it is fresh; otherwise exits naming what to run first. */
+export async function freshRecord(pipeline: Pipeline, store: Store, stage: string): Promise<StageRecord> {
+  const { pipelineStatus } = await import('../status.js');
+  const status = (await pipelineStatus(pipeline, store, [stage])).find((s) => s.stage === stage)!;
+  if (status.state !== 'fresh') {
+    const why = status.reasons.length ? ` (${status.reasons.join('; ')})` : '';
+    throw new CliExit(EXIT_STAGE_FAILED, `stage ${stage} is ${status.state.replace('-', ' ')}${why}; run \`fer-dag run ${path.relative(process.cwd(), pipeline.file)} --stage ${stage}\` first`);
+  }
+  return store.getRecord(status.key)!;
 }

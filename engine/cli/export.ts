@@ -1,9 +1,7 @@
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { Store } from '../../cache/store.js';
 import { ExportError, exportStage, type ExportLayout } from '../export.js';
-import { pipelineStatus } from '../status.js';
-import { checkStageNames, CliExit, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE, loadOrExit } from './common.js';
+import { checkStageNames, CliExit, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE, freshRecord, loadOrExit } from './common.js';
 
 export async function exportCommand(file: string, stage: string, dir: string, flags: { by?: string; overwrite?: boolean }): Promise<number> {
   const pipeline = loadOrExit(file);
@@ -11,17 +9,13 @@ export async function exportCommand(file: string, stage: string, dir: string, fl
   const layout = (flags.by ?? 'class') as ExportLayout;
   if (layout !== 'class' && layout !== 'subgroup') throw new CliExit(EXIT_USAGE, `--by must be class or subgroup, got "${flags.by}"`);
   const store = new Store(pipeline.storeDir);
-  const status = (await pipelineStatus(pipeline, store, [stage])).find((s) => s.stage === stage)!;
-  if (status.state !== 'fresh') {
-    const why = status.reasons.length ? ` (${status.reasons.join('; ')})` : '';
-    throw new CliExit(EXIT_STAGE_FAILED, `stage ${stage} is ${status.state.replace('-', ' ')}${why}; run \`fer-dag run ${path.relative(process.cwd(), pipeline.file)} --stage ${stage}\` first`);
-  }
+  const record = await freshRecord(pipeline, store, stage);
   if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
     if (!flags.overwrite) throw new CliExit(EXIT_USAGE, `${dir} is not empty; export into a new folder, or pass --overwrite to replace it`);
     fs.rmSync(dir, { recursive: true, force: true });
   }
   try {
-    const report = exportStage(store, store.getRecord(status.key)!, dir, layout);
+    const report = exportStage(store, record, dir, layout);
     const how = report.images ? `, ${report.images} images in ${layout === 'class' ? `${dir}/<class id 0-6>/` : `${dir}/<emotion>/<subgroup>/`}` +
       ` (${report.linked} hard links to the read-only store, ${report.copied} copies)` : '';
     process.stdout.write(`exported stage ${stage}: ${report.files} output files${how}\n`);

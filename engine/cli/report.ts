@@ -2,8 +2,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Store } from '../../cache/store.js';
-import { pipelineStatus } from '../status.js';
-import { checkStageNames, CliExit, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE, loadOrExit } from './common.js';
+import { checkStageNames, CliExit, EXIT_OK, EXIT_USAGE, freshRecord, loadOrExit } from './common.js';
 
 interface Cell {
   accuracy: number;
@@ -36,11 +35,7 @@ export async function reportCommand(file: string | undefined, flags: { stage?: s
   }
   checkStageNames(pipeline, [stage], 'report');
   const store = new Store(pipeline.storeDir);
-  const status = (await pipelineStatus(pipeline, store, [stage])).find((s) => s.stage === stage)!;
-  if (status.state !== 'fresh') {
-    throw new CliExit(EXIT_STAGE_FAILED, `stage ${stage} is ${status.state.replace('-', ' ')}; run \`fer-dag run ${path.relative(process.cwd(), pipeline.file)}\` first`);
-  }
-  const record = store.getRecord(status.key)!;
+  const record = await freshRecord(pipeline, store, stage);
   const dir = path.join(pipeline.storeDir, 'reports', stage);
   fs.rmSync(dir, { recursive: true, force: true });
   for (const [rel, entry] of Object.entries(record.outputs)) store.restoreBlob(entry.hash, path.join(dir, rel));

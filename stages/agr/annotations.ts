@@ -37,10 +37,15 @@ export function annotatedPartial(annotations: Record<string, string | number> | 
   return out;
 }
 
+/** Whether annotations give all three attributes. */
+export function isComplete(partial: Partial<Attributes>): partial is Attributes {
+  return Boolean(partial.gender && partial.age && partial.ethnicity);
+}
+
 /** All three attributes from the annotations, or undefined when the source did not give all three. */
 export function annotatedAttributes(annotations: Record<string, string | number> | undefined, t: AgeThresholds): Attributes | undefined {
   const partial = annotatedPartial(annotations, t);
-  return partial.gender && partial.age && partial.ethnicity ? (partial as Attributes) : undefined;
+  return isComplete(partial) ? partial : undefined;
 }
 
 export interface AttributeAgreement {

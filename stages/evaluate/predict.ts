@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { Hash } from '../../cache/hash.js';
 import type { BackboneName } from '../model/backbone.js';
 import type { BackendChoice } from '../model/runtime.js';
@@ -26,6 +27,12 @@ export function modelMetadata(view: InputView): ModelMetadata {
 }
 
 const BATCH = 64;
+
+/** A train stage's model, loaded from its output as its consumer sees it. */
+export async function loadTrainedModel(view: InputView): Promise<LayersModel> {
+  const [tfl, { storeLoadHandler }] = await Promise.all([import('@tensorflow/tfjs-layers'), import('../model/store-io.js')]);
+  return tfl.loadLayersModel(storeLoadHandler(view, 'model'));
+}
 
 /**
  * Class probabilities of one train stage's model for `examples`, fed exactly as training fed it (the same
@@ -62,8 +69,7 @@ export async function modelProbabilities(
     const { backboneFeatures } = await import('../training/features.js');
     source = (await backboneFeatures(ctx, backend, meta.backbone ?? 'mobileface', todo)).source;
   }
-  const [tfl, { storeLoadHandler }] = await Promise.all([import('@tensorflow/tfjs-layers'), import('../model/store-io.js')]);
-  const model = await tfl.loadLayersModel(storeLoadHandler(view, 'model'));
+  const model = await loadTrainedModel(view);
   const inputShape = (model.inputs[0]?.shape ?? []).slice(1) as number[];
   try {
     for (let start = 0; start < todo.length; start += BATCH) {

@@ -55,7 +55,7 @@ function trainedScores(reference: Extract<ReferenceClassifier, { kind: 'trained'
   }).slice();
 }
 
-/** The 192×192 crop a detector box gives, as 8-bit pixels. */
+/** The square crop at a detector box, `size` pixels a side, as 8-bit RGB (outside the image is black). */
 export function faceCrop(image: FaceImage, box: readonly [number, number, number, number], size = 192): FaceImage {
   const pixels = tf.tidy(() => tf.cast(tf.round(tf.mul(cutFace(image, box, size), 255)), 'int32').dataSync());
   return { pixels: Uint8Array.from(pixels), width: size, height: size, channels: 3 };

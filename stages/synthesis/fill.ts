@@ -1,8 +1,7 @@
 import sharp from 'sharp';
-import * as tf from '@tensorflow/tfjs-core';
 import type { Hash } from '../../cache/hash.js';
 import type { BalanceParams, HoleOutcome, SynthesizerSpec } from '../balance-with-synthesis.js';
-import { BLAZEFACE_MODEL, cutFace } from '../agr/blazeface.js';
+import { BLAZEFACE_MODEL } from '../agr/blazeface.js';
 import { decodeImage } from '../images/prepare.js';
 import { toChannels } from '../images/raster.js';
 import type { ManifestRecord } from '../merge.js';
@@ -11,12 +10,13 @@ import { loadHumanModel } from '../model/human-models.js';
 import { selectBackend } from '../model/runtime.js';
 import { mapBounded } from '../parallel/map-bounded.js';
 import type { StageContext } from '../types.js';
-import { checkImage, type CheckModels, type CheckSettings, type ReferenceClassifier, type Verdict } from './checks.js';
+import { checkImage, faceCrop, type CheckModels, type CheckSettings, type ReferenceClassifier, type Verdict } from './checks.js';
+import { holeRequest } from './prompts.js';
 import type { Hole } from './select.js';
 import { SynthesisError, type SynthesisRequest, type Synthesizer } from './types.js';
 
 /** What filling holes reads of a stage's params (balance-with-synthesis and synthesize both have it). */
-export type FillParams = Pick<BalanceParams, 'synthesizer' | 'maxAttempts' | 'checks' | 'detector' | 'ageBuckets' | 'backend'>;
+export type FillParams = Pick<BalanceParams, 'synthesizer' | 'prompts' | 'width' | 'height' | 'steps' | 'maxAttempts' | 'checks' | 'detector' | 'ageBuckets' | 'backend'>;
 
 /** Run facts for the stage record's metrics: how much was generated, remembered and checked this run. */
 export interface FillTally {
@@ -54,13 +54,12 @@ async function referenceClassifier(ctx: StageContext<FillParams>, name: string):
   const view = ctx.inputs.get(name);
   const models = Array.isArray(ctx.entry.models) ? ctx.entry.models : [];
   if (!view || !models.includes(name)) throw new Error(`checks.emotion.classifier names "${name}": name it under models: of this stage (a train stage), or say pretrained`);
-  const json = JSON.parse(view.readText('model/model.json')) as { userDefinedMetadata?: { arch?: string; inputSize?: number; channels?: 1 | 3 } };
-  const meta = json.userDefinedMetadata ?? {};
+  const { loadTrainedModel, modelMetadata } = await import('../evaluate/predict.js');
+  const meta = modelMetadata(view);
   if (meta.arch !== 'paper-cnn' || !meta.inputSize || !meta.channels) {
-    throw new Error(`checks.emotion.classifier "${name}" is a ${meta.arch ?? 'unknown'} model; the emotion check takes a train stage with arch: paper-cnn, or pretrained`);
+    throw new Error(`checks.emotion.classifier "${name}" is a ${meta.arch} model; the emotion check takes a train stage with arch: paper-cnn, or pretrained`);
   }
-  const [tfl, { storeLoadHandler }] = await Promise.all([import('@tensorflow/tfjs-layers'), import('../model/store-io.js')]);
-  const model = await tfl.loadLayersModel(storeLoadHandler(view, 'model'));
+  const model = await loadTrainedModel(view);
   return { classifier: { kind: 'trained', model, inputSize: meta.inputSize, channels: meta.channels, stage: name }, identity: { stage: name, tree: view.treeHash } };
 }
 
@@ -70,10 +69,8 @@ function faceImageOf(raster: { width: number; height: number; data: Uint8Array }
 
 /** Cuts the accepted face (or takes the whole image) and writes it as its source's images are. */
 async function convert(image: FaceImage, face: Verdict['face'], target: TargetFormat): Promise<{ bytes: Buffer; width: number; height: number }> {
-  const box = face ?? [0, 0, image.width, image.height];
-  const pixels = tf.tidy(() => tf.cast(tf.round(tf.mul(cutFace(image, box, target.size), 255)), 'int32').dataSync());
-  const rgb = { width: target.size, height: target.size, channels: 3 as const, data: Uint8Array.from(pixels) };
-  const raster = toChannels(rgb, target.channels);
+  const crop = faceCrop(image, face ?? [0, 0, image.width, image.height], target.size);
+  const raster = toChannels({ width: crop.width, height: crop.height, channels: 3, data: crop.pixels }, target.channels);
   const raw = sharp(Buffer.from(raster.data), { raw: { width: target.size, height: target.size, channels: target.channels } });
   const shaped = target.channels === 1 ? raw.toColourspace('b-w') : raw;
   const bytes = target.format === 'jpeg' ? await shaped.jpeg({ quality: 92 }).toBuffer() : await shaped.png({ compressionLevel: 6 }).toBuffer();
@@ -88,7 +85,7 @@ async function convert(image: FaceImage, face: Verdict['face'], target: TargetFo
 export async function fillHoles(
   ctx: StageContext<FillParams>,
   holes: readonly Hole[],
-  build: { request(hole: Hole, attempt: number): SynthesisRequest; format(hole: Hole): TargetFormat },
+  formatOf: (hole: Hole) => TargetFormat,
 ): Promise<{ outcomes: HoleOutcome[]; tally: FillTally }> {
   const p = ctx.params;
   const tally: FillTally = { generated: 0, fromMemo: 0, checked: 0 };
@@ -128,11 +125,17 @@ export async function fillHoles(
   };
 
   const check = async (blob: Hash, bytes: Uint8Array, hole: Hole, request: SynthesisRequest) => {
-    const target = build.format(hole);
+    const target = formatOf(hole);
     const key = { blob, ...checksKey, wanted: { emotion: hole.emotion, subgroup: hole.subgroup }, target };
     const known = verdicts.get<{ verdict: Verdict; converted?: { blob: Hash; width: number; height: number } }>(key);
     if (known && (!known.converted || ctx.hasBlob(known.converted.blob))) return known;
-    const image = faceImageOf(toChannels(await decodeImage(bytes), 3));
+    let image: FaceImage;
+    try {
+      image = faceImageOf(toChannels(await decodeImage(bytes), 3));
+    } catch (error) {
+      // An image the synthesizer returned that cannot be read fails this attempt, not the stage.
+      return { unreadable: `the generated image cannot be read: ${(error as Error).message}` };
+    }
     const verdict = checkImage(models, image, { emotion: hole.emotion, subgroup: request.subgroup }, settings);
     tally.checked++;
     let converted: { blob: Hash; width: number; height: number } | undefined;
@@ -149,7 +152,7 @@ export async function fillHoles(
     const outcomes = await mapBounded(holes, synthesizer.concurrency, async (hole) => {
       const outcome: HoleOutcome = { hole, attempts: [] };
       for (let attempt = 0; attempt < p.maxAttempts && !outcome.record; attempt++) {
-        const request = build.request(hole, attempt);
+        const request = holeRequest(p, ctx.seed, hole, attempt);
         let generated: { blob: Hash; bytes: Uint8Array };
         try {
           generated = await generate(request);
@@ -158,19 +161,15 @@ export async function fillHoles(
           outcome.attempts.push({ attempt, seed: request.seed, error: error.message });
           continue;
         }
-        let result;
-        try {
-          result = await check(generated.blob, generated.bytes, hole, request);
-        } catch (error) {
-          // An image the synthesizer returned that cannot be read is this attempt's failure, not the stage's.
-          if (!/decode|image/i.test((error as Error).message)) throw error;
-          outcome.attempts.push({ attempt, seed: request.seed, error: `the generated image cannot be read: ${(error as Error).message}` });
+        const result = await check(generated.blob, generated.bytes, hole, request);
+        if ('unreadable' in result) {
+          outcome.attempts.push({ attempt, seed: request.seed, error: result.unreadable });
           continue;
         }
         outcome.attempts.push({ attempt, seed: request.seed, ...(result.verdict.accepted ? {} : { rejections: result.verdict.rejections }) });
         if (result.verdict.accepted && result.converted) {
-          const target = build.format(hole);
-          const [gender, age, ethnicity] = hole.subgroup.split('-') as [string, string, string];
+          const target = formatOf(hole);
+          const { gender, age, ethnicity } = request.subgroup;
           outcome.record = {
             blob: result.converted.blob, source: hole.source, origPath: `generated/${hole.emotion}/${hole.subgroup}/${hole.slot}.${target.format === 'jpeg' ? 'jpg' : 'png'}`,
             label: hole.emotion, sourceLabel: hole.emotion, width: result.converted.width, height: result.converted.height,
