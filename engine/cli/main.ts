@@ -75,6 +75,18 @@ function program(): Command {
     .option('--open', 'open report.html in the desktop\'s browser')
     .action(async (file, flags) => set(await (await import('./report.js')).reportCommand(file, flags)));
 
+  cli
+    .command('serve [pipeline]')
+    .description('the web page that boxes and labels every face of a video or image with a trained model')
+    .option('--model <stage>', 'the train stage whose model labels faces (default: the one trained on every source)')
+    .option('--port <n>', 'port to listen on', '8080')
+    .option('--host <address>', 'address to bind; 0.0.0.0 serves other machines too', '127.0.0.1')
+    .option('--max-upload-mb <n>', 'largest upload accepted', '500')
+    .option('--fps <n>', 'frames analysed per second of video, unless the upload says', '5')
+    .option('--min-confidence <p>', 'faces blazeface scores below this are ignored', '0.5')
+    .option('--crop-scale <x>', 'crop faces at this multiple of the face box, centred, instead of the framing measured on the training images')
+    .action(async (file, flags) => set(await (await import('./serve.js')).serveCommand(file, flags)));
+
   const cache = cli.command('cache').description('maintain the content-addressed store');
   cache
     .command('verify [pipeline]')

@@ -83,15 +83,24 @@ function rawDetections(model: GraphModel, input: tf.Tensor4D): { rows: Float32Ar
   });
 }
 
+/**
+ * How a non-square image reaches the square input: `stretch` resizes it non-uniformly, as human does (fine
+ * for portraits, which are near square); `pad` fills it out to a square with black on the right and bottom
+ * first, so the faces of a 16:9 video frame keep their shape.
+ */
+export type DetectorFit = 'stretch' | 'pad';
+
 /** Faces in `image`, best first. The model takes one image per call (its input is [1, 256, 256, 3]). */
-export function detectFaces(model: GraphModel, image: FaceImage, options: DetectorOptions = DEFAULT_DETECTOR): DetectedFace[] {
+export function detectFaces(model: GraphModel, image: FaceImage, options: DetectorOptions = DEFAULT_DETECTOR, fit: DetectorFit = 'stretch'): DetectedFace[] {
   const shape = model.inputs[0]?.shape;
   const inputSize = shape?.[1] ?? 256;
   if (!shape || shape.length !== 4 || shape[1] !== shape[2] || shape[3] !== 3) {
     throw new Error(`blazeface takes input of shape [${shape?.join(', ') ?? '?'}], expected [1, n, n, 3]`);
   }
+  const side = Math.max(image.width, image.height);
   const input = tf.tidy(() => {
-    const rgb = rgbTensor(image);
+    let rgb = rgbTensor(image);
+    if (fit === 'pad') rgb = tf.pad(rgb, [[0, 0], [0, side - image.height], [0, side - image.width], [0, 0]]);
     return tf.sub(tf.div(tf.image.resizeBilinear(rgb, [inputSize, inputSize], false), 127.5), 1) as tf.Tensor4D;
   });
   let rows: Float32Array, count: number, width: number;
@@ -118,7 +127,7 @@ export function detectFaces(model: GraphModel, image: FaceImage, options: Detect
   const keep = tf.tidy(() =>
     tf.image.nonMaxSuppression(tf.tensor2d(boxes, [count, 4]), tf.tensor1d(scores), options.maxFaces, 0.1, options.minConfidence).dataSync(),
   );
-  const [fx, fy] = [image.width / inputSize, image.height / inputSize];
+  const [fx, fy] = fit === 'pad' ? [side / inputSize, side / inputSize] : [image.width / inputSize, image.height / inputSize];
   return Array.from(keep, (i) => {
     const [x1, y1, x2, y2] = Array.from(boxes.subarray(i * 4, i * 4 + 4)) as [number, number, number, number];
     const landmarks: Array<[number, number]> = [];

@@ -1,0 +1,90 @@
+import { Store } from '../../cache/store.js';
+import { CliExit, EXIT_USAGE, freshRecord, loadOrExit } from './common.js';
+
+export interface ServeFlags {
+  model?: string;
+  port: string;
+  host: string;
+  maxUploadMb: string;
+  fps: string;
+  minConfidence: string;
+  cropScale?: string;
+}
+
+function numberFlag(name: string, value: string, low: number, high: number): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < low || n > high) throw new CliExit(EXIT_USAGE, `--${name} must be a number from ${low} to ${high}, got "${value}"`);
+  return n;
+}
+
+/**
+ * `fer-dag serve`: the paper's web application on a model this pipeline trained. Loads the train stage's
+ * model and blazeface, measures how the model's training images frame their faces (so crops from video
+ * frames look like them), and serves the page and the API until interrupted.
+ */
+export async function serveCommand(file: string | undefined, flags: ServeFlags): Promise<number> {
+  const port = numberFlag('port', flags.port, 0, 65535);
+  const maxUploadMb = numberFlag('max-upload-mb', flags.maxUploadMb, 0.001, 1e6);
+  const fps = numberFlag('fps', flags.fps, 0.1, 30);
+  const minConfidence = numberFlag('min-confidence', flags.minConfidence, 0.01, 0.99);
+  const cropScale = flags.cropScale === undefined ? undefined : numberFlag('crop-scale', flags.cropScale, 0.5, 5);
+  const pipeline = loadOrExit(file);
+  const { defaultModelStage, servedModel, ModelChoiceError } = await import('../../serve/model-source.js');
+  const store = new Store(pipeline.storeDir);
+  let served;
+  try {
+    const stage = flags.model ?? defaultModelStage(pipeline);
+    served = await servedModel(pipeline, store, stage, (name) => freshRecord(pipeline, store, name));
+  } catch (error) {
+    if (error instanceof ModelChoiceError) throw new CliExit(EXIT_USAGE, error.message);
+    throw error;
+  } finally {
+    store.close();
+  }
+
+  const [{ selectBackend }, { loadHumanModel }, { loadFaceClassifier }, { measureFraming, HUMAN_FRAMING, MIN_FRAMING_FACES }, { buildServer }, { ffmpegPath }] = await Promise.all([
+    import('../../stages/model/runtime.js'), import('../../stages/model/human-models.js'), import('../../serve/classifier.js'),
+    import('../../serve/framing.js'), import('../../serve/server.js'), import('../../serve/ffmpeg.js'),
+  ]);
+  const ffmpeg = await ffmpegPath().catch((error: Error) => {
+    throw new CliExit(1, `fer-dag serve: ${error.message}`);
+  });
+  const runtime = await selectBackend('auto');
+  const detector = await loadHumanModel('blazeface');
+  const classifier = await loadFaceClassifier(served.view);
+  let framing = cropScale === undefined ? null : { scale: cropScale, dx: 0, dy: 0, from: `--crop-scale ${cropScale} (centred on the face box)` };
+  if (!framing) {
+    const measured = measureFraming(detector, served.trainingSample);
+    framing = measured.framing ?? { ...HUMAN_FRAMING, from: `${HUMAN_FRAMING.from}: only ${measured.found} of ${measured.measured} training images showed a face to blazeface (${MIN_FRAMING_FACES} needed to measure)` };
+  }
+  const say = (line: string) => process.stderr.write(`${line}\n`);
+  const { app } = await buildServer({
+    models: { detector, classifier },
+    analysis: { fps, minConfidence, maxFaces: 20, framing, maxSide: 1280, batchSize: 64 },
+    maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024),
+    events: {
+      started: (job) => say(`job ${job.id.slice(0, 8)} "${job.name}": analysing`),
+      finished: (job, seconds) => {
+        const r = job.result;
+        if (!r) return say(`job ${job.id.slice(0, 8)} "${job.name}": failed (${job.error?.status}): ${job.error?.message}`);
+        const pace = r.kind === 'video' && r.duration ? ` (${(seconds / r.duration).toFixed(2)} × the video's length)` : '';
+        say(`job ${job.id.slice(0, 8)} "${job.name}": ${r.counts.frames} frames, ${r.counts.faces} faces, ${r.people.length} people in ${seconds.toFixed(1)} s${pace}`);
+      },
+    },
+  });
+  const url = await app.listen({ port, host: flags.host });
+  const meta = classifier.metadata;
+  say(`model: ${served.stage} (${meta.arch}${meta.backbone ? ` on ${meta.backbone}` : ''}, ${meta.inputSize ? `${meta.inputSize}×${meta.inputSize} ${meta.channels === 1 ? 'gray' : 'RGB'}, ` : ''}${meta.classes.length} classes) on ${runtime.backend}; faces by blazeface, min confidence ${minConfidence}`);
+  say(`framing: crops ${framing.scale}× the face box, centre offset (${framing.dx}, ${framing.dy}) box sides: ${framing.from}`);
+  say(`ffmpeg: ${ffmpeg}`);
+  process.stdout.write(`serving on ${url.replace('://0.0.0.0', '://127.0.0.1')} (Ctrl-C stops)\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      say('stopping');
+      void app.close().then(() => resolve());
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  return 0;
+}

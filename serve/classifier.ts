@@ -1,0 +1,70 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import { loadTrainedModel, modelMetadata, type ModelMetadata } from '../stages/evaluate/predict.js';
+import { resizeSquare, toChannels, type Raster } from '../stages/images/raster.js';
+import { extractFeatures, type BackboneName } from '../stages/model/backbone.js';
+import { loadHumanModel } from '../stages/model/human-models.js';
+import type { InputView } from '../stages/types.js';
+
+/** A train stage's model, ready to label face crops. */
+export interface FaceClassifier {
+  readonly stage: string;
+  readonly classes: readonly string[];
+  readonly metadata: ModelMetadata;
+  /** Class probabilities per crop, in one batch per call. */
+  classify(crops: readonly Raster[]): Promise<Float32Array[]>;
+  dispose(): void;
+}
+
+/**
+ * Loads the model of a train stage and prepares crops the way training read its images: paper-cnn gets
+ * the crop in the model's channels (the same Rec. 601 gray), resized with the same resampler to its input
+ * size and divided by 255 (PixelSource); transfer gets the frozen backbone's features of the RGB crop
+ * (features-worker), then its head.
+ */
+export async function loadFaceClassifier(view: InputView): Promise<FaceClassifier> {
+  const metadata = modelMetadata(view);
+  const model: LayersModel = await loadTrainedModel(view);
+  const backboneName: BackboneName = metadata.backbone ?? 'mobileface';
+  const backbone: GraphModel | undefined = metadata.arch === 'transfer' ? await loadHumanModel(backboneName) : undefined;
+  const inputShape = (model.inputs[0]?.shape ?? []).slice(1) as number[];
+  const exampleSize = inputShape.reduce((a, b) => a * b, 1);
+
+  async function inputs(crops: readonly Raster[]): Promise<Float32Array> {
+    if (backbone) {
+      const features = await extractFeatures(backbone, backboneName, crops.map((crop) => {
+        const rgb = toChannels(crop, 3);
+        return { pixels: rgb.data, width: rgb.width, height: rgb.height, channels: 3 as const };
+      }));
+      const x = new Float32Array(crops.length * exampleSize);
+      features.forEach((f, i) => x.set(f, i * exampleSize));
+      return x;
+    }
+    const size = metadata.inputSize as number;
+    const x = new Float32Array(crops.length * exampleSize);
+    crops.forEach((crop, i) => {
+      const pixels = resizeSquare(toChannels(crop, metadata.channels as 1 | 3), size, 'cover').data;
+      const base = i * exampleSize;
+      for (let p = 0; p < pixels.length; p++) x[base + p] = (pixels[p] as number) / 255;
+    });
+    return x;
+  }
+
+  return {
+    stage: view.name,
+    classes: metadata.classes,
+    metadata,
+    async classify(crops) {
+      if (!crops.length) return [];
+      const x = await inputs(crops);
+      const probabilities = tf.tidy(() => (model.predict(tf.tensor(x, [crops.length, ...inputShape])) as tf.Tensor).dataSync() as Float32Array);
+      const classes = probabilities.length / crops.length;
+      return crops.map((_, i) => probabilities.slice(i * classes, (i + 1) * classes));
+    },
+    dispose() {
+      model.dispose();
+      backbone?.dispose();
+    },
+  };
+}

@@ -1,0 +1,59 @@
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { execa } from 'execa';
+
+/**
+ * The ffmpeg binary: the one `@ffmpeg-installer/ffmpeg` ships inside its npm package (so `npm install` is
+ * enough), else an `ffmpeg` on the PATH. Resolved once; `FFMPEG` overrides both.
+ */
+let resolved: string | undefined;
+
+export async function ffmpegPath(): Promise<string> {
+  if (resolved) return resolved;
+  const candidates: string[] = [];
+  if (process.env.FFMPEG) candidates.push(process.env.FFMPEG);
+  try {
+    const installer = createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg') as { path: string };
+    // npm may install packages without running their postinstall (which sets the execute bit).
+    if (fs.existsSync(installer.path)) {
+      try {
+        fs.accessSync(installer.path, fs.constants.X_OK);
+      } catch {
+        fs.chmodSync(installer.path, 0o755);
+      }
+      candidates.push(installer.path);
+    }
+  } catch {
+    // No binary for this platform in the registry package: fall back to the PATH.
+  }
+  candidates.push('ffmpeg');
+  const failures: string[] = [];
+  for (const candidate of candidates) {
+    const probe = await execa(candidate, ['-hide_banner', '-version'], { reject: false });
+    if (probe.exitCode === 0) return (resolved = candidate);
+    failures.push(`${candidate}: ${probe.failed && probe.code ? probe.code : `exit ${probe.exitCode}`}`);
+  }
+  throw new Error(`no working ffmpeg (${failures.join('; ')}): run \`npm install\` (it brings @ffmpeg-installer/ffmpeg) or install ffmpeg on the PATH, or set FFMPEG`);
+}
+
+export interface VideoProbe {
+  codec: string;
+  /** Seconds; 0 when the container does not say. */
+  duration: number;
+}
+
+/**
+ * What ffmpeg says about the first video stream of `file` (`ffmpeg -i` prints the streams and exits 1 for
+ * want of an output, which is what we want), or null when it finds no video stream in it.
+ */
+export async function probeVideo(file: string): Promise<{ video: VideoProbe | null; reason: string }> {
+  const { stderr } = await execa(await ffmpegPath(), ['-hide_banner', '-nostdin', '-i', file], { reject: false, stripFinalNewline: true });
+  const stream = /Stream #\d+:\d+\S*: Video: ([\w-]+)/.exec(stderr);
+  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  // ffmpeg's own last words name the problem ("Invalid data found when processing input", …).
+  const reason = lines.filter((l) => !/At least one output file must be specified/.test(l)).pop() ?? 'no video stream';
+  if (!stream) return { video: null, reason: reason.replace(file, 'the file').replace(/^.*?: /, '') };
+  const time = /Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/.exec(stderr);
+  const duration = time ? Number(time[1]) * 3600 + Number(time[2]) * 60 + Number(time[3]) : 0;
+  return { video: { codec: stream[1] as string, duration }, reason: '' };
+}

@@ -1,0 +1,69 @@
+import type { GraphModel } from '@tensorflow/tfjs-converter';
+import { detectFaces } from '../stages/agr/blazeface.js';
+import type { Raster } from '../stages/images/raster.js';
+
+/**
+ * How a training image frames its face, relative to the box blazeface finds in it: the image's side is
+ * `scale` box sides, and its centre lies (`dx`, `dy`) box sides from the box's centre (a face box sits
+ * below the middle of a portrait: the hair is above it). Crops cut from video frames this way show the
+ * model a face as its training images did.
+ */
+export interface Framing {
+  scale: number;
+  dx: number;
+  dy: number;
+  /** Where the numbers come from, for the log and the results. */
+  from: string;
+}
+
+/** Human's crop for its attribute models (1.4 × the box, centred), about FER2013's tight framing. */
+export const HUMAN_FRAMING: Framing = { scale: 1.4, dx: 0, dy: 0, from: "human's default (1.4 × the face box, centred)" };
+
+const median = (values: number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+const round = (x: number) => Number(x.toFixed(3));
+
+/** At least this many training images must show a face for the measurement to be used. */
+export const MIN_FRAMING_FACES = 8;
+
+/**
+ * Measures the framing on training images (square face crops): the median over the images where blazeface
+ * finds a face, which is robust to the odd misplaced box. Null when too few show one.
+ */
+export function measureFraming(detector: GraphModel, images: readonly Raster[], minConfidence = 0.3): { framing: Framing | null; measured: number; found: number } {
+  const scales: number[] = [];
+  const dxs: number[] = [];
+  const dys: number[] = [];
+  for (const image of images) {
+    const pixels = { pixels: image.data, width: image.width, height: image.height, channels: image.channels === 3 ? 3 as const : 1 as const };
+    const [face] = detectFaces(detector, pixels, { minConfidence, maxFaces: 1, scale: 1 }, 'pad');
+    if (!face) continue;
+    const [x, y, w, h] = face.rawBox;
+    const side = Math.max(w, h);
+    if (side < 4) continue;
+    scales.push(Math.max(image.width, image.height) / side);
+    dxs.push((image.width / 2 - (x + w / 2)) / side);
+    dys.push((image.height / 2 - (y + h / 2)) / side);
+  }
+  if (scales.length < MIN_FRAMING_FACES) return { framing: null, measured: images.length, found: scales.length };
+  return {
+    framing: { scale: round(median(scales)), dx: round(median(dxs)), dy: round(median(dys)), from: `measured on ${scales.length} of ${images.length} training images` },
+    measured: images.length,
+    found: scales.length,
+  };
+}
+
+/** The square crop a detector box stands for under `framing`: [x, y, side, side] in the same pixels. */
+export function frameBox(rawBox: readonly [number, number, number, number], framing: Framing): [number, number, number, number] {
+  const [x, y, w, h] = rawBox;
+  const side = Math.max(w, h);
+  const size = side * framing.scale;
+  const cx = x + w / 2 + framing.dx * side;
+  const cy = y + h / 2 + framing.dy * side;
+  const left = Math.round(cx - size / 2);
+  const top = Math.round(cy - size / 2);
+  return [left, top, Math.round(size), Math.round(size)];
+}
