@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { loadTrainedModel, modelMetadata, type ModelMetadata } from '../stages/evaluate/predict.js';
-import { resizeSquare, toChannels, type Raster } from '../stages/images/raster.js';
+import { toChannels, type Raster } from '../stages/images/raster.js';
+import { modelPixels } from '../stages/training/examples.js';
 import { extractFeatures, type BackboneName } from '../stages/model/backbone.js';
 import { loadHumanModel } from '../stages/model/human-models.js';
 import type { InputView } from '../stages/types.js';
@@ -19,9 +20,8 @@ export interface FaceClassifier {
 
 /**
  * Loads the model of a train stage and prepares crops the way training read its images: paper-cnn gets
- * the crop in the model's channels (the same Rec. 601 gray), resized with the same resampler to its input
- * size and divided by 255 (PixelSource); transfer gets the frozen backbone's features of the RGB crop
- * (features-worker), then its head.
+ * them through the same `modelPixels` as PixelSource; transfer gets the frozen backbone's features of the
+ * RGB crop, as features-worker computes them, then its head.
  */
 export async function loadFaceClassifier(view: InputView): Promise<FaceClassifier> {
   const metadata = modelMetadata(view);
@@ -41,13 +41,9 @@ export async function loadFaceClassifier(view: InputView): Promise<FaceClassifie
       features.forEach((f, i) => x.set(f, i * exampleSize));
       return x;
     }
-    const size = metadata.inputSize as number;
+    const spec = { inputSize: metadata.inputSize as number, channels: metadata.channels as 1 | 3 };
     const x = new Float32Array(crops.length * exampleSize);
-    crops.forEach((crop, i) => {
-      const pixels = resizeSquare(toChannels(crop, metadata.channels as 1 | 3), size, 'cover').data;
-      const base = i * exampleSize;
-      for (let p = 0; p < pixels.length; p++) x[base + p] = (pixels[p] as number) / 255;
-    });
+    crops.forEach((crop, i) => x.set(modelPixels(crop, spec), i * exampleSize));
     return x;
   }
 

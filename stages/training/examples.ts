@@ -2,7 +2,7 @@ import { LRUCache } from 'lru-cache';
 import type { Hash } from '../../cache/hash.js';
 import { EMOTIONS, type Emotion } from '../formats/emotions.js';
 import { decodeImage } from '../images/prepare.js';
-import { resizeSquare, toChannels } from '../images/raster.js';
+import { resizeSquare, toChannels, type Raster } from '../images/raster.js';
 import type { ManifestRecord } from '../merge.js';
 import { shuffle, type Rng } from '../random.js';
 import type { Batch } from './replicas.js';
@@ -58,6 +58,18 @@ export interface PixelSpec {
 }
 
 /**
+ * One image as the paper CNN takes it: in the model's channels (Rec. 601 gray), its centre square resized
+ * to inputSize², pixels / 255. Training and `fer-dag serve` both go through here, so a face cut from a
+ * video frame reaches the model exactly as the training images did.
+ */
+export function modelPixels(image: Raster, spec: PixelSpec): Float32Array {
+  const raster = resizeSquare(toChannels(image, spec.channels), spec.inputSize, 'cover');
+  const pixels = new Float32Array(raster.data.length);
+  for (let i = 0; i < pixels.length; i++) pixels[i] = (raster.data[i] as number) / 255;
+  return pixels;
+}
+
+/**
  * Decodes blobs into model input (gray or RGB, inputSize², pixels / 255) on the fly, keeping the most
  * recently used decoded images in a cache bounded in megabytes, so 70,000 images need not fit in memory
  * and a small dataset is decoded once for all epochs.
@@ -79,10 +91,7 @@ export class PixelSource {
   async pixels(blob: Hash): Promise<Float32Array> {
     const cached = this.cache.get(blob);
     if (cached) return cached;
-    let raster = toChannels(await decodeImage(this.readBlob(blob)), this.spec.channels);
-    raster = resizeSquare(raster, this.spec.inputSize, 'cover');
-    const pixels = new Float32Array(raster.data.length);
-    for (let i = 0; i < pixels.length; i++) pixels[i] = (raster.data[i] as number) / 255;
+    const pixels = modelPixels(await decodeImage(this.readBlob(blob)), this.spec);
     this.cache.set(blob, pixels);
     return pixels;
   }

@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { execa } from 'execa';
+import { seededRandom } from '../engine/random.js';
+import { cropFace, type Box } from '../serve/faces.js';
+import { ffmpegPath } from '../serve/ffmpeg.js';
+import { frameBox, measureFraming } from '../serve/framing.js';
+import { MediaError, probeMedia, videoFrames } from '../serve/media.js';
+import { emotionShares, framesCsv, summarisePeople, type FrameResult } from '../serve/summary.js';
+import { FaceTracker } from '../serve/track.js';
+import { renderFace } from '../stages/faces/render.js';
+import { STYLES } from '../stages/faces/styles.js';
+import type { Raster } from '../stages/images/raster.js';
+import { loadHumanModel } from '../stages/model/human-models.js';
+import { selectBackend } from '../stages/model/runtime.js';
+import { modelPixels } from '../stages/training/examples.js';
+import { makeProject } from './helpers.js';
+
+test('a face keeps its person id as it moves and through a missed frame; a face elsewhere is someone new', () => {
+  const tracker = new FaceTracker(0.3, 2);
+  assert.deepEqual(tracker.assign(0, [[0, 0, 100, 100], [300, 0, 100, 100]]), [1, 2]);
+  assert.deepEqual(tracker.assign(1, [[310, 5, 100, 100], [10, 5, 100, 100]]), [2, 1], 'matched by overlap, not by order');
+  assert.deepEqual(tracker.assign(2, [[20, 5, 100, 100]]), [1], 'person 2 missed in this frame');
+  assert.deepEqual(tracker.assign(3, [[25, 5, 100, 100], [315, 5, 100, 100], [600, 200, 80, 80]]), [1, 2, 3]);
+  assert.deepEqual(tracker.assign(7, [[600, 200, 80, 80]]), [4], 'unseen for longer than the gap allowed: a new person');
+});
+
+test('two faces overlapping one track: the better overlap keeps the id', () => {
+  const tracker = new FaceTracker(0.3, 2);
+  tracker.assign(0, [[100, 100, 100, 100]]);
+  assert.deepEqual(tracker.assign(1, [[150, 100, 100, 100], [105, 100, 100, 100]]), [2, 1]);
+});
+
+test('a person\'s timeline joins runs of one emotion and breaks where they were not seen', () => {
+  const face = (person: number, emotion: string) => ({ box: [0, 0, 10, 10] as Box, person, emotion, score: 0.9, scores: { happy: 0.9 }, detection: 0.9 });
+  const emotions = ['happy', 'happy', 'sad', 'sad', null, null, 'sad', 'happy'];
+  const frames: FrameResult[] = emotions.map((e, i) => ({ t: i * 0.2, faces: e ? [face(1, e)] : [] }));
+  frames[0]!.faces.push(face(2, 'neutral'));
+  const [one, two] = summarisePeople(frames, ['happy', 'neutral', 'sad'], 0.2, 0.3);
+  assert.deepEqual(one!.timeline, [
+    { from: 0, to: 0.4, emotion: 'happy' },
+    { from: 0.4, to: 0.8, emotion: 'sad' },
+    { from: 1.2, to: 1.4, emotion: 'sad' },
+    { from: 1.4, to: 1.6, emotion: 'happy' },
+  ]);
+  assert.deepEqual([one!.emotion, one!.frames, one!.first, one!.last], ['happy', 6, 0, 1.4], 'three happy, three sad: a tie goes to the earlier class');
+  assert.deepEqual(one!.shares, { happy: 0.5, neutral: 0, sad: 0.5 });
+  assert.deepEqual(two!.timeline, [{ from: 0, to: 0.2, emotion: 'neutral' }]);
+  assert.deepEqual(emotionShares(frames, ['happy', 'neutral', 'sad']), { happy: 0.429, neutral: 0.143, sad: 0.429 });
+  assert.equal(framesCsv(frames, ['happy', 'neutral', 'sad']).trim().split('\n').length, 1 + 7);
+});
+
+test('a crop past the frame\'s edge repeats the edge pixels', () => {
+  const frame: Raster = { width: 3, height: 2, channels: 1, data: Uint8Array.from([1, 2, 3, 4, 5, 6]) };
+  assert.deepEqual([...cropFace(frame, [1, 0, 2, 2]).data], [2, 3, 5, 6]);
+  assert.deepEqual([...cropFace(frame, [-1, -1, 3, 3]).data], [1, 1, 2, 1, 1, 2, 4, 4, 5]);
+});
+
+test('the framing of training images is measured from where blazeface finds their faces, and a wider picture measures wider', async () => {
+  await selectBackend('auto');
+  const detector = await loadHumanModel('blazeface');
+  const rng = seededRandom(3, 'framing');
+  const faces: Raster[] = [];
+  for (let i = 0; i < 10; i++) {
+    const face = await renderFace(STYLES.nhfi, 112, rng, (['happy', 'sad', 'neutral', 'surprise', 'angry'] as const)[i % 5]);
+    faces.push({ width: 112, height: 112, channels: 1, data: face.pixels });
+  }
+  // The same pictures in the middle of a canvas twice as large, filled with their corner's gray.
+  const wider = faces.map((f) => {
+    const data = new Uint8Array(224 * 224).fill(f.data[0]!);
+    for (let y = 0; y < 112; y++) data.set(f.data.subarray(y * 112, (y + 1) * 112), (y + 56) * 224 + 56);
+    return { width: 224, height: 224, channels: 1 as const, data };
+  });
+  const tight = measureFraming(detector, faces).framing!;
+  const wide = measureFraming(detector, wider).framing!;
+  assert.ok(tight.scale > 1.2 && tight.scale < 2, `an NHFI-style crop is about 1.5 face boxes wide, measured ${tight.scale}`);
+  assert.ok(tight.dy < -0.05, `the picture's centre is above the face box's (hair), measured ${tight.dy}`);
+  assert.ok(Math.abs(wide.scale / tight.scale - 2) < 0.25, `twice the canvas, twice the scale: ${tight.scale} → ${wide.scale}`);
+  assert.ok(Math.abs(wide.dy - tight.dy) < 0.08, `offsets are in box sides, so they stay: ${tight.dy} → ${wide.dy}`);
+  assert.equal(measureFraming(detector, faces.slice(0, 3)).framing, null, 'too few faces to measure');
+
+  assert.deepEqual(frameBox([100, 100, 40, 40], { scale: 2, dx: 0, dy: -0.25, from: 'test' }), [80, 70, 80, 80]);
+  detector.dispose();
+});
+
+test('a face crop reaches the paper CNN through the same pixels function as training images', () => {
+  const crop: Raster = { width: 4, height: 4, channels: 3, data: Uint8Array.from({ length: 48 }, (_, i) => (i * 37) % 256) };
+  const pixels = modelPixels(crop, { inputSize: 2, channels: 1 });
+  assert.equal(pixels.length, 4);
+  assert.ok(pixels.every((p) => p >= 0 && p <= 1));
+});
+
+test('uploads are told apart by their bytes: an image, a video (its rotation applied), anything else refused', async () => {
+  const dir = makeProject();
+  const ffmpeg = await ffmpegPath();
+  const notes = path.join(dir, 'clip.mp4');
+  fs.writeFileSync(notes, 'not a video at all');
+  await assert.rejects(probeMedia(notes, 'clip.mp4'), (e: unknown) => e instanceof MediaError && e.status === 415 && /"clip\.mp4" is not a video or an image/.test(e.message));
+
+  const png = path.join(dir, 'still.dat');
+  await execa(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48', '-frames:v', '1', '-f', 'image2', '-c:v', 'png', png]);
+  assert.equal((await probeMedia(png, 'still.dat')).kind, 'image', 'a PNG whatever its name');
+
+  // A phone's portrait clip: stored 320×240 with rotation metadata saying it plays as 240×320.
+  // (Encoding drops a rotate tag; a remux keeps it, as a phone's file has it.)
+  const stored = path.join(dir, 'stored.mp4');
+  const rotated = path.join(dir, 'phone.mov');
+  await execa(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-t', '1.5', '-pix_fmt', 'yuv420p', stored]);
+  await execa(ffmpeg, ['-loglevel', 'error', '-i', stored, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', rotated]);
+  const info = await probeMedia(rotated, 'phone.mov');
+  assert.deepEqual([info.kind, info.format, info.duration], ['video', 'h264', 1.5]);
+  const video = await videoFrames(rotated, 4, 1280);
+  assert.deepEqual([video.width, video.height], [240, 320]);
+  const times: number[] = [];
+  for await (const frame of video.frames) {
+    assert.deepEqual([frame.raster.width, frame.raster.height, frame.scale], [240, 320, 1]);
+    times.push(frame.t);
+  }
+  assert.deepEqual(times, [0, 0.25, 0.5, 0.75, 1, 1.25]);
+
+  const scaled = await videoFrames(rotated, 2, 160);
+  assert.deepEqual([scaled.width, scaled.height], [240, 320], 'boxes are reported in the video\'s own pixels');
+  for await (const frame of scaled.frames) assert.deepEqual([frame.raster.width, frame.raster.height, frame.scale], [120, 160, 2]);
+});
