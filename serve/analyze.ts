@@ -106,9 +106,11 @@ export async function analyzeMedia(file: string, info: MediaInfo, models: Models
     const found = findFaces(models.detector, frame.raster, options);
     const boxes = found.map((f) => f.box.map((v) => Math.round(v * frame.scale)) as Box);
     const people = tracker.assign(frame.index, boxes);
-    found.forEach((face, i) => pending.push({ frame: result, crop: cropFace(frame.raster, face.box), box: boxes[i] as Box, person: people[i] as number, detection: face.score }));
+    for (const [i, face] of found.entries()) {
+      pending.push({ frame: result, crop: cropFace(frame.raster, face.box), box: boxes[i] as Box, person: people[i] as number, detection: face.score });
+      if (pending.length >= options.batchSize) await flush();
+    }
     faces += found.length;
-    if (pending.length >= options.batchSize) await flush();
     decoded++;
     progress(decoded, Math.max(expected, decoded));
     await new Promise<void>((resolve) => setImmediate(resolve));

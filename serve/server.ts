@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance } from 'fastify';
 import { analyzeMedia, type AnalysisOptions, type Models } from './analyze.js';
 import { JobQueue, type Job, type JobEvents } from './jobs.js';
 import { MediaError, probeMedia } from './media.js';
@@ -136,12 +136,9 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
     return job;
   };
   const downloads = (job: Job) => ({ json: `/api/jobs/${job.id}/result.json`, csv: `/api/jobs/${job.id}/result.csv` });
-  const finishedResult = (job: Job, reply: FastifyReply) => {
+  const finishedResult = (job: Job) => {
     if (job.state === 'failed') throw new HttpError(job.error!.status, job.error!.message);
-    if (job.state !== 'done') {
-      reply.code(409);
-      throw new HttpError(409, `job ${job.id} is still ${job.state}`);
-    }
+    if (job.state !== 'done') throw new HttpError(409, `job ${job.id} is still ${job.state}; its result is not ready`);
     return job.result!;
   };
 
@@ -155,13 +152,13 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
 
   app.get('/api/jobs/:id/result.json', async (request, reply) => {
     const job = findJob((request.params as { id: string }).id);
-    const result = finishedResult(job, reply);
+    const result = finishedResult(job);
     return reply.header('content-disposition', 'attachment; filename="expressions.json"').send({ name: job.name, ...result });
   });
 
   app.get('/api/jobs/:id/result.csv', async (request, reply) => {
     const job = findJob((request.params as { id: string }).id);
-    const result = finishedResult(job, reply);
+    const result = finishedResult(job);
     return reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="expressions.csv"').send(framesCsv(result.frames, result.classes));
   });
 

@@ -222,3 +222,25 @@ describe('fer-dag serve', () => {
     }
   });
 });
+
+test('serve names the stage to run first when the model is not trained, and asks for --model when it cannot tell which', async () => {
+  const dir = makeProject({
+    'p.yaml': PIPELINE,
+    'two.yaml': `version: 1
+stages:
+  faces: { type: generate-faces, params: { style: nhfi, perClass: 2 } }
+  merge: { type: merge, inputs: [faces] }
+  train-a: { type: train, input: merge, params: { trainOn: all } }
+  train-b: { type: train, input: merge, params: { trainOn: all } }
+`,
+  });
+  const untrained = await cli(dir, 'serve', 'p.yaml', '--port', '0');
+  assert.equal(untrained.code, 1, untrained.stderr);
+  assert.match(untrained.stderr, /stage train-merged is never run.*run `fer-dag run p\.yaml --stage train-merged` first/);
+  const ambiguous = await cli(dir, 'serve', 'two.yaml', '--port', '0');
+  assert.equal(ambiguous.code, 2);
+  assert.match(ambiguous.stderr, /2 train stages \(train-a, train-b\).*name one with --model/);
+  const notTrain = await cli(dir, 'serve', 'p.yaml', '--model', 'merge', '--port', '0');
+  assert.equal(notTrain.code, 2);
+  assert.match(notTrain.stderr, /--model merge: it is a merge stage; name a train stage \(train-merged\)/);
+});

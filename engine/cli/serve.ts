@@ -29,37 +29,28 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
   const minConfidence = numberFlag('min-confidence', flags.minConfidence, 0.01, 0.99);
   const cropScale = flags.cropScale === undefined ? undefined : numberFlag('crop-scale', flags.cropScale, 0.5, 5);
   const pipeline = loadOrExit(file);
-  const { defaultModelStage, servedModel, ModelChoiceError } = await import('../../serve/model-source.js');
+  const [{ defaultModelStage, ModelChoiceError }, { loadServing }, { buildServer }, { ffmpegPath }] = await Promise.all([
+    import('../../serve/model-source.js'), import('../../serve/load.js'), import('../../serve/server.js'), import('../../serve/ffmpeg.js'),
+  ]);
+  const ffmpeg = await ffmpegPath().catch((error: Error) => {
+    throw new CliExit(1, `fer-dag serve: ${error.message}`);
+  });
   const store = new Store(pipeline.storeDir);
-  let served;
+  let serving;
   try {
     const stage = flags.model ?? defaultModelStage(pipeline);
-    served = await servedModel(pipeline, store, stage, (name) => freshRecord(pipeline, store, name));
+    serving = await loadServing(pipeline, store, stage, (name) => freshRecord(pipeline, store, name), cropScale);
   } catch (error) {
     if (error instanceof ModelChoiceError) throw new CliExit(EXIT_USAGE, error.message);
     throw error;
   } finally {
     store.close();
   }
-
-  const [{ selectBackend }, { loadHumanModel }, { loadFaceClassifier }, { measureFraming, HUMAN_FRAMING, MIN_FRAMING_FACES }, { buildServer }, { ffmpegPath }] = await Promise.all([
-    import('../../stages/model/runtime.js'), import('../../stages/model/human-models.js'), import('../../serve/classifier.js'),
-    import('../../serve/framing.js'), import('../../serve/server.js'), import('../../serve/ffmpeg.js'),
-  ]);
-  const ffmpeg = await ffmpegPath().catch((error: Error) => {
-    throw new CliExit(1, `fer-dag serve: ${error.message}`);
-  });
-  const runtime = await selectBackend('auto');
-  const detector = await loadHumanModel('blazeface');
-  const classifier = await loadFaceClassifier(served.view);
-  let framing = cropScale === undefined ? null : { scale: cropScale, dx: 0, dy: 0, from: `--crop-scale ${cropScale} (centred on the face box)` };
-  if (!framing) {
-    const measured = measureFraming(detector, served.trainingSample);
-    framing = measured.framing ?? { ...HUMAN_FRAMING, from: `${HUMAN_FRAMING.from}: only ${measured.found} of ${measured.measured} training images showed a face to blazeface (${MIN_FRAMING_FACES} needed to measure)` };
-  }
+  const { served, models, framing, runtime } = serving;
+  const classifier = models.classifier;
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const { app } = await buildServer({
-    models: { detector, classifier },
+    models,
     analysis: { fps, minConfidence, maxFaces: 20, framing, maxSide: 1280, batchSize: 64 },
     maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024),
     events: {

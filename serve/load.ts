@@ -1,0 +1,40 @@
+import type { Store } from '../cache/store.js';
+import type { Pipeline } from '../engine/spec/pipeline.js';
+import { loadHumanModel } from '../stages/model/human-models.js';
+import { selectBackend, type Runtime } from '../stages/model/runtime.js';
+import type { Models } from './analyze.js';
+import { loadFaceClassifier } from './classifier.js';
+import { HUMAN_FRAMING, measureFraming, MIN_FRAMING_FACES, type Framing } from './framing.js';
+import { servedModel, type ServedModel } from './model-source.js';
+
+export interface Serving {
+  served: ServedModel;
+  models: Models;
+  framing: Framing;
+  runtime: Runtime;
+}
+
+/**
+ * Everything a server needs from a pipeline's store: the train stage's model, blazeface, and the framing of
+ * the model's training images (or a fixed centred crop of `cropScale` face boxes when one is given).
+ */
+export async function loadServing(
+  pipeline: Pipeline, store: Store, stage: string,
+  recordOf: Parameters<typeof servedModel>[3], cropScale?: number,
+): Promise<Serving> {
+  const served = await servedModel(pipeline, store, stage, recordOf);
+  const runtime = await selectBackend('auto');
+  const detector = await loadHumanModel('blazeface');
+  const classifier = await loadFaceClassifier(served.view);
+  let framing: Framing;
+  if (cropScale !== undefined) {
+    framing = { scale: cropScale, dx: 0, dy: 0, from: `--crop-scale ${cropScale} (centred on the face box)` };
+  } else {
+    const measured = measureFraming(detector, served.trainingSample);
+    framing = measured.framing ?? {
+      ...HUMAN_FRAMING,
+      from: `${HUMAN_FRAMING.from}: only ${measured.found} of ${measured.measured} training images showed a face to blazeface (${MIN_FRAMING_FACES} needed to measure)`,
+    };
+  }
+  return { served, models: { detector, classifier }, framing, runtime };
+}
