@@ -200,6 +200,13 @@ describe('fer-dag serve', () => {
         if (!r.url().startsWith(server.url) && !/^(blob|data):/.test(r.url())) outside.push(r.url());
       });
       await page.goto(server.url);
+      // A refused upload first: its message shows on the page, and the page stays usable.
+      const notes = path.join(dir, 'agenda.txt');
+      fs.writeFileSync(notes, 'agenda: emotions\n');
+      await page.setInputFiles('#file', notes);
+      await page.click('#analyze');
+      await page.waitForSelector('#error:not([hidden])', { timeout: 30_000 });
+      assert.match(await page.locator('#error').textContent() ?? '', /"agenda\.txt" is not a video or an image/);
       await page.setInputFiles('#file', video.file);
       await page.click('#analyze');
       await page.waitForSelector('.face-box', { timeout: 60_000 });
