@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Store } from '../../cache/store.js';
+import { Store, type StageRecord } from '../../cache/store.js';
+import type { Pipeline } from '../spec/pipeline.js';
 import { checkStageNames, CliExit, EXIT_OK, EXIT_USAGE, freshRecord, loadOrExit } from './common.js';
 
 interface Cell {
@@ -22,6 +23,17 @@ export function matrixText(metrics: { models: string[]; testSets: Array<{ name: 
 }
 
 /**
+ * Copies a report stage's files out of the store into `.fer-dag/reports/<stage>/` (a path that does not
+ * change between runs, so a browser tab can be reloaded) and gives the path of its report.html.
+ */
+export function publishReport(pipeline: Pipeline, store: Store, stage: string, record: StageRecord): string {
+  const dir = path.join(pipeline.storeDir, 'reports', stage);
+  fs.rmSync(dir, { recursive: true, force: true });
+  for (const [rel, entry] of Object.entries(record.outputs)) store.restoreBlob(entry.hash, path.join(dir, rel));
+  return path.join(dir, 'report.html');
+}
+
+/**
  * `fer-dag report`: copies a fresh report stage's files out of the store (next to the store, in
  * `.fer-dag/reports/<stage>/`, so the page's path does not change between runs), prints where report.html
  * is and the accuracy matrix, and with --open hands the page to the desktop's browser.
@@ -35,12 +47,8 @@ export async function reportCommand(file: string | undefined, flags: { stage?: s
   }
   checkStageNames(pipeline, [stage], 'report');
   const store = new Store(pipeline.storeDir);
-  const record = await freshRecord(pipeline, store, stage);
-  const dir = path.join(pipeline.storeDir, 'reports', stage);
-  fs.rmSync(dir, { recursive: true, force: true });
-  for (const [rel, entry] of Object.entries(record.outputs)) store.restoreBlob(entry.hash, path.join(dir, rel));
-  const html = path.join(dir, 'report.html');
-  const metrics = JSON.parse(fs.readFileSync(path.join(dir, 'metrics.json'), 'utf8')) as Parameters<typeof matrixText>[0];
+  const html = publishReport(pipeline, store, stage, await freshRecord(pipeline, store, stage));
+  const metrics = JSON.parse(fs.readFileSync(path.join(path.dirname(html), 'metrics.json'), 'utf8')) as Parameters<typeof matrixText>[0];
   process.stdout.write(`report: ${html}\n\naccuracy (%) [95 % interval], rows: models, columns: test sets\n${matrixText(metrics)}`);
   if (flags.open) {
     const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';

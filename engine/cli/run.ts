@@ -4,6 +4,7 @@ import { chooseLogger } from '../log/loggers.js';
 import { runPipeline } from '../scheduler.js';
 import { pipelineStatus } from '../status.js';
 import { Store } from '../../cache/store.js';
+import type { Pipeline } from '../spec/pipeline.js';
 import { checkStageNames, EXIT_OK, EXIT_STAGE_FAILED, loadOrExit, parseJobs, withLockedStore } from './common.js';
 
 export interface RunFlags {
@@ -43,17 +44,35 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
   process.once('SIGTERM', interrupt);
   const waitSeconds = flags.wait === true ? Infinity : flags.wait ? Number(flags.wait) : 0;
   try {
+    let reports: string[] = [];
     const summary = await withLockedStore(
       pipeline,
       `fer-dag run ${path.relative(process.cwd(), pipeline.file)}`,
       waitSeconds,
-      (store) => runPipeline(pipeline, store, { targets, force, jobs, signal: controller.signal, emit: logger }),
+      async (store) => {
+        const result = await runPipeline(pipeline, store, { targets, force, jobs, signal: controller.signal, emit: logger });
+        if (result.ok) reports = await publishReports(pipeline, store, targets);
+        return result;
+      },
       (pid, command) => logger({ type: 'lock-wait', holderPid: pid, holderCommand: command }),
     );
+    logger.close();
+    if (!flags.json) {
+      for (const html of reports) process.stdout.write(`report: ${path.relative(process.cwd(), html)} (\`fer-dag report\` prints its accuracy matrix)\n`);
+    }
     return summary.ok ? EXIT_OK : EXIT_STAGE_FAILED;
   } finally {
     logger.close();
     process.removeListener('SIGINT', interrupt);
     process.removeListener('SIGTERM', interrupt);
   }
+}
+
+/** The report stages this run brought up to date, copied where a browser can open them. */
+async function publishReports(pipeline: Pipeline, store: Store, targets: string[]): Promise<string[]> {
+  const reportStages = [...pipeline.stages.values()].filter((s) => s.type === 'report').map((s) => s.name);
+  if (!reportStages.length) return [];
+  const statuses = await pipelineStatus(pipeline, store, targets);
+  const { publishReport } = await import('./report.js');
+  return statuses.flatMap((s) => (s.state === 'fresh' && reportStages.includes(s.stage) ? [publishReport(pipeline, store, s.stage, store.getRecord(s.key)!)] : []));
 }
