@@ -9,10 +9,13 @@ import type { PromptTemplates } from './synthesis/prompts.js';
 import { selectEvaluator, type Hole } from './synthesis/select.js';
 import type { Rejection } from './synthesis/checks.js';
 import type { StageDefinition, StageEntry } from './types.js';
+import type { StyleName } from './faces/styles.js';
 
 /** The `synthesizer` param: one object whose `type` says which of its fields apply (the schema fills the defaults). */
 export interface SynthesizerSpec {
   type: 'procedural' | 'command' | 'http';
+  look: StyleName;
+  looks?: Record<string, StyleName>;
   model?: string;
   command?: string[];
   timeoutSeconds: number;

@@ -35,7 +35,7 @@ async function makeSynthesizer(spec: SynthesizerSpec, pipelineDir: string): Prom
   const model = spec.model !== undefined ? { model: spec.model } : {};
   switch (spec.type) {
     case 'procedural':
-      return (await import('./procedural.js')).proceduralSynthesizer();
+      return (await import('./procedural.js')).proceduralSynthesizer({ look: spec.look, ...(spec.looks ? { looks: spec.looks } : {}) });
     case 'command':
       if (!spec.command) throw new Error('synthesizer type command needs command: [program, args…] (see docs/synthesizers.md)');
       return (await import('./command.js')).commandSynthesizer({ command: spec.command, cwd: pipelineDir, timeoutSeconds: spec.timeoutSeconds, concurrency: spec.concurrency, ...model });
@@ -152,7 +152,7 @@ export async function fillHoles(
     const outcomes = await mapBounded(holes, synthesizer.concurrency, async (hole) => {
       const outcome: HoleOutcome = { hole, attempts: [] };
       for (let attempt = 0; attempt < p.maxAttempts && !outcome.record; attempt++) {
-        const request = holeRequest(p, ctx.seed, hole, attempt);
+        const request = { ...holeRequest(p, ctx.seed, hole, attempt), ...(synthesizer.bySource ? { source: hole.source } : {}) };
         let generated: { blob: Hash; bytes: Uint8Array };
         try {
           generated = await generate(request);

@@ -19,6 +19,8 @@ export interface SynthesisRequest {
   /** What the prompt asks for, for synthesizers that draw rather than read prompts (procedural). */
   emotion: Emotion;
   subgroup: Subgroup;
+  /** The dataset whose hole this is: set only for synthesizers that draw per source (`bySource`). */
+  source?: string;
 }
 
 /** Why an image could not be generated (after the synthesizer's own retries): kept per image, never fatal to the stage. */
@@ -32,6 +34,8 @@ export interface Synthesizer {
   readonly identity: string;
   /** How many requests may usefully run at once (a pool of GPU servers: their number times their own limit). */
   readonly concurrency: number;
+  /** Draws differently per source (the procedural synthesizer's `looks`): requests then carry `source`. */
+  readonly bySource?: boolean;
   /** The encoded image (PNG or JPEG). Throws SynthesisError for a failure of this one image. */
   generate(request: SynthesisRequest, signal: AbortSignal): Promise<Uint8Array>;
   /** Frees what it holds (a child process); called once when the stage is done with it. */

@@ -1,0 +1,107 @@
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { before, describe, test } from 'node:test';
+import { Store } from '../cache/store.js';
+import type { Lockfile } from '../engine/lockfile.js';
+import { stageTypes } from '../stages/registry.js';
+import { cli, executedStages, makeProject } from './helpers.js';
+
+// The demo's shape at a size CI can run twice: three generated sources, merge, reclassify, agr with the
+// real attribute models, distribute, a balanced evaluator and an artificial set (procedural, unchecked),
+// five trainings of two epochs, the cross-evaluation, the report, and a command stage.
+const SOURCES = `  fer2013: { type: generate-faces, params: { style: fer2013, perClass: 10 } }
+  nhfi: { type: generate-faces, params: { style: nhfi, perClass: 6, size: 48, contempt: 1 } }
+  affectnet: { type: generate-faces, params: { style: affectnet, perClass: 6, size: 48, contempt: 1 } }
+`;
+const FOURTH = `  fer2013-more: { type: generate-faces, params: { style: fer2013, perClass: 3, labelNoise: 0 } }
+`;
+const REST = (mergeInputs: string, nhfiEpochs: number) => `  merge: { type: merge, inputs: [${mergeInputs}] }
+  reclassify: { type: reclassify-inputs, input: merge, params: { folds: 2, model: { arch: transfer, backbone: mobileface, epochs: 3 } } }
+  agr: { type: agr, input: reclassify, params: { attributes: predict } }
+  distribute: { type: distribute, input: agr }
+  evaluator: { type: balance-with-synthesis, input: distribute, params: { perSubgroup: 1, width: 64, height: 64, checks: { oneFace: false, emotion: { enabled: false }, attributes: [] } } }
+  artificial: { type: synthesize, params: { perSubgroup: 1, testPerSubgroup: 1, width: 64, height: 64, checks: { oneFace: false, emotion: { enabled: false }, attributes: [] } } }
+  train-fer2013: { type: train, input: evaluator, params: { trainOn: [fer2013], epochs: 2, width: 0.125, inputSize: 24, batchSize: 16 } }
+  train-nhfi: { type: train, input: evaluator, params: { trainOn: [nhfi], arch: transfer, backbone: mobileface, epochs: ${nhfiEpochs}, flip: false } }
+  train-affectnet: { type: train, input: evaluator, params: { trainOn: [affectnet], epochs: 2, width: 0.125, inputSize: 24, batchSize: 16 } }
+  train-artificial: { type: train, input: artificial, params: { arch: transfer, backbone: mobileface, epochs: 2, flip: false } }
+  train-merged: { type: train, input: evaluator, params: { epochs: 2, width: 0.125, inputSize: 24, batchSize: 16 } }
+  cross: { type: cross-evaluate, input: evaluator, inputs: [artificial], models: [train-fer2013, train-nhfi, train-affectnet, train-artificial, train-merged], params: { resamples: 100 } }
+  report: { type: report, inputs: [cross, train-fer2013, train-nhfi, train-affectnet, train-artificial, train-merged, distribute, evaluator, reclassify] }
+  card:
+    type: command
+    description: a dataset card beside the pipeline, written by a script of the user's
+    cmd: [node, -e, "require('fs').mkdirSync('card', { recursive: true }); require('fs').writeFileSync('card/card.md', '# demo, seed ' + process.env.FER_DAG_SEED + '\\\\n' + process.env.FER_DAG_PARAMS + '\\\\n')"]
+    params: { title: reduced demo }
+    outs: [card]
+`;
+const pipeline = (options: { fourth?: boolean; nhfiEpochs?: number } = {}) => `version: 1
+seed: 5
+stages:
+${SOURCES}${options.fourth ? FOURTH : ''}${REST(['fer2013', 'nhfi', 'affectnet', ...(options.fourth ? ['fer2013-more'] : [])].join(', '), options.nhfiEpochs ?? 2)}`;
+
+const ALL_STAGES = ['fer2013', 'nhfi', 'affectnet', 'merge', 'reclassify', 'agr', 'distribute', 'evaluator', 'artificial', 'train-fer2013', 'train-nhfi',
+  'train-affectnet', 'train-artificial', 'train-merged', 'cross', 'report', 'card'];
+const sorted = (names: string[]) => [...names].sort();
+
+function lockfile(dir: string): Lockfile {
+  return JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8')) as Lockfile;
+}
+
+describe('the reduced demo, end to end', () => {
+  let dir: string;
+
+  before(async () => {
+    dir = makeProject({ 'p.yaml': pipeline() });
+    const run = await cli(dir, 'run', 'p.yaml', '--json');
+    assert.equal(run.code, 0, run.stderr.slice(-3000));
+    assert.deepEqual(sorted(executedStages(run)), sorted(ALL_STAGES));
+  });
+
+  test('every stage type runs in it, and a second run executes nothing and says where the report is', async () => {
+    const types = new Set(Object.values(lockfile(dir).stages).map((s) => s.type));
+    for (const type of stageTypes()) assert.ok(types.has(type), `stage type ${type} is not in the end-to-end pipeline`);
+    const again = await cli(dir, 'run', 'p.yaml');
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stderr + again.stdout, /ran 0 stages, 17 fresh/);
+    const html = /report: (\S+report\.html)/.exec(again.stdout)?.[1];
+    assert.ok(html && fs.existsSync(path.join(dir, html)), `run prints where the report is: ${again.stdout}`);
+    assert.match(fs.readFileSync(path.join(dir, html), 'utf8'), /train-artificial/);
+  });
+
+  test('a second project run from scratch with the same seed audits as the same run', async () => {
+    const other = makeProject({ 'p.yaml': pipeline() });
+    const run = await cli(other, 'run', 'p.yaml');
+    assert.equal(run.code, 0, run.stderr.slice(-3000));
+    const audit = await cli(dir, 'audit', 'p.lock.json', path.join(other, 'p.lock.json'));
+    assert.equal(audit.code, 0, audit.stdout + audit.stderr);
+    assert.match(audit.stdout, /no differences \(\d+ compared\)/);
+  });
+
+  test('changing a train param reruns only that train stage and what reads its model', async () => {
+    fs.writeFileSync(path.join(dir, 'p.yaml'), pipeline({ nhfiEpochs: 3 }));
+    const run = await cli(dir, 'run', 'p.yaml', '--json');
+    assert.equal(run.code, 0, run.stderr.slice(-3000));
+    assert.deepEqual(sorted(executedStages(run)), ['cross', 'report', 'train-nhfi']);
+  });
+
+  test('a fourth source reruns merge and everything downstream of it, and agr predicts only the new images', async () => {
+    const before = lockfile(dir);
+    fs.writeFileSync(path.join(dir, 'p.yaml'), pipeline({ fourth: true, nhfiEpochs: 3 }));
+    const run = await cli(dir, 'run', 'p.yaml', '--json');
+    assert.equal(run.code, 0, run.stderr.slice(-3000));
+    assert.deepEqual(sorted(executedStages(run)), sorted(['fer2013-more', 'merge', 'reclassify', 'agr', 'distribute', 'evaluator', 'train-fer2013', 'train-nhfi',
+      'train-affectnet', 'train-merged', 'cross', 'report']));
+    const store = new Store(path.join(dir, '.fer-dag'));
+    const agr = store.getRecord(lockfile(dir).stages.agr!.key as never)!;
+    const metrics = agr.metrics as { imagesPredicted: number; predictionsMemoised: number };
+    const lines = store.readBlob(agr.outputs['manifest.jsonl']!.hash).toString().trim().split('\n').map((l) => JSON.parse(l) as { source: string });
+    const added = lines.filter((r) => r.source === 'fer2013-more').length;
+    const previous = (store.getRecord(before.stages.agr!.key as never)!.metrics as { imagesPredicted: number }).imagesPredicted;
+    store.close();
+    assert.ok(added > 0);
+    assert.equal(metrics.imagesPredicted, added, 'only the new source\'s images went through the attribute models');
+    assert.equal(metrics.predictionsMemoised, previous, 'every earlier image came from the memo');
+  });
+});
