@@ -57,7 +57,7 @@ async function main(): Promise<void> {
     for (const [name, batchSize] of [['batched', 64], ['one face a call', 1]] as const) {
       const { app } = await buildServer({
         models: serving.models,
-        analysis: { fps: 5, minConfidence: 0.3, maxFaces: 20, framing: serving.framing, maxSide: 1280, batchSize },
+        analysis: { fps: 5, minConfidence: 0.3, maxFaces: 50, framing: serving.framing, maxSide: 1280, batchSize, tiles: 1 },
         maxUploadBytes: 500 * 1024 * 1024,
       });
       const url = await app.listen({ port: 0, host: '127.0.0.1' });

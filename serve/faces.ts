@@ -2,6 +2,7 @@ import type { GraphModel } from '@tensorflow/tfjs-converter';
 import { detectFaces } from '../stages/agr/blazeface.js';
 import type { Raster } from '../stages/images/raster.js';
 import { frameBox, HUMAN_FRAMING, type Framing } from './framing.js';
+import { iou } from './track.js';
 
 export type Box = [number, number, number, number];
 
@@ -12,9 +13,17 @@ export interface FaceOptions {
   maxFaces: number;
   /** How the crop the model sees is cut around the detector's box (see framing.ts). */
   framing: Framing;
+  /**
+   * 1: blazeface sees the whole frame. N > 1: also N × N overlapping tiles of it, for faces too small to
+   * be found in the whole frame squeezed to 256 pixels (a classroom's back rows); it costs N² + 1 detections.
+   */
+  tiles: number;
 }
 
-export const DEFAULT_FACE_OPTIONS: FaceOptions = { minConfidence: 0.5, maxFaces: 20, framing: HUMAN_FRAMING };
+export const DEFAULT_FACE_OPTIONS: FaceOptions = { minConfidence: 0.5, maxFaces: 50, framing: HUMAN_FRAMING, tiles: 1 };
+
+/** Neighbouring tiles share this fraction of their size, so a face on a border is whole in one of them. */
+const TILE_OVERLAP = 0.3;
 
 export interface FoundFace {
   /** The square crop, in the frame's pixels (it may reach past the edges). */
@@ -29,31 +38,67 @@ export interface FoundFace {
 export function findFaces(detector: GraphModel, frame: Raster, options: FaceOptions): FoundFace[] {
   if (frame.channels !== 3) throw new Error(`frames must be RGB, got ${frame.channels} channels`);
   const image = { pixels: frame.data, width: frame.width, height: frame.height, channels: 3 as const };
-  const faces = detectFaces(detector, image, { minConfidence: options.minConfidence, maxFaces: options.maxFaces, scale: 1 }, 'pad');
-  return faces.map((face) => ({ box: frameBox(face.rawBox, options.framing), score: face.score }));
+  const detector1 = { minConfidence: options.minConfidence, maxFaces: options.maxFaces, scale: 1 };
+  const found = detectFaces(detector, image, detector1, 'pad').map((f) => ({ rawBox: f.rawBox, score: f.score }));
+  if (options.tiles > 1) {
+    const n = options.tiles;
+    const [tileW, tileH] = [Math.min(frame.width, Math.ceil((frame.width / n) * (1 + TILE_OVERLAP))), Math.min(frame.height, Math.ceil((frame.height / n) * (1 + TILE_OVERLAP)))];
+    for (let row = 0; row < n; row++) {
+      for (let col = 0; col < n; col++) {
+        const left = Math.round((col * (frame.width - tileW)) / (n - 1));
+        const top = Math.round((row * (frame.height - tileH)) / (n - 1));
+        const tile = cropFace(frame, [left, top, tileW, tileH]);
+        for (const f of detectFaces(detector, { pixels: tile.data, width: tileW, height: tileH, channels: 3 }, detector1, 'pad')) {
+          found.push({ rawBox: [f.rawBox[0] + left, f.rawBox[1] + top, f.rawBox[2], f.rawBox[3]], score: f.score });
+        }
+      }
+    }
+  }
+  return suppressOverlaps(found, options.maxFaces).map((face) => ({ box: frameBox(face.rawBox, options.framing), score: face.score }));
+}
+
+/** The share of the smaller box that lies in the other: 1 when one holds the other. */
+function containment(a: Box, b: Box): number {
+  const x = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
+  const y = Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
+  return (x * y) / Math.max(1e-9, Math.min(a[2] * a[3], b[2] * b[3]));
 }
 
 /**
- * The crop at the frame's own resolution; where the box reaches past an edge the edge pixels repeat, as the
- * resampler does at borders, rather than black bars no training image had.
+ * Best first, dropping a box that overlaps a better one: the same face found in the frame and in a tile, or
+ * in two tiles, where one box may be a little larger and hold the other (low IoU, yet the same face).
+ */
+function suppressOverlaps<T extends { rawBox: Box; score: number }>(faces: T[], max: number): T[] {
+  const kept: T[] = [];
+  for (const face of [...faces].sort((a, b) => b.score - a.score)) {
+    if (kept.length >= max) break;
+    if (kept.every((k) => iou(k.rawBox, face.rawBox) <= 0.3 && containment(k.rawBox, face.rawBox) <= 0.6)) kept.push(face);
+  }
+  return kept;
+}
+
+/**
+ * The box cut out at the frame's own resolution (a face's square crop, or a tile); where it reaches past an
+ * edge the edge pixels repeat, as the resampler does at borders, rather than black bars no training image had.
  */
 export function cropFace(frame: Raster, box: Box): Raster {
-  const [left, top, side] = [Math.round(box[0]), Math.round(box[1]), Math.max(1, Math.round(box[2]))];
+  const [left, top] = [Math.round(box[0]), Math.round(box[1])];
+  const [width, height] = [Math.max(1, Math.round(box[2])), Math.max(1, Math.round(box[3]))];
   const c = frame.channels;
-  const data = new Uint8Array(side * side * c);
+  const data = new Uint8Array(width * height * c);
   const clampX = (x: number) => Math.min(frame.width - 1, Math.max(0, x));
   const clampY = (y: number) => Math.min(frame.height - 1, Math.max(0, y));
-  for (let y = 0; y < side; y++) {
+  const inside = left >= 0 && left + width <= frame.width;
+  for (let y = 0; y < height; y++) {
     const rowBase = clampY(top + y) * frame.width;
-    const inside = left >= 0 && left + side <= frame.width;
     if (inside) {
-      data.set(frame.data.subarray((rowBase + left) * c, (rowBase + left + side) * c), y * side * c);
+      data.set(frame.data.subarray((rowBase + left) * c, (rowBase + left + width) * c), y * width * c);
       continue;
     }
-    for (let x = 0; x < side; x++) {
+    for (let x = 0; x < width; x++) {
       const from = (rowBase + clampX(left + x)) * c;
-      for (let k = 0; k < c; k++) data[(y * side + x) * c + k] = frame.data[from + k] as number;
+      for (let k = 0; k < c; k++) data[(y * width + x) * c + k] = frame.data[from + k] as number;
     }
   }
-  return { width: side, height: side, channels: frame.channels, data };
+  return { width, height, channels: frame.channels, data };
 }

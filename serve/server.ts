@@ -95,6 +95,7 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
     defaultFps: options.analysis.fps,
     maxUploadMb: Number((options.maxUploadBytes / (1024 * 1024)).toFixed(1)),
     minConfidence: options.analysis.minConfidence,
+    tiles: options.analysis.tiles,
     framing: options.analysis.framing,
   }));
 

@@ -4,18 +4,19 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { execa } from 'execa';
 import { seededRandom } from '../engine/random.js';
-import { cropFace, type Box } from '../serve/faces.js';
+import { cropFace, findFaces, type Box } from '../serve/faces.js';
 import { ffmpegPath } from '../serve/ffmpeg.js';
 import { frameBox, measureFraming } from '../serve/framing.js';
 import { MediaError, probeMedia, videoFrames } from '../serve/media.js';
 import { emotionShares, framesCsv, summarisePeople, type FrameResult } from '../serve/summary.js';
-import { FaceTracker } from '../serve/track.js';
+import { FaceTracker, iou } from '../serve/track.js';
 import { renderFace } from '../stages/faces/render.js';
 import { STYLES } from '../stages/faces/styles.js';
 import type { Raster } from '../stages/images/raster.js';
 import { loadHumanModel } from '../stages/model/human-models.js';
 import { selectBackend } from '../stages/model/runtime.js';
 import { modelPixels } from '../stages/training/examples.js';
+import { renderFaceVideo, tileAt } from './face-video.js';
 import { makeProject } from './helpers.js';
 
 test('a face keeps its person id as it moves and through a missed frame; a face elsewhere is someone new', () => {
@@ -123,4 +124,27 @@ test('uploads are told apart by their bytes: an image, a video (its rotation app
   const scaled = await videoFrames(rotated, 2, 160);
   assert.deepEqual([scaled.width, scaled.height], [240, 320], 'boxes are reported in the video\'s own pixels');
   for await (const frame of scaled.frames) assert.deepEqual([frame.raster.width, frame.raster.height, frame.scale], [120, 160, 2]);
+});
+
+test('tiles find the small faces of a classroom wide shot that the whole frame misses', async () => {
+  await selectBackend('auto');
+  const detector = await loadHumanModel('blazeface');
+  const dir = makeProject();
+  // Two rows of five faces 60 pixels wide in a 1280×720 frame: 12 pixels each in blazeface's 256 input.
+  const faces = Array.from({ length: 10 }, (_, k) => ({
+    emotion: (['happy', 'sad', 'angry', 'neutral', 'surprise'] as const)[k % 5], x: 80 + (k % 5) * 230, y: 150 + Math.floor(k / 5) * 280, size: 60, drift: [0, 0] as [number, number],
+  }));
+  const video = await renderFaceVideo({ file: path.join(dir, 'class.mp4'), width: 1280, height: 720, fps: 5, seconds: 0.4, style: 'affectnet', seed: 3, faces });
+  const decoded = await videoFrames(video.file, 5, 1280);
+  const { value: frame } = await decoded.frames.next();
+  await decoded.frames.return(undefined);
+  // The framing measured on AffectNet-style images (see serve.test.ts), so boxes are comparable to the squares.
+  const options = { minConfidence: 0.3, maxFaces: 50, framing: { scale: 2.14, dx: -0.04, dy: -0.19, from: 'test' }, tiles: 1 };
+  const hit = (found: Array<{ box: Box }>) => faces.filter((_, k) => found.some((f) => iou(f.box, tileAt(video, k, 0)) >= 0.4)).length;
+  const whole = findFaces(detector, frame!.raster, options);
+  const tiled = findFaces(detector, frame!.raster, { ...options, tiles: 3 });
+  assert.ok(hit(whole) < 10, `the whole frame finds ${hit(whole)} of 10`);
+  assert.equal(hit(tiled), 10, `tiles find ${hit(tiled)} of 10`);
+  assert.equal(tiled.length, 10, 'each face once, though frame and tiles overlap');
+  detector.dispose();
 });

@@ -85,6 +85,7 @@ function program(): Command {
     .option('--fps <n>', 'frames analysed per second of video, unless the upload says', '5')
     .option('--min-confidence <p>', 'faces blazeface scores below this are ignored', '0.5')
     .option('--crop-scale <x>', 'crop faces at this multiple of the face box, centred, instead of the framing measured on the training images')
+    .option('--tiles <n>', 'also look for faces in n×n overlapping tiles of each frame (small faces, a classroom; costs n²+1 detections)', '1')
     .action(async (file, flags) => set(await (await import('./serve.js')).serveCommand(file, flags)));
 
   const cache = cli.command('cache').description('maintain the content-addressed store');

@@ -9,6 +9,7 @@ export interface ServeFlags {
   fps: string;
   minConfidence: string;
   cropScale?: string;
+  tiles: string;
 }
 
 function numberFlag(name: string, value: string, low: number, high: number): number {
@@ -28,6 +29,8 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
   const fps = numberFlag('fps', flags.fps, 0.1, 30);
   const minConfidence = numberFlag('min-confidence', flags.minConfidence, 0.01, 0.99);
   const cropScale = flags.cropScale === undefined ? undefined : numberFlag('crop-scale', flags.cropScale, 0.5, 5);
+  const tiles = numberFlag('tiles', flags.tiles, 1, 4);
+  if (!Number.isInteger(tiles)) throw new CliExit(EXIT_USAGE, `--tiles must be a whole number from 1 to 4, got "${flags.tiles}"`);
   const pipeline = loadOrExit(file);
   const [{ defaultModelStage, ModelChoiceError }, { loadServing }, { buildServer }, { ffmpegPath }] = await Promise.all([
     import('../../serve/model-source.js'), import('../../serve/load.js'), import('../../serve/server.js'), import('../../serve/ffmpeg.js'),
@@ -51,7 +54,7 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const { app } = await buildServer({
     models,
-    analysis: { fps, minConfidence, maxFaces: 20, framing, maxSide: 1280, batchSize: 64 },
+    analysis: { fps, minConfidence, maxFaces: 50, framing, maxSide: 1280, batchSize: 64, tiles },
     maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024),
     events: {
       started: (job) => say(`job ${job.id.slice(0, 8)} "${job.name}": analysing`),
@@ -65,7 +68,7 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
   });
   const url = await app.listen({ port, host: flags.host });
   const meta = classifier.metadata;
-  say(`model: ${served.stage} (${meta.arch}${meta.backbone ? ` on ${meta.backbone}` : ''}, ${meta.inputSize ? `${meta.inputSize}×${meta.inputSize} ${meta.channels === 1 ? 'gray' : 'RGB'}, ` : ''}${meta.classes.length} classes) on ${runtime.backend}; faces by blazeface, min confidence ${minConfidence}`);
+  say(`model: ${served.stage} (${meta.arch}${meta.backbone ? ` on ${meta.backbone}` : ''}, ${meta.inputSize ? `${meta.inputSize}×${meta.inputSize} ${meta.channels === 1 ? 'gray' : 'RGB'}, ` : ''}${meta.classes.length} classes) on ${runtime.backend}; faces by blazeface, min confidence ${minConfidence}${tiles > 1 ? `, whole frame and ${tiles}×${tiles} tiles` : ''}`);
   say(`framing: crops ${framing.scale}× the face box, centre offset (${framing.dx}, ${framing.dy}) box sides: ${framing.from}`);
   say(`ffmpeg: ${ffmpeg}`);
   process.stdout.write(`serving on ${url.replace('://0.0.0.0', '://127.0.0.1')} (Ctrl-C stops)\n`);
