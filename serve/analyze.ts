@@ -121,7 +121,7 @@ export async function analyzeMedia(file: string, info: MediaInfo, models: Models
   if (!frames.length) throw new MediaError('the video has no frames to analyse', 422);
   if (!faces) {
     const what = info.kind === 'image' ? 'the image' : `${frames.length} frames sampled at ${options.fps} fps`;
-    throw new MediaError(`no faces found in ${what} (faces scoring below ${options.minConfidence} are not counted; very small faces, under about 1/20 of the frame's long side, are missed)`, 422);
+    throw new MediaError(`no faces found in ${what} (faces scoring below ${options.minConfidence} are not counted; faces under about 1/20 of the frame's long side are found only when the server runs with --tiles)`, 422);
   }
   for (const frame of frames) frame.faces.sort((a, b) => a.person - b.person);
   const seconds = (performance.now() - started) / 1000;
