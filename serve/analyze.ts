@@ -3,7 +3,7 @@ import type { Raster } from '../stages/images/raster.js';
 import type { FaceClassifier } from './classifier.js';
 import { cropFace, findFaces, type Box, type FaceOptions } from './faces.js';
 import { imageFrame, MediaError, videoFrames, type Frame, type MediaInfo } from './media.js';
-import { emotionShares, summarisePeople, type FaceResult, type FrameResult, type PersonSummary } from './summary.js';
+import { emotionShares, round, summarisePeople, type FaceResult, type FrameResult, type PersonSummary } from './summary.js';
 import { FaceTracker } from './track.js';
 
 export interface AnalysisOptions extends FaceOptions {
@@ -46,8 +46,6 @@ interface PendingFace {
   person: number;
   detection: number;
 }
-
-const round = (x: number, digits = 3) => Number(x.toFixed(digits));
 
 /**
  * Finds, tracks and labels every face of a video (sampled at `fps`) or an image. Detection runs frame by

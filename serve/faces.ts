@@ -1,8 +1,8 @@
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import { detectFaces } from '../stages/agr/blazeface.js';
 import type { Raster } from '../stages/images/raster.js';
-import { frameBox, HUMAN_FRAMING, type Framing } from './framing.js';
-import { iou } from './track.js';
+import { frameBox, type Framing } from './framing.js';
+import { intersection, iou } from './track.js';
 
 export type Box = [number, number, number, number];
 
@@ -19,8 +19,6 @@ export interface FaceOptions {
    */
   tiles: number;
 }
-
-export const DEFAULT_FACE_OPTIONS: FaceOptions = { minConfidence: 0.5, maxFaces: 50, framing: HUMAN_FRAMING, tiles: 1 };
 
 /** Neighbouring tiles share this fraction of their size, so a face on a border is whole in one of them. */
 const TILE_OVERLAP = 0.3;
@@ -59,9 +57,7 @@ export function findFaces(detector: GraphModel, frame: Raster, options: FaceOpti
 
 /** The share of the smaller box that lies in the other: 1 when one holds the other. */
 function containment(a: Box, b: Box): number {
-  const x = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
-  const y = Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
-  return (x * y) / Math.max(1e-9, Math.min(a[2] * a[3], b[2] * b[3]));
+  return intersection(a, b) / Math.max(1e-9, Math.min(a[2] * a[3], b[2] * b[3]));
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import { detectFaces } from '../stages/agr/blazeface.js';
 import type { Raster } from '../stages/images/raster.js';
+import { round } from './summary.js';
 
 /**
  * How a training image frames its face, relative to the box blazeface finds in it: the image's side is
@@ -24,7 +25,6 @@ const median = (values: number[]) => {
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 };
-const round = (x: number) => Number(x.toFixed(3));
 
 /** At least this many training images must show a face for the measurement to be used. */
 export const MIN_FRAMING_FACES = 8;

@@ -59,11 +59,6 @@ export class JobQueue {
     return this.active.get(id) ?? this.finished.get(id);
   }
 
-  /** Waits for every submitted job to end (tests, shutdown). */
-  idle(): Promise<void> {
-    return this.chain;
-  }
-
   /** Stops the running job and refuses the queued ones; their folders are removed. */
   async close(): Promise<void> {
     this.controller.abort();

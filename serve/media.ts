@@ -50,15 +50,19 @@ export interface Frame {
   scale: number;
 }
 
-/** An image as one frame at t = 0, turned upright by its EXIF orientation as a viewer shows it. */
+/**
+ * An image as one frame at t = 0, turned upright by its EXIF orientation as a viewer shows it, decoded once
+ * (scaled so its long side is at most `maxSide`); its upright size comes from the header.
+ */
 export async function imageFrame(file: string, maxSide: number): Promise<{ frame: Frame; width: number; height: number }> {
-  const upright = sharp(file).rotate();
-  const { width, height } = await upright.clone().toBuffer({ resolveWithObject: true }).then((r) => r.info);
-  const scale = Math.max(1, Math.max(width, height) / maxSide);
-  const { data, info } = await upright
-    .resize(Math.round(width / scale), Math.round(height / scale), { fit: 'fill' })
+  const header = await sharp(file).metadata();
+  const turned = (header.orientation ?? 1) >= 5; // EXIF 5–8 are the quarter turns
+  const [width, height] = turned ? [header.height!, header.width!] : [header.width!, header.height!];
+  const { data, info } = await sharp(file).rotate()
+    .resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true })
     .removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  return { frame: { index: 0, t: 0, raster: { width: info.width, height: info.height, channels: 3, data: new Uint8Array(data.buffer, data.byteOffset, data.length) }, scale }, width, height };
+  const raster = { width: info.width, height: info.height, channels: 3 as const, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+  return { frame: { index: 0, t: 0, raster, scale: width / info.width }, width, height };
 }
 
 export interface VideoFrames {
@@ -80,7 +84,7 @@ export async function videoFrames(file: string, fps: number, maxSide: number): P
   const child = execa(await ffmpegPath(), [
     '-hide_banner', '-nostdin', '-i', file, '-map', '0:v:0', '-an', '-sn',
     '-vf', `fps=${fps},${fit}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
-  ], { reject: false, buffer: { stdout: false, stderr: true }, stripFinalNewline: false });
+  ], { reject: false, buffer: false });
   let stderr = '';
   const header = new Promise<{ width: number; height: number; input: [number, number] }>((resolve, reject) => {
     child.stderr!.setEncoding('utf8');
@@ -99,16 +103,22 @@ export async function videoFrames(file: string, fps: number, maxSide: number): P
   let warning: string | undefined;
   const frameBytes = width * height * 3;
   async function* frames(): AsyncGenerator<Frame> {
-    let pending: Buffer = Buffer.alloc(0);
+    // Pipe chunks (64 KB) are copied once, straight into the frame they belong to.
+    let data = new Uint8Array(frameBytes);
+    let filled = 0;
     let index = 0;
     try {
       for await (const chunk of child.stdout! as AsyncIterable<Buffer>) {
-        pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
-        while (pending.length >= frameBytes) {
-          const data = new Uint8Array(pending.subarray(0, frameBytes));
-          pending = pending.subarray(frameBytes);
+        for (let offset = 0; offset < chunk.length;) {
+          const take = Math.min(frameBytes - filled, chunk.length - offset);
+          data.set(chunk.subarray(offset, offset + take), filled);
+          filled += take;
+          offset += take;
+          if (filled < frameBytes) continue;
           yield { index, t: index / fps, raster: { width, height, channels: 3, data }, scale };
           index++;
+          data = new Uint8Array(frameBytes);
+          filled = 0;
         }
       }
       const result = await child;

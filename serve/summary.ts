@@ -33,7 +33,8 @@ export interface PersonSummary {
   timeline: Segment[];
 }
 
-const round = (x: number, digits = 3) => Number(x.toFixed(digits));
+/** Results are kept to `digits` decimals: the JSON stays readable and a rerun compares equal. */
+export const round = (x: number, digits = 3) => Number(x.toFixed(digits));
 
 function shares(emotions: readonly string[], classes: readonly string[]): Record<string, number> {
   const counts = Object.fromEntries(classes.map((c) => [c, 0])) as Record<string, number>;

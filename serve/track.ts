@@ -1,9 +1,14 @@
 import type { Box } from './faces.js';
 
-export function iou(a: Box, b: Box): number {
+/** The area two [x, y, w, h] boxes share. */
+export function intersection(a: Box, b: Box): number {
   const x = Math.max(0, Math.min(a[0] + a[2], b[0] + b[2]) - Math.max(a[0], b[0]));
   const y = Math.max(0, Math.min(a[1] + a[3], b[1] + b[3]) - Math.max(a[1], b[1]));
-  const inter = x * y;
+  return x * y;
+}
+
+export function iou(a: Box, b: Box): number {
+  const inter = intersection(a, b);
   const union = a[2] * a[3] + b[2] * b[3] - inter;
   return union > 0 ? inter / union : 0;
 }

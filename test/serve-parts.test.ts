@@ -10,12 +10,19 @@ import { frameBox, measureFraming } from '../serve/framing.js';
 import { MediaError, probeMedia, videoFrames } from '../serve/media.js';
 import { emotionShares, framesCsv, summarisePeople, type FrameResult } from '../serve/summary.js';
 import { FaceTracker, iou } from '../serve/track.js';
-import { renderFace } from '../stages/faces/render.js';
+import { encodePng, renderFace } from '../stages/faces/render.js';
 import { STYLES } from '../stages/faces/styles.js';
 import type { Raster } from '../stages/images/raster.js';
 import { loadHumanModel } from '../stages/model/human-models.js';
 import { selectBackend } from '../stages/model/runtime.js';
-import { modelPixels } from '../stages/training/examples.js';
+import { PixelSource } from '../stages/training/examples.js';
+import * as tf from '@tensorflow/tfjs-core';
+import type { Hash } from '../cache/hash.js';
+import { loadFaceClassifier } from '../serve/classifier.js';
+import { EMOTIONS } from '../stages/formats/emotions.js';
+import { buildPaperCnn, PAPER_CNN_DEFAULTS } from '../stages/model/paper-cnn.js';
+import { storeSaveHandler } from '../stages/model/store-io.js';
+import type { InputView, OutputWriter } from '../stages/types.js';
 import { renderFaceVideo, tileAt } from './face-video.js';
 import { makeProject } from './helpers.js';
 
@@ -86,11 +93,29 @@ test('the framing of training images is measured from where blazeface finds thei
   detector.dispose();
 });
 
-test('a face crop reaches the paper CNN through the same pixels function as training images', () => {
-  const crop: Raster = { width: 4, height: 4, channels: 3, data: Uint8Array.from({ length: 48 }, (_, i) => (i * 37) % 256) };
-  const pixels = modelPixels(crop, { inputSize: 2, channels: 1 });
-  assert.equal(pixels.length, 4);
-  assert.ok(pixels.every((p) => p >= 0 && p <= 1));
+test('a face crop reaches a served paper CNN exactly as the same picture reached it in training', async () => {
+  await selectBackend('auto');
+  const spec = { ...PAPER_CNN_DEFAULTS, inputSize: 20, channels: 1 as const, width: 0.125 };
+  const model = buildPaperCnn(spec);
+  const files = new Map<string, Uint8Array>();
+  const put = (rel: string, data: string | Uint8Array) => void files.set(rel, typeof data === 'string' ? Buffer.from(data) : data);
+  const writer = { writeFile: put, writeJson: (rel: string, value: unknown) => put(rel, JSON.stringify(value)) };
+  await model.save(storeSaveHandler(writer as unknown as OutputWriter, 'model', { classes: [...EMOTIONS], arch: 'paper-cnn', inputSize: 20, channels: 1 }));
+  const view = {
+    name: 'train-merged', kind: 'stage', treeHash: 'test', files: Object.fromEntries([...files.keys()].map((k) => [k, { hash: k }])),
+    readFile: (rel: string) => Buffer.from(files.get(rel)!), readText: (rel: string) => Buffer.from(files.get(rel)!).toString(),
+  } as unknown as InputView;
+  // A colour face cut from a frame, and the same picture stored as a training image (PNG, lossless).
+  const face = await renderFace(STYLES.affectnet, 37, seededRandom(5, 'crop'), 'happy');
+  const crop: Raster = { width: 37, height: 37, channels: 3, data: face.pixels };
+  const png = await encodePng(face);
+  const training = await new PixelSource(() => Buffer.from(png), spec, 1).batch([{ blob: 'face' as Hash, label: 3, source: 'x' }]);
+  const trained = tf.tidy(() => (model.predict(tf.tensor(training.x, [1, 20, 20, 1])) as tf.Tensor).dataSync() as Float32Array);
+  const classifier = await loadFaceClassifier(view);
+  const [served] = await classifier.classify([crop]);
+  assert.deepEqual([...served!], [...trained], 'the same probabilities, to the bit');
+  classifier.dispose();
+  model.dispose();
 });
 
 test('uploads are told apart by their bytes: an image, a video (its rotation applied), anything else refused', async () => {

@@ -1,7 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chooseLogger } from '../log/loggers.js';
-import { runPipeline } from '../scheduler.js';
+import { runPipeline, type RunSummary } from '../scheduler.js';
 import { pipelineStatus } from '../status.js';
 import { Store } from '../../cache/store.js';
 import type { Pipeline } from '../spec/pipeline.js';
@@ -51,7 +51,7 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
       waitSeconds,
       async (store) => {
         const result = await runPipeline(pipeline, store, { targets, force, jobs, signal: controller.signal, emit: logger });
-        if (result.ok) reports = await publishReports(pipeline, store, targets);
+        if (result.ok) reports = await publishReports(pipeline, store, result);
         return result;
       },
       (pid, command) => logger({ type: 'lock-wait', holderPid: pid, holderCommand: command }),
@@ -68,11 +68,10 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
   }
 }
 
-/** The report stages this run brought up to date, copied where a browser can open them. */
-async function publishReports(pipeline: Pipeline, store: Store, targets: string[]): Promise<string[]> {
-  const reportStages = [...pipeline.stages.values()].filter((s) => s.type === 'report').map((s) => s.name);
-  if (!reportStages.length) return [];
-  const statuses = await pipelineStatus(pipeline, store, targets);
+/** The report stages this run brought up to date (ran or found fresh), copied where a browser can open them. */
+async function publishReports(pipeline: Pipeline, store: Store, summary: RunSummary): Promise<string[]> {
+  const reports = [...summary.executed, ...summary.fresh].filter((name) => pipeline.stages.get(name)?.type === 'report');
+  if (!reports.length) return [];
   const { publishReport } = await import('./report.js');
-  return statuses.flatMap((s) => (s.state === 'fresh' && reportStages.includes(s.stage) ? [publishReport(pipeline, store, s.stage, store.getRecord(s.key)!)] : []));
+  return reports.map((name) => publishReport(pipeline, store, name, store.getRecord(summary.lock.stages[name]!.key)!));
 }
