@@ -4,6 +4,8 @@
  * here: a forced exit kills them all, and the store lock records them so a later run can end the groups of a
  * run that was killed before it could.
  */
+import * as fs from 'node:fs';
+
 const groups = new Set<number>();
 const listeners = new Set<(pgids: number[]) => void>();
 
@@ -38,14 +40,65 @@ export function signalGroups(signal: NodeJS.Signals, pgids: Iterable<number> = g
   }
 }
 
-/** True while any process of the group exists. */
+/**
+ * True while any process of the group exists. A zombie (exited, not yet reaped by its new parent) still
+ * answers kill(0) but can write nothing, so on Linux the group counts as gone once only zombies are left.
+ */
 export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
+  return process.platform !== 'linux' || hasRunningMember(pgid);
+}
+
+function hasRunningMember(pgid: number): boolean {
+  let names: string[];
+  try {
+    names = fs.readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // it ended while we looked
+    }
+    // After the command name (which may hold spaces, hence the last ')'): state, ppid, pgrp, …
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
+  }
+  return false;
+}
+
+/** Resolves true once every one of the groups is gone, false if some are still alive after `timeoutMs`. */
+export async function waitGroupsGone(pgids: Iterable<number>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let left = [...pgids];
+  for (;;) {
+    left = left.filter(groupAlive);
+    if (!left.length) return true;
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** How long processes get to die after SIGKILL before fer-dag reports them as unkillable. */
+export const KILL_WAIT_MS = 10_000;
+
+/**
+ * Ends the groups as a service manager would: SIGTERM lets each program clean up, SIGKILL after `graceMs`
+ * ends what ignored it. Resolves true once all are gone.
+ */
+export async function endGroups(pgids: number[], graceMs: number): Promise<boolean> {
+  signalGroups('SIGTERM', pgids);
+  if (await waitGroupsGone(pgids, graceMs)) return true;
+  signalGroups('SIGKILL', pgids);
+  return waitGroupsGone(pgids, KILL_WAIT_MS);
 }
 
 function notify(): void {

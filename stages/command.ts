@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { listFiles } from '../cache/tree.js';
+import { runInOwnGroup } from './group-process.js';
 import type { StageContext, StageDefinition, StageEntry } from './types.js';
 
 export interface CommandParams {
@@ -33,6 +34,35 @@ function tail(text: string, lines: number): string {
   return all.slice(-lines).join('\n');
 }
 
+interface OutFile {
+  abs: string;
+  /** Size, modification time (ns) and inode: a write or a replacement changes one of them. */
+  version: string;
+}
+
+/** Every file of the outs, by its path relative to the pipeline's folder; a missing out is an error. */
+function snapshotOuts(pipelineDir: string, outs: string[]): Map<string, OutFile> {
+  const files = new Map<string, OutFile>();
+  const add = (rel: string, abs: string) => {
+    const stat = fs.statSync(abs, { bigint: true, throwIfNoEntry: false });
+    files.set(rel, { abs, version: stat ? `${stat.size}:${stat.mtimeNs}:${stat.ino}` : 'gone' });
+  };
+  for (const out of outs) {
+    const abs = path.resolve(pipelineDir, out);
+    const stat = fs.statSync(abs, { throwIfNoEntry: false });
+    if (!stat) throw new CommandFailedError(`the command finished but did not write its declared out "${out}"`);
+    if (stat.isDirectory()) for (const file of listFiles(abs)) add(`${out}/${file.rel}`, file.abs);
+    else add(out, abs);
+  }
+  return files;
+}
+
+function firstChange(before: Map<string, OutFile>, after: Map<string, OutFile>): string | undefined {
+  for (const [rel, file] of after) if (before.get(rel)?.version !== file.version) return rel;
+  for (const rel of before.keys()) if (!after.has(rel)) return rel;
+  return undefined;
+}
+
 export const commandStage: StageDefinition<CommandParams> = {
   type: 'command',
   version: '1',
@@ -61,37 +91,49 @@ export const commandStage: StageDefinition<CommandParams> = {
     const argv = cmd.map((arg) => interpolate(arg, ctx));
     for (const out of outs) fs.mkdirSync(path.dirname(path.resolve(ctx.pipelineDir, out)), { recursive: true });
 
-    const { execa } = await import('execa'); // loaded when a command runs, not on every no-op
-    const result = await execa(argv[0]!, argv.slice(1), {
+    const result = await runInOwnGroup(argv, {
       cwd: ctx.pipelineDir,
-      env: { ...env, FER_DAG_STAGE: ctx.stage, FER_DAG_SEED: String(ctx.seed), FER_DAG_PARAMS: JSON.stringify(params) },
-      stdin: 'ignore',
-      reject: false,
-      cancelSignal: ctx.signal,
-      stripFinalNewline: false,
-      maxBuffer: 256 * 1024 * 1024,
+      env: { ...process.env, ...env, FER_DAG_STAGE: ctx.stage, FER_DAG_SEED: String(ctx.seed), FER_DAG_PARAMS: JSON.stringify(params) },
+      signal: ctx.signal,
     });
-    ctx.output.setLog(String(result.stdout ?? ''), String(result.stderr ?? ''));
-    if (result.failed) {
-      const why = result.isCanceled
+    ctx.output.setLog(result.stdout, result.stderr);
+    const why = result.startError
+      ? `could not start: ${result.startError.message}`
+      : result.cancelled
         ? 'was cancelled'
-        : result.exitCode !== undefined
-          ? `exited with code ${result.exitCode}`
-          : result.signal
-            ? `was killed by ${result.signal}`
-            : `could not start: ${result.originalMessage ?? result.shortMessage}`;
-      const stderr = tail(String(result.stderr ?? ''), STDERR_TAIL_LINES);
+        : result.groupLeftAlive
+          ? 'left processes that SIGKILL could not end, so its outs cannot be trusted'
+          : result.code !== 0
+            ? result.code !== null
+              ? `exited with code ${result.code}`
+              : `was killed by ${result.signal}`
+            : undefined;
+    if (why) {
+      const stderr = tail(result.stderr, STDERR_TAIL_LINES);
       throw new CommandFailedError(`\`${argv.join(' ')}\` ${why}${stderr ? `\n${stderr}` : ''}`);
     }
 
-    for (const out of outs) {
-      const abs = path.resolve(ctx.pipelineDir, out);
-      if (!fs.existsSync(abs)) throw new CommandFailedError(`the command finished but did not write its declared out "${out}"`);
-      if (fs.statSync(abs).isDirectory()) {
-        for (const file of listFiles(abs)) await ctx.output.addFile(`${out}/${file.rel}`, file.abs);
-      } else {
-        await ctx.output.addFile(out, abs);
+    // The command's group is gone, but a program that left it (setsid, a daemon) could still be writing: the
+    // outs are stored only if nothing about them changed between the look before and the look after.
+    const before = snapshotOuts(ctx.pipelineDir, outs);
+    let changed: string | undefined;
+    for (const [rel, file] of before) {
+      try {
+        await ctx.output.addFile(rel, file.abs);
+      } catch (error) {
+        // Removed or rewritten while it was read: say so; anything else is a real store failure.
+        changed = firstChange(before, snapshotOuts(ctx.pipelineDir, outs));
+        if (!changed) throw error;
+        break;
       }
+    }
+    changed ??= firstChange(before, snapshotOuts(ctx.pipelineDir, outs));
+    if (changed) {
+      throw new CommandFailedError(
+        `the out file ${changed} changed while fer-dag was storing it: a program the command started is still writing ` +
+          'into its outs (one that left its process group, e.g. a daemon); the result was not cached. ' +
+          'Make the command wait for every program it starts.',
+      );
     }
   },
 };

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Store, type StageRecord } from '../../cache/store.js';
-import { StoreLock, StoreLockedError } from '../../cache/lock.js';
+import { OrphanGroupsError, StoreLock, StoreLockedError } from '../../cache/lock.js';
 import { formatDiagnostic, formatDiagnostics } from '../spec/diagnostics.js';
 import { loadPipeline } from '../spec/load.js';
 import type { Pipeline } from '../spec/pipeline.js';
@@ -49,13 +49,14 @@ export async function withLockedStore<T>(
   waitSeconds: number,
   work: (store: Store) => Promise<T>,
   onWait?: (pid: number, holderCommand: string) => void,
+  signal?: AbortSignal,
 ): Promise<T> {
   const store = new Store(pipeline.storeDir);
   const lock = new StoreLock(path.join(pipeline.storeDir, 'lock'), command);
   try {
-    await lock.acquire(waitSeconds * 1000, (holder) => onWait?.(holder.pid, holder.command));
+    await lock.acquire(waitSeconds * 1000, (holder) => onWait?.(holder.pid, holder.command), signal);
   } catch (error) {
-    if (error instanceof StoreLockedError) throw new CliExit(EXIT_STAGE_FAILED, `fer-dag: ${error.message}`);
+    if (error instanceof StoreLockedError || error instanceof OrphanGroupsError) throw new CliExit(EXIT_STAGE_FAILED, `fer-dag: ${error.message}`);
     throw error;
   }
   const release = () => lock.release();

@@ -5,7 +5,8 @@ import { runPipeline, type RunSummary } from '../scheduler.js';
 import { pipelineStatus } from '../status.js';
 import { Store } from '../../cache/store.js';
 import type { Pipeline } from '../spec/pipeline.js';
-import { checkStageNames, EXIT_OK, EXIT_STAGE_FAILED, loadOrExit, parseJobs, withLockedStore } from './common.js';
+import { catchInterrupts } from './signals.js';
+import { checkStageNames, CliExit, EXIT_OK, EXIT_STAGE_FAILED, loadOrExit, parseJobs, withLockedStore } from './common.js';
 
 export interface RunFlags {
   stage?: string[];
@@ -38,10 +39,11 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
   }
 
   const logger = chooseLogger(Boolean(flags.json));
-  const controller = new AbortController();
-  const interrupt = () => controller.abort();
-  process.once('SIGINT', interrupt);
-  process.once('SIGTERM', interrupt);
+  // The running stages end their process groups, the lockfile records what finished and the lock is released;
+  // main then exits 130 or 143. A second signal forces the exit.
+  const interrupts = catchInterrupts((name) => {
+    if (!flags.json) process.stderr.write(`fer-dag: ${name}: stopping the running stages and writing the lockfile (again to force)\n`);
+  });
   const waitSeconds = flags.wait === true ? Infinity : flags.wait ? Number(flags.wait) : 0;
   try {
     let reports: string[] = [];
@@ -50,21 +52,25 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
       `fer-dag run ${path.relative(process.cwd(), pipeline.file)}`,
       waitSeconds,
       async (store) => {
-        const result = await runPipeline(pipeline, store, { targets, force, jobs, signal: controller.signal, emit: logger });
+        const result = await runPipeline(pipeline, store, { targets, force, jobs, signal: interrupts.signal, emit: logger });
         if (result.ok) reports = await publishReports(pipeline, store, result);
         return result;
       },
       (pid, command) => logger({ type: 'lock-wait', holderPid: pid, holderCommand: command }),
+      interrupts.signal,
     );
     logger.close();
     if (!flags.json) {
       for (const html of reports) process.stdout.write(`report: ${path.relative(process.cwd(), html)} (\`fer-dag report\` prints its accuracy matrix)\n`);
     }
-    return summary.ok ? EXIT_OK : EXIT_STAGE_FAILED;
+    return interrupts.exitCode(summary.ok ? EXIT_OK : EXIT_STAGE_FAILED);
+  } catch (error) {
+    // Interrupted while queued for the lock: nothing ran, nothing to write.
+    if (error instanceof CliExit && interrupts.received()) return interrupts.exitCode(error.code);
+    throw error;
   } finally {
     logger.close();
-    process.removeListener('SIGINT', interrupt);
-    process.removeListener('SIGTERM', interrupt);
+    interrupts.dispose();
   }
 }
 

@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type { Result, ResultPromise } from 'execa';
 import { canonicalJson } from '../../cache/hash.js';
+import { KILL_WAIT_MS, registerGroup, signalGroups, unregisterGroup, waitGroupsGone } from '../../engine/process-groups.js';
 import { SynthesisError, type SynthesisRequest, type Synthesizer } from './types.js';
 
 /**
@@ -33,7 +34,10 @@ const CLOSE_GRACE_MS = 2000;
 /** A program that exits is started again this many times in the synthesizer's life; after that every image fails fast. */
 const RESTARTS = 1;
 
-const PIPES = { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false } as const;
+// detached: the program leads its own process group (see engine/process-groups.ts), so stopping it stops the
+// workers it forks too, and a run killed outright leaves the group recorded with the store lock for the next
+// run to end. It also keeps execa's cleanup (signal-exit, which re-raises SIGINT) out of the process.
+const PIPES = { stdin: 'pipe', stdout: 'pipe', stderr: 'pipe', buffer: false, reject: false, detached: true } as const;
 type Subprocess = ResultPromise<typeof PIPES>;
 
 /** One request as the program reads it (snake_case: the program is most likely Python). */
@@ -134,6 +138,8 @@ class Program {
     private readonly cwd: string,
   ) {
     this.spawned = subprocess.pid !== undefined;
+    const pgid = subprocess.pid;
+    if (pgid !== undefined) registerGroup(pgid);
     subprocess.stderr.setEncoding('utf8');
     subprocess.stderr.on('data', (chunk: string) => {
       this.stderrTail = (this.stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
@@ -144,9 +150,13 @@ class Program {
       if (parsed) this.waiters.get(parsed.id)?.settle(parsed.answer);
     });
     // execa settles once the process has exited and its stdout has ended, so every answer it wrote was read first.
-    this.exited = subprocess.then((result) => {
+    this.exited = subprocess.then(async (result) => {
       this.ended ??= new SynthesisError(this.describeEnd(result));
       for (const waiter of [...this.waiters.values()]) waiter.settle(this.ended);
+      if (pgid === undefined) return;
+      // What the program left running in its group ends with it.
+      signalGroups('SIGKILL', [pgid]);
+      if (await waitGroupsGone([pgid], KILL_WAIT_MS)) unregisterGroup(pgid);
     });
   }
 
@@ -196,7 +206,7 @@ class Program {
     this.subprocess.stdin.end();
     for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
       if (await settlesWithin(this.exited, CLOSE_GRACE_MS)) return;
-      this.subprocess.kill(signal);
+      if (this.subprocess.pid !== undefined) signalGroups(signal, [this.subprocess.pid]);
     }
     await this.exited;
   }
