@@ -84,7 +84,8 @@ async function endDeadHoldersGroups(lockFile: string, holder: LockHolder): Promi
   if (!(await waitGroupsGone(pgids, KILL_WAIT_MS))) {
     throw new OrphanGroupsError(
       `the store ${path.dirname(lockFile)} was held by pid ${holder.pid}, which is gone, but processes of its ` +
-        `process group(s) ${pgids.join(', ')} are still alive after SIGKILL; end them (ps -eo pid,pgid,stat,args) and run again.`,
+        `process group(s) ${pgids.join(', ')} are still alive after SIGKILL; end them ` +
+        '(ps -eo pid,pgid,stat,args) and run again.',
     );
   }
 }
@@ -153,7 +154,12 @@ export class StoreLock {
   /** Returns undefined when the lock was taken, else who holds it. */
   private async tryTake(): Promise<LockHolder | undefined> {
     const me: LockHolder = {
-      pid: process.pid, host: os.hostname(), command: this.command, startedAt: new Date().toISOString(), bootId: bootId(), groups: [],
+      pid: process.pid,
+      host: os.hostname(),
+      command: this.command,
+      startedAt: new Date().toISOString(),
+      bootId: bootId(),
+      groups: [],
     };
     // The holder's details are written first and linked into place: link fails if the lock exists, and a
     // reader never sees a lock file without its contents.

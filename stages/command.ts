@@ -93,7 +93,13 @@ export const commandStage: StageDefinition<CommandParams> = {
 
     const result = await runInOwnGroup(argv, {
       cwd: ctx.pipelineDir,
-      env: { ...process.env, ...env, FER_DAG_STAGE: ctx.stage, FER_DAG_SEED: String(ctx.seed), FER_DAG_PARAMS: JSON.stringify(params) },
+      env: {
+        ...process.env,
+        ...env,
+        FER_DAG_STAGE: ctx.stage,
+        FER_DAG_SEED: String(ctx.seed),
+        FER_DAG_PARAMS: JSON.stringify(params),
+      },
       signal: ctx.signal,
     });
     ctx.output.setLog(result.stdout, result.stderr);
@@ -130,8 +136,8 @@ export const commandStage: StageDefinition<CommandParams> = {
     changed ??= firstChange(before, snapshotOuts(ctx.pipelineDir, outs));
     if (changed) {
       throw new CommandFailedError(
-        `the out file ${changed} changed while fer-dag was storing it: a program the command started is still writing ` +
-          'into its outs (one that left its process group, e.g. a daemon); the result was not cached. ' +
+        `the out file ${changed} changed while fer-dag was storing it: a program the command started is still ` +
+          'writing into its outs (one that left its process group, e.g. a daemon); the result was not cached. ' +
           'Make the command wait for every program it starts.',
       );
     }

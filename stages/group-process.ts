@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
-import { endGroups, KILL_WAIT_MS, registerGroup, signalGroups, unregisterGroup, waitGroupsGone } from '../engine/process-groups.js';
+import {
+  endGroups, KILL_WAIT_MS, registerGroup, signalGroups, unregisterGroup, waitGroupsGone,
+} from '../engine/process-groups.js';
 
 export interface GroupRunOptions {
   cwd: string;
@@ -67,7 +69,8 @@ export function runInOwnGroup(argv: string[], options: GroupRunOptions): Promise
     const stderr = new Capture();
     child.stdout.on('data', (chunk: Buffer) => stdout.add(chunk));
     child.stderr.on('data', (chunk: Buffer) => stderr.add(chunk));
-    const pipesClosed = Promise.all([child.stdout, child.stderr].map((s) => new Promise((done) => s.once('close', done))));
+    const closed = (stream: NodeJS.EventEmitter) => new Promise((done) => stream.once('close', done));
+    const pipesClosed = Promise.all([closed(child.stdout), closed(child.stderr)]);
     let cancelled = false;
     let settled = false;
     const onAbort = () => {

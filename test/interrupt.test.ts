@@ -62,7 +62,8 @@ test('a run killed with SIGKILL leaves no orphan writing into the next run\'s ou
     const first = startCli(dir, ['run', 'p.yaml']);
     const firstDone = exited(first);
     const out = path.join(dir, 'out/e.txt');
-    await waitFor(() => hasText(out) && fs.readFileSync(out, 'utf8').split('\n').length > 5, 15_000, 'the command to write');
+    const written = () => hasText(out) && fs.readFileSync(out, 'utf8').split('\n').length > 5;
+    await waitFor(written, 15_000, 'the command to write');
     first.kill('SIGKILL');
     await firstDone;
     const orphan = readPid(dir, 'appender.pid');
@@ -100,12 +101,14 @@ stages:
 async function runUntilStageB(dir: string) {
   const child = startCli(dir, ['run', 'p.yaml']);
   const done = exited(child);
-  await waitFor(() => hasText(path.join(dir, 'background.pid')) && hasText(path.join(dir, 'out/b.txt')), 15_000, 'stage b to start');
+  const started = () => hasText(path.join(dir, 'background.pid')) && hasText(path.join(dir, 'out/b.txt'));
+  await waitFor(started, 15_000, 'stage b to start');
   return { child, done, background: readPid(dir, 'background.pid') };
 }
 
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  test(`${signal} during a command stage stops in order: exit ${code}, lockfile of the finished stage, lock released, no grandchild`, async () => {
+  const name = `${signal} during a command: exit ${code}, lockfile of the finished stage, lock released, no grandchild`;
+  test(name, async () => {
     const dir = makeProject({ 'p.yaml': TWO_STAGES });
     try {
       const { child, done, background } = await runUntilStageB(dir);
@@ -149,7 +152,8 @@ test('watch stops on SIGINT with exit 130 and the store lock released', async ()
   try {
     const child = startCli(dir, ['watch', 'p.yaml']);
     const done = exited(child);
-    await waitFor(() => hasText(path.join(dir, 'background.pid')) && fs.existsSync(lockFile(dir)), 15_000, 'stage b to start under watch');
+    const started = () => hasText(path.join(dir, 'background.pid')) && fs.existsSync(lockFile(dir));
+    await waitFor(started, 15_000, 'stage b to start under watch');
     const background = readPid(dir, 'background.pid');
     child.kill('SIGINT');
     const result = await done;

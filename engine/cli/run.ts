@@ -42,7 +42,7 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
   // The running stages end their process groups, the lockfile records what finished and the lock is released;
   // main then exits 130 or 143. A second signal forces the exit.
   const interrupts = catchInterrupts((name) => {
-    if (!flags.json) process.stderr.write(`fer-dag: ${name}: stopping the running stages and writing the lockfile (again to force)\n`);
+    if (!flags.json) process.stderr.write(`fer-dag: ${name}: stopping the running stages (again to force)\n`);
   });
   const waitSeconds = flags.wait === true ? Infinity : flags.wait ? Number(flags.wait) : 0;
   try {
@@ -52,7 +52,8 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
       `fer-dag run ${path.relative(process.cwd(), pipeline.file)}`,
       waitSeconds,
       async (store) => {
-        const result = await runPipeline(pipeline, store, { targets, force, jobs, signal: interrupts.signal, emit: logger });
+        const signal = interrupts.signal;
+        const result = await runPipeline(pipeline, store, { targets, force, jobs, signal, emit: logger });
         if (result.ok) reports = await publishReports(pipeline, store, result);
         return result;
       },
