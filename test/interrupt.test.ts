@@ -82,6 +82,35 @@ test('a run killed with SIGKILL leaves no orphan writing into the next run\'s ou
   }
 });
 
+// A daemon started with setsid leaves the command's process group, so ending the group does not stop it: it
+// keeps appending to the out after the command has exited.
+const DAEMON = `version: 1
+stages:
+  e:
+    type: command
+    cmd:
+      - sh
+      - -c
+      - >-
+        setsid sh -c 'echo $$ > daemon.pid; while true; do echo x >> out/e.txt; done' </dev/null >/dev/null 2>&1 &
+        sleep 0.3
+    outs: [out/e.txt]
+`;
+
+test('an out still being written after the command exited is not cached, and the stage says why', async () => {
+  const dir = makeProject({ 'p.yaml': DAEMON });
+  try {
+    const result = await cli(dir, 'run', 'p.yaml');
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /the out file out\/e\.txt changed while fer-dag was storing it/);
+    const lock = JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8')) as Lockfile;
+    assert.deepEqual(lock.stages, {}, 'no result was recorded');
+    assert.doesNotMatch(result.stdout + result.stderr, STACK_FRAME);
+  } finally {
+    cleanUp(dir, ['daemon.pid']);
+  }
+});
+
 // Stage a finishes at once; b starts a background `sleep` (a grandchild of fer-dag) and then waits itself.
 const TWO_STAGES = `version: 1
 stages:
