@@ -181,6 +181,9 @@ export class StoreLock {
     if (!holder) return this.tryTake(); // released between our link and read
     if (holder.host === os.hostname() && !processAlive(holder.pid)) {
       await endDeadHoldersGroups(this.lockFile, holder);
+      // What the killed holder may have had half-written beside the lock (its claim, a record rewrite).
+      const litter = [`${this.lockFile}.${holder.pid}`, `${this.lockFile}.${holder.pid}.next`];
+      for (const file of litter) fs.rmSync(file, { force: true });
       // The holder died without releasing (killed). Renaming the stale file aside is atomic, so only one
       // of several processes noticing the stale lock removes it; the rest retry the O_EXCL create.
       const aside = `${this.lockFile}.stale-${process.pid}`;
