@@ -93,12 +93,14 @@ export async function analyzeMedia(file: string, info: MediaInfo, models: Models
     ({ width, height } = image);
     source = [image.frame];
   } else {
-    const video = await videoFrames(file, options.fps, options.maxSide, { demuxer: info.demuxer!, maxDuration: options.maxDuration, signal });
+    const decode = { demuxer: info.demuxer, maxDuration: options.maxDuration, signal };
+    const video = await videoFrames(file, options.fps, options.maxSide, decode);
     ({ width, height } = video);
     source = video.frames;
     warning = video.warning;
   }
-  const expected = info.kind === 'image' ? 1 : Math.max(1, Math.ceil(Math.min(info.duration, options.maxDuration) * options.fps));
+  const decodedSeconds = Math.min(info.duration, options.maxDuration);
+  const expected = info.kind === 'image' ? 1 : Math.max(1, Math.ceil(decodedSeconds * options.fps));
   let decoded = 0;
   for await (const frame of source) {
     signal?.throwIfAborted();

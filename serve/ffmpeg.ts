@@ -64,16 +64,17 @@ const PROBE_TIMEOUT_MS = 30_000;
  * when it finds no video stream in it.
  */
 export async function probeVideo(file: string, demuxer: Demuxer): Promise<{ video: VideoProbe | null; reason: string }> {
-  const { stderr, timedOut } = await execa(await ffmpegPath(), ['-hide_banner', '-nostdin', ...guardedInput(file, demuxer)], {
-    reject: false, stripFinalNewline: true, timeout: PROBE_TIMEOUT_MS, stdin: 'ignore',
-  });
+  const args = ['-hide_banner', '-nostdin', ...guardedInput(file, demuxer)];
+  const options = { reject: false, stripFinalNewline: true, timeout: PROBE_TIMEOUT_MS, stdin: 'ignore' } as const;
+  const { stderr, timedOut } = await execa(await ffmpegPath(), args, options);
   if (timedOut) return { video: null, reason: `ffmpeg took over ${PROBE_TIMEOUT_MS / 1000} s to read the header` };
-  const stream = /Stream #\d+:\d+\S*: Video: ([\w-]+)[^\n]*?, (\d+)x(\d+)/.exec(stderr) ?? /Stream #\d+:\d+\S*: Video: ([\w-]+)/.exec(stderr);
+  const stream = /Stream #\d+:\d+\S*: Video: ([\w-]+)(?:[^\n]*?, (\d+)x(\d+))?/.exec(stderr);
   const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
   // ffmpeg's own last words name the problem ("Invalid data found when processing input", …).
   const reason = lines.filter((l) => !/At least one output file must be specified/.test(l)).pop() ?? 'no video stream';
-  if (!stream) return { video: null, reason: reason.replace(`file:${file}`, 'the file').replace(file, 'the file').replace(/^.*?: /, '') };
+  if (!stream) return { video: null, reason: reason.replace(`file:${file}`, 'the file').replace(/^.*?: /, '') };
   const time = /Duration: (\d+):(\d+):(\d+(?:\.\d+)?)/.exec(stderr);
   const duration = time ? Number(time[1]) * 3600 + Number(time[2]) * 60 + Number(time[3]) : 0;
-  return { video: { codec: stream[1] as string, duration, width: Number(stream[2] ?? 0), height: Number(stream[3] ?? 0) }, reason: '' };
+  const [width, height] = [Number(stream[2] ?? 0), Number(stream[3] ?? 0)];
+  return { video: { codec: stream[1] as string, duration, width, height }, reason: '' };
 }

@@ -43,20 +43,26 @@ const SUPPORTED = 'upload an MP4, WebM, MOV, MKV or AVI video, or a JPEG, PNG or
  * refused (415), and so is anything else. An image or video frame over `maxPixels`, or a video longer than
  * `maxDuration`, is refused (413) before a pixel is decoded.
  */
-export async function probeMedia(file: string, displayName: string, limits: MediaLimits = DEFAULT_LIMITS): Promise<MediaInfo> {
+export async function probeMedia(file: string, displayName: string, limits = DEFAULT_LIMITS): Promise<MediaInfo> {
   const sniffed = sniffFile(file);
   if (sniffed.kind === 'reference') {
-    throw new MediaError(`"${displayName}" is ${sniffed.what}: it names other files, and the server reads only the file uploaded; upload the video itself`, 415);
+    const why = 'it names other files, and the server reads only the file uploaded; upload the video itself';
+    throw new MediaError(`"${displayName}" is ${sniffed.what}: ${why}`, 415);
   }
-  if (sniffed.kind === 'unknown') throw new MediaError(`"${displayName}" is not a video or an image that can be read; ${SUPPORTED}`, 415);
+  if (sniffed.kind === 'unknown') {
+    throw new MediaError(`"${displayName}" is not a video or an image that can be read; ${SUPPORTED}`, 415);
+  }
   if (sniffed.kind === 'image') {
     // The header only: libvips reads the size without decoding, so a 100000×100000 PNG costs nothing here.
     const header = await sharp(file, { limitInputPixels: false }).metadata().catch((error: Error) => {
-      throw new MediaError(`"${displayName}" looks like a ${sniffed.format.toUpperCase()} image but cannot be read (${error.message}); ${SUPPORTED}`, 415);
+      const what = `looks like a ${sniffed.format.toUpperCase()} image but cannot be read (${error.message})`;
+      throw new MediaError(`"${displayName}" ${what}; ${SUPPORTED}`, 415);
     });
     checkPixels(displayName, header.width ?? 0, header.height ?? 0, limits.maxPixels);
     // An animated GIF is a video: ffmpeg reads it, with the gif demuxer only.
-    if (sniffed.format !== 'gif' || (header.pages ?? 1) === 1) return { kind: 'image', duration: 0, format: header.format ?? sniffed.format };
+    if (sniffed.format !== 'gif' || (header.pages ?? 1) === 1) {
+      return { kind: 'image', duration: 0, format: header.format ?? sniffed.format };
+    }
   }
   const demuxer = sniffed.kind === 'video' ? sniffed.demuxer : 'gif';
   const { video, reason } = await probeVideo(file, demuxer);
@@ -101,7 +107,9 @@ export interface Frame {
  * (scaled so its long side is at most `maxSide`); its upright size comes from the header. libvips refuses to
  * decode more than `maxPixels` whatever the header said when it was probed.
  */
-export async function imageFrame(file: string, maxSide: number, maxPixels = DEFAULT_LIMITS.maxPixels): Promise<{ frame: Frame; width: number; height: number }> {
+export async function imageFrame(
+  file: string, maxSide: number, maxPixels = DEFAULT_LIMITS.maxPixels,
+): Promise<{ frame: Frame; width: number; height: number }> {
   const header = await sharp(file, { limitInputPixels: maxPixels }).metadata();
   const turned = (header.orientation ?? 1) >= 5; // EXIF 5–8 are the quarter turns
   const [width, height] = turned ? [header.height!, header.width!] : [header.width!, header.height!];
@@ -138,8 +146,7 @@ export interface DecodeOptions {
  * `maxDuration`, so a header that understates the length cannot make the job run longer.
  */
 export async function videoFrames(file: string, fps: number, maxSide: number, options: DecodeOptions = {}): Promise<VideoFrames> {
-  const sniffed = options.demuxer ? undefined : sniffFile(file);
-  const demuxer = options.demuxer ?? (sniffed?.kind === 'video' ? sniffed.demuxer : sniffed?.kind === 'image' && sniffed.format === 'gif' ? 'gif' : undefined);
+  const demuxer = options.demuxer ?? sniffedDemuxer(file);
   if (!demuxer) throw new MediaError('not a video: its first bytes name no container ffmpeg may read', 415);
   const maxDuration = options.maxDuration ?? DEFAULT_LIMITS.maxDuration;
   const fit = `scale='if(gte(iw,ih),min(${maxSide},iw),-2)':'if(gte(iw,ih),-2,min(${maxSide},ih))'`;
@@ -166,7 +173,10 @@ export async function videoFrames(file: string, fps: number, maxSide: number, op
       const input = /Input #0[\s\S]*?Stream #0:\d+\S*: Video: [^\n]*?, (\d+)x(\d+)/.exec(stderr);
       if (output) resolve({ width: Number(output[1]), height: Number(output[2]), input: input ? [Number(input[1]), Number(input[2])] : [0, 0] });
     });
-    child.then((result) => reject(signal?.aborted ? signal.reason : new MediaError(`ffmpeg could not decode the video: ${lastLine(stderr) || `exit ${result.exitCode}`}`, 422)), reject);
+    child.then((result) => {
+      const failed = new MediaError(`ffmpeg could not decode the video: ${lastLine(stderr) || `exit ${result.exitCode}`}`, 422);
+      reject(signal?.aborted ? signal.reason : failed);
+    }, reject);
   });
   const { width, height, input } = await header;
   // Rotation metadata swaps the played size; the scale is the same along either side.
@@ -206,6 +216,13 @@ export async function videoFrames(file: string, fps: number, maxSide: number, op
     }
   }
   return { width: Math.round(width * scale), height: Math.round(height * scale), frames: frames(), warning: () => warning };
+}
+
+/** The demuxer a file's magic bytes name: a video container's, or gif for a GIF (animated ones are videos). */
+function sniffedDemuxer(file: string): Demuxer | undefined {
+  const sniffed = sniffFile(file);
+  if (sniffed.kind === 'video') return sniffed.demuxer;
+  return sniffed.kind === 'image' && sniffed.format === 'gif' ? 'gif' : undefined;
 }
 
 function lastLine(text: string): string {

@@ -73,7 +73,8 @@ function uploadFailure(error: unknown, request: FastifyRequest): { dropped: stri
     return { dropped: e.message || String(error) };
   }
   if (e.syscall) return undefined;
-  return new HttpError(400, `the request body is not valid multipart/form-data (${e.message}); send the file as multipart/form-data, in a field named "file"`);
+  const fix = 'send the file as multipart/form-data, in a field named "file"';
+  return new HttpError(400, `the request body is not valid multipart/form-data (${e.message}); ${fix}`);
 }
 
 function megabytes(bytes: number): string {
@@ -97,6 +98,7 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
   );
   const ms = (seconds: number) => Math.max(1, Math.round(seconds * 1000));
   const { headers, request, idle } = options.timeouts ?? DEFAULT_TIMEOUTS;
+  const checkEvery = Math.min(ms(Math.min(headers, request)) / 4, 5000);
   const app = Fastify({
     logger: false,
     bodyLimit: 1024 * 1024,
@@ -107,7 +109,7 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
     forceCloseConnections: true,
     // Node checks the two timeouts every connectionsCheckingInterval (30 s unless told): a quarter of the
     // shortest keeps the overshoot small.
-    http: { headersTimeout: ms(Math.min(headers, request)), connectionsCheckingInterval: Math.min(ms(Math.min(headers, request)) / 4, 5000) },
+    http: { headersTimeout: ms(Math.min(headers, request)), connectionsCheckingInterval: checkEvery },
   });
   await app.register(multipart, { limits: { fileSize: options.maxUploadBytes, files: 1, fields: 8, parts: 10 } });
 
@@ -172,7 +174,8 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
         if (failure instanceof HttpError) throw failure;
         if (failure) {
           const received = fs.existsSync(file) ? `after ${megabytes(fs.statSync(file).size)}` : 'before the file';
-          options.log?.(`upload${name ? ` "${name}"` : ''} from ${client} dropped ${received}: the client went away or ran past a timeout (${failure.dropped})`);
+          const what = `upload${name ? ` "${name}"` : ''} from ${client} dropped ${received}`;
+          options.log?.(`${what}: the client went away or ran past a timeout (${failure.dropped})`);
           request.raw.socket?.destroy();
           return reply.hijack();
         }
@@ -180,7 +183,8 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
       }
       if (name === undefined) throw new HttpError(400, 'no file: send the video or image in a multipart field named "file"');
       if (fs.statSync(file).size === 0) throw new HttpError(400, `"${name}" is empty (0 bytes): choose the video or image again`);
-      const info = await probeMedia(file, name, { maxPixels: options.analysis.maxPixels, maxDuration: options.analysis.maxDuration });
+      const { maxPixels, maxDuration } = options.analysis;
+      const info = await probeMedia(file, name, { maxPixels, maxDuration });
       const job = jobs.submit({ dir, file, name, info, fps });
       submitted = true;
       return reply.code(202).send({ id: job.id, name: job.name, kind: job.kind });
@@ -214,7 +218,10 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
   app.delete('/api/jobs/:id', async (request) => {
     const job = findJob((request.params as { id: string }).id);
     const cancelled = await jobs.cancel(job.id);
-    if (!cancelled) throw new HttpError(409, `job ${job.id} has already ${job.state === 'done' ? 'finished' : job.state === 'cancelled' ? 'been cancelled' : 'failed'}; there is nothing to cancel`);
+    if (!cancelled) {
+      const ended = { done: 'finished', cancelled: 'been cancelled' }[job.state as string] ?? 'failed';
+      throw new HttpError(409, `job ${job.id} has already ${ended}; there is nothing to cancel`);
+    }
     return { id: job.id, name: job.name, kind: job.kind, state: job.state, progress: job.progress };
   });
 

@@ -58,14 +58,17 @@ export function sniff(head: Buffer): Sniffed {
   if (starts(0x00, 0x00, 0x01, 0xba)) return { kind: 'video', demuxer: 'mpeg', container: 'MPEG-PS' };
   if (ascii(0, 3) === 'FLV') return { kind: 'video', demuxer: 'flv', container: 'FLV' };
   if (ascii(0, 4) === 'OggS') return { kind: 'video', demuxer: 'ogg', container: 'Ogg' };
-  if (starts(0x30, 0x26, 0xb2, 0x75, 0x8e, 0x66, 0xcf, 0x11)) return { kind: 'video', demuxer: 'asf', container: 'ASF/WMV' };
+  if (starts(0x30, 0x26, 0xb2, 0x75, 0x8e, 0x66, 0xcf, 0x11)) {
+    return { kind: 'video', demuxer: 'asf', container: 'ASF/WMV' };
+  }
   const reference = namesOtherFiles(head.toString('utf8').replace(/^\uFEFF/, '').trimStart());
   return reference ? { kind: 'reference', what: reference } : { kind: 'unknown' };
 }
 
 /** MPEG-TS: a sync byte every 188 bytes (192 in Blu-ray's M2TS, after a 4-byte timestamp). */
 function isTransportStream(head: Buffer): boolean {
-  const every = (offset: number, size: number) => head.length >= offset + 2 * size + 1 && [0, 1, 2].every((k) => head[offset + k * size] === 0x47);
+  const every = (offset: number, size: number) =>
+    head.length >= offset + 2 * size + 1 && [0, 1, 2].every((k) => head[offset + k * size] === 0x47);
   return every(0, 188) || every(4, 192);
 }
 
@@ -76,8 +79,7 @@ function namesOtherFiles(text: string): string | undefined {
   if (/^v=0\s/.test(text)) return 'an SDP session description';
   if (/^(<\?xml[^>]*>\s*)?<MPD\b/.test(text)) return 'a DASH manifest (MPD)';
   if (/^\[playlist\]/i.test(text)) return 'a PLS playlist';
-  if (/^file\s+\S/m.test(text.slice(0, 512)) || /^(\/|file:|https?:|rtsp:|[a-z]+:\/\/)/im.test(text.slice(0, 512))) {
-    return 'a list of files or addresses';
-  }
+  const start = text.slice(0, 512);
+  if (/^file\s+\S/m.test(start) || /^(\/|file:|[a-z]+:\/\/)/im.test(start)) return 'a list of files or addresses';
   return undefined;
 }

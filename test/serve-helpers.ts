@@ -25,7 +25,9 @@ export function serve(dir: string, args: string[], tmp?: string): Promise<Served
   let stdout = '';
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | string | null>((resolve) => child.on('close', (code, signal) => resolve(code ?? signal)));
+  const exited = new Promise<number | string | null>((resolve) => {
+    child.on('close', (code, signal) => resolve(code ?? signal));
+  });
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (d) => {
       stdout += d;
@@ -41,7 +43,9 @@ export interface Answer {
   body: Record<string, unknown>;
 }
 
-export async function upload(url: string, file: string, fields: Record<string, string> = {}, name = path.basename(file)): Promise<Answer> {
+export async function upload(
+  url: string, file: string, fields: Record<string, string> = {}, name = path.basename(file),
+): Promise<Answer> {
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);
   form.append('file', new Blob([fs.readFileSync(file)]), name);
@@ -55,7 +59,8 @@ export async function finished(url: string, id: string, timeoutMs = 60_000): Pro
   for (;;) {
     const response = await fetch(`${url}/api/jobs/${id}`);
     const body = (await response.json()) as Record<string, unknown>;
-    if (['done', 'failed', 'cancelled'].includes(String(body.state)) || response.status >= 400) return { status: response.status, body };
+    const ended = ['done', 'failed', 'cancelled'].includes(String(body.state));
+    if (ended || response.status >= 400) return { status: response.status, body };
     if (Date.now() > deadline) throw new Error(`job ${id} still ${String(body.state)} after ${timeoutMs / 1000} s`);
     await new Promise((r) => setTimeout(r, 100));
   }

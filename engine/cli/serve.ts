@@ -67,7 +67,7 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
   const { served, models, framing, runtime } = serving;
   const classifier = models.classifier;
   const say = (line: string) => process.stderr.write(`${line}\n`);
-  const interrupts = catchInterrupts((signal) => say(`${signal}: stopping (cancelling jobs, removing uploads); again to force`));
+  const interrupts = catchInterrupts((signal) => say(`${signal}: stopping (cancelling jobs, removing uploads); again forces`));
   try {
     const { app } = await buildServer({
       models,
@@ -93,7 +93,8 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
     say(`framing: crops ${framing.scale}× the face box, centre offset (${framing.dx}, ${framing.dy}) box sides: ${framing.from}`);
     say(`ffmpeg: ${ffmpeg}`);
     process.stdout.write(`serving on ${url.replace('://0.0.0.0', '://127.0.0.1')} (Ctrl-C stops)\n`);
-    if (!interrupts.signal.aborted) await new Promise((resolve) => interrupts.signal.addEventListener('abort', resolve, { once: true }));
+    const { signal } = interrupts;
+    if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
     // Stops accepting, ends every connection, then (onClose) cancels the jobs and removes the upload folder.
     await app.close();
     say('stopped');

@@ -185,7 +185,8 @@ async function cancel() {
   $('cancel').disabled = true;
   showProgress('cancelling…');
   if (!jobId) return upload.abort();
-  const res = await request(`/api/jobs/${encodeURIComponent(jobId)}`, { method: 'DELETE' }).catch((err) => ({ status: 0, body: { error: err.message } }));
+  const res = await request(`/api/jobs/${encodeURIComponent(jobId)}`, { method: 'DELETE' })
+    .catch((err) => ({ status: 0, body: { error: err.message } }));
   // 409: it finished meanwhile, and the polling loop shows its result.
   if (res.status !== 200 && res.status !== 409) showError(errorOf(res));
   upload.abort();
