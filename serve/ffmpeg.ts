@@ -44,7 +44,9 @@ export async function ffmpegPath(): Promise<string> {
  * playlist, an ffconcat list and an SDP file are each refused twice: by the sniffing and by the whitelist).
  */
 export function guardedInput(file: string, demuxer: Demuxer): string[] {
-  return ['-protocol_whitelist', 'file', '-format_whitelist', DEMUXERS.join(','), '-f', demuxer, '-i', `file:${file}`];
+  // QuickTime's data references can name other files; they are off by default, and stay off whatever changes.
+  const mov = demuxer === 'mov' ? ['-enable_drefs', '0', '-use_absolute_path', '0'] : [];
+  return ['-protocol_whitelist', 'file', '-format_whitelist', DEMUXERS.join(','), '-f', demuxer, ...mov, '-i', `file:${file}`];
 }
 
 export interface VideoProbe {

@@ -113,9 +113,13 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
   });
   await app.register(multipart, { limits: { fileSize: options.maxUploadBytes, files: 1, fields: 8, parts: 10 } });
 
+  // A forced exit (a second Ctrl-C) skips onClose; the uploads go all the same.
+  const removeUploads = () => fs.rmSync(tempRoot, { recursive: true, force: true });
+  process.on('exit', removeUploads);
   app.addHook('onClose', async () => {
     await jobs.close();
-    fs.rmSync(tempRoot, { recursive: true, force: true });
+    removeUploads();
+    process.removeListener('exit', removeUploads);
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
