@@ -13,6 +13,7 @@ import { Store } from '../cache/store.js';
 import { loadPipeline } from '../engine/spec/load.js';
 import type { Lockfile } from '../engine/lockfile.js';
 import { loadServing } from '../serve/load.js';
+import { DEFAULT_LIMITS } from '../serve/media.js';
 import { buildServer } from '../serve/server.js';
 import { renderFaceVideo } from '../test/face-video.js';
 
@@ -57,7 +58,7 @@ async function main(): Promise<void> {
     for (const [name, batchSize] of [['batched', 64], ['one face a call', 1]] as const) {
       const { app } = await buildServer({
         models: serving.models,
-        analysis: { fps: 5, minConfidence: 0.3, maxFaces: 50, framing: serving.framing, maxSide: 1280, batchSize, tiles: 1 },
+        analysis: { fps: 5, minConfidence: 0.3, maxFaces: 50, framing: serving.framing, maxSide: 1280, batchSize, tiles: 1, ...DEFAULT_LIMITS },
         maxUploadBytes: 500 * 1024 * 1024,
       });
       const url = await app.listen({ port: 0, host: '127.0.0.1' });

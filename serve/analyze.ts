@@ -13,6 +13,9 @@ export interface AnalysisOptions extends FaceOptions {
   maxSide: number;
   /** Faces classified per model call. */
   batchSize: number;
+  /** An image's or frame's pixels, and seconds of video, decoded at most (checked from the header first). */
+  maxPixels: number;
+  maxDuration: number;
 }
 
 export interface Analysis {
@@ -86,19 +89,21 @@ export async function analyzeMedia(file: string, info: MediaInfo, models: Models
   const tracker = new FaceTracker(0.3, Math.max(1, Math.round(options.fps)));
   let width: number, height: number, source: AsyncIterable<Frame> | Frame[], warning = (): string | undefined => undefined;
   if (info.kind === 'image') {
-    const image = await imageFrame(file, options.maxSide);
+    const image = await imageFrame(file, options.maxSide, options.maxPixels);
     ({ width, height } = image);
     source = [image.frame];
   } else {
-    const video = await videoFrames(file, options.fps, options.maxSide);
+    const decode = { demuxer: info.demuxer, maxDuration: options.maxDuration, signal };
+    const video = await videoFrames(file, options.fps, options.maxSide, decode);
     ({ width, height } = video);
     source = video.frames;
     warning = video.warning;
   }
-  const expected = info.kind === 'image' ? 1 : Math.max(1, Math.ceil(info.duration * options.fps));
+  const decodedSeconds = Math.min(info.duration, options.maxDuration);
+  const expected = info.kind === 'image' ? 1 : Math.max(1, Math.ceil(decodedSeconds * options.fps));
   let decoded = 0;
   for await (const frame of source) {
-    if (signal?.aborted) throw new MediaError('the job was cancelled', 499);
+    signal?.throwIfAborted();
     const result: FrameResult = { t: round(frame.t), faces: [] };
     frames.push(result);
     const found = findFaces(models.detector, frame.raster, options);

@@ -8,6 +8,7 @@ import { cropFace, findFaces, type Box } from '../serve/faces.js';
 import { ffmpegPath } from '../serve/ffmpeg.js';
 import { frameBox, measureFraming } from '../serve/framing.js';
 import { MediaError, probeMedia, videoFrames } from '../serve/media.js';
+import { sniff, type Demuxer } from '../serve/sniff.js';
 import { emotionShares, framesCsv, summarisePeople, type FrameResult } from '../serve/summary.js';
 import { FaceTracker, iou } from '../serve/track.js';
 import { encodePng, renderFace } from '../stages/faces/render.js';
@@ -149,6 +150,38 @@ test('uploads are told apart by their bytes: an image, a video (its rotation app
   const scaled = await videoFrames(rotated, 2, 160);
   assert.deepEqual([scaled.width, scaled.height], [240, 320], 'boxes are reported in the video\'s own pixels');
   for await (const frame of scaled.frames) assert.deepEqual([frame.raster.width, frame.raster.height, frame.scale], [120, 160, 2]);
+});
+
+test('each container on the demuxer whitelist is told by its magic bytes and decodes; playlists and lists are refused', async () => {
+  const dir = makeProject();
+  const ffmpeg = await ffmpegPath();
+  const containers: Array<[string, string[], Demuxer]> = [
+    ['mp4', [], 'mov'], ['mov', [], 'mov'], ['3gp', ['-s', '176x144'], 'mov'], ['webm', ['-c:v', 'libvpx'], 'matroska'],
+    ['mkv', [], 'matroska'], ['avi', [], 'avi'], ['flv', [], 'flv'], ['ogv', ['-c:v', 'libtheora'], 'ogg'],
+    ['ts', [], 'mpegts'], ['mpg', ['-r', '25'], 'mpeg'], ['wmv', [], 'asf'], ['gif', [], 'gif'],
+  ];
+  for (const [ext, args, demuxer] of containers) {
+    const file = path.join(dir, `clip.${ext}`);
+    await execa(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=5', '-t', '1', ...args, file]);
+    const info = await probeMedia(file, `clip.${ext}`);
+    assert.deepEqual([info.kind, info.demuxer], ['video', demuxer], ext);
+    let frames = 0;
+    for await (const _ of (await videoFrames(file, 5, 64, { demuxer: info.demuxer })).frames) frames++;
+    assert.equal(frames, 5, `${ext}: one second at 5 fps`);
+  }
+  for (const ext of ['png', 'jpg', 'webp', 'tiff']) {
+    const file = path.join(dir, `still.${ext}`);
+    await execa(ffmpeg, ['-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48', '-frames:v', '1', file]);
+    assert.equal(sniff(fs.readFileSync(file)).kind, 'image', ext);
+  }
+  const text = (t: string) => sniff(Buffer.from(t));
+  assert.deepEqual(text('#EXTM3U\n/srv/a.ts\n'), { kind: 'reference', what: 'an HLS playlist (#EXTM3U)' });
+  assert.deepEqual(text('\uFEFF  ffconcat version 1.0\nfile a.ts\n'), { kind: 'reference', what: 'an ffconcat list' });
+  assert.deepEqual(text('v=0\no=- 0 0 IN IP4 10.0.0.1\n'), { kind: 'reference', what: 'an SDP session description' });
+  assert.deepEqual(text('<?xml version="1.0"?><MPD xmlns="urn:mpeg:dash:schema:mpd:2011">'), { kind: 'reference', what: 'a DASH manifest (MPD)' });
+  assert.deepEqual(text('minutes of the meeting\n'), { kind: 'unknown' });
+  // A PNG signature is an image even when the rest would make ffmpeg think otherwise.
+  assert.equal(sniff(Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from('#EXTM3U')])).kind, 'image');
 });
 
 test('tiles find the small faces of a classroom wide shot that the whole frame misses', async () => {

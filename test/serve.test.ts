@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -7,7 +6,8 @@ import { chromium } from 'playwright-core';
 import { iou } from '../serve/track.js';
 import { chromiumPath } from './browser.js';
 import { renderFaceVideo, tileAt, type SceneVideo } from './face-video.js';
-import { cli, makeProject, startCli } from './helpers.js';
+import { cli, makeProject } from './helpers.js';
+import { finished, serve, upload, type Served } from './serve-helpers.js';
 
 // A model trained here on AffectNet-style generated faces (a transfer head on mobileface features: it
 // trains in seconds and tells these faces apart), served by the real CLI, and a video of three of those
@@ -21,46 +21,6 @@ stages:
 `;
 const EMOTIONS = ['happy', 'surprise', 'angry'] as const;
 const MAX_UPLOAD_MB = 1;
-
-interface Served {
-  url: string;
-  child: ChildProcess;
-  stderr: () => string;
-}
-
-function serve(dir: string, args: string[]): Promise<Served> {
-  const child = startCli(dir, ['serve', 'p.yaml', '--port', '0', ...args]);
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      stdout += d;
-      const url = /serving on (http:\/\/\S+)/.exec(stdout)?.[1];
-      if (url) resolve({ url, child, stderr: () => stderr });
-    });
-    child.on('close', (code) => reject(new Error(`serve exited with ${code} before listening:\n${stderr}`)));
-  });
-}
-
-async function upload(url: string, file: string, fields: Record<string, string> = {}, name = path.basename(file)): Promise<{ status: number; body: Record<string, unknown> }> {
-  const form = new FormData();
-  for (const [k, v] of Object.entries(fields)) form.append(k, v);
-  form.append('file', new Blob([fs.readFileSync(file)]), name);
-  const response = await fetch(`${url}/api/analyze`, { method: 'POST', body: form });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
-async function finished(url: string, id: string): Promise<{ status: number; body: Record<string, unknown> }> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const response = await fetch(`${url}/api/jobs/${id}`);
-    const body = (await response.json()) as Record<string, unknown>;
-    if (body.state === 'done' || body.state === 'failed' || response.status >= 400) return { status: response.status, body };
-    if (Date.now() > deadline) throw new Error(`job ${id} still ${String(body.state)} after 60 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 interface Face { box: [number, number, number, number]; person: number; emotion: string }
 interface Result { fps: number; width: number; height: number; frames: Array<{ t: number; faces: Face[] }>; people: Array<{ person: number; emotion: string; frames: number }>; emotions: Record<string, number>; downloads: { csv: string; json: string } }
@@ -79,13 +39,9 @@ describe('fer-dag serve', () => {
       faces: EMOTIONS.map((emotion, k) => ({ emotion, x: 50 + k * 200, y: 90 + (k % 2) * 60, size: 120, drift: [12, 6] as [number, number] })),
     });
     // The server keeps uploads in a folder of the system's temporary folder: here, one the test can look in.
-    const tmp = process.env.TMPDIR;
-    process.env.TMPDIR = path.join(dir, 'tmp');
-    fs.mkdirSync(process.env.TMPDIR);
+    fs.mkdirSync(path.join(dir, 'tmp'));
     // The drawn faces score 0.6–0.9 with blazeface (photographs score higher); 0.3 keeps every one.
-    const started = serve(dir, ['--min-confidence', '0.3', '--max-upload-mb', String(MAX_UPLOAD_MB)]);
-    if (tmp === undefined) delete process.env.TMPDIR;
-    else process.env.TMPDIR = tmp;
+    const started = serve(dir, ['--min-confidence', '0.3', '--max-upload-mb', String(MAX_UPLOAD_MB)], path.join(dir, 'tmp'));
     server = await started;
   });
 

@@ -86,6 +86,11 @@ function program(): Command {
     .option('--min-confidence <p>', 'faces blazeface scores below this are ignored', '0.5')
     .option('--crop-scale <x>', 'crop faces at this multiple of the face box, centred, instead of the framing measured on the training images')
     .option('--tiles <n>', 'also look for faces in n×n overlapping tiles of each frame (small faces, a classroom; costs n²+1 detections)', '1')
+    .option('--max-duration <minutes>', 'longest video analysed; a longer one is refused before decoding', '30')
+    .option('--max-megapixels <n>', 'largest image or video frame, in millions of pixels; larger is refused before decoding', '50')
+    .option('--headers-timeout-s <s>', 'seconds a client has to send its request headers', '30')
+    .option('--request-timeout-s <s>', 'seconds a client has to send its whole request, upload included', '600')
+    .option('--idle-timeout-s <s>', 'seconds a connection may stay silent before it is closed', '60')
     .action(async (file, flags) => set(await (await import('./serve.js')).serveCommand(file, flags)));
 
   const cache = cli.command('cache').description('maintain the content-addressed store');

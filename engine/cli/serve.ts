@@ -1,5 +1,6 @@
 import { Store } from '../../cache/store.js';
 import { CliExit, EXIT_USAGE, freshRecord, loadOrExit } from './common.js';
+import { catchInterrupts } from './signals.js';
 
 export interface ServeFlags {
   model?: string;
@@ -10,6 +11,11 @@ export interface ServeFlags {
   minConfidence: string;
   cropScale?: string;
   tiles: string;
+  maxDuration: string;
+  maxMegapixels: string;
+  headersTimeoutS: string;
+  requestTimeoutS: string;
+  idleTimeoutS: string;
 }
 
 function numberFlag(name: string, value: string, low: number, high: number): number {
@@ -21,7 +27,9 @@ function numberFlag(name: string, value: string, low: number, high: number): num
 /**
  * `fer-dag serve`: the paper's web application on a model this pipeline trained. Loads the train stage's
  * model and blazeface, measures how the model's training images frame their faces (so crops from video
- * frames look like them), and serves the page and the API until interrupted.
+ * frames look like them), and serves the page and the API until interrupted. The first Ctrl-C or SIGTERM
+ * stops accepting, cancels the jobs (ending ffmpeg), closes the server and removes its temporary folder, then
+ * exits 130 or 143; a second one forces the exit.
  */
 export async function serveCommand(file: string | undefined, flags: ServeFlags): Promise<number> {
   const port = numberFlag('port', flags.port, 0, 65535);
@@ -31,6 +39,13 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
   const cropScale = flags.cropScale === undefined ? undefined : numberFlag('crop-scale', flags.cropScale, 0.5, 5);
   const tiles = numberFlag('tiles', flags.tiles, 1, 4);
   if (!Number.isInteger(tiles)) throw new CliExit(EXIT_USAGE, `--tiles must be a whole number from 1 to 4, got "${flags.tiles}"`);
+  const maxDuration = numberFlag('max-duration', flags.maxDuration, 0.01, 24 * 60) * 60;
+  const maxPixels = numberFlag('max-megapixels', flags.maxMegapixels, 0.01, 1000) * 1e6;
+  const timeouts = {
+    headers: numberFlag('headers-timeout-s', flags.headersTimeoutS, 0.1, 3600),
+    request: numberFlag('request-timeout-s', flags.requestTimeoutS, 0.1, 24 * 3600),
+    idle: numberFlag('idle-timeout-s', flags.idleTimeoutS, 0.1, 3600),
+  };
   const pipeline = loadOrExit(file);
   const [{ defaultModelStage, ModelChoiceError }, { loadServing }, { buildServer }, { ffmpegPath }] = await Promise.all([
     import('../../serve/model-source.js'), import('../../serve/load.js'), import('../../serve/server.js'), import('../../serve/ffmpeg.js'),
@@ -52,33 +67,39 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
   const { served, models, framing, runtime } = serving;
   const classifier = models.classifier;
   const say = (line: string) => process.stderr.write(`${line}\n`);
-  const { app } = await buildServer({
-    models,
-    analysis: { fps, minConfidence, maxFaces: 50, framing, maxSide: 1280, batchSize: 64, tiles },
-    maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024),
-    events: {
-      started: (job) => say(`job ${job.id.slice(0, 8)} "${job.name}": analysing`),
-      finished: (job, seconds) => {
-        const r = job.result;
-        if (!r) return say(`job ${job.id.slice(0, 8)} "${job.name}": failed (${job.error?.status}): ${job.error?.message}`);
-        const pace = r.kind === 'video' && r.duration ? ` (${(seconds / r.duration).toFixed(2)} × the video's length)` : '';
-        say(`job ${job.id.slice(0, 8)} "${job.name}": ${r.counts.frames} frames, ${r.counts.faces} faces, ${r.people.length} people in ${seconds.toFixed(1)} s${pace}`);
+  const interrupts = catchInterrupts((signal) => say(`${signal}: stopping (cancelling jobs, removing uploads); again forces`));
+  try {
+    const { app } = await buildServer({
+      models,
+      analysis: { fps, minConfidence, maxFaces: 50, framing, maxSide: 1280, batchSize: 64, tiles, maxPixels, maxDuration },
+      maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024),
+      timeouts,
+      log: (line) => say(line),
+      events: {
+        started: (job) => say(`job ${job.id.slice(0, 8)} "${job.name}": analysing`),
+        finished: (job, seconds) => {
+          const r = job.result;
+          const head = `job ${job.id.slice(0, 8)} "${job.name}"`;
+          if (job.state === 'cancelled') return say(`${head}: cancelled after ${seconds.toFixed(1)} s`);
+          if (!r) return say(`${head}: failed (${job.error?.status}): ${job.error?.message}`);
+          const pace = r.kind === 'video' && r.duration ? ` (${(seconds / r.duration).toFixed(2)} × the video's length)` : '';
+          say(`${head}: ${r.counts.frames} frames, ${r.counts.faces} faces, ${r.people.length} people in ${seconds.toFixed(1)} s${pace}`);
+        },
       },
-    },
-  });
-  const url = await app.listen({ port, host: flags.host });
-  const meta = classifier.metadata;
-  say(`model: ${served.stage} (${meta.arch}${meta.backbone ? ` on ${meta.backbone}` : ''}, ${meta.inputSize ? `${meta.inputSize}×${meta.inputSize} ${meta.channels === 1 ? 'gray' : 'RGB'}, ` : ''}${meta.classes.length} classes) on ${runtime.backend}; faces by blazeface, min confidence ${minConfidence}${tiles > 1 ? `, whole frame and ${tiles}×${tiles} tiles` : ''}`);
-  say(`framing: crops ${framing.scale}× the face box, centre offset (${framing.dx}, ${framing.dy}) box sides: ${framing.from}`);
-  say(`ffmpeg: ${ffmpeg}`);
-  process.stdout.write(`serving on ${url.replace('://0.0.0.0', '://127.0.0.1')} (Ctrl-C stops)\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      say('stopping');
-      void app.close().then(() => resolve());
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  return 0;
+    });
+    const url = await app.listen({ port, host: flags.host });
+    const meta = classifier.metadata;
+    say(`model: ${served.stage} (${meta.arch}${meta.backbone ? ` on ${meta.backbone}` : ''}, ${meta.inputSize ? `${meta.inputSize}×${meta.inputSize} ${meta.channels === 1 ? 'gray' : 'RGB'}, ` : ''}${meta.classes.length} classes) on ${runtime.backend}; faces by blazeface, min confidence ${minConfidence}${tiles > 1 ? `, whole frame and ${tiles}×${tiles} tiles` : ''}`);
+    say(`framing: crops ${framing.scale}× the face box, centre offset (${framing.dx}, ${framing.dy}) box sides: ${framing.from}`);
+    say(`ffmpeg: ${ffmpeg}`);
+    process.stdout.write(`serving on ${url.replace('://0.0.0.0', '://127.0.0.1')} (Ctrl-C stops)\n`);
+    const { signal } = interrupts;
+    if (!signal.aborted) await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    // Stops accepting, ends every connection, then (onClose) cancels the jobs and removes the upload folder.
+    await app.close();
+    say('stopped');
+    return interrupts.exitCode(0);
+  } finally {
+    interrupts.dispose();
+  }
 }

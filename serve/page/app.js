@@ -21,6 +21,8 @@ const state = {
   file: null,   // the file chosen or dropped
   busy: false,  // an upload or a job is in progress
   job: 0,       // bumped for every analysis, so a stale poll knows to stop
+  upload: null, // AbortController of the analysis in progress (its upload, then its polling)
+  jobId: null,  // the server's id of the job in progress, once the upload is accepted
   url: null,    // object URL of the file being shown
   view: null,   // what the result view needs while it is on screen
 };
@@ -59,18 +61,23 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 // fetch, then the JSON body whatever the status; a body that is not JSON (a proxy's
 // error page) becomes {} so the caller can still report the status.
 async function request(url, options) {
-  const response = await fetch(url, options).catch(() => {
+  const response = await fetch(url, options).catch((err) => {
+    if (err.name === 'AbortError') throw new Cancelled();
     throw new Error('Could not reach the server. Is `fer-dag serve` still running?');
   });
   const body = await response.json().catch(() => ({}));
   return { status: response.status, body: body || {} };
 }
 
+// The user pressed Cancel: not an error to show in red.
+class Cancelled extends Error {}
+
 const errorOf = (res) => res.body.error || `The server answered ${res.status}.`;
 
 // ---- messages and progress -----------------------------------------------------
 
 function showError(message) {
+  $('error').classList.remove('note');
   $('error').textContent = message;
   $('error').hidden = false;
 }
@@ -78,6 +85,13 @@ function showError(message) {
 function clearError() {
   $('error').hidden = true;
   $('error').textContent = '';
+  $('error').classList.remove('note');
+}
+
+// A message that is not an error (a cancelled analysis): same place, calm colours.
+function showNote(message) {
+  showError(message);
+  $('error').classList.add('note');
 }
 
 function showProgress(text, done = 0, total = 0) {
@@ -102,6 +116,7 @@ function showJobProgress(job) {
 function setBusy(busy) {
   state.busy = busy;
   $('analyze').disabled = busy;
+  $('cancel').disabled = !busy;
   $('form').setAttribute('aria-busy', String(busy));
   if (!busy) $('status').hidden = true;
 }
@@ -119,31 +134,62 @@ async function analyze(file) {
   clearError();
   setBusy(true);
   const job = ++state.job;
+  const controller = new AbortController();
+  state.upload = controller;
+  state.jobId = null;
   showProgress(`uploading ${file.name}…`);
   try {
     const form = new FormData();
     form.append('fps', String(fps)); // before the file, so the server knows it before the bytes stream in
     form.append('file', file, file.name);
-    const res = await request('/api/analyze', { method: 'POST', body: form });
+    const res = await request('/api/analyze', { method: 'POST', body: form, signal: controller.signal });
+    if (controller.signal.aborted) {
+      // Cancel came as the server accepted the file: cancel the job it made.
+      if (res.body.id) await request(`/api/jobs/${encodeURIComponent(res.body.id)}`, { method: 'DELETE' });
+      throw new Cancelled();
+    }
     if (res.status !== 202) throw new Error(errorOf(res));
-    await follow(res.body.id, job, file);
+    state.jobId = res.body.id;
+    await follow(res.body.id, job, file, controller.signal);
   } catch (err) {
-    if (job === state.job) showError(err.message);
+    if (job !== state.job) return;
+    if (err instanceof Cancelled) showNote(`Cancelled: ${file.name} was not analysed.`);
+    else showError(err.message);
   } finally {
-    if (job === state.job) setBusy(false);
+    if (job === state.job) {
+      state.upload = null;
+      state.jobId = null;
+      setBusy(false);
+    }
   }
 }
 
-async function follow(id, job, file) {
+async function follow(id, job, file, signal) {
   for (;;) {
     const res = await request(`/api/jobs/${encodeURIComponent(id)}`);
     if (job !== state.job) return; // a newer analysis took over
     if (res.status !== 200) throw new Error(errorOf(res));
     if (res.body.state === 'done') return showResult(res.body, file);
     if (res.body.state === 'failed') throw new Error(errorOf(res));
+    if (res.body.state === 'cancelled' || signal.aborted) throw new Cancelled();
     showJobProgress(res.body);
     await sleep(POLL_MS);
   }
+}
+
+// Stops the upload in progress, or asks the server to cancel the job (which ends its ffmpeg and deletes the
+// upload); the polling loop then sees the job cancelled.
+async function cancel() {
+  const { upload, jobId } = state;
+  if (!upload) return;
+  $('cancel').disabled = true;
+  showProgress('cancelling…');
+  if (!jobId) return upload.abort();
+  const res = await request(`/api/jobs/${encodeURIComponent(jobId)}`, { method: 'DELETE' })
+    .catch((err) => ({ status: 0, body: { error: err.message } }));
+  // 409: it finished meanwhile, and the polling loop shows its result.
+  if (res.status !== 200 && res.status !== 409) showError(errorOf(res));
+  upload.abort();
 }
 
 // ---- the result view -----------------------------------------------------------
@@ -400,6 +446,7 @@ function choose(file) {
 
 function wireInputs() {
   $('file').addEventListener('change', (event) => choose(event.target.files[0]));
+  $('cancel').addEventListener('click', () => cancel());
   $('form').addEventListener('submit', (event) => {
     event.preventDefault();
     analyze(state.file);
