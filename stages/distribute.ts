@@ -4,6 +4,7 @@ import { EMOTIONS } from './formats/emotions.js';
 import { readManifest, writeManifest } from './manifest.js';
 import type { ManifestRecord } from './merge.js';
 import type { StageDefinition, StageEntry } from './types.js';
+import { splitProblems } from './entry-checks.js';
 
 export interface DistributeParams {
   split: Record<string, number>;
@@ -17,6 +18,9 @@ export const distributeStage: StageDefinition<DistributeParams> = {
   type: 'distribute',
   version: '1',
   schema: 'distribute.schema.json',
+  produces: 'manifest',
+  accepts: { input: ['manifest'] },
+  checkEntry: splitProblems,
   params: (entry: StageEntry) => entry.params as DistributeParams,
   async run(ctx) {
     const p = ctx.params;

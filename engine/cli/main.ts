@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CliExit, EXIT_USAGE } from './common.js';
 import { LockfileError } from '../lockfile.js';
+import { debugEnabled, REPORT_HINT } from '../debug.js';
 
 // Each verb's module is loaded when it is used: a no-op `run` should not pay for chokidar, and `--help`
 // should not pay for anything.
@@ -13,7 +14,12 @@ function program(): Command {
     .description('Declarative, content-addressed pipelines for facial-expression-recognition datasets.')
     .version('0.1.0')
     .showSuggestionAfterError()
+    .option('--debug', 'show stack traces of errors (as FER_DAG_DEBUG=1 does); otherwise messages only')
     .exitOverride();
+  // The variable, not the flag, is what the engine reads: stages and worker threads inherit it.
+  cli.hook('preAction', () => {
+    if (cli.opts().debug) process.env.FER_DAG_DEBUG = '1';
+  });
   let exitCode = 0;
   const set = (code: number) => {
     exitCode = code;
@@ -124,8 +130,11 @@ try {
   } else if (error instanceof CommanderError) {
     // Help and version end with code 0; a usage mistake with 2, as an invalid pipeline does.
     process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else {
+  } else if (debugEnabled() || process.argv.includes('--debug')) {
     process.stderr.write(`fer-dag: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exitCode = 1;
+  } else {
+    process.stderr.write(`fer-dag: internal error: ${error instanceof Error ? error.message : String(error)}\n(${REPORT_HINT})\n`);
     process.exitCode = 1;
   }
 }

@@ -7,7 +7,14 @@ import { schemasDir, toPosix } from '../paths.js';
 import { didYouMean, type Diagnostic, type Result } from './diagnostics.js';
 import type { DatasetSpec, Pipeline, StageSpec } from './pipeline.js';
 import { checkAgainstSchema } from './schema-check.js';
-import { SourceMap, type SpecPath } from './source-map.js';
+import { readPipelineSource } from './read-source.js';
+import { dotted, SourceMap, type SpecPath } from './source-map.js';
+import { stageChecks } from './stage-checks.js';
+import { deepestNode, depthExcess, firstAlias, keyAt, MAX_DEPTH, scalarsWithPaths } from './yaml-limits.js';
+import { outProblem, protectedPaths } from '../workspace-paths.js';
+
+/** Alias expansions allowed (the yaml library's default, named so the message can say it). */
+const MAX_ALIAS_COUNT = 100;
 
 interface RawPipeline {
   name?: string;
@@ -23,36 +30,78 @@ interface RawPipeline {
  */
 export function loadPipeline(file: string): Result<Pipeline> {
   const abs = path.resolve(file);
-  let text: string;
-  try {
-    text = fs.readFileSync(abs, 'utf8');
-  } catch {
-    return fail([{ code: 'no-such-file', severity: 'error', file: abs, message: `cannot read pipeline file ${file}` }]);
-  }
-  return parsePipeline(abs, text);
+  const source = readPipelineSource(abs, file);
+  if ('diagnostic' in source) return fail([source.diagnostic]);
+  return parsePipeline(abs, source.text);
 }
 
 export function parsePipeline(file: string, text: string): Result<Pipeline> {
   const lines = new LineCounter();
+  const tooDeep = (offset: number): Result<Pipeline> => {
+    const before = text.slice(0, offset);
+    const line = before.split('\n').length;
+    const column = offset - before.lastIndexOf('\n');
+    return fail([{
+      code: 'too-deep', severity: 'error', file, at: { line, column, length: 1 },
+      message: `the spec nests deeper than ${MAX_DEPTH} levels (fer-dag's depth limit; real pipelines need under 10); flatten it`,
+    }]);
+  };
+  const excess = depthExcess(text);
+  if (excess !== undefined) return tooDeep(excess);
   const document = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  const sourceMap = new SourceMap(document, lines);
+  const sourceMap = new SourceMap(document, lines, text);
   const diagnostics: Diagnostic[] = [];
 
   for (const error of document.errors) {
-    const duplicate = error.code === 'DUPLICATE_KEY';
-    const at = sourceMap.positionOfOffset(error.pos[0], Math.max(1, error.pos[1] - error.pos[0]));
-    const key = text.slice(error.pos[0], error.pos[1]);
+    if (/call stack/i.test(error.message)) return tooDeep(error.pos[0]);
+    const duplicate = error.code === 'DUPLICATE_KEY' ? keyAt(document, error.pos[0]) : undefined;
+    const at = sourceMap.positionOfOffset(error.pos[0], duplicate?.length ?? Math.max(1, error.pos[1] - error.pos[0]));
+    const where = duplicate?.path.length ? `${dotted(duplicate.path)}: ` : '';
     diagnostics.push({
-      code: duplicate ? 'duplicate-key' : 'yaml-syntax',
+      code: error.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax',
       severity: 'error',
       file,
-      message: duplicate ? `duplicate key "${key}": each key may appear once in a mapping` : `YAML syntax error: ${error.message.split('\n')[0]}`,
+      path: duplicate ? dotted([...duplicate.path, duplicate.key]) : undefined,
+      message: duplicate
+        ? `${where}duplicate key "${duplicate.key}": each key may appear once in a mapping`
+        : `YAML syntax error: ${error.message.split('\n')[0]}`,
       at,
     });
   }
   if (diagnostics.length) return fail(diagnostics);
+  const deepest = deepestNode(document);
+  if (deepest?.range) return tooDeep(deepest.range[0]);
 
-  const raw = document.toJS() as unknown;
+  for (const { path: where, node, value } of scalarsWithPaths(document)) {
+    if (typeof value === 'number' && !Number.isFinite(value)) {
+      const written = node.range ? text.slice(node.range[0], node.range[1]).trim() : String(value);
+      diagnostics.push({
+        code: 'not-finite', severity: 'error', file, path: dotted(where),
+        message: `${dotted(where) || 'the pipeline'} is ${written}, which is not a finite number; write a number in range`,
+        at: sourceMap.positionOf(node),
+      });
+    }
+  }
+  if (diagnostics.length) return fail(diagnostics.sort((a, b) => a.at!.line - b.at!.line || a.at!.column - b.at!.column));
+
+  let raw: unknown;
+  try {
+    raw = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    const unresolved = /Unresolved alias.*?: (\S+)/.exec((error as Error).message);
+    if (unresolved) {
+      return fail([{
+        code: 'yaml-syntax', severity: 'error', file, at: sourceMap.positionOf(firstAlias(document, unresolved[1])),
+        message: `alias *${unresolved[1]} names no anchor (&${unresolved[1]}) defined before it; define the anchor first or write the value out`,
+      }]);
+    }
+    if (!/Excessive alias/i.test((error as Error).message)) throw error;
+    return fail([{
+      code: 'yaml-limit', severity: 'error', file, at: sourceMap.positionOf(firstAlias(document)),
+      message: `aliases (*name) expand to too many nodes (fer-dag's limit: ${MAX_ALIAS_COUNT}, as in a "billion laughs" ` +
+        'document); write the values out, or use fewer aliases of aliases',
+    }]);
+  }
   diagnostics.push(...checkAgainstSchema(file, 'pipeline.schema.json', raw, [], sourceMap));
   if (diagnostics.length) return fail(diagnostics);
   const spec = raw as RawPipeline;
@@ -60,9 +109,17 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
 
   const datasets = new Map<string, DatasetSpec>();
   for (const [name, entry] of Object.entries(spec.datasets)) {
-    const expanded = expandEnv(String(entry.path));
+    const { value: expanded, unset } = expandEnv(String(entry.path));
     const location = path.resolve(dir, expanded);
-    if (!fs.existsSync(location)) {
+    for (const variable of unset) {
+      diagnostics.push({
+        code: 'unset-variable', severity: 'error', file, path: `datasets.${name}.path`,
+        message: `datasets.${name}.path uses \${${variable}}, but the environment variable ${variable} is not set (or empty); ` +
+          `set it, or give a default: \${${variable}:-data}`,
+        at: sourceMap.locateWithin(['datasets', name, 'path'], `\${${variable}`),
+      });
+    }
+    if (!unset.length && !fs.existsSync(location)) {
       const shown = path.isAbsolute(expanded) ? expanded : `${expanded} (beside the pipeline file)`;
       const from = entry.url ? ` (download it from ${entry.url})` : '';
       diagnostics.push({
@@ -111,7 +168,24 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
     });
   }
 
+  const storeDir = path.resolve(dir, spec.store);
+  const lockFile = path.join(dir, `${path.basename(file).replace(/\.ya?ml$/i, '')}.lock.json`);
+  const guarded = protectedPaths({ file, lockFile, storeDir, datasets: datasets.values() });
+  for (const stage of stages.values()) {
+    const outs = stage.definition.workspacePaths?.(stage.entry).outs ?? [];
+    outs.forEach((out, i) => {
+      const problem = outProblem(dir, out, guarded);
+      if (!problem) return;
+      diagnostics.push({
+        code: 'unsafe-out', severity: 'error', file, path: `stages.${stage.name}.outs.${i}`,
+        message: `stages.${stage.name}.outs: "${out}" ${problem}`, at: sourceMap.locate(['stages', stage.name, 'outs', i]),
+      });
+    });
+  }
+  if (diagnostics.some((d) => d.severity === 'error')) return fail(diagnostics);
+
   resolveReferences(file, spec, datasets, stages, sourceMap, diagnostics);
+  diagnostics.push(...stageChecks(file, stages, datasets, sourceMap));
   if (diagnostics.some((d) => d.severity === 'error')) return fail(diagnostics);
 
   const order = topologicalOrder(stages);
@@ -131,8 +205,8 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
     dir,
     name,
     seed: spec.seed,
-    storeDir: path.resolve(dir, spec.store),
-    lockFile: path.join(dir, `${path.basename(file).replace(/\.ya?ml$/i, '')}.lock.json`),
+    storeDir,
+    lockFile,
     datasets,
     stages,
     order,
@@ -141,9 +215,21 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
   return { ok: true, value: pipeline, warnings: diagnostics.concat(warningsFor(pipeline)) };
 }
 
-/** `${NAME}` and `${NAME:-default}` from the environment, so data can live elsewhere without editing the spec. */
-export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => env[name] || fallback || '');
+/**
+ * `${NAME}` and `${NAME:-default}` from the environment, so data can live elsewhere without editing the spec.
+ * A variable that is unset or empty and has no default is returned in `unset`: a path must never silently
+ * lose a part (`${DATA}/faces` becoming `/faces`).
+ */
+export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): { value: string; unset: string[] } {
+  const unset: string[] = [];
+  const value = text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => {
+    const set = env[name];
+    if (set) return set;
+    if (fallback !== undefined) return fallback;
+    unset.push(name);
+    return '';
+  });
+  return { value, unset };
 }
 
 function fail(diagnostics: Diagnostic[]): Result<Pipeline> {
