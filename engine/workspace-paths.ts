@@ -41,7 +41,7 @@ export function outProblem(pipelineDir: string, out: string, guarded: readonly P
   const target = path.resolve(root, out);
   if (target === root) return "is the pipeline's folder itself; name a file or folder inside it";
   if (!isInside(root, target)) return "leaves the pipeline's folder; an out must stay inside it";
-  const realRoot = fs.realpathSync(root);
+  const realRoot = realPathOf(root) ?? root;
   const real = realPathOf(target);
   if (real === undefined) return 'goes through a symlink that points nowhere; remove the link or name another path';
   if (!isInside(realRoot, real)) {

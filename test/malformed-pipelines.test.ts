@@ -81,6 +81,10 @@ const CASES: Case[] = [
   { name: 'an out inside the store', spec: command('[.fer-dag/objects]'), message: /lies inside the store/ },
   { name: 'an out holding the store', spec: command('[build]').replace('stages:', 'store: build/cache\nstages:'), message: /holds the store \(build\/cache\)/ },
   { name: 'an out that is the pipeline file', spec: command('[p.yaml]'), message: /is the pipeline file/, run: true },
+  {
+    name: 'a store that is a file', spec: command('[o.txt]').replace('stages:', 'store: notes.txt\nstages:'),
+    setup: (dir) => fs.writeFileSync(path.join(dir, 'notes.txt'), 'notes'), at: '2:8', message: /store: notes\.txt is a file, not a folder/,
+  },
   { name: 'an out that is the lockfile', spec: command('[p.lock.json]'), message: /is the pipeline's lockfile/ },
   {
     name: 'an out that is a source dataset', spec: withData(folders(), `${readsSrc}  s:\n    type: command\n    cmd: [x]\n    outs: [data]\n`),
@@ -253,5 +257,24 @@ describe('every malformed pipeline is refused with exit 2, file:line:column and 
         fs.rmSync(root, { recursive: true, force: true });
       }
     });
+  }
+});
+
+test('a stage that fails when it runs prints its message; --debug or FER_DAG_DEBUG=1 adds the stack', async () => {
+  // distribute needs agr's attributes; given merge's records it fails when it runs, with an Error of its own.
+  const spec = `${HEAD}${faces('{ style: fer2013, perClass: 1, size: 48 }')}  merge: { type: merge, inputs: [faces] }\n  d: { type: distribute, input: merge }\n`;
+  const { dir, root } = makeCase({ name: 'runtime', spec, message: /./ });
+  try {
+    const plain = await runCli(dir, ['run', 'p.yaml']);
+    assert.equal(plain.code, 1, plain.stderr);
+    assert.match(plain.stdout + plain.stderr, /FAILED\s+d \(stage-error\):\s+no image of merge has gender, age and ethnicity/);
+    assert.doesNotMatch(plain.stdout + plain.stderr, /^\s+at /m);
+    for (const [args, env] of [[['run', 'p.yaml', '--debug', '--force', 'd'], {}], [['run', 'p.yaml', '--force', 'd'], { FER_DAG_DEBUG: '1' }]] as const) {
+      const debug = await runCli(dir, [...args], env);
+      assert.equal(debug.code, 1, debug.stderr);
+      assert.match(debug.stdout + debug.stderr, /no image of merge has gender[^\n]*\n\s+at /, 'the stack follows the message');
+    }
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
   }
 });

@@ -170,6 +170,13 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
 
   const storeDir = path.resolve(dir, spec.store);
   const lockFile = path.join(dir, `${path.basename(file).replace(/\.ya?ml$/i, '')}.lock.json`);
+  if (fs.existsSync(storeDir) && !fs.statSync(storeDir).isDirectory()) {
+    diagnostics.push({
+      code: 'invalid-value', severity: 'error', file, path: 'store',
+      message: `store: ${spec.store} is a file, not a folder; point store at a folder (it is created when missing)`,
+      at: sourceMap.locate(['store']),
+    });
+  }
   const guarded = protectedPaths({ file, lockFile, storeDir, datasets: datasets.values() });
   for (const stage of stages.values()) {
     const outs = stage.definition.workspacePaths?.(stage.entry).outs ?? [];
