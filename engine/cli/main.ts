@@ -133,8 +133,16 @@ try {
   } else if (debugEnabled() || process.argv.includes('--debug')) {
     process.stderr.write(`fer-dag: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exitCode = 1;
+  } else if (isSystemError(error)) {
+    // A full disk, a permission, a path that is a file: the message names the path and the cause.
+    process.stderr.write(`fer-dag: ${error.message}\n`);
+    process.exitCode = 1;
   } else {
     process.stderr.write(`fer-dag: internal error: ${error instanceof Error ? error.message : String(error)}\n(${REPORT_HINT})\n`);
     process.exitCode = 1;
   }
+
+function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && /^E[A-Z]+$/.test(String((error as NodeJS.ErrnoException).code));
+}
 }

@@ -10,7 +10,7 @@ import { checkAgainstSchema } from './schema-check.js';
 import { readPipelineSource } from './read-source.js';
 import { dotted, SourceMap, type SpecPath } from './source-map.js';
 import { stageChecks } from './stage-checks.js';
-import { deepestNode, depthExcess, firstAlias, keyAt, MAX_DEPTH, scalarsWithPaths } from './yaml-limits.js';
+import { deepestNode, depthExcess, duplicateKeys, firstAlias, MAX_DEPTH, scalarsWithPaths } from './yaml-limits.js';
 import { outProblem, protectedPaths } from '../workspace-paths.js';
 
 /** Alias expansions allowed (the yaml library's default, named so the message can say it). */
@@ -48,24 +48,22 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
   };
   const excess = depthExcess(text);
   if (excess !== undefined) return tooDeep(excess);
-  const document = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
+  const document = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
   const sourceMap = new SourceMap(document, lines, text);
   const diagnostics: Diagnostic[] = [];
 
   for (const error of document.errors) {
     if (/call stack/i.test(error.message)) return tooDeep(error.pos[0]);
-    const duplicate = error.code === 'DUPLICATE_KEY' ? keyAt(document, error.pos[0]) : undefined;
-    const at = sourceMap.positionOfOffset(error.pos[0], duplicate?.length ?? Math.max(1, error.pos[1] - error.pos[0]));
-    const where = duplicate?.path.length ? `${dotted(duplicate.path)}: ` : '';
     diagnostics.push({
-      code: error.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax',
-      severity: 'error',
-      file,
-      path: duplicate ? dotted([...duplicate.path, duplicate.key]) : undefined,
-      message: duplicate
-        ? `${where}duplicate key "${duplicate.key}": each key may appear once in a mapping`
-        : `YAML syntax error: ${error.message.split('\n')[0]}`,
-      at,
+      code: 'yaml-syntax', severity: 'error', file, message: `YAML syntax error: ${error.message.split('\n')[0]}`,
+      at: sourceMap.positionOfOffset(error.pos[0], Math.max(1, error.pos[1] - error.pos[0])),
+    });
+  }
+  for (const duplicate of duplicateKeys(document)) {
+    diagnostics.push({
+      code: 'duplicate-key', severity: 'error', file, path: dotted([...duplicate.path, duplicate.key]),
+      message: `${duplicate.path.length ? `${dotted(duplicate.path)}: ` : ''}duplicate key "${duplicate.key}": each key may appear once in a mapping`,
+      at: sourceMap.positionOf(duplicate.node),
     });
   }
   if (diagnostics.length) return fail(diagnostics);
