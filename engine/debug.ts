@@ -19,7 +19,8 @@ export function isInternalError(error: unknown): boolean {
   );
 }
 
-export const REPORT_HINT = 'this is a bug in fer-dag: rerun with --debug (or FER_DAG_DEBUG=1) for the stack trace and report it';
+export const REPORT_HINT =
+  'this is a bug in fer-dag: rerun with --debug (or FER_DAG_DEBUG=1) for the stack trace and report it';
 
 /** The message of an error; its stack too in debug mode; for a bug, a line saying how to report it. */
 export function describeError(error: unknown): string {

@@ -218,7 +218,9 @@ function writeLogs(store: Store, log: { stdout: string; stderr: string }): Stage
  * A fresh stage's outs must be in the workspace as they were produced: a missing or edited out is put back
  * from the cache (a copy, so later edits cannot reach the store). Returns the outs that were restored.
  */
-async function restoreOuts(pipeline: Pipeline, store: Store, hasher: InputHasher, stage: StageSpec, outputs: Tree): Promise<string[]> {
+async function restoreOuts(
+  pipeline: Pipeline, store: Store, hasher: InputHasher, stage: StageSpec, outputs: Tree,
+): Promise<string[]> {
   const restored: string[] = [];
   for (const out of stage.outs) {
     const expected = subtree(outputs, out);

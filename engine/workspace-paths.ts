@@ -32,7 +32,11 @@ export function protectedPaths(pipeline: ProtectedPlaces): ProtectedPath[] {
 }
 
 /** Why `out`, as written in the spec, may not be deleted and rewritten by a stage; undefined when it may. */
-export function outProblem(pipelineDir: string, out: string, guarded: readonly ProtectedPath[] = []): string | undefined {
+export function outProblem(
+  pipelineDir: string,
+  out: string,
+  guarded: readonly ProtectedPath[] = [],
+): string | undefined {
   if (out.trim() === '') return 'is empty; name a file or folder inside the pipeline\'s folder';
   if (path.isAbsolute(out) || path.win32.isAbsolute(out)) {
     return "is an absolute path; an out is relative to the pipeline's folder and stays inside it";
@@ -61,7 +65,10 @@ export function outProblem(pipelineDir: string, out: string, guarded: readonly P
 
 export class UnsafeOutError extends Error {}
 
-/** Deletes a stage's out before it is rewritten, after checking it again: a spec edited behind the loader's back must not reach rm. */
+/**
+ * Deletes a stage's out before it is rewritten, after checking it again: a spec edited behind the loader's back,
+ * or a symlink made since, must not reach rm.
+ */
 export function removeWorkspaceOut(pipelineDir: string, out: string, guarded: readonly ProtectedPath[] = []): void {
   const problem = outProblem(pipelineDir, out, guarded);
   if (problem) throw new UnsafeOutError(`refusing to delete out "${out}": it ${problem}`);

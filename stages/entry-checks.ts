@@ -14,7 +14,8 @@ export function splitProblems(entry: StageEntry): EntryProblem[] {
   const sum = fractions.reduce((a, [, f]) => a + f, 0);
   if (Math.abs(sum - 1) <= SPLIT_SUM_TOLERANCE) return [];
   const listed = fractions.map(([s, f]) => `${s} ${f}`).join(', ');
-  return [{ path: ['params', 'split'], message: `adds up to ${Number(sum.toFixed(6))}, not 1 (${listed}); make the fractions sum to 1` }];
+  const message = `adds up to ${Number(sum.toFixed(6))}, not 1 (${listed}); make the fractions sum to 1`;
+  return [{ path: ['params', 'split'], message }];
 }
 
 export function ageBucketProblems(entry: StageEntry): EntryProblem[] {
@@ -25,12 +26,20 @@ export function ageBucketProblems(entry: StageEntry): EntryProblem[] {
 
 /** A synthesizer of type command needs its command, one of type http its servers. */
 export function synthesizerProblems(entry: StageEntry): EntryProblem[] {
-  const s = (entry.params as { synthesizer?: { type?: string; command?: string[]; servers?: string[] } } | undefined)?.synthesizer;
+  type Synthesizer = { type?: string; command?: string[]; servers?: string[] };
+  const s = (entry.params as { synthesizer?: Synthesizer } | undefined)?.synthesizer;
   if (s?.type === 'command' && !s.command) {
-    return [{ path: ['params', 'synthesizer'], message: 'has type command but no command: give command: [program, arg, …]' }];
+    return [
+      {
+        path: ['params', 'synthesizer'],
+        message: 'has type command but no command: give command: [program, arg, …]',
+      },
+    ];
   }
   if (s?.type === 'http' && !s.servers) {
-    return [{ path: ['params', 'synthesizer'], message: 'has type http but no servers: give servers: [http://host:port, …] (AUTOMATIC1111 started with --api)' }];
+    const message =
+      'has type http but no servers: give servers: [http://host:port, …] (AUTOMATIC1111 started with --api)';
+    return [{ path: ['params', 'synthesizer'], message }];
   }
   return [];
 }

@@ -28,7 +28,13 @@ function project(files: Record<string, string>): { root: string; dir: string } {
   return { root, dir };
 }
 
-const WRITES_O = 'version: 1\nstages:\n  s:\n    type: command\n    cmd: [node, -e, "require(\'fs\').writeFileSync(\'o.txt\', \'made\')"]\n    outs: [o.txt]\n';
+const WRITES_O = `version: 1
+stages:
+  s:
+    type: command
+    cmd: [node, -e, "require('fs').writeFileSync('o.txt', 'made')"]
+    outs: [o.txt]
+`;
 
 function load(dir: string): Pipeline {
   const loaded = loadPipeline(path.join(dir, 'p.yaml'));
@@ -76,12 +82,12 @@ test('an out whose folder became a symlink to elsewhere after validation is refu
   }
 });
 
-test('restoring a fresh stage checks its outs again: an out changed to ".." fails the stage and deletes nothing', async () => {
+test('restoring a fresh stage checks its outs again: outs changed to ".." fail the stage, delete nothing', async () => {
   const { root, dir } = project({ 'p.yaml': WRITES_O });
   try {
     const pipeline = load(dir);
     assert.deepEqual((await run(pipeline)).failed, []);
-    // The same key (entry unchanged) with outs the loader would have refused: only the scheduler stands between them and rm.
+    // The same key (entry unchanged) with outs the loader would have refused: only the scheduler is left to stop rm.
     pipeline.stages.get('s')!.outs = ['..'];
     const { failed, events } = await run(pipeline);
     assert.deepEqual(failed, ['s']);
@@ -93,7 +99,7 @@ test('restoring a fresh stage checks its outs again: an out changed to ".." fail
   }
 });
 
-test('the command stage checks its outs before removing them: an out changed to ".." fails without running', async () => {
+test('the command stage checks its outs before removing them: outs changed to ".." fail without running', async () => {
   const { root, dir } = project({ 'p.yaml': WRITES_O });
   try {
     const pipeline = load(dir);
@@ -110,7 +116,8 @@ test('the command stage checks its outs before removing them: an out changed to 
 });
 
 test('the repro of issue 17: run of outs: [..] exits 2 and the sibling file survives', async () => {
-  const { root, dir } = project({ 'p.yaml': 'version: 1\nstages:\n  s:\n    type: command\n    cmd: [sh, -c, "true"]\n    outs: [..]\n' });
+  const spec = 'version: 1\nstages:\n  s:\n    type: command\n    cmd: [sh, -c, "true"]\n    outs: [..]\n';
+  const { root, dir } = project({ 'p.yaml': spec });
   try {
     const result = await cli(dir, 'run', 'p.yaml');
     assert.equal(result.code, 2, result.stderr);
@@ -121,7 +128,7 @@ test('the repro of issue 17: run of outs: [..] exits 2 and the sibling file surv
   }
 });
 
-test('a stage error is its message; the stack only with --debug or FER_DAG_DEBUG=1; a bug says how to report it', () => {
+test('a stage error is its message, with the stack only in debug mode; a bug says how to report it', () => {
   const saved = process.env.FER_DAG_DEBUG;
   try {
     delete process.env.FER_DAG_DEBUG;

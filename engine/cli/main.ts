@@ -138,7 +138,8 @@ try {
     process.stderr.write(`fer-dag: ${error.message}\n`);
     process.exitCode = 1;
   } else {
-    process.stderr.write(`fer-dag: internal error: ${error instanceof Error ? error.message : String(error)}\n(${REPORT_HINT})\n`);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`fer-dag: internal error: ${message}\n(${REPORT_HINT})\n`);
     process.exitCode = 1;
   }
 

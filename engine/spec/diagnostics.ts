@@ -57,7 +57,8 @@ export function formatDiagnostic(diagnostic: Diagnostic, cwd = process.cwd(), so
       const { line: sourceLine, column } = clip(fullLine, diagnostic.at.column);
       const gutter = String(diagnostic.at.line).padStart(4);
       lines.push(`${gutter} | ${sourceLine}`);
-      const marker = '^'.repeat(Math.max(1, Math.min(diagnostic.at.length, sourceLine.length - column + 1, MAX_SHOWN_CHARS)));
+      const span = Math.min(diagnostic.at.length, sourceLine.length - column + 1, MAX_SHOWN_CHARS);
+      const marker = '^'.repeat(Math.max(1, span));
       lines.push(`${' '.repeat(gutter.length)} | ${' '.repeat(column - 1)}${marker}`);
     }
   }

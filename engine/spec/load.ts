@@ -43,7 +43,8 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
     const column = offset - before.lastIndexOf('\n');
     return fail([{
       code: 'too-deep', severity: 'error', file, at: { line, column, length: 1 },
-      message: `the spec nests deeper than ${MAX_DEPTH} levels (fer-dag's depth limit; real pipelines need under 10); flatten it`,
+      message: `the spec nests deeper than ${MAX_DEPTH} levels (fer-dag's depth limit; ` +
+        'real pipelines need under 10); flatten it',
     }]);
   };
   const excess = depthExcess(text);
@@ -62,7 +63,8 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
   for (const duplicate of duplicateKeys(document)) {
     diagnostics.push({
       code: 'duplicate-key', severity: 'error', file, path: dotted([...duplicate.path, duplicate.key]),
-      message: `${duplicate.path.length ? `${dotted(duplicate.path)}: ` : ''}duplicate key "${duplicate.key}": each key may appear once in a mapping`,
+      message: `${duplicate.path.length ? `${dotted(duplicate.path)}: ` : ''}duplicate key "${duplicate.key}": ` +
+        'each key may appear once in a mapping',
       at: sourceMap.positionOf(duplicate.node),
     });
   }
@@ -75,12 +77,15 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
       const written = node.range ? text.slice(node.range[0], node.range[1]).trim() : String(value);
       diagnostics.push({
         code: 'not-finite', severity: 'error', file, path: dotted(where),
-        message: `${dotted(where) || 'the pipeline'} is ${written}, which is not a finite number; write a number in range`,
+        message:
+          `${dotted(where) || 'the pipeline'} is ${written}, which is not a finite number; write a number in range`,
         at: sourceMap.positionOf(node),
       });
     }
   }
-  if (diagnostics.length) return fail(diagnostics.sort((a, b) => a.at!.line - b.at!.line || a.at!.column - b.at!.column));
+  if (diagnostics.length) return fail(
+    diagnostics.sort((a, b) => a.at!.line - b.at!.line || a.at!.column - b.at!.column),
+  );
 
   let raw: unknown;
   try {
@@ -90,13 +95,15 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
     if (unresolved) {
       return fail([{
         code: 'yaml-syntax', severity: 'error', file, at: sourceMap.positionOf(firstAlias(document, unresolved[1])),
-        message: `alias *${unresolved[1]} names no anchor (&${unresolved[1]}) defined before it; define the anchor first or write the value out`,
+        message: `alias *${unresolved[1]} names no anchor (&${unresolved[1]}) defined before it; ` +
+          'define the anchor first or write the value out',
       }]);
     }
     if (!/Excessive alias/i.test((error as Error).message)) throw error;
     return fail([{
       code: 'yaml-limit', severity: 'error', file, at: sourceMap.positionOf(firstAlias(document)),
-      message: `aliases (*name) expand to too many nodes (fer-dag's limit: ${MAX_ALIAS_COUNT}, as in a "billion laughs" ` +
+      message: `aliases (*name) expand to too many nodes (fer-dag's limit: ${MAX_ALIAS_COUNT}, ` +
+        'as in a "billion laughs" ' +
         'document); write the values out, or use fewer aliases of aliases',
     }]);
   }
@@ -112,7 +119,8 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
     for (const variable of unset) {
       diagnostics.push({
         code: 'unset-variable', severity: 'error', file, path: `datasets.${name}.path`,
-        message: `datasets.${name}.path uses \${${variable}}, but the environment variable ${variable} is not set (or empty); ` +
+        message: `datasets.${name}.path uses \${${variable}}, ` +
+          `but the environment variable ${variable} is not set (or empty); ` +
           `set it, or give a default: \${${variable}:-data}`,
         at: sourceMap.locateWithin(['datasets', name, 'path'], `\${${variable}`),
       });
@@ -183,7 +191,8 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
       if (!problem) return;
       diagnostics.push({
         code: 'unsafe-out', severity: 'error', file, path: `stages.${stage.name}.outs.${i}`,
-        message: `stages.${stage.name}.outs: "${out}" ${problem}`, at: sourceMap.locate(['stages', stage.name, 'outs', i]),
+        message: `stages.${stage.name}.outs: "${out}" ${problem}`,
+        at: sourceMap.locate(['stages', stage.name, 'outs', i]),
       });
     });
   }

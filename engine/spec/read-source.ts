@@ -22,7 +22,8 @@ export function readPipelineSource(file: string, shown: string): { text: string 
   try {
     stat = fs.statSync(file);
   } catch (error) {
-    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : `cannot be read (${(error as Error).message})`;
+    const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    const why = missing ? 'does not exist' : `cannot be read (${(error as Error).message})`;
     return refuse(`pipeline file ${shown} ${why}; pass the path of a pipeline .yaml file`, undefined, 'no-such-file');
   }
   if (stat.isDirectory()) {
@@ -48,7 +49,8 @@ export function readPipelineSource(file: string, shown: string): { text: string 
   }
   const nul = bytes.indexOf(0);
   if (nul >= 0) {
-    return refuse(`${shown} is a binary file (a NUL byte here), not a YAML pipeline; pass the pipeline's .yaml file`, positionOfByte(bytes, nul));
+    const message = `${shown} is a binary file (a NUL byte here), not a YAML pipeline; pass the pipeline's .yaml file`;
+    return refuse(message, positionOfByte(bytes, nul));
   }
   let text: string;
   try {
@@ -60,7 +62,8 @@ export function readPipelineSource(file: string, shown: string): { text: string 
     );
   }
   if (text.replace(/^\uFEFF/, '').replace(/#[^\n]*/g, '').trim() === '') {
-    return refuse(`${shown} is empty; a pipeline has at least "version: 1" and a "stages:" mapping (see pipelines/demo.yaml)`, START);
+    const needs = 'a pipeline has at least "version: 1" and a "stages:" mapping (see pipelines/demo.yaml)';
+    return refuse(`${shown} is empty; ${needs}`, START);
   }
   return { text };
 }

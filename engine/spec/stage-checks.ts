@@ -30,13 +30,18 @@ export function stageChecks(
       if (!accepted || accepted.includes('any') || value === undefined) continue;
       const names = Array.isArray(value) ? value.map(String) : [String(value)];
       names.forEach((name, i) => {
-        const kind = datasets.has(name) ? 'source' : stages.has(name) ? (stages.get(name)!.definition.produces ?? 'files') : undefined;
+        const upstream = stages.get(name);
+        const kind = datasets.has(name) ? 'source' : upstream ? (upstream.definition.produces ?? 'files') : undefined;
         if (kind === undefined || accepted.includes(kind)) return; // an unknown name is reported elsewhere
         const where: SpecPath = Array.isArray(value) ? ['stages', stage.name, field, i] : ['stages', stage.name, field];
-        const what = datasets.has(name) ? `"${name}" is a source dataset` : `"${name}" is a ${stages.get(name)!.type} stage, which gives ${KIND_WORDS[kind]}`;
+        const what = upstream
+          ? `"${name}" is a ${upstream.type} stage, which gives ${KIND_WORDS[kind]}`
+          : `"${name}" is a source dataset`;
+        const verb = field === 'input' ? 'takes' : 'take';
+        const takes = `${stage.type}'s ${field} ${verb} ${accepted.map(describeKind).join(' or ')}`;
         diagnostics.push({
           code: 'wrong-input', severity: 'error', file, path: where.join('.'),
-          message: `${where.join('.')}: ${what}; ${stage.type}'s ${field} ${field === 'input' ? 'takes' : 'take'} ${accepted.map(describeKind).join(' or ')}`,
+          message: `${where.join('.')}: ${what}; ${takes}`,
           at: sourceMap.locate(where),
         });
       });
