@@ -1,20 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { stageDefinition, stageTypes } from '../../stages/registry.js';
 import type { StageEntry } from '../../stages/types.js';
 import { schemasDir, toPosix } from '../paths.js';
 import { didYouMean, type Diagnostic, type Result } from './diagnostics.js';
 import type { DatasetSpec, Pipeline, StageSpec } from './pipeline.js';
 import { checkAgainstSchema } from './schema-check.js';
+import { parseSpecYaml } from './parse-yaml.js';
 import { readPipelineSource } from './read-source.js';
-import { dotted, SourceMap, type SpecPath } from './source-map.js';
+import type { SourceMap, SpecPath } from './source-map.js';
 import { stageChecks } from './stage-checks.js';
-import { deepestNode, depthExcess, duplicateKeys, firstAlias, MAX_DEPTH, scalarsWithPaths } from './yaml-limits.js';
 import { outProblem, protectedPaths } from '../workspace-paths.js';
 
-/** Alias expansions allowed (the yaml library's default, named so the message can say it). */
-const MAX_ALIAS_COUNT = 100;
 
 interface RawPipeline {
   name?: string;
@@ -36,77 +33,10 @@ export function loadPipeline(file: string): Result<Pipeline> {
 }
 
 export function parsePipeline(file: string, text: string): Result<Pipeline> {
-  const lines = new LineCounter();
-  const tooDeep = (offset: number): Result<Pipeline> => {
-    const before = text.slice(0, offset);
-    const line = before.split('\n').length;
-    const column = offset - before.lastIndexOf('\n');
-    return fail([{
-      code: 'too-deep', severity: 'error', file, at: { line, column, length: 1 },
-      message: `the spec nests deeper than ${MAX_DEPTH} levels (fer-dag's depth limit; ` +
-        'real pipelines need under 10); flatten it',
-    }]);
-  };
-  const excess = depthExcess(text);
-  if (excess !== undefined) return tooDeep(excess);
-  const document = parseDocument(text, { lineCounter: lines, uniqueKeys: false, prettyErrors: false });
-  const sourceMap = new SourceMap(document, lines, text);
+  const parsed = parseSpecYaml(file, text);
+  if ('diagnostics' in parsed) return fail(parsed.diagnostics);
+  const { raw, sourceMap } = parsed;
   const diagnostics: Diagnostic[] = [];
-
-  for (const error of document.errors) {
-    if (/call stack/i.test(error.message)) return tooDeep(error.pos[0]);
-    diagnostics.push({
-      code: 'yaml-syntax', severity: 'error', file, message: `YAML syntax error: ${error.message.split('\n')[0]}`,
-      at: sourceMap.positionOfOffset(error.pos[0], Math.max(1, error.pos[1] - error.pos[0])),
-    });
-  }
-  for (const duplicate of duplicateKeys(document)) {
-    diagnostics.push({
-      code: 'duplicate-key', severity: 'error', file, path: dotted([...duplicate.path, duplicate.key]),
-      message: `${duplicate.path.length ? `${dotted(duplicate.path)}: ` : ''}duplicate key "${duplicate.key}": ` +
-        'each key may appear once in a mapping',
-      at: sourceMap.positionOf(duplicate.node),
-    });
-  }
-  if (diagnostics.length) return fail(diagnostics);
-  const deepest = deepestNode(document);
-  if (deepest?.range) return tooDeep(deepest.range[0]);
-
-  for (const { path: where, node, value } of scalarsWithPaths(document)) {
-    if (typeof value === 'number' && !Number.isFinite(value)) {
-      const written = node.range ? text.slice(node.range[0], node.range[1]).trim() : String(value);
-      diagnostics.push({
-        code: 'not-finite', severity: 'error', file, path: dotted(where),
-        message:
-          `${dotted(where) || 'the pipeline'} is ${written}, which is not a finite number; write a number in range`,
-        at: sourceMap.positionOf(node),
-      });
-    }
-  }
-  if (diagnostics.length) return fail(
-    diagnostics.sort((a, b) => a.at!.line - b.at!.line || a.at!.column - b.at!.column),
-  );
-
-  let raw: unknown;
-  try {
-    raw = document.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
-  } catch (error) {
-    const unresolved = /Unresolved alias.*?: (\S+)/.exec((error as Error).message);
-    if (unresolved) {
-      return fail([{
-        code: 'yaml-syntax', severity: 'error', file, at: sourceMap.positionOf(firstAlias(document, unresolved[1])),
-        message: `alias *${unresolved[1]} names no anchor (&${unresolved[1]}) defined before it; ` +
-          'define the anchor first or write the value out',
-      }]);
-    }
-    if (!/Excessive alias/i.test((error as Error).message)) throw error;
-    return fail([{
-      code: 'yaml-limit', severity: 'error', file, at: sourceMap.positionOf(firstAlias(document)),
-      message: `aliases (*name) expand to too many nodes (fer-dag's limit: ${MAX_ALIAS_COUNT}, ` +
-        'as in a "billion laughs" ' +
-        'document); write the values out, or use fewer aliases of aliases',
-    }]);
-  }
   diagnostics.push(...checkAgainstSchema(file, 'pipeline.schema.json', raw, [], sourceMap));
   if (diagnostics.length) return fail(diagnostics);
   const spec = raw as RawPipeline;
