@@ -33,3 +33,17 @@ test('a stage that fails when it runs prints its message; --debug or FER_DAG_DEB
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
+
+test('an error of the system (a store path through a file) is one line naming the path; --debug adds the stack', async () => {
+  const spec = 'version: 1\nstore: p.yaml/store\nstages:\n  s: { type: command, cmd: [sh, -c, "echo hi > o.txt"], outs: [o.txt] }\n';
+  const { dir, root } = makeCase({ name: 'store through a file', spec, message: /./ });
+  try {
+    const plain = await runCli(dir, ['run', 'p.yaml']);
+    assert.equal(plain.code, 1, plain.stderr);
+    assert.match(plain.stderr, /^fer-dag: ENOTDIR: not a directory, mkdir '[^']*p\.yaml\/store'\n$/);
+    const debug = await runCli(dir, ['run', 'p.yaml', '--debug']);
+    assert.match(debug.stderr, /ENOTDIR[^\n]*\n\s+at /);
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});

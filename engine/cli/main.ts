@@ -112,6 +112,16 @@ function program(): Command {
   return cli;
 }
 
+// What escapes every await (a stream's error event, a stray rejection) is reported the same way, not as a raw stack.
+process.on('uncaughtException', (error) => {
+  reportUnexpected(error);
+  process.exit(1);
+});
+process.on('unhandledRejection', (reason) => {
+  reportUnexpected(reason);
+  process.exit(1);
+});
+
 // `fer-dag status | head` closes our stdout early: that is the reader's choice, not an error to report.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
@@ -130,20 +140,28 @@ try {
   } else if (error instanceof CommanderError) {
     // Help and version end with code 0; a usage mistake with 2, as an invalid pipeline does.
     process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else if (debugEnabled() || process.argv.includes('--debug')) {
-    process.stderr.write(`fer-dag: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
-    process.exitCode = 1;
-  } else if (isSystemError(error)) {
-    // A full disk, a permission, a path that is a file: the message names the path and the cause.
-    process.stderr.write(`fer-dag: ${error.message}\n`);
-    process.exitCode = 1;
   } else {
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`fer-dag: internal error: ${message}\n(${REPORT_HINT})\n`);
+    reportUnexpected(error);
     process.exitCode = 1;
   }
+}
+
+/**
+ * An error no command turned into a message. Its stack is for developers (--debug, FER_DAG_DEBUG=1); a user
+ * sees the message, and for what can only be a bug, a line saying how to report it.
+ */
+function reportUnexpected(error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  if (debugEnabled() || process.argv.includes('--debug')) {
+    process.stderr.write(`fer-dag: internal error: ${error instanceof Error ? (error.stack ?? message) : message}\n`);
+  } else if (isSystemError(error)) {
+    // A full disk, a permission, a path that is a file: the message names the path and the cause.
+    process.stderr.write(`fer-dag: ${message}\n`);
+  } else {
+    process.stderr.write(`fer-dag: internal error: ${message}\n(${REPORT_HINT})\n`);
+  }
+}
 
 function isSystemError(error: unknown): error is NodeJS.ErrnoException {
   return error instanceof Error && /^E[A-Z]+$/.test(String((error as NodeJS.ErrnoException).code));
-}
 }
