@@ -1,4 +1,3 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Hash } from '../cache/hash.js';
 import type { StageRecord, Store } from '../cache/store.js';
@@ -7,12 +6,14 @@ import type { InputView } from '../stages/types.js';
 import { CommandFailedError } from '../stages/command.js';
 import { createStageContext, datasetInputView, stageInputView } from './context.js';
 import type { EngineEvent, EventSink, StageFailure } from './events.js';
+import { describeError } from './debug.js';
 import { InputHasher } from './input-hasher.js';
 import { emptyLockfile, lockedMaterial, lockedStage, readLockfile, writeLockfile, type Lockfile } from './lockfile.js';
 import { gatherMaterial, MissingDepError, subtree } from './material.js';
 import { diffMaterial } from './material-diff.js';
 import { downstreamOf, upstreamOf, type Pipeline, type StageSpec } from './spec/pipeline.js';
 import { toPosix } from './paths.js';
+import { protectedPaths, removeWorkspaceOut } from './workspace-paths.js';
 import { stageKey, type KeyMaterial } from './stage-key.js';
 
 export interface RunOptions {
@@ -137,7 +138,12 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   if (!uncacheable && !parts.forced) {
     const record = store.getRecord(key);
     if (record && Object.values(record.outputs).every((e) => store.hasBlob(e.hash))) {
-      const restored = stage.outs.length ? await restoreOuts(store, parts.hasher, stage, record.outputs) : [];
+      let restored: string[] = [];
+      try {
+        if (stage.outs.length) restored = await restoreOuts(pipeline, store, parts.hasher, stage, record.outputs);
+      } catch (error) {
+        return { outcome: 'failed', reason: 'stage-error', message: describeError(error) };
+      }
       emit({ type: 'stage-fresh', stage: stage.name, key, restored });
       return { outcome: 'fresh', completed: { key, material, record } };
     }
@@ -174,7 +180,7 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
     if (output.log) writeLogs(store, output.log); // kept for `cache gc` to collect; the message has the tail
     const message = error instanceof Error ? error.message : String(error);
     const reason: StageFailure = parts.signal.aborted ? 'cancelled' : error instanceof CommandFailedError ? 'command-failed' : 'stage-error';
-    return { outcome: 'failed', reason, message: error instanceof CommandFailedError || !(error instanceof Error) ? message : (error.stack ?? message) };
+    return { outcome: 'failed', reason, message: error instanceof CommandFailedError ? message : describeError(error) };
   }
 
   const record: StageRecord = {
@@ -212,13 +218,15 @@ function writeLogs(store: Store, log: { stdout: string; stderr: string }): Stage
  * A fresh stage's outs must be in the workspace as they were produced: a missing or edited out is put back
  * from the cache (a copy, so later edits cannot reach the store). Returns the outs that were restored.
  */
-async function restoreOuts(store: Store, hasher: InputHasher, stage: StageSpec, outputs: Tree): Promise<string[]> {
+async function restoreOuts(
+  pipeline: Pipeline, store: Store, hasher: InputHasher, stage: StageSpec, outputs: Tree,
+): Promise<string[]> {
   const restored: string[] = [];
   for (const out of stage.outs) {
     const expected = subtree(outputs, out);
     const actual = await hasher.workspacePath(out);
     if (actual && treeHash(actual.files) === treeHash(expected)) continue;
-    fs.rmSync(path.resolve(hasher.pipelineDir, out), { recursive: true, force: true });
+    removeWorkspaceOut(hasher.pipelineDir, out, protectedPaths({ ...pipeline, datasets: pipeline.datasets.values() }));
     for (const [rel, entry] of Object.entries(expected)) store.restoreBlob(entry.hash, path.resolve(hasher.pipelineDir, rel));
     restored.push(out);
   }

@@ -1,9 +1,9 @@
 import type { Hash } from '../cache/hash.js';
 import type { ItemMemo } from '../cache/memo.js';
-import { AGE_MODEL_FILES, ATTRIBUTE_PREPROCESSING, type AgeModel } from './agr/attribute-models.js';
+import { AGE_MODEL_FILES, ATTRIBUTE_PREPROCESSING, BLAZEFACE_MODEL, type AgeModel } from './agr/model-names.js';
 import type { AgrRequest, AgrResult } from './agr/agr-worker.js';
 import { agreement, annotatedPartial, isComplete, type Attributes } from './agr/annotations.js';
-import { BLAZEFACE_MODEL, type DetectorOptions } from './agr/blazeface.js';
+import type { DetectorOptions } from './agr/blazeface.js';
 import { ageBucket, bucketScores, checkThresholds, type AgeThresholds } from './agr/buckets.js';
 import type { AttributePrediction, FlaggedImage, GenderModel } from './agr/predict.js';
 import { buildAgrReport, type FailedImage } from './agr/report.js';
@@ -13,6 +13,7 @@ import { humanModelFileMap } from './model/human-model-files.js';
 import type { BackendChoice } from './model/runtime.js';
 import { mapRequests } from './parallel/map-requests.js';
 import type { StageContext, StageDefinition, StageEntry } from './types.js';
+import { ageBucketProblems } from './entry-checks.js';
 
 export interface AgrParams {
   attributes: 'annotations' | 'predict' | 'both';
@@ -121,6 +122,9 @@ export const agrStage: StageDefinition<AgrParams> = {
   type: 'agr',
   version: '1',
   schema: 'agr.schema.json',
+  produces: 'manifest',
+  accepts: { input: ['manifest'] },
+  checkEntry: ageBucketProblems,
   params: (entry: StageEntry) => entry.params as AgrParams,
   keyParams(entry: StageEntry) {
     // Speed only: how images are batched and spread over threads does not change a prediction.

@@ -10,6 +10,7 @@ import { selectEvaluator, type Hole } from './synthesis/select.js';
 import type { Rejection } from './synthesis/checks.js';
 import type { StageDefinition, StageEntry } from './types.js';
 import type { StyleName } from './faces/styles.js';
+import { ageBucketProblems, synthesizerProblems } from './entry-checks.js';
 
 /** The `synthesizer` param: one object whose `type` says which of its fields apply (the schema fills the defaults). */
 export interface SynthesizerSpec {
@@ -74,6 +75,9 @@ export const balanceWithSynthesisStage: StageDefinition<BalanceParams> = {
   type: 'balance-with-synthesis',
   version: '2',
   schema: 'balance-with-synthesis.schema.json',
+  produces: 'manifest',
+  accepts: { input: ['manifest'], models: ['model'] },
+  checkEntry: (entry) => [...ageBucketProblems(entry), ...synthesizerProblems(entry)],
   params: (entry: StageEntry) => entry.params as BalanceParams,
   modelFiles: (entry: StageEntry) => checkModelFiles((entry.params as BalanceParams).checks),
   async run(ctx) {

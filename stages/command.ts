@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { listFiles } from '../cache/tree.js';
 import { runInOwnGroup } from './group-process.js';
+import { removeWorkspaceOut } from '../engine/workspace-paths.js';
 import type { StageContext, StageDefinition, StageEntry } from './types.js';
 
 export interface CommandParams {
@@ -67,6 +68,8 @@ export const commandStage: StageDefinition<CommandParams> = {
   type: 'command',
   version: '1',
   schema: 'command.schema.json',
+  produces: 'files',
+  accepts: { inputs: ['any'] },
 
   params: (entry: StageEntry) => entry as unknown as CommandParams,
 
@@ -87,7 +90,7 @@ export const commandStage: StageDefinition<CommandParams> = {
   async run(ctx) {
     const { cmd, outs, params, env } = ctx.params;
     // A previous, interrupted run may have left partial outputs; the command always starts from none.
-    for (const out of outs) fs.rmSync(path.resolve(ctx.pipelineDir, out), { recursive: true, force: true });
+    for (const out of outs) removeWorkspaceOut(ctx.pipelineDir, out);
     const argv = cmd.map((arg) => interpolate(arg, ctx));
     for (const out of outs) fs.mkdirSync(path.dirname(path.resolve(ctx.pipelineDir, out)), { recursive: true });
 

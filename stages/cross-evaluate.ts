@@ -46,6 +46,8 @@ export const crossEvaluateStage: StageDefinition<CrossEvaluateParams> = {
   type: 'cross-evaluate',
   version: '1',
   schema: 'cross-evaluate.schema.json',
+  produces: 'evaluation',
+  accepts: { input: ['manifest'], inputs: ['manifest'], models: ['model'] },
   params: (entry: StageEntry) => entry.params as CrossEvaluateParams,
   async run(ctx) {
     const p = ctx.params;

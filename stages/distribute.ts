@@ -4,27 +4,26 @@ import { EMOTIONS } from './formats/emotions.js';
 import { readManifest, writeManifest } from './manifest.js';
 import type { ManifestRecord } from './merge.js';
 import type { StageDefinition, StageEntry } from './types.js';
+import { splitProblems } from './entry-checks.js';
 
 export interface DistributeParams {
   split: Record<string, number>;
   plots: boolean;
 }
 
-/** Fractions may be written 0.8/0.1/0.1 or as thirds; anything further from 1 than this is a mistake. */
-const SUM_TOLERANCE = 1e-6;
-
 export const distributeStage: StageDefinition<DistributeParams> = {
   type: 'distribute',
   version: '1',
   schema: 'distribute.schema.json',
+  produces: 'manifest',
+  accepts: { input: ['manifest'] },
+  checkEntry: splitProblems,
   params: (entry: StageEntry) => entry.params as DistributeParams,
   async run(ctx) {
     const p = ctx.params;
     const fractions: SplitFractions = Object.entries(p.split);
-    const sum = fractions.reduce((a, [, f]) => a + f, 0);
-    if (Math.abs(sum - 1) > SUM_TOLERANCE) {
-      throw new Error(`params.split adds up to ${Number(sum.toFixed(6))}, not 1 (${fractions.map(([s, f]) => `${s} ${f}`).join(', ')}); make the fractions sum to 1`);
-    }
+    // validate refuses such a split; checked again for a pipeline built without the loader.
+    for (const problem of splitProblems(ctx.entry)) throw new Error(`params.split ${problem.message}`);
     const [view] = [...ctx.inputs.values()];
     const input = readManifest(view, 'distribute');
     if (input.length && !input.some((r) => subgroupOf(r))) {

@@ -45,6 +45,7 @@ export const generateFacesStage: StageDefinition<GenerateFacesParams> = {
   type: 'generate-faces',
   version: '1',
   schema: 'generate-faces.schema.json',
+  produces: 'source',
 
   params: (entry: StageEntry) => entry.params as GenerateFacesParams,
 

@@ -108,6 +108,8 @@ export const mergeStage: StageDefinition<MergeParams> = {
   type: 'merge',
   version: '3',
   schema: 'merge.schema.json',
+  produces: 'manifest',
+  accepts: { inputs: ['source'] },
   params: (entry: StageEntry) => entry.params as MergeParams,
 
   async run(ctx) {

@@ -88,6 +88,8 @@ export const reclassifyInputsStage: StageDefinition<ReclassifyParams> = {
   type: 'reclassify-inputs',
   version: '1',
   schema: 'reclassify-inputs.schema.json',
+  produces: 'manifest',
+  accepts: { input: ['manifest'] },
   params: (entry: StageEntry) => entry.params as ReclassifyParams,
   keyParams: paramsWithoutCacheSize,
   modelFiles(entry: StageEntry) {

@@ -62,6 +62,8 @@ export const reportStage: StageDefinition<ReportParams> = {
   type: 'report',
   version: '2',
   schema: 'report.schema.json',
+  produces: 'report',
+  accepts: { inputs: ['evaluation', 'model', 'manifest'] },
   params: (entry: StageEntry) => (entry.params ?? {}) as ReportParams,
   async run(ctx) {
     const found = gather(ctx.inputs);

@@ -6,6 +6,7 @@ import type { ManifestRecord } from './merge.js';
 import { checkModelFiles } from './synthesis/model-files.js';
 import type { Hole } from './synthesis/select.js';
 import type { StageDefinition, StageEntry } from './types.js';
+import { ageBucketProblems, synthesizerProblems } from './entry-checks.js';
 
 /** What balance-with-synthesis and synthesize share: how faces are generated and checked. */
 type GenerationParams = Pick<BalanceParams, 'synthesizer' | 'prompts' | 'width' | 'height' | 'steps' | 'maxAttempts' | 'checks' | 'detector' | 'ageBuckets' | 'sheetPerEmotion' | 'backend'>;
@@ -27,6 +28,9 @@ export const synthesizeStage: StageDefinition<SynthesizeParams> = {
   type: 'synthesize',
   version: '1',
   schema: 'synthesize.schema.json',
+  produces: 'manifest',
+  accepts: { models: ['model'] },
+  checkEntry: (entry) => [...ageBucketProblems(entry), ...synthesizerProblems(entry)],
   params: (entry: StageEntry) => entry.params as SynthesizeParams,
   modelFiles: (entry: StageEntry) => checkModelFiles((entry.params as SynthesizeParams).checks),
   async run(ctx) {

@@ -26,6 +26,8 @@ export const trainStage: StageDefinition<TrainParams> = {
   // FastBatchNorm/FastDropout, or a wasm kernel's summation order (stages/model/wasm-kernels.ts).
   version: '3',
   schema: 'train.schema.json',
+  produces: 'model',
+  accepts: { input: ['manifest'] },
   params: (entry: StageEntry) => entry.params as TrainParams,
   keyParams: paramsWithoutCacheSize,
   modelFiles(entry: StageEntry) {

@@ -70,6 +70,19 @@ export interface StageContext<P> {
 /** Fields of a stage entry the engine itself reads; everything else of the entry is the stage's params. */
 export const ENGINE_FIELDS = ['type', 'description', 'input', 'inputs', 'models'] as const;
 
+/**
+ * What a stage's output is, so that the loader can refuse an input of the wrong kind before anything runs:
+ * source (images with their labels, as a dataset of the pipeline: generate-faces), manifest (a dataset stage's
+ * manifest.jsonl: merge, agr, …), model, evaluation, report, files (whatever a command writes).
+ */
+export type OutputKind = 'source' | 'manifest' | 'model' | 'evaluation' | 'report' | 'files';
+
+/** A cross-field problem of a stage entry, at a path below the entry (`['params', 'split']`). */
+export interface EntryProblem {
+  path: (string | number)[];
+  message: string;
+}
+
 export interface StageDefinition<P = Record<string, unknown>> {
   readonly type: string;
   /** Bumped whenever the stage's output for the same inputs and params changes: it is part of every key. */
@@ -86,6 +99,15 @@ export interface StageDefinition<P = Record<string, unknown>> {
   modelFiles?(entry: StageEntry): Record<string, string>;
   /** A reason when runs of this entry cannot be cached (e.g. a command with no declared outs). */
   uncacheableReason?(entry: StageEntry): string | undefined;
+  /** What the output is, for other stages' `accepts` (default: files). */
+  readonly produces?: OutputKind;
+  /**
+   * What each reference field takes: output kinds, or 'any'. A source dataset of the pipeline is a 'source'.
+   * A field left out takes anything.
+   */
+  readonly accepts?: Partial<Record<'input' | 'inputs' | 'models', readonly (OutputKind | 'any')[]>>;
+  /** Checks the schema cannot express (fractions adding up to 1, ordered thresholds), run by `validate`. */
+  checkEntry?(entry: StageEntry): EntryProblem[];
   run(ctx: StageContext<P>): Promise<void>;
 }
 

@@ -67,10 +67,10 @@ test('distribute splits each source × emotion 80/10/10 to within one image, the
     }
   }
 
-  // Fractions that do not add up to 1 are refused, with the fix.
+  // Fractions that do not add up to 1 are refused before anything runs, with the fix.
   fs.writeFileSync(path.join(dir, 'p.yaml'), PIPELINE('{ train: 0.7, val: 0.2, test: 0.2 }'));
   const bad = await cli(dir, 'run', 'p.yaml');
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2);
   assert.match(bad.stdout + bad.stderr, /params\.split adds up to 1\.1, not 1 \(train 0\.7, val 0\.2, test 0\.2\); make the fractions sum to 1/);
 });
 

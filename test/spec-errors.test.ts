@@ -40,7 +40,8 @@ describe('a bad pipeline is refused with a positioned diagnostic', () => {
   test('a stage named twice is a duplicate key, marked at the second one', () => {
     const text = 'version: 1\nstages:\n  a:\n    type: command\n    cmd: [node, a.js]\n  a:\n    type: command\n    cmd: [node, b.js]\n';
     const d = only(text, 'duplicate-key', 6, 3);
-    assert.equal(d.message, 'duplicate key "a": each key may appear once in a mapping');
+    assert.equal(d.message, 'stages: duplicate key "a": each key may appear once in a mapping');
+    assert.equal(d.path, 'stages.a');
     assert.equal(d.at!.length, 1);
   });
 

@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CliExit, EXIT_USAGE } from './common.js';
 import { LockfileError } from '../lockfile.js';
+import { debugEnabled, REPORT_HINT } from '../debug.js';
 
 // Each verb's module is loaded when it is used: a no-op `run` should not pay for chokidar, and `--help`
 // should not pay for anything.
@@ -13,7 +14,12 @@ function program(): Command {
     .description('Declarative, content-addressed pipelines for facial-expression-recognition datasets.')
     .version('0.1.0')
     .showSuggestionAfterError()
+    .option('--debug', 'show stack traces of errors (as FER_DAG_DEBUG=1 does); otherwise messages only')
     .exitOverride();
+  // The variable, not the flag, is what the engine reads: stages and worker threads inherit it.
+  cli.hook('preAction', () => {
+    if (cli.opts().debug) process.env.FER_DAG_DEBUG = '1';
+  });
   let exitCode = 0;
   const set = (code: number) => {
     exitCode = code;
@@ -111,6 +117,16 @@ function program(): Command {
   return cli;
 }
 
+// What escapes every await (a stream's error event, a stray rejection) is reported the same way, not as a raw stack.
+process.on('uncaughtException', (error) => {
+  reportUnexpected(error);
+  process.exit(1);
+});
+process.on('unhandledRejection', (reason) => {
+  reportUnexpected(reason);
+  process.exit(1);
+});
+
 // `fer-dag status | head` closes our stdout early: that is the reader's choice, not an error to report.
 process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
@@ -130,7 +146,27 @@ try {
     // Help and version end with code 0; a usage mistake with 2, as an invalid pipeline does.
     process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
   } else {
-    process.stderr.write(`fer-dag: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    reportUnexpected(error);
     process.exitCode = 1;
   }
+}
+
+/**
+ * An error no command turned into a message. Its stack is for developers (--debug, FER_DAG_DEBUG=1); a user
+ * sees the message, and for what can only be a bug, a line saying how to report it.
+ */
+function reportUnexpected(error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  if (debugEnabled() || process.argv.includes('--debug')) {
+    process.stderr.write(`fer-dag: internal error: ${error instanceof Error ? (error.stack ?? message) : message}\n`);
+  } else if (isSystemError(error)) {
+    // A full disk, a permission, a path that is a file: the message names the path and the cause.
+    process.stderr.write(`fer-dag: ${message}\n`);
+  } else {
+    process.stderr.write(`fer-dag: internal error: ${message}\n(${REPORT_HINT})\n`);
+  }
+}
+
+function isSystemError(error: unknown): error is NodeJS.ErrnoException {
+  return error instanceof Error && /^E[A-Z]+$/.test(String((error as NodeJS.ErrnoException).code));
 }

@@ -12,7 +12,16 @@ export type DiagnosticCode =
   | 'cycle'
   | 'missing-path'
   | 'duplicate-out'
-  | 'no-such-file';
+  | 'no-such-file'
+  | 'unreadable'
+  | 'too-large'
+  | 'too-deep'
+  | 'yaml-limit'
+  | 'not-finite'
+  | 'unset-variable'
+  | 'unsafe-out'
+  | 'invalid-value'
+  | 'wrong-input';
 
 export interface Position {
   line: number; // 1-based
@@ -40,17 +49,33 @@ export function formatDiagnostic(diagnostic: Diagnostic, cwd = process.cwd(), so
   const where = diagnostic.at ? `${file}:${diagnostic.at.line}:${diagnostic.at.column}` : file;
   const prefix = diagnostic.severity === 'warning' ? 'warning: ' : '';
   const lines = [`${where}: ${prefix}${diagnostic.message}`];
-  if (diagnostic.at) {
+  // A file refused as unreadable (binary, not UTF-8, too large) is not echoed.
+  if (diagnostic.at && !UNSHOWN.has(diagnostic.code)) {
     const text = source ?? readSource(diagnostic.file);
-    const sourceLine = text?.split(/\r?\n/)[diagnostic.at.line - 1];
-    if (sourceLine !== undefined) {
+    const fullLine = text?.split(/\r?\n/)[diagnostic.at.line - 1];
+    if (fullLine !== undefined) {
+      const { line: sourceLine, column } = clip(fullLine, diagnostic.at.column);
       const gutter = String(diagnostic.at.line).padStart(4);
       lines.push(`${gutter} | ${sourceLine}`);
-      const marker = '^'.repeat(Math.max(1, Math.min(diagnostic.at.length, sourceLine.length - diagnostic.at.column + 1)));
-      lines.push(`${' '.repeat(gutter.length)} | ${' '.repeat(diagnostic.at.column - 1)}${marker}`);
+      const span = Math.min(diagnostic.at.length, sourceLine.length - column + 1, MAX_SHOWN_CHARS);
+      const marker = '^'.repeat(Math.max(1, span));
+      lines.push(`${' '.repeat(gutter.length)} | ${' '.repeat(column - 1)}${marker}`);
     }
   }
   return lines.join('\n');
+}
+
+const UNSHOWN = new Set<DiagnosticCode>(['unreadable', 'too-large', 'no-such-file']);
+
+/** Longest part of a source line shown under a message: a 40 KB line is clipped around the column. */
+const MAX_SHOWN_CHARS = 120;
+
+function clip(line: string, column: number): { line: string; column: number } {
+  if (line.length <= MAX_SHOWN_CHARS) return { line, column };
+  const start = Math.max(0, Math.min(column - 1 - MAX_SHOWN_CHARS / 2, line.length - MAX_SHOWN_CHARS));
+  const head = start > 0 ? '…' : '';
+  const tail = start + MAX_SHOWN_CHARS < line.length ? '…' : '';
+  return { line: `${head}${line.slice(start, start + MAX_SHOWN_CHARS)}${tail}`, column: column - start + head.length };
 }
 
 export function formatDiagnostics(diagnostics: Diagnostic[], cwd = process.cwd()): string {

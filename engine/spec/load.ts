@@ -1,13 +1,17 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import { stageDefinition, stageTypes } from '../../stages/registry.js';
 import type { StageEntry } from '../../stages/types.js';
 import { schemasDir, toPosix } from '../paths.js';
 import { didYouMean, type Diagnostic, type Result } from './diagnostics.js';
 import type { DatasetSpec, Pipeline, StageSpec } from './pipeline.js';
 import { checkAgainstSchema } from './schema-check.js';
-import { SourceMap, type SpecPath } from './source-map.js';
+import { parseSpecYaml } from './parse-yaml.js';
+import { readPipelineSource } from './read-source.js';
+import type { SourceMap, SpecPath } from './source-map.js';
+import { stageChecks } from './stage-checks.js';
+import { outProblem, protectedPaths } from '../workspace-paths.js';
+
 
 interface RawPipeline {
   name?: string;
@@ -23,36 +27,16 @@ interface RawPipeline {
  */
 export function loadPipeline(file: string): Result<Pipeline> {
   const abs = path.resolve(file);
-  let text: string;
-  try {
-    text = fs.readFileSync(abs, 'utf8');
-  } catch {
-    return fail([{ code: 'no-such-file', severity: 'error', file: abs, message: `cannot read pipeline file ${file}` }]);
-  }
-  return parsePipeline(abs, text);
+  const source = readPipelineSource(abs, file);
+  if ('diagnostic' in source) return fail([source.diagnostic]);
+  return parsePipeline(abs, source.text);
 }
 
 export function parsePipeline(file: string, text: string): Result<Pipeline> {
-  const lines = new LineCounter();
-  const document = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
-  const sourceMap = new SourceMap(document, lines);
+  const parsed = parseSpecYaml(file, text);
+  if ('diagnostics' in parsed) return fail(parsed.diagnostics);
+  const { raw, sourceMap } = parsed;
   const diagnostics: Diagnostic[] = [];
-
-  for (const error of document.errors) {
-    const duplicate = error.code === 'DUPLICATE_KEY';
-    const at = sourceMap.positionOfOffset(error.pos[0], Math.max(1, error.pos[1] - error.pos[0]));
-    const key = text.slice(error.pos[0], error.pos[1]);
-    diagnostics.push({
-      code: duplicate ? 'duplicate-key' : 'yaml-syntax',
-      severity: 'error',
-      file,
-      message: duplicate ? `duplicate key "${key}": each key may appear once in a mapping` : `YAML syntax error: ${error.message.split('\n')[0]}`,
-      at,
-    });
-  }
-  if (diagnostics.length) return fail(diagnostics);
-
-  const raw = document.toJS() as unknown;
   diagnostics.push(...checkAgainstSchema(file, 'pipeline.schema.json', raw, [], sourceMap));
   if (diagnostics.length) return fail(diagnostics);
   const spec = raw as RawPipeline;
@@ -60,9 +44,18 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
 
   const datasets = new Map<string, DatasetSpec>();
   for (const [name, entry] of Object.entries(spec.datasets)) {
-    const expanded = expandEnv(String(entry.path));
+    const { value: expanded, unset } = expandEnv(String(entry.path));
     const location = path.resolve(dir, expanded);
-    if (!fs.existsSync(location)) {
+    for (const variable of unset) {
+      diagnostics.push({
+        code: 'unset-variable', severity: 'error', file, path: `datasets.${name}.path`,
+        message: `datasets.${name}.path uses \${${variable}}, ` +
+          `but the environment variable ${variable} is not set (or empty); ` +
+          `set it, or give a default: \${${variable}:-data}`,
+        at: sourceMap.locateWithin(['datasets', name, 'path'], `\${${variable}`),
+      });
+    }
+    if (!unset.length && !fs.existsSync(location)) {
       const shown = path.isAbsolute(expanded) ? expanded : `${expanded} (beside the pipeline file)`;
       const from = entry.url ? ` (download it from ${entry.url})` : '';
       diagnostics.push({
@@ -111,7 +104,32 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
     });
   }
 
+  const storeDir = path.resolve(dir, spec.store);
+  const lockFile = path.join(dir, `${path.basename(file).replace(/\.ya?ml$/i, '')}.lock.json`);
+  if (fs.existsSync(storeDir) && !fs.statSync(storeDir).isDirectory()) {
+    diagnostics.push({
+      code: 'invalid-value', severity: 'error', file, path: 'store',
+      message: `store: ${spec.store} is a file, not a folder; point store at a folder (it is created when missing)`,
+      at: sourceMap.locate(['store']),
+    });
+  }
+  const guarded = protectedPaths({ file, lockFile, storeDir, datasets: datasets.values() });
+  for (const stage of stages.values()) {
+    const outs = stage.definition.workspacePaths?.(stage.entry).outs ?? [];
+    outs.forEach((out, i) => {
+      const problem = outProblem(dir, out, guarded);
+      if (!problem) return;
+      diagnostics.push({
+        code: 'unsafe-out', severity: 'error', file, path: `stages.${stage.name}.outs.${i}`,
+        message: `stages.${stage.name}.outs: "${out}" ${problem}`,
+        at: sourceMap.locate(['stages', stage.name, 'outs', i]),
+      });
+    });
+  }
+  if (diagnostics.some((d) => d.severity === 'error')) return fail(diagnostics);
+
   resolveReferences(file, spec, datasets, stages, sourceMap, diagnostics);
+  diagnostics.push(...stageChecks(file, stages, datasets, sourceMap));
   if (diagnostics.some((d) => d.severity === 'error')) return fail(diagnostics);
 
   const order = topologicalOrder(stages);
@@ -131,8 +149,8 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
     dir,
     name,
     seed: spec.seed,
-    storeDir: path.resolve(dir, spec.store),
-    lockFile: path.join(dir, `${path.basename(file).replace(/\.ya?ml$/i, '')}.lock.json`),
+    storeDir,
+    lockFile,
     datasets,
     stages,
     order,
@@ -141,9 +159,21 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
   return { ok: true, value: pipeline, warnings: diagnostics.concat(warningsFor(pipeline)) };
 }
 
-/** `${NAME}` and `${NAME:-default}` from the environment, so data can live elsewhere without editing the spec. */
-export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): string {
-  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => env[name] || fallback || '');
+/**
+ * `${NAME}` and `${NAME:-default}` from the environment, so data can live elsewhere without editing the spec.
+ * A variable that is unset or empty and has no default is returned in `unset`: a path must never silently
+ * lose a part (`${DATA}/faces` becoming `/faces`).
+ */
+export function expandEnv(text: string, env: NodeJS.ProcessEnv = process.env): { value: string; unset: string[] } {
+  const unset: string[] = [];
+  const value = text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_, name: string, fallback?: string) => {
+    const set = env[name];
+    if (set) return set;
+    if (fallback !== undefined) return fallback;
+    unset.push(name);
+    return '';
+  });
+  return { value, unset };
 }
 
 function fail(diagnostics: Diagnostic[]): Result<Pipeline> {

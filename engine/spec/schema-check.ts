@@ -6,7 +6,8 @@ import { didYouMean, type Diagnostic } from './diagnostics.js';
 import { dotted, type SourceMap, type SpecPath } from './source-map.js';
 
 // verbose: errors carry their schema, so an unknown property can be answered with the allowed ones.
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, verbose: true });
+// strictNumbers: NaN and Infinity are not numbers (ajv otherwise passes 1e400 as an integer).
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, strictNumbers: true, verbose: true });
 const compiled = new Map<string, ValidateFunction>();
 
 /** Compiles (once per process) a schema from `schemas/`, or from an absolute path (a stage defined outside). */

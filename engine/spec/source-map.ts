@@ -11,10 +11,21 @@ export class SourceMap {
   constructor(
     private readonly document: Document,
     private readonly lines: LineCounter,
+    private readonly text = '',
   ) {}
 
   /** Position of the value at `path`; with `key: true`, of the key naming it (better for unknown keys). */
   locate(path: SpecPath, options: { key?: boolean } = {}): Position {
+    const { node, keyNode } = this.walk(path);
+    const target = options.key && keyNode ? keyNode : (node ?? keyNode);
+    return this.positionOf(target);
+  }
+
+  private nodeAt(path: SpecPath): Node | undefined {
+    return this.walk(path).node ?? undefined;
+  }
+
+  private walk(path: SpecPath): { node: Node | null | undefined; keyNode: Node | undefined } {
     let node: Node | null | undefined = this.document.contents as Node | null;
     let keyNode: Node | undefined;
     for (const segment of path) {
@@ -32,8 +43,16 @@ export class SourceMap {
         break;
       }
     }
-    const target = options.key && keyNode ? keyNode : (node ?? keyNode);
-    return this.positionOf(target);
+    return { node, keyNode };
+  }
+
+  /** Position of `needle` inside the value at `path` (e.g. one `${VAR}` of a path), else of the whole value. */
+  locateWithin(path: SpecPath, needle: string): Position {
+    const whole = this.locate(path);
+    const node = this.nodeAt(path);
+    const found = node?.range ? this.text.indexOf(needle, node.range[0]) : -1;
+    if (!node?.range || found < 0 || found >= node.range[1]) return whole;
+    return this.positionOfOffset(found, needle.length);
   }
 
   positionOfOffset(offset: number, length = 1): Position {
@@ -41,7 +60,7 @@ export class SourceMap {
     return { line, column: col, length };
   }
 
-  private positionOf(node: Node | null | undefined): Position {
+  positionOf(node: Node | null | undefined): Position {
     const range = node?.range;
     if (!range) return { line: 1, column: 1, length: 1 };
     const start = this.positionOfOffset(range[0]);

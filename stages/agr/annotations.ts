@@ -1,6 +1,6 @@
 import type { AgeBucket, Ethnicity, Gender } from '../faces/attributes.js';
 import { AGE_BUCKETS, ageBucket, type AgeThresholds } from './buckets.js';
-import { GEAR_ETHNICITIES } from './attribute-models.js';
+import { GEAR_ETHNICITIES } from './model-names.js';
 
 export const GENDERS: readonly Gender[] = ['female', 'male'];
 export const ETHNICITIES: readonly Ethnicity[] = GEAR_ETHNICITIES;

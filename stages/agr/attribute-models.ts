@@ -20,8 +20,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { Ethnicity, Gender } from '../faces/attributes.js';
+import { GEAR_ETHNICITIES } from './model-names.js';
 
-export const GEAR_ETHNICITIES: readonly Ethnicity[] = ['white', 'black', 'asian', 'indian', 'others'];
+export { AGE_MODEL_FILES, ATTRIBUTE_PREPROCESSING, GEAR_ETHNICITIES, type AgeModel } from './model-names.js';
+
 /** gear's gender output order: index 0 is male (human: gender[0] > gender[1] → 'male'). */
 export const GEAR_GENDERS: readonly Gender[] = ['male', 'female'];
 /** Centres human gives gear's 7 age bins. */
@@ -29,12 +31,7 @@ export const GEAR_AGE_CENTRES = [15, 23, 28, 35.5, 45.5, 55.5, 65] as const;
 /** gear's crop inside the face box, [top, left, bottom, right]. */
 const GEAR_BOX = [0, 0.1, 0.9, 0.9];
 
-export type AgeModel = 'faceres' | 'ssrnet' | 'gear';
-export const AGE_MODEL_FILES: Record<AgeModel, string> = { faceres: 'faceres', ssrnet: 'age', gear: 'gear' };
 
-/** Words for memo keys: a change here changes every prediction. */
-export const ATTRIBUTE_PREPROCESSING =
-  'human@151df64d: face crop RGB 0..1; gear cropAndResize [0,0.1,0.9,0.9] to 198 (0..1); faceres resizeBilinear 224 ×255; ssrnet resizeBilinear 64 ×255';
 
 export interface GearResult {
   gender: Record<Gender, number>;

@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { FaceImage } from '../model/backbone.js';
 
-export const BLAZEFACE_MODEL = 'blazeface';
+export { BLAZEFACE_MODEL } from './model-names.js';
 
 export interface DetectorOptions {
   /** Faces scoring below this are not counted. */
