@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import multipart from '@fastify/multipart';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { describeError } from '../engine/debug.js';
 import { analyzeMedia, type AnalysisOptions, type Models } from './analyze.js';
 import { JobQueue, type Job, type JobEvents } from './jobs.js';
 import { MediaError, probeMedia } from './media.js';
@@ -130,7 +131,7 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
     if (error.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') return reply.code(400).send({ error: 'send the file as multipart/form-data, in a field named "file"' });
     if (error.code === 'FST_FILES_LIMIT') return reply.code(400).send({ error: 'send one file per request' });
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
-    if (status === 500) process.stderr.write(`fer-dag serve: ${error.stack ?? error.message}\n`);
+    if (status === 500) process.stderr.write(`fer-dag serve: ${describeError(error)}\n`);
     return reply.code(status).send({ error: status === 500 ? `internal error: ${error.message}` : error.message });
   });
   app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no such page: ${request.method} ${request.url.slice(0, 100)}` }));
