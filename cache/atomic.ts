@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { threadId } from 'node:worker_threads';
@@ -99,13 +100,18 @@ export function flushFileSync(file: string): void {
 
 const isFolderOpenRefusal = (error: unknown) => ['EISDIR', 'EPERM', 'EACCES'].includes((error as NodeJS.ErrnoException).code ?? '');
 
+/** From this many files on, one syncfs (a flush of the whole file system) is cheaper than an fsync each. */
+const SYNCFS_FROM = 512;
+
 /**
- * fsyncs many files in parallel. Measured on this project's ext4 VM: one fsync per blob right after writing
- * it cost about 1.2 ms each, while a batch issued together lets the file system share journal commits; the
- * store flushes each stage's new blobs this way once, just before the stage's record is written.
+ * fsyncs many files of one file system (a store's blobs and their shard folders). Measured on this
+ * project's ext4 VM, 5000 new 2 KB files: an fsync each, one after the other, 1.7 s; 16 at a time, 0.6-1.3 s;
+ * one syncfs (`sync -f`, Linux), 0.1 s. Large batches take the syncfs where it exists, as git's batch fsync
+ * mode flushes once for many objects; small ones (most stages) pay a few parallel fsyncs.
  */
 export async function flushFiles(files: Iterable<string>, concurrency = 16): Promise<void> {
   const queue = [...files];
+  if (queue.length >= SYNCFS_FROM && syncFileSystemOf(queue[0]!)) return;
   let next = 0;
   const worker = async () => {
     while (next < queue.length) {
@@ -125,4 +131,10 @@ export async function flushFiles(files: Iterable<string>, concurrency = 16): Pro
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, worker));
+}
+
+/** syncfs(2) through coreutils' `sync -f` (Node has no binding); false where that is not available. */
+function syncFileSystemOf(file: string): boolean {
+  if (process.platform !== 'linux') return false;
+  return spawnSync('sync', ['-f', file], { stdio: 'ignore' }).status === 0;
 }
