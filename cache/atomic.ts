@@ -98,7 +98,8 @@ export function flushFileSync(file: string): void {
   }
 }
 
-const isFolderOpenRefusal = (error: unknown) => ['EISDIR', 'EPERM', 'EACCES'].includes((error as NodeJS.ErrnoException).code ?? '');
+const isFolderOpenRefusal = (error: unknown) =>
+  ['EISDIR', 'EPERM', 'EACCES'].includes((error as NodeJS.ErrnoException).code ?? '');
 
 /** From this many files on, one syncfs (a flush of the whole file system) is cheaper than an fsync each. */
 const SYNCFS_FROM = 512;

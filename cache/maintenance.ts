@@ -46,7 +46,8 @@ function* shardEntries(store: Store): Iterable<{ name: string; file: string; isF
  */
 export async function verifyStore(store: Store, onProgress?: (done: number) => void): Promise<VerifyReport> {
   const report: VerifyReport = {
-    objectsChecked: 0, corrupt: [], droppedRecords: [], droppedItems: 0, rejectedItems: 0, strayTemps: 0, upgradedRecords: 0,
+    objectsChecked: 0, corrupt: [], droppedRecords: [],
+    droppedItems: 0, rejectedItems: 0, strayTemps: 0, upgradedRecords: 0,
   };
   report.strayTemps += store.removeStrayTemps();
   for (const { name, file, isFile } of shardEntries(store)) {
@@ -78,7 +79,8 @@ export async function verifyStore(store: Store, onProgress?: (done: number) => v
     if (missing.length) {
       store.dropRecord(key);
       const first = `${missing[0]!.slice(0, 12)}…`;
-      report.droppedRecords.push({ stage: read.record.stage, key, reason: `${missing.length} blob(s) it needs are missing (${first})` });
+      const reason = `${missing.length} blob(s) it needs are missing (${first})`;
+      report.droppedRecords.push({ stage: read.record.stage, key, reason });
     } else if (!read.verified) {
       await store.putRecord(read.record);
       report.upgradedRecords++;

@@ -40,7 +40,11 @@ export function rootId(lockFile: string): string {
 }
 
 export function putRoot(storeRoot: string, lockFile: string, keys: Iterable<Hash>): void {
-  const root: StoreRoot = { lockFile: canonicalLockFile(lockFile), keys: [...new Set(keys)].sort(), writtenAt: new Date().toISOString() };
+  const root: StoreRoot = {
+    lockFile: canonicalLockFile(lockFile),
+    keys: [...new Set(keys)].sort(),
+    writtenAt: new Date().toISOString(),
+  };
   const file = path.join(rootsDir(storeRoot), `${rootId(lockFile)}.json`);
   writeFileAtomic(file, stableJson(root), { tempDir: path.join(storeRoot, 'tmp'), flush: true });
   flushFileSync(path.dirname(file));

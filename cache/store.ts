@@ -121,16 +121,18 @@ export class Store {
     return fs.readFileSync(this.blobPath(hash));
   }
 
-  /** A blob's bytes, checked against its name; a corrupt blob is removed and reported by a CorruptBlobError. */
-  readVerifiedBlob(hash: Hash): Buffer {
+  /**
+   * A blob's bytes, checked against its name: a corrupt blob throws CorruptBlobError and is removed, unless
+   * `discard` is false (read-only commands such as status leave the removal to a locked one).
+   */
+  readVerifiedBlob(hash: Hash, discard = true): Buffer {
     if (!this.hasBlob(hash)) throw new CorruptBlobError(hash, 'is missing');
     const data = this.readBlob(hash);
     const actual = sha256(data);
-    if (actual !== hash) {
-      this.discardBlob(hash);
-      throw new CorruptBlobError(hash, `was corrupt (its bytes hash to ${actual.slice(0, 12)}…) and has been removed`);
-    }
-    return data;
+    if (actual === hash) return data;
+    if (discard) this.discardBlob(hash);
+    const removed = discard ? ' and has been removed' : '';
+    throw new CorruptBlobError(hash, `was corrupt (its bytes hash to ${actual.slice(0, 12)}…)${removed}`);
   }
 
   /**
@@ -179,7 +181,8 @@ export class Store {
       text = fs.readFileSync(this.recordPath(key), 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      return code === 'ENOENT' ? { state: 'absent' } : { state: 'damaged', reason: `its record cannot be read (${code})` };
+      if (code === 'ENOENT') return { state: 'absent' };
+      return { state: 'damaged', reason: `its record cannot be read (${code})` };
     }
     let record: StageRecord;
     try {
@@ -187,9 +190,13 @@ export class Store {
     } catch {
       return { state: 'damaged', reason: 'its record is not valid JSON (torn or edited)' };
     }
-    if (typeof record !== 'object' || record === null) return { state: 'damaged', reason: 'its record is not an object' };
+    if (typeof record !== 'object' || record === null) {
+      return { state: 'damaged', reason: 'its record is not an object' };
+    }
     const stage = typeof record.stage === 'string' ? record.stage : undefined;
-    if (record.key !== key) return { state: 'damaged', reason: 'its record does not name its own key (copied or edited)', stage };
+    if (record.key !== key) {
+      return { state: 'damaged', reason: 'its record does not name its own key (copied or edited)', stage };
+    }
     if (record.checksum === undefined && record.recordVersion === 1) return { state: 'ok', record, verified: false };
     if (record.checksum !== recordChecksum(record)) {
       return { state: 'damaged', reason: 'its record does not match its checksum (edited or damaged)', stage };
@@ -206,7 +213,8 @@ export class Store {
     if (read.state !== 'ok') return read;
     const missing = this.missingBlobs(read.record);
     if (!missing.length) return { state: 'complete', record: read.record, verified: read.verified };
-    const what = missing.length === 1 ? `blob ${missing[0]!.slice(0, 12)}… is` : `${missing.length} blobs (${missing[0]!.slice(0, 12)}…) are`;
+    const first = `${missing[0]!.slice(0, 12)}…`;
+    const what = missing.length === 1 ? `blob ${first} is` : `${missing.length} blobs (${first}) are`;
     return { state: 'incomplete', reason: `its cached result is incomplete: ${what} missing from the store` };
   }
 
@@ -270,7 +278,7 @@ export class Store {
   /** The hashes on a refs list, or undefined when the list is missing or corrupt. */
   private refsOf(refs: Hash): Hash[] | undefined {
     try {
-      return readRefs(this.readVerifiedBlob(refs));
+      return readRefs(this.readVerifiedBlob(refs, false));
     } catch (error) {
       if (error instanceof CorruptBlobError) return undefined;
       throw error;
@@ -306,7 +314,9 @@ export class Store {
       const fresh = memo.rejected - (this.reportedRejections.get(namespace) ?? 0);
       if (fresh <= 0) continue;
       this.reportedRejections.set(namespace, memo.rejected);
-      notes.push(`${fresh} cached entries of items/${namespace} failed their checksum (edited or damaged) and were computed again`);
+      notes.push(
+        `${fresh} cached entries of items/${namespace} failed their checksum (edited or damaged) and were computed again`,
+      );
     }
     return notes;
   }

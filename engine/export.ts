@@ -71,7 +71,9 @@ function place(store: Store, hash: string, target: string, link: boolean, report
  * folders: `dir/<class id>/…` (the paper's layout) or `dir/<emotion>/<gender-age-ethnicity>/…` (`unassigned/`
  * for images agr could not give attributes).
  */
-export function exportStage(store: Store, record: StageRecord, dir: string, layout: ExportLayout, link = false): ExportReport {
+export function exportStage(
+  store: Store, record: StageRecord, dir: string, layout: ExportLayout, link = false,
+): ExportReport {
   const report: ExportReport = { files: 0, images: 0, linked: 0, copied: 0 };
   for (const [rel, entry] of Object.entries(record.outputs)) {
     store.restoreBlob(entry.hash, path.join(dir, rel));

@@ -15,7 +15,9 @@ const realFs = createRequire(import.meta.url)('node:fs') as typeof fs;
 async function fileSystemCalls(work: () => Promise<void>): Promise<string[]> {
   const calls: string[] = [];
   const pathOfFd = new Map<number, string>();
-  const saved = { openSync: realFs.openSync, fsyncSync: realFs.fsyncSync, renameSync: realFs.renameSync, open: realFs.promises.open };
+  const saved = {
+    openSync: realFs.openSync, fsyncSync: realFs.fsyncSync, renameSync: realFs.renameSync, open: realFs.promises.open,
+  };
   realFs.openSync = ((file: fs.PathLike, ...rest: unknown[]) => {
     const fd = (saved.openSync as (...a: unknown[]) => number)(file, ...rest);
     pathOfFd.set(fd, String(file));

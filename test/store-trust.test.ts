@@ -3,7 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Store } from '../cache/store.js';
-import { cli, makeProject, startCli, STEP_SCRIPT, takeRuns, THREE_STAGES, threeStageProject, waitFor, writeFiles } from './helpers.js';
+import {
+  cli, makeProject, startCli, STEP_SCRIPT, takeRuns, THREE_STAGES, threeStageProject, waitFor, writeFiles,
+} from './helpers.js';
 import { imageBytes } from './image-fixtures.js';
 
 // Issue 17, items 5 (gc keeps what every root of the store needs), 6 (the store checks what it reads) and
@@ -79,7 +81,7 @@ test('two pipelines sharing one store keep each other\'s results through gc; a d
   // B's folder is deleted: gc says so and keeps its results until told to forget them.
   fs.rmSync(path.join(root, 'B'), { recursive: true });
   const kept = await cli(path.join(root, 'A'), 'cache', 'gc', 'p.yaml');
-  assert.match(kept.stdout, new RegExp(`missing  .*${path.join('B', 'p.lock.json').replace(/[/\\]/g, '.')} .*its 3 results are kept; pass --forget-missing`));
+  assert.match(kept.stdout, /missing {2}.*B.p\.lock\.json .*its 3 results are kept; pass --forget-missing/);
   assert.equal(store.listRecordKeys().length, 6);
   const forgot = await cli(path.join(root, 'A'), 'cache', 'gc', 'p.yaml', '--forget-missing');
   assert.match(forgot.stdout, /forgot .*B.p\.lock\.json \(3 results\): its lockfile is gone/);
@@ -95,7 +97,7 @@ test('verify after a blob was deleted exits 1 and names the result it dropped', 
   fs.rmSync(storeOf(dir).blobPath(outBlob(dir, 'b', 'out/b.txt')));
   const verify = await cli(dir, 'cache', 'verify', 'p.yaml');
   assert.equal(verify.code, 1, verify.stdout);
-  assert.match(verify.stdout, /dropped {2}result of stage b \(.*blob\(s\) it needs are missing.*\): the next run recomputes it/);
+  assert.match(verify.stdout, /dropped {2}result of stage b \(.*blob\(s\) it needs are missing.*\): the next run recomputes/);
   assert.doesNotMatch(verify.stdout, /store is consistent/);
   assert.equal((await cli(dir, 'run', 'p.yaml')).code, 0);
   assert.deepEqual(takeRuns(dir), ['b']);
@@ -143,8 +145,10 @@ stages:
   return dir;
 }
 
-const manifestOf = (dir: string) =>
-  storeOf(dir).readBlob(outBlob(dir, 'merge', 'manifest.jsonl')).toString().trim().split('\n').map((l) => JSON.parse(l) as { blob: string; origPath: string });
+const manifestOf = (dir: string): { blob: string; origPath: string }[] => {
+  const text = storeOf(dir).readBlob(outBlob(dir, 'merge', 'manifest.jsonl')).toString();
+  return text.trim().split('\n').map((line) => JSON.parse(line));
+};
 
 test('a stage whose refs (the images its manifest names) are gone is stale in status and runs again', async () => {
   const dir = await imageProject();
@@ -181,7 +185,8 @@ test('a record edited to name another existing blob is noticed and the stage rec
   const store = storeOf(dir);
   const key = lockOf(dir).stages.b.key as string;
   const recordFile = store.recordPath(key);
-  const edited = fs.readFileSync(recordFile, 'utf8').replaceAll(outBlob(dir, 'b', 'out/b.txt'), outBlob(dir, 'a', 'out/a.txt'));
+  const [ownBlob, otherBlob] = [outBlob(dir, 'b', 'out/b.txt'), outBlob(dir, 'a', 'out/a.txt')];
+  const edited = fs.readFileSync(recordFile, 'utf8').replaceAll(ownBlob, otherBlob);
   fs.writeFileSync(recordFile, edited);
   fs.rmSync(path.join(dir, 'out/b.txt'));
 
@@ -207,7 +212,7 @@ test('a memo entry edited to point at another image is noticed and computed agai
   for (const file of fs.readdirSync(memoDir)) {
     const text = fs.readFileSync(path.join(memoDir, file), 'utf8');
     // n1's entry now names n2's image: a stale or tampered memo.
-    fs.writeFileSync(path.join(memoDir, file), text.split('\n').map((line) => (line.includes(n1!) ? line.replaceAll(n1!, n2!) : line)).join('\n'));
+    fs.writeFileSync(path.join(memoDir, file), text.replaceAll(n1!, n2!));
   }
 
   const run = await cli(dir, 'run', 'p.yaml', '--force', 'merge');
@@ -248,7 +253,8 @@ test('export copies by default: writing an exported file leaves the store intact
   const linked = await cli(dir, 'export', 'p.yaml', 'merge', 'linked', '--link');
   assert.match(linked.stdout, /2 hard links into the store: do not write to them/);
   const image = manifestOf(dir).find((r) => r.origPath === 'anger/n1.png')!.blob;
-  assert.equal(fs.statSync(path.join(dir, 'linked/0/faces__anger_n1.png')).ino, fs.statSync(storeOf(dir).blobPath(image)).ino);
+  const linkedFile = path.join(dir, 'linked/0/faces__anger_n1.png');
+  assert.equal(fs.statSync(linkedFile).ino, fs.statSync(storeOf(dir).blobPath(image)).ino);
 });
 
 test('an old store\'s records (no checksum) are still used, and sealed by the next run', async () => {

@@ -12,23 +12,29 @@ const shown = (file: string) => path.relative(process.cwd(), file) || '.';
 /** Exit 1 whenever verify removed something a run would have used: a clean exit means nothing was lost. */
 export async function cacheVerifyCommand(file: string | undefined, flags: { wait?: string }): Promise<number> {
   const pipeline = loadOrExit(file);
-  const report = await withLockedStore(pipeline, 'fer-dag cache verify', Number(flags.wait ?? 0), (store) => verifyStore(store));
+  const wait = Number(flags.wait ?? 0);
+  const report = await withLockedStore(pipeline, 'fer-dag cache verify', wait, (store) => verifyStore(store));
   const out = process.stdout;
   out.write(`checked ${report.objectsChecked} objects in ${shown(pipeline.storeDir)}\n`);
   for (const c of report.corrupt) out.write(`  corrupt  ${c.hash} (${c.problem}): removed\n`);
   for (const r of report.droppedRecords) {
-    out.write(`  dropped  result of stage ${r.stage} (${r.key.slice(0, 12)}…; ${r.reason}): the next run recomputes it\n`);
+    const what = `result of stage ${r.stage} (${r.key.slice(0, 12)}…; ${r.reason})`;
+    out.write(`  dropped  ${what}: the next run recomputes it\n`);
   }
-  if (report.droppedItems) out.write(`  dropped  ${report.droppedItems} per-item memo entries that needed a removed or missing blob\n`);
-  if (report.rejectedItems) out.write(`  dropped  ${report.rejectedItems} per-item memo entries that failed their checksum (edited or damaged)\n`);
-  if (report.strayTemps) out.write(`  removed  ${report.strayTemps} temporary files left by interrupted writes\n`);
-  if (report.upgradedRecords) out.write(`  sealed   ${report.upgradedRecords} records written before records had checksums\n`);
+  const lines: [number, string][] = [
+    [report.droppedItems, 'dropped  %d per-item memo entries that needed a removed or missing blob'],
+    [report.rejectedItems, 'dropped  %d per-item memo entries that failed their checksum (edited or damaged)'],
+    [report.strayTemps, 'removed  %d temporary files left by interrupted writes'],
+    [report.upgradedRecords, 'sealed   %d records written before records had checksums'],
+  ];
+  for (const [count, line] of lines) if (count) out.write(`  ${line.replace('%d', String(count))}\n`);
   if (!verifyDroppedAnything(report)) {
     out.write('store is consistent\n');
     return EXIT_OK;
   }
   const dropped = report.droppedRecords.length + report.droppedItems + report.rejectedItems;
-  out.write(`store was damaged: ${report.corrupt.length} corrupt object(s) removed, ${dropped} result(s) dropped; the next run recomputes them\n`);
+  out.write(`store was damaged: ${report.corrupt.length} corrupt object(s) removed, ${dropped} result(s) dropped; ` +
+    'the next run recomputes them\n');
   return EXIT_STAGE_FAILED;
 }
 
@@ -68,7 +74,8 @@ function planRoots(pipeline: Pipeline, store: Store, forgetMissing: boolean): Ro
     if (!root) {
       throw new CliExit(EXIT_STAGE_FAILED,
         `fer-dag: ${listed.file} is damaged, so gc cannot tell what it protects; nothing was removed.\n` +
-          'Run the pipeline that uses this store again to rewrite its root, or delete that file if no pipeline needs it.');
+          'Run the pipeline that uses this store again to rewrite its root, ' +
+          'or delete that file if no pipeline needs it.');
     }
     if (!fs.existsSync(root.lockFile)) {
       if (forgetMissing) {
@@ -87,20 +94,28 @@ function planRoots(pipeline: Pipeline, store: Store, forgetMissing: boolean): Ro
   return plan;
 }
 
-export async function cacheGcCommand(file: string | undefined, flags: { wait?: string; forgetMissing?: boolean }): Promise<number> {
+export async function cacheGcCommand(
+  file: string | undefined,
+  flags: { wait?: string; forgetMissing?: boolean },
+): Promise<number> {
   const pipeline = loadOrExit(file);
-  const { plan, report } = await withLockedStore(pipeline, 'fer-dag cache gc', Number(flags.wait ?? 0), async (store) => {
+  const wait = Number(flags.wait ?? 0);
+  const { plan, report } = await withLockedStore(pipeline, 'fer-dag cache gc', wait, async (store) => {
     const plan = planRoots(pipeline, store, Boolean(flags.forgetMissing));
     return { plan, report: collectGarbage(store, plan.keep) };
   });
   const out = process.stdout;
-  out.write(`roots: ${plan.kept.length} lockfiles use this store${plan.kept.length ? `: ${plan.kept.join(', ')}` : ''}\n`);
+  const listed = plan.kept.length ? `: ${plan.kept.join(', ')}` : '';
+  out.write(`roots: ${plan.kept.length} lockfiles use this store${listed}\n`);
   for (const line of plan.unreadable) out.write(`  unreadable  ${line}: the results its root last named are kept\n`);
-  for (const line of plan.missing) out.write(`  missing  ${line}; pass --forget-missing if that pipeline is gone for good\n`);
+  for (const line of plan.missing) {
+    out.write(`  missing  ${line}; pass --forget-missing if that pipeline is gone for good\n`);
+  }
   for (const line of plan.forgotten) out.write(`  forgot   ${line}: its lockfile is gone\n`);
   out.write(
     `kept ${report.recordsKept} stage results and ${report.objectsKept} objects\n` +
-      `removed ${report.recordsRemoved} stage results and ${report.objectsRemoved} objects (${(report.bytesFreed / 1e6).toFixed(1)} MB)\n`,
+      `removed ${report.recordsRemoved} stage results and ${report.objectsRemoved} objects ` +
+      `(${(report.bytesFreed / 1e6).toFixed(1)} MB)\n`,
   );
   return EXIT_OK;
 }

@@ -16,13 +16,16 @@ export async function exportCommand(file: string, stage: string, dir: string, fl
   }
   try {
     const report = exportStage(store, record, dir, layout, Boolean(flags.link));
-    const kind = flags.link ? ` (${report.linked} hard links into the store: do not write to them; ${report.copied} copies)` : ` (${report.copied} copies)`;
+    const kind = flags.link
+      ? ` (${report.linked} hard links into the store: do not write to them; ${report.copied} copies)`
+      : ` (${report.copied} copies)`;
     const how = report.images ? `, ${report.images} images in ${layout === 'class' ? `${dir}/<class id 0-6>/` : `${dir}/<emotion>/<subgroup>/`}${kind}` : '';
     process.stdout.write(`exported stage ${stage}: ${report.files} output files${how}\n`);
   } catch (error) {
     if (error instanceof ExportError) throw new CliExit(EXIT_STAGE_FAILED, error.message);
     if (error instanceof CorruptBlobError) {
-      throw new CliExit(EXIT_STAGE_FAILED, `fer-dag: ${error.message}; run \`fer-dag run ${file} --stage ${stage}\` to recompute it, then export again`);
+      const rerun = `fer-dag run ${file} --stage ${stage}`;
+      throw new CliExit(EXIT_STAGE_FAILED, `fer-dag: ${error.message}; run \`${rerun}\` to recompute it, then export again`);
     }
     throw error;
   }

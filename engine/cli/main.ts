@@ -66,7 +66,8 @@ function program(): Command {
     .description("write a stage's output files into DIR; a dataset is also laid out as DIR/<class id>/… or DIR/<emotion>/<subgroup>/…")
     .addOption(new Option('--by <layout>', 'folder layout of a dataset').choices(['class', 'subgroup']).default('class'))
     .option('--overwrite', 'replace DIR if it is not empty')
-    .option('--link', 'hard-link images to the store instead of copying (no extra space; but writing to an exported file, even as root, corrupts the store)')
+    .option('--link', 'hard-link images to the store instead of copying them: no extra space, but a write to an ' +
+      'exported image (by root, or after a chmod) changes the store\'s copy too and corrupts it')
     .action(async (file, stage, dir, flags) => set(await (await import('./export.js')).exportCommand(file, stage, dir, flags)));
 
   cli
