@@ -39,6 +39,7 @@ export function rootId(lockFile: string): string {
   return sha256(canonicalLockFile(lockFile)).slice(0, 32);
 }
 
+/** Records (durably) what `lockFile` holds now; a no-op run, whose keys did not change, writes nothing. */
 export function putRoot(storeRoot: string, lockFile: string, keys: Iterable<Hash>): void {
   const root: StoreRoot = {
     lockFile: canonicalLockFile(lockFile),
@@ -46,6 +47,8 @@ export function putRoot(storeRoot: string, lockFile: string, keys: Iterable<Hash
     writtenAt: new Date().toISOString(),
   };
   const file = path.join(rootsDir(storeRoot), `${rootId(lockFile)}.json`);
+  const known = readRoot(file);
+  if (known?.lockFile === root.lockFile && known.keys.join() === root.keys.join()) return;
   writeFileAtomic(file, stableJson(root), { tempDir: path.join(storeRoot, 'tmp'), flush: true });
   flushFileSync(path.dirname(file));
 }
@@ -59,14 +62,18 @@ export function listRoots(storeRoot: string): ListedRoot[] {
     .sort()
     .map((name) => {
       const file = path.join(dir, name);
-      try {
-        const root = JSON.parse(fs.readFileSync(file, 'utf8')) as StoreRoot;
-        const ok = typeof root.lockFile === 'string' && Array.isArray(root.keys);
-        return ok ? { id: name.slice(0, -5), file, root } : { id: name.slice(0, -5), file };
-      } catch {
-        return { id: name.slice(0, -5), file };
-      }
+      const root = readRoot(file);
+      return root ? { id: name.slice(0, -5), file, root } : { id: name.slice(0, -5), file };
     });
+}
+
+function readRoot(file: string): StoreRoot | undefined {
+  try {
+    const root = JSON.parse(fs.readFileSync(file, 'utf8')) as StoreRoot;
+    return typeof root.lockFile === 'string' && Array.isArray(root.keys) ? root : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export function dropRoot(storeRoot: string, id: string): void {
