@@ -43,7 +43,7 @@ interface RootPlan {
   kept: string[];
   missing: string[];
   forgotten: string[];
-  unreadable: string[];
+  unreadable: Set<string>;
 }
 
 /**
@@ -53,13 +53,13 @@ interface RootPlan {
  * `--forget-missing` drops such roots so their results are collected.
  */
 function planRoots(pipeline: Pipeline, store: Store, forgetMissing: boolean): RootPlan {
-  const plan: RootPlan = { keep: new Set(), kept: [], missing: [], forgotten: [], unreadable: [] };
+  const plan: RootPlan = { keep: new Set(), kept: [], missing: [], forgotten: [], unreadable: new Set() };
   const keysOf = (lockFile: string): string[] | undefined => {
     try {
       return Object.values(readLockfile(lockFile)?.stages ?? {}).map((entry) => entry.key);
     } catch (error) {
       if (!(error instanceof LockfileError)) throw error;
-      plan.unreadable.push(error.message);
+      plan.unreadable.add(error.message);
       return undefined;
     }
   };
