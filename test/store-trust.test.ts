@@ -274,3 +274,17 @@ test('an old store\'s records (no checksum) are still used, and sealed by the ne
   const sealed = store.readRecord(key);
   assert.ok(sealed.state === 'ok' && sealed.verified && sealed.record.recordVersion === 2);
 });
+
+test('gc refuses to collect anything when a root of the store is damaged, as git refuses on a broken ref', async () => {
+  const dir = threeStageProject();
+  await cli(dir, 'run', 'p.yaml');
+  // The root of another pipeline sharing this store, torn.
+  fs.writeFileSync(path.join(dir, '.fer-dag', 'roots', `${'0'.repeat(32)}.json`), '{"lockF');
+  const records = storeOf(dir).listRecordKeys().length;
+
+  const gc = await cli(dir, 'cache', 'gc', 'p.yaml');
+  assert.equal(gc.code, 1);
+  assert.match(gc.stderr, /roots.*\.json is damaged, so gc cannot tell what it protects; nothing was removed/);
+  assert.doesNotMatch(gc.stderr, /\n\s+at /);
+  assert.equal(storeOf(dir).listRecordKeys().length, records);
+});
