@@ -82,3 +82,35 @@ test('a record is renamed into place only after its blobs, their folders and its
   assert.equal(store.readRecord(record.key).state, 'ok');
   fs.rmSync(root, { recursive: true, force: true });
 });
+
+test('a stage with many new blobs flushes them with one syncfs before its record is renamed', async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-durable-'));
+  const store = new Store(root);
+  const images = Array.from({ length: 600 }, (_, i) => store.putBytes(`image ${i}`));
+  const record: StageRecord = {
+    recordVersion: 2, key: 'e'.repeat(64), stage: 's', type: 'merge', version: '1', material: {}, outputs: {},
+    treeHash: 'f'.repeat(64), refs: store.putBytes(`${images.join('\n')}\n`), runtime: {}, durationMs: 1, finishedAt: '',
+  };
+  const childProcess = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  const realSpawnSync = childProcess.spawnSync;
+  let syncfsCalled = false;
+  const calls = await fileSystemCalls(async () => {
+    childProcess.spawnSync = ((command: string, args: string[], options: object) => {
+      if (command === 'sync') syncfsCalled = true;
+      return realSpawnSync(command, args, options);
+    }) as typeof childProcess.spawnSync;
+    syncBuiltinESMExports();
+    try {
+      await store.putRecord(record);
+    } finally {
+      childProcess.spawnSync = realSpawnSync;
+      syncBuiltinESMExports();
+    }
+  });
+  if (process.platform === 'linux') {
+    assert.ok(syncfsCalled, 'one syncfs instead of 600 fsyncs');
+    assert.ok(calls.filter((c) => c.includes(`${path.sep}objects${path.sep}`)).length === 0, calls.slice(0, 5).join(', '));
+  }
+  assert.ok(calls.indexOf(`rename ${store.recordPath(record.key)}`) < calls.indexOf(`fsync ${path.join(root, 'runs')}`));
+  fs.rmSync(root, { recursive: true, force: true });
+});

@@ -288,3 +288,19 @@ test('gc refuses to collect anything when a root of the store is damaged, as git
   assert.doesNotMatch(gc.stderr, /\n\s+at /);
   assert.equal(storeOf(dir).listRecordKeys().length, records);
 });
+
+test('a closure too large to stat blob by blob is checked against one listing, and a deleted ref is still found', () => {
+  const root = makeProject();
+  const store = new Store(path.join(root, 'store'));
+  const images = Array.from({ length: 2500 }, (_, i) => store.putBytes(`image ${i}`));
+  const record = {
+    recordVersion: 2 as const, key: 'c'.repeat(64), stage: 'merge', type: 'merge', version: '1', material: {},
+    outputs: {}, treeHash: 'd'.repeat(64), refs: store.putBytes(`${images.join('\n')}\n`), runtime: {},
+    durationMs: 1, finishedAt: '',
+  };
+  assert.deepEqual(store.missingBlobs(record), []);
+  fs.rmSync(store.blobPath(images[1234]!));
+  // A fresh Store lists the objects folder again (one process, one listing).
+  assert.deepEqual(new Store(path.join(root, 'store')).missingBlobs(record), [images[1234]]);
+  fs.rmSync(root, { recursive: true, force: true });
+});
