@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 
 /** A sha256 digest as 64 lowercase hex characters. */
 export type Hash = string;
@@ -46,4 +46,17 @@ function sortKeys(value: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(value).sort()) out[k] = sortKeys((value as Record<string, unknown>)[k]);
   return out;
+}
+
+/** sha256 of a file, read synchronously in 1 MiB chunks (for copies that must be checked before use). */
+export function sha256FileSync(file: string): Hash {
+  const hash = createHash('sha256');
+  const fd = openSync(file, 'r');
+  try {
+    const buffer = Buffer.allocUnsafe(1 << 20);
+    for (let read = readSync(fd, buffer); read > 0; read = readSync(fd, buffer)) hash.update(buffer.subarray(0, read));
+  } finally {
+    closeSync(fd);
+  }
+  return hash.digest('hex');
 }

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { hashJson, type Hash } from './hash.js';
+import { hashJson, sha256, type Hash } from './hash.js';
 
 export interface MemoEntry<T> {
   value: T;
@@ -20,11 +20,15 @@ interface MemoLine {
  * computes only the new images, and a killed run keeps every item it finished.
  *
  * Entries are appended as JSON lines to a segment file of this process; a line is written with one
- * `write` call, so a kill leaves at most one torn last line, which loading skips.
+ * `write` call, so a kill leaves at most one torn last line, which loading skips. Each line ends with a
+ * checksum of the rest of it (`"c"`), so an edited or damaged entry (a key pointing at another image) is
+ * dropped and computed again instead of trusted; lines written before checksums are read as they are.
  */
 export class ItemMemo {
   private entries: Map<Hash, MemoLine> | undefined;
   private fd: number | undefined;
+  /** Lines that failed their checksum when the namespace was loaded (not counted again once reported). */
+  rejected = 0;
 
   constructor(private readonly dir: string) {}
 
@@ -48,7 +52,7 @@ export class ItemMemo {
       fs.mkdirSync(this.dir, { recursive: true });
       this.fd = fs.openSync(path.join(this.dir, `${Date.now()}-${process.pid}.jsonl`), 'a');
     }
-    fs.writeSync(this.fd, `${JSON.stringify(line)}\n`);
+    fs.writeSync(this.fd, `${sealLine(line)}\n`);
   }
 
   get size(): number {
@@ -73,7 +77,7 @@ export class ItemMemo {
     const old = fs.existsSync(this.dir) ? fs.readdirSync(this.dir).filter((f) => f.endsWith('.jsonl')) : [];
     if (entries.size > 0) {
       fs.mkdirSync(this.dir, { recursive: true });
-      const body = [...entries.values()].map((l) => JSON.stringify(l)).join('\n') + '\n';
+      const body = [...entries.values()].map(sealLine).join('\n') + '\n';
       const target = path.join(this.dir, `${Date.now()}-${process.pid}-compact.jsonl`);
       fs.writeFileSync(`${target}.partial`, body);
       fs.renameSync(`${target}.partial`, target);
@@ -96,14 +100,35 @@ export class ItemMemo {
     for (const file of fs.readdirSync(this.dir).filter((f) => f.endsWith('.jsonl')).sort()) {
       for (const text of fs.readFileSync(path.join(this.dir, file), 'utf8').split('\n')) {
         if (!text) continue;
-        try {
-          const line = JSON.parse(text) as MemoLine;
-          this.entries.set(line.k, line);
-        } catch {
-          // A torn last line from a killed run: that one item is simply computed again.
-        }
+        const line = openLine(text);
+        if (line === 'bad-checksum') this.rejected++;
+        // A torn last line from a killed run: that one item is simply computed again.
+        else if (line) this.entries.set(line.k, line);
       }
     }
     return this.entries;
+  }
+}
+
+const CHECKSUM_TAIL = /,"c":"([0-9a-f]{16})"}$/;
+
+/** 64 bits of sha256 over the line's own JSON: enough to notice an edit or damage, small beside the line. */
+const lineChecksum = (body: string) => sha256(body).slice(0, 16);
+
+function sealLine(line: MemoLine): string {
+  const body = JSON.stringify({ k: line.k, v: line.v, b: line.b });
+  return `${body.slice(0, -1)},"c":"${lineChecksum(body)}"}`;
+}
+
+function openLine(text: string): MemoLine | 'bad-checksum' | undefined {
+  const tail = CHECKSUM_TAIL.exec(text);
+  if (tail && lineChecksum(`${text.slice(0, tail.index)}}`) !== tail[1]) return 'bad-checksum';
+  try {
+    const line = JSON.parse(text) as MemoLine & { c?: string };
+    if (typeof line !== 'object' || line === null || typeof line.k !== 'string') return undefined;
+    delete line.c;
+    return line;
+  } catch {
+    return undefined;
   }
 }

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { StageRecord, Store } from '../cache/store.js';
+import { sha256FileSync } from '../cache/hash.js';
+import { CorruptBlobError, type StageRecord, type Store } from '../cache/store.js';
 import { EMOTIONS } from '../stages/formats/emotions.js';
 
 export type ExportLayout = 'class' | 'subgroup';
@@ -39,16 +40,30 @@ function exportName(line: ManifestLine): string {
   return base.toLowerCase().endsWith(ext) ? base : `${base}${ext}`;
 }
 
-/** Hard link where the file system allows (no copy, read-only like the store), else a copy. */
-function place(store: Store, hash: string, target: string, report: ExportReport): void {
-  fs.mkdirSync(path.dirname(target), { recursive: true });
-  try {
-    fs.linkSync(store.blobPath(hash), target);
-    report.linked++;
-  } catch {
-    store.restoreBlob(hash, target);
-    report.copied++;
+/**
+ * A copy, hashed as it is made (a reflink where the file system has them: no extra space, and a write to
+ * it cannot reach the store). With `link`, a hard link to the blob after checking its bytes: no space at
+ * all, but the exported file is the store's file, and a write to it (root ignores the 0444 mode) corrupts it.
+ */
+function place(store: Store, hash: string, target: string, link: boolean, report: ExportReport): void {
+  if (link) {
+    const blob = store.blobPath(hash);
+    const actual = store.hasBlob(hash) ? sha256FileSync(blob) : undefined;
+    if (actual !== hash) {
+      if (actual) store.discardBlob(hash);
+      throw new CorruptBlobError(hash, actual ? 'was corrupt and has been removed' : 'is missing');
+    }
+    fs.mkdirSync(path.dirname(target), { recursive: true });
+    try {
+      fs.linkSync(blob, target);
+      report.linked++;
+      return;
+    } catch {
+      // Another file system, or links not allowed: a copy will do.
+    }
   }
+  store.restoreBlob(hash, target);
+  report.copied++;
 }
 
 /**
@@ -56,7 +71,9 @@ function place(store: Store, hash: string, target: string, report: ExportReport)
  * folders: `dir/<class id>/…` (the paper's layout) or `dir/<emotion>/<gender-age-ethnicity>/…` (`unassigned/`
  * for images agr could not give attributes).
  */
-export function exportStage(store: Store, record: StageRecord, dir: string, layout: ExportLayout): ExportReport {
+export function exportStage(
+  store: Store, record: StageRecord, dir: string, layout: ExportLayout, link = false,
+): ExportReport {
   const report: ExportReport = { files: 0, images: 0, linked: 0, copied: 0 };
   for (const [rel, entry] of Object.entries(record.outputs)) {
     store.restoreBlob(entry.hash, path.join(dir, rel));
@@ -67,7 +84,7 @@ export function exportStage(store: Store, record: StageRecord, dir: string, layo
     if (layout === 'subgroup') throw new ExportError(`stage ${record.stage} has no manifest.jsonl: --by subgroup needs a dataset stage`);
     return report;
   }
-  const lines = store.readBlob(manifest.hash).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ManifestLine);
+  const lines = store.readVerifiedBlob(manifest.hash).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ManifestLine);
   if (layout === 'subgroup' && lines.length && !lines.some(hasAttributes)) {
     throw new ExportError(`the manifest of stage ${record.stage} has no image with gender, age and ethnicity: export a stage at or after agr with --by subgroup`);
   }
@@ -76,7 +93,7 @@ export function exportStage(store: Store, record: StageRecord, dir: string, layo
     // Images agr flagged (no face, several faces) have no subgroup; they are kept, apart.
     const subgroup = hasAttributes(line) ? `${line.gender}-${line.age}-${line.ethnicity}` : UNASSIGNED;
     const folder = layout === 'class' ? String(classId) : path.join(line.label, subgroup);
-    place(store, line.blob, path.join(dir, folder, exportName(line)), report);
+    place(store, line.blob, path.join(dir, folder, exportName(line)), link, report);
     report.images++;
   }
   return report;

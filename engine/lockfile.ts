@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import { stableJson, type Hash } from '../cache/hash.js';
 import { writeFileAtomic } from '../cache/atomic.js';
+import { putRoot } from '../cache/roots.js';
 import type { Tree } from '../cache/tree.js';
 import type { KeyMaterial } from './stage-key.js';
 
@@ -59,8 +60,13 @@ export function readLockfile(file: string): Lockfile | undefined {
   return { datasets: {}, ...parsed } as Lockfile;
 }
 
-export function writeLockfile(file: string, lock: Lockfile): void {
+/**
+ * Writes the lockfile and, given the store it was run against, records it among the store's roots, so
+ * `cache gc` from any pipeline sharing the store keeps what this lockfile needs.
+ */
+export function writeLockfile(file: string, lock: Lockfile, storeRoot?: string): void {
   writeFileAtomic(file, serializeLockfile(lock));
+  if (storeRoot) putRoot(storeRoot, file, Object.values(lock.stages).map((entry) => entry.key));
 }
 
 /** The one serializer: every key sorted, two-space indent, final newline. */

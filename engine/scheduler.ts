@@ -1,6 +1,6 @@
 import * as path from 'node:path';
 import type { Hash } from '../cache/hash.js';
-import type { StageRecord, Store } from '../cache/store.js';
+import { CorruptBlobError, type StageRecord, type Store } from '../cache/store.js';
 import { treeHash, type Tree } from '../cache/tree.js';
 import type { InputView } from '../stages/types.js';
 import { CommandFailedError } from '../stages/command.js';
@@ -57,6 +57,7 @@ export async function runPipeline(pipeline: Pipeline, store: Store, options: Run
   const previous = readLockfile(pipeline.lockFile) ?? emptyLockfile(pipeline.name, pipeline.seed);
   const hasher = new InputHasher(store, pipeline.dir);
   const signal = options.signal ?? new AbortController().signal;
+  store.removeStrayTemps(); // what a killed writer left in tmp/: we hold the lock, so no write is in progress
 
   const completed = new Map<string, Completed>();
   const executed: string[] = [];
@@ -103,7 +104,7 @@ export async function runPipeline(pipeline: Pipeline, store: Store, options: Run
 
   const lock = updatedLockfile(pipeline, previous, completed, hasher);
   store.close();
-  writeLockfile(pipeline.lockFile, lock);
+  writeLockfile(pipeline.lockFile, lock, store.root);
   const summary = { executed, fresh, failed, skipped: [...skipped] };
   emit({ type: 'run-done', ...summary, durationMs: Date.now() - started, lockFile: pipeline.lockFile });
   return { ok: failed.length === 0 && skipped.size === 0, ...summary, lock };
@@ -135,17 +136,26 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   const key = stageKey(material);
   const uncacheable = stage.definition.uncacheableReason?.(stage.entry);
 
+  // Why a record under this key cannot be reused (damaged, incomplete, a corrupt blob): said, then recomputed.
+  let unusable: string | undefined;
   if (!uncacheable && !parts.forced) {
-    const record = store.getRecord(key);
-    if (record && Object.values(record.outputs).every((e) => store.hasBlob(e.hash))) {
-      let restored: string[] = [];
+    const found = store.findResult(key);
+    if (found.state === 'complete') {
       try {
-        if (stage.outs.length) restored = await restoreOuts(pipeline, store, parts.hasher, stage, record.outputs);
+        const restored = stage.outs.length ? await restoreOuts(pipeline, store, parts.hasher, stage, found.record.outputs) : [];
+        // A record from before checksums was just found whole: it is sealed now, under the lock.
+        const record = found.verified ? found.record : await store.putRecord(found.record);
+        emit({ type: 'stage-fresh', stage: stage.name, key, restored });
+        return { outcome: 'fresh', completed: { key, material, record } };
       } catch (error) {
-        return { outcome: 'failed', reason: 'stage-error', message: describeError(error) };
+        // An unsafe out (see workspace-paths.ts) fails the stage; a corrupt blob is recomputed.
+        if (!(error instanceof CorruptBlobError)) {
+          return { outcome: 'failed', reason: 'stage-error', message: describeError(error) };
+        }
+        unusable = `its cached ${error.message.replace(/^blob/, 'output')}`;
       }
-      emit({ type: 'stage-fresh', stage: stage.name, key, restored });
-      return { outcome: 'fresh', completed: { key, material, record } };
+    } else if (found.state !== 'absent') {
+      unusable = found.reason;
     }
   }
 
@@ -154,7 +164,9 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
     ? 'forced'
     : uncacheable
       ? `it ${uncacheable}`
-      : !before
+      : unusable
+        ? unusable
+        : !before
         ? 'never run'
         : diffMaterial(before, material).join('; ') || 'its cached result is missing from the store';
   emit({ type: 'stage-start', stage: stage.name, key, reason });
@@ -184,7 +196,7 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   }
 
   const record: StageRecord = {
-    recordVersion: 1,
+    recordVersion: 2,
     key,
     stage: stage.name,
     type: stage.type,
@@ -199,8 +211,9 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   if (output.refs.size) record.refs = store.putBytes([...output.refs].sort().join('\n') + '\n');
   if (output.metrics) record.metrics = output.metrics;
   if (output.log) record.log = writeLogs(store, output.log);
-  // Written last: until this rename happens the stage counts as never run.
-  store.putRecord(record);
+  for (const message of store.takeMemoRejections()) emit({ type: 'stage-log', stage: stage.name, message });
+  // Written last, after its blobs are on the disk: until this rename happens the stage counts as never run.
+  await store.putRecord(record);
   emit({ type: 'stage-done', stage: stage.name, key, durationMs: record.durationMs, files: Object.keys(record.outputs).length });
   return { outcome: 'executed', completed: { key, material, record } };
 }

@@ -50,8 +50,9 @@ export async function pipelineStatus(pipeline: Pipeline, store: Store, targets: 
       continue;
     }
     const key = stageKey(material);
-    const record = store.getRecord(key);
-    if (record && Object.values(record.outputs).every((e) => store.hasBlob(e.hash))) {
+    const found = store.findResult(key);
+    if (found.state === 'complete') {
+      const record = found.record;
       const restore: string[] = [];
       for (const out of stage.outs) {
         const actual = await hasher.workspacePath(out);
@@ -59,6 +60,9 @@ export async function pipelineStatus(pipeline: Pipeline, store: Store, targets: 
       }
       fresh.set(name, { treeHash: record.treeHash, outputs: record.outputs });
       statuses.push({ stage: name, state: 'fresh', key, restore });
+    } else if (found.state !== 'absent') {
+      // The key matches, but its record is damaged or its closure (outputs and refs) is incomplete.
+      statuses.push({ stage: name, state: 'stale', reasons: [found.reason] });
     } else if (before) {
       const reasons = diffMaterial(before, material);
       statuses.push({ stage: name, state: 'stale', reasons: reasons.length ? reasons : ['its cached result is missing from the store'] });

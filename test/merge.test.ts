@@ -164,14 +164,14 @@ test('adding a source decodes only its images: the rest come from the per-item m
   assert.equal(new Store(path.join(dir, '.fer-dag')).memo('merge-decode').size, 7);
 });
 
-test("export lays the merged dataset out as the paper's class-id folders, hard-linked to the store", async () => {
+test("export lays the merged dataset out as the paper's class-id folders, hard-linked to the store with --link", async () => {
   const dir = await sourcesProject();
   const stale = await cli(dir, 'export', 'p.yaml', 'merge', 'out');
   assert.equal(stale.code, 1);
   assert.match(stale.stderr, /stage merge is never run; run `fer-dag run p\.yaml --stage merge` first/);
 
   await cli(dir, 'run', 'p.yaml');
-  const result = await cli(dir, 'export', 'p.yaml', 'merge', 'out');
+  const result = await cli(dir, 'export', 'p.yaml', 'merge', 'out', '--link');
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /exported stage merge: 2 output files, 7 images in out\/<class id 0-6>\/ \(7 hard links/);
   const listing = (id: string) => fs.readdirSync(path.join(dir, 'out', id)).sort();

@@ -72,6 +72,8 @@ function program(): Command {
     .description("write a stage's output files into DIR; a dataset is also laid out as DIR/<class id>/… or DIR/<emotion>/<subgroup>/…")
     .addOption(new Option('--by <layout>', 'folder layout of a dataset').choices(['class', 'subgroup']).default('class'))
     .option('--overwrite', 'replace DIR if it is not empty')
+    .option('--link', 'hard-link images to the store instead of copying them: no extra space, but a write to an ' +
+      'exported image (by root, or after a chmod) changes the store\'s copy too and corrupts it')
     .action(async (file, stage, dir, flags) => set(await (await import('./export.js')).exportCommand(file, stage, dir, flags)));
 
   cli
@@ -107,8 +109,9 @@ function program(): Command {
     .action(async (file, flags) => set(await (await import('./cache.js')).cacheVerifyCommand(file, flags)));
   cache
     .command('gc [pipeline]')
-    .description('remove results and objects no lockfile beside the pipeline references')
+    .description('remove results and objects that no lockfile using the store references (the store lists them in roots/)')
     .option('--wait <seconds>', 'wait for the store lock')
+    .option('--forget-missing', 'also remove the results of lockfiles that no longer exist (a deleted pipeline folder)')
     .action(async (file, flags) => set(await (await import('./cache.js')).cacheGcCommand(file, flags)));
 
   cli.hook('postAction', () => {
@@ -142,6 +145,10 @@ try {
   } else if (error instanceof LockfileError) {
     process.stderr.write(`fer-dag: ${error.message}\n`);
     process.exitCode = EXIT_USAGE;
+  } else if (error instanceof Error && error.name === 'CorruptBlobError') {
+    // Checked by name: importing the store here would slow every command's start. The blob is already removed.
+    process.stderr.write(`fer-dag: ${error.message}; run the pipeline again to recompute it\n`);
+    process.exitCode = 1;
   } else if (error instanceof CommanderError) {
     // Help and version end with code 0; a usage mistake with 2, as an invalid pipeline does.
     process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
