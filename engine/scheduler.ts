@@ -5,6 +5,7 @@ import type { StageRecord, Store } from '../cache/store.js';
 import { treeHash, type Tree } from '../cache/tree.js';
 import type { InputView } from '../stages/types.js';
 import { CommandFailedError } from '../stages/command.js';
+import { StageInputError } from '../stages/types.js';
 import { createStageContext, datasetInputView, stageInputView } from './context.js';
 import type { EngineEvent, EventSink, StageFailure } from './events.js';
 import { InputHasher } from './input-hasher.js';
@@ -161,7 +162,7 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   for (const name of stage.datasets) {
     const spec = pipeline.datasets.get(name)!;
     const hashed = await parts.hasher.dataset(spec);
-    inputs.set(name, datasetInputView(name, spec.path, spec.options, hashed.files, hashed.hash));
+    inputs.set(name, datasetInputView(name, spec.path, spec.options, hashed.files, hashed.hash, hashed.unreadable));
   }
 
   const { context, output } = createStageContext({
@@ -174,7 +175,8 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
     if (output.log) writeLogs(store, output.log); // kept for `cache gc` to collect; the message has the tail
     const message = error instanceof Error ? error.message : String(error);
     const reason: StageFailure = parts.signal.aborted ? 'cancelled' : error instanceof CommandFailedError ? 'command-failed' : 'stage-error';
-    return { outcome: 'failed', reason, message: error instanceof CommandFailedError || !(error instanceof Error) ? message : (error.stack ?? message) };
+    const userCaused = error instanceof CommandFailedError || error instanceof StageInputError || !(error instanceof Error);
+    return { outcome: 'failed', reason, message: userCaused ? message : (error.stack ?? message) };
   }
 
   const record: StageRecord = {
