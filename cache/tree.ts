@@ -38,7 +38,9 @@ const errorCode = (error: unknown): string => (error as NodeJS.ErrnoException).c
 
 /** Why a symlink cannot be followed: it points at itself through other links, or at nothing. */
 function brokenLinkReason(abs: string, error: unknown): string {
-  if (errorCode(error) === 'ELOOP') return 'a symbolic link loop (ELOOP): the link leads back to itself; fix or remove it';
+  if (errorCode(error) === 'ELOOP') {
+    return 'a symbolic link loop (ELOOP): the link leads back to itself; fix or remove it';
+  }
   let target = '?';
   try {
     target = fs.readlinkSync(abs);
@@ -63,7 +65,8 @@ function listRelative(dir: string): { files: string[]; unreadable: UnreadableEnt
   const walk = (abs: string, rel: string) => {
     const real = fs.realpathSync(abs);
     if (walking.has(real)) {
-      unreadable.push({ rel: `${rel}/`, reason: 'a symbolic link back into a folder that contains it (a cycle); not followed' });
+      const reason = 'a symbolic link back into a folder that contains it (a cycle); not followed';
+      unreadable.push({ rel: `${rel}/`, reason });
       return;
     }
     walking.add(real);

@@ -89,7 +89,8 @@ export function stageInputView(store: Store, name: string, files: Tree, treeHash
 }
 
 export function datasetInputView(
-  name: string, location: string, options: Record<string, unknown>, files: Tree, treeHash: Hash, unreadable: readonly UnreadableEntry[] = [],
+  name: string, location: string, options: Record<string, unknown>, files: Tree, treeHash: Hash,
+  unreadable: readonly UnreadableEntry[] = [],
 ): InputView {
   const isFile = fs.statSync(location).isFile();
   const resolve = (rel: string) => (isFile ? location : path.join(location, rel));

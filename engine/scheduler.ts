@@ -175,7 +175,8 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
     if (output.log) writeLogs(store, output.log); // kept for `cache gc` to collect; the message has the tail
     const message = error instanceof Error ? error.message : String(error);
     const reason: StageFailure = parts.signal.aborted ? 'cancelled' : error instanceof CommandFailedError ? 'command-failed' : 'stage-error';
-    const userCaused = error instanceof CommandFailedError || error instanceof StageInputError || !(error instanceof Error);
+    const userCaused = error instanceof CommandFailedError || error instanceof StageInputError
+      || !(error instanceof Error);
     return { outcome: 'failed', reason, message: userCaused ? message : (error.stack ?? message) };
   }
 

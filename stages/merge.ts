@@ -158,7 +158,9 @@ export const mergeStage: StageDefinition<MergeParams> = {
         for (const s of listing.skipped) skipped.push({ source: name, ...s });
         const annotations = readAnnotations(view);
         const maxPixels = ctx.params.maxPixels ?? DEFAULT_MAX_PIXELS;
-        const { outcomes: prepared, decoded: decodedHere } = await prepareAll(ctx, pool, view, images, maxPixels, (n) => ctx.progress((done += n), total, name));
+        const onDone = (n: number) => ctx.progress((done += n), total, name);
+        const { outcomes: prepared, decoded: decodedHere } =
+          await prepareAll(ctx, pool, view, images, maxPixels, onDone);
         decoded += decodedHere;
         const kept = zeroCounts();
         let duplicateCount = 0;
@@ -210,7 +212,8 @@ export const mergeStage: StageDefinition<MergeParams> = {
 
     const skippedCount = skipped.reduce((n, s) => n + (s.count ?? 1), 0);
     // Every image that was tried, or listed and refused: the base of the skipped share.
-    const considered = total + listings.reduce((n, l) => n + l.listing.skipped.reduce((m, s) => m + (s.count ?? 1), 0), 0);
+    const listedSkips = listings.reduce((n, l) => n + l.listing.skipped.reduce((m, s) => m + (s.count ?? 1), 0), 0);
+    const considered = total + listedSkips;
     const merged = zeroCounts();
     for (const r of records) merged[r.label]++;
     writeManifest(ctx.output, records);

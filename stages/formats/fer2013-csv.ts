@@ -35,7 +35,8 @@ interface Columns {
 function columnsOf(header: string[]): Columns | string {
   const names = header.map((h) => h.trim().toLowerCase());
   const found = `found "${header.join(',')}"`;
-  const [emotion, pixels, usage] = ['emotion', 'pixels', 'usage'].map((name) => names.indexOf(name)) as [number, number, number];
+  const [emotion, pixels, usage] = ['emotion', 'pixels', 'usage'].map((name) => names.indexOf(name)) as
+    [number, number, number];
   if (pixels < 0) return `header names no "pixels" column (${found}); fer2013-csv reads emotion,pixels[,Usage]`;
   if (emotion < 0) {
     return 'no "emotion" column: the file is unlabelled (as Kaggle\'s test.csv is) and cannot be merged; use ' +
@@ -48,7 +49,8 @@ function readCsv(bytes: Buffer, rel: string, listing: SourceListing): void {
   // The header alone first (the parser stops after one record), so a refused file is not parsed whole.
   const [header] = parse(bytes, { bom: true, skip_empty_lines: true, relax_column_count: true, to: 1 }) as string[][];
   if (!header) {
-    listing.skipped.push({ origPath: rel, reason: 'the file is empty (expected a header emotion,pixels[,Usage] and rows)' });
+    const reason = 'the file is empty (expected a header emotion,pixels[,Usage] and rows)';
+    listing.skipped.push({ origPath: rel, reason });
     return;
   }
   const columns = columnsOf(header);

@@ -13,7 +13,8 @@ export interface ImageSize {
 }
 
 const u16 = (b: Uint8Array, o: number): number => (b[o]! << 8) | b[o + 1]!;
-const u32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+const u32 = (b: Uint8Array, o: number): number =>
+  ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 
 function pngSize(b: Uint8Array): ImageSize | undefined {
   // Signature (8 bytes), then the IHDR chunk: length, "IHDR", width, height.
@@ -54,10 +55,9 @@ export function headerSize(bytes: Uint8Array): ImageSize | undefined {
 export class PixelLimitError extends Error {
   constructor(size: ImageSize, maxPixels: number) {
     const amount = (n: number) => (n >= 1e6 ? `${Math.round(n / 1e5) / 10} megapixels` : `${n} pixels`);
-    super(
-      `over the pixel limit: ${size.width}×${size.height} is ${amount(size.width * size.height)}, more than ` +
-        `maxPixels ${maxPixels}${maxPixels >= 1e6 ? ` (${amount(maxPixels)})` : ''}; raise the merge stage's params.maxPixels to read it`,
-    );
+    const limit = `maxPixels ${maxPixels}${maxPixels >= 1e6 ? ` (${amount(maxPixels)})` : ''}`;
+    const declared = `${size.width}×${size.height} is ${amount(size.width * size.height)}`;
+    super(`over the pixel limit: ${declared}, more than ${limit}; raise the merge stage's params.maxPixels to read it`);
   }
 }
 

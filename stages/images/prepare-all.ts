@@ -50,7 +50,9 @@ export async function prepareAll(
   const batches: (typeof todo)[] = [];
   for (let i = 0; i < todo.length; i += BATCH) batches.push(todo.slice(i, i + BATCH));
   await mapBounded(batches, pool.capacity, async (batch) => {
-    const results = await pool.run({ sink: ctx.output.blobSink, ...(normalize ? { normalize } : {}), maxPixels, items: batch.map((t) => t.item) });
+    const items = batch.map((t) => t.item);
+    const request = { sink: ctx.output.blobSink, ...(normalize ? { normalize } : {}), maxPixels, items };
+    const results = await pool.run(request);
     for (const [i, { index, key }] of batch.entries()) {
       const outcome = results[i]!;
       if (!('error' in outcome)) ctx.output.reference(outcome.blob);
@@ -71,6 +73,8 @@ export async function prepareAll(
 function remembered(known: PrepareOutcome | undefined, maxPixels: number): PrepareOutcome | undefined {
   if (!known || !('source' in known)) return undefined;
   const size = known.source;
-  if (size && size.width * size.height > maxPixels) return { error: new PixelLimitError(size, maxPixels).message, overLimit: true };
+  if (size && size.width * size.height > maxPixels) {
+    return { error: new PixelLimitError(size, maxPixels).message, overLimit: true };
+  }
   return known;
 }

@@ -41,7 +41,9 @@ export interface PreparedItem {
  */
 export type PrepareOutcome = PreparedItem | { error: string; source?: ImageSize | null; overLimit?: true };
 
-async function prepareItem(item: PrepareItem, sink: BlobSink, normalize: NormalizeSpec | undefined, maxPixels: number): Promise<PrepareOutcome> {
+async function prepareItem(
+  item: PrepareItem, sink: BlobSink, normalize: NormalizeSpec | undefined, maxPixels: number,
+): Promise<PrepareOutcome> {
   let file: Buffer | undefined;
   if ('path' in item) {
     try {
@@ -64,7 +66,8 @@ async function prepareItem(item: PrepareItem, sink: BlobSink, normalize: Normali
     return { blob: putBlob(sink, prepared.bytes), width, height, channels, format, source };
   } catch (error) {
     if (error instanceof PixelLimitError) return { error: error.message, overLimit: true };
-    return { error: `cannot decode: ${(error as Error).message.split('\n')[0]}`, source: (input && (await sourceSize(input))) ?? null };
+    const source = (input && (await sourceSize(input))) ?? null;
+    return { error: `cannot decode: ${(error as Error).message.split('\n')[0]}`, source };
   }
 }
 

@@ -86,7 +86,7 @@ async function encode(raster: Raster, format: NonNullable<NormalizeSpec['format'
   return (format === 'jpeg' ? coloured.jpeg({ quality: 95 }) : coloured.webp({ lossless: true })).toBuffer();
 }
 
-/** The input's size from its header alone (libvips reads the headers of formats ours do not); undefined if unreadable. */
+/** The input's size from its header alone (libvips reads those of formats ours do not); undefined if unreadable. */
 export async function sourceSize(input: ImageInput): Promise<ImageSize | undefined> {
   if (!('file' in input)) return { width: input.width, height: input.height };
   const known = headerSize(input.file);
@@ -105,7 +105,9 @@ export async function sourceSize(input: ImageInput): Promise<ImageSize | undefin
  * An image whose header declares more than `maxPixels` is refused before decoding (PixelLimitError).
  * Throws with a short reason on bad input.
  */
-export async function prepareImage(input: ImageInput, normalize?: NormalizeSpec, maxPixels = DEFAULT_MAX_PIXELS): Promise<PreparedImage> {
+export async function prepareImage(
+  input: ImageInput, normalize?: NormalizeSpec, maxPixels = DEFAULT_MAX_PIXELS,
+): Promise<PreparedImage> {
   const declared = await sourceSize(input);
   if (declared) checkPixelLimit(declared, maxPixels);
   const decoded: Decoded = 'file' in input
@@ -114,7 +116,8 @@ export async function prepareImage(input: ImageInput, normalize?: NormalizeSpec,
   const source = { width: decoded.raster.width, height: decoded.raster.height };
   if (!normalize && 'file' in input) {
     const { width, height } = decoded.raster;
-    return { bytes: Buffer.from(input.file.buffer, input.file.byteOffset, input.file.byteLength), width, height, channels: decoded.channels, format: decoded.format, source };
+    const bytes = Buffer.from(input.file.buffer, input.file.byteOffset, input.file.byteLength);
+    return { bytes, width, height, channels: decoded.channels, format: decoded.format, source };
   }
   const channels = normalize?.channels ?? (decoded.raster.channels >= 3 ? 3 : 1);
   let raster = toChannels(decoded.raster, channels);
