@@ -123,7 +123,7 @@ export const mergeStage: StageDefinition<MergeParams> = {
       const reader = FORMAT_READERS[format];
       if (!reader) throw new Error(`source "${name}" has format "${format}", which merge cannot read (it reads ${Object.keys(FORMAT_READERS).join(', ')})`);
       const options = (view.options ?? {}) as DatasetOptions;
-      const listing = reader(view, options);
+      const listing = await reader(view, options);
       // What the folder walk could not read (a symlink loop, a dangling link) is listed like any bad image.
       for (const entry of view.unreadable ?? []) listing.skipped.push({ origPath: entry.rel, reason: entry.reason });
       let images = [...listing.images].sort((a, b) => (a.origPath < b.origPath ? -1 : 1));
