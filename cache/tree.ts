@@ -23,33 +23,94 @@ export function treeHash(tree: Tree): Hash {
   return hashJson(listing);
 }
 
-/** Files under a directory (hidden names skipped: `.DS_Store`, `.git`), as sorted `/`-separated relative paths. */
-export function listFiles(dir: string): { rel: string; abs: string }[] {
-  return listRelative(dir).map((rel) => ({ rel, abs: path.join(dir, rel) }));
+/** An entry of a folder that is not a readable file or folder: a symlink loop, a dangling link, a FIFO. */
+export interface UnreadableEntry {
+  rel: string;
+  reason: string;
 }
 
-function listRelative(dir: string): string[] {
+/** Files under a directory (hidden names skipped: `.DS_Store`, `.git`), as sorted `/`-separated relative paths. */
+export function listFiles(dir: string): { rel: string; abs: string }[] {
+  return listRelative(dir).files.map((rel) => ({ rel, abs: path.join(dir, rel) }));
+}
+
+const errorCode = (error: unknown): string => (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+
+/** Why a symlink cannot be followed: it points at itself through other links, or at nothing. */
+function brokenLinkReason(abs: string, error: unknown): string {
+  if (errorCode(error) === 'ELOOP') {
+    return 'a symbolic link loop (ELOOP): the link leads back to itself; fix or remove it';
+  }
+  let target = '?';
+  try {
+    target = fs.readlinkSync(abs);
+  } catch {
+    // keeps "?": the link vanished while it was being looked at
+  }
+  return errorCode(error) === 'ENOENT'
+    ? `a dangling symbolic link: its target "${target}" does not exist; fix or remove it`
+    : `a symbolic link that cannot be followed (${errorCode(error)}); fix or remove it`;
+}
+
+/**
+ * Walks a folder. What cannot be read as a file or a folder is not dropped silently: it is returned in
+ * `unreadable` with the reason, so a stage can list it (a bad image is skipped and listed, never a crash).
+ */
+function listRelative(dir: string): { files: string[]; unreadable: UnreadableEntry[] } {
   const files: string[] = [];
+  const unreadable: UnreadableEntry[] = [];
   // Symlinked folders are followed (datasets often live on another disk); a link back into a folder
   // already being walked is not, so a link cycle cannot loop.
   const walking = new Set<string>();
   const walk = (abs: string, rel: string) => {
     const real = fs.realpathSync(abs);
-    if (walking.has(real)) return;
+    if (walking.has(real)) {
+      const reason = 'a symbolic link back into a folder that contains it (a cycle); not followed';
+      unreadable.push({ rel: `${rel}/`, reason });
+      return;
+    }
     walking.add(real);
-    for (const entry of fs.readdirSync(abs, { withFileTypes: true })) {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(abs, { withFileTypes: true });
+    } catch (error) {
+      if (!rel) throw error; // the dataset itself: its caller names it
+      unreadable.push({ rel: `${rel}/`, reason: `cannot read this folder (${errorCode(error)})` });
+      walking.delete(real);
+      return;
+    }
+    for (const entry of entries) {
       if (entry.name.startsWith('.')) continue;
       const childAbs = `${abs}/${entry.name}`;
       const childRel = rel ? `${rel}/${entry.name}` : entry.name;
-      const kind = entry.isSymbolicLink() ? fs.statSync(childAbs, { throwIfNoEntry: false }) : entry;
-      if (kind?.isDirectory()) walk(childAbs, childRel);
-      else if (kind?.isFile()) files.push(childRel);
+      let kind: fs.Dirent | fs.Stats = entry;
+      if (entry.isSymbolicLink()) {
+        try {
+          kind = fs.statSync(childAbs);
+        } catch (error) {
+          unreadable.push({ rel: childRel, reason: brokenLinkReason(childAbs, error) });
+          continue;
+        }
+      }
+      if (kind.isDirectory()) walk(childAbs, childRel);
+      else if (kind.isFile()) files.push(childRel);
+      // A FIFO would block the reader forever, a socket or a device is no data: listed, never opened.
+      else unreadable.push({ rel: childRel, reason: 'not a regular file (a FIFO, socket or device)' });
     }
     walking.delete(real);
   };
   walk(dir, '');
   // Default sort compares UTF-16 code units: the same order on every platform and locale.
-  return files.sort();
+  const byRel = (a: UnreadableEntry, b: UnreadableEntry) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0);
+  return { files: files.sort(), unreadable: unreadable.sort(byRel) };
+}
+
+/**
+ * A folder's hash covers what could not be read too, so adding or fixing a broken link reruns the stages
+ * that list it; a folder without such entries hashes exactly as its tree (keys of existing pipelines stay).
+ */
+function withUnreadable(tree: Hash, unreadable: readonly UnreadableEntry[]): Hash {
+  return unreadable.length ? hashJson({ tree, unreadable: unreadable.map((u) => [u.rel, u.reason]) }) : tree;
 }
 
 export interface HashedPath {
@@ -57,6 +118,8 @@ export interface HashedPath {
   readonly hash: Hash;
   /** Number of files (known without building `files`). */
   readonly count: number;
+  /** Entries of a folder that are not readable files (broken links, FIFOs), sorted by path. */
+  readonly unreadable: readonly UnreadableEntry[];
 }
 
 /**
@@ -71,9 +134,9 @@ export async function hashPath(statCache: StatCache, target: string, prefix = ''
   if (st.isFile()) {
     const name = prefix || path.basename(target);
     const files: Tree = { [name]: { hash: await statCache.hashFile(path.dirname(target), target, st), size: st.size } };
-    return { files, hash: treeHash(files), count: 1 };
+    return { files, hash: treeHash(files), count: 1, unreadable: [] };
   }
-  const rels = listRelative(target);
+  const { files: rels, unreadable } = listRelative(target);
   const base = `${target}/`;
   const keyPrefix = prefix ? `${prefix}/` : '';
   const pending = statMany(base, rels);
@@ -86,8 +149,9 @@ export async function hashPath(statCache: StatCache, target: string, prefix = ''
     // that runs), not on a no-op rerun, where building 70,000 entries was a fifth of the time.
     let files: Tree | undefined;
     return {
-      hash: remembered,
+      hash: withUnreadable(remembered, unreadable),
       count: rels.length,
+      unreadable,
       get files() {
         files ??= Object.fromEntries(rels.map((rel, i) => [keyPrefix + rel, { hash: unchanged(i), size: stamps[i * STAMP_FIELDS]! }]));
         return files;
@@ -106,5 +170,5 @@ export async function hashPath(statCache: StatCache, target: string, prefix = ''
     hash = treeHash(files);
     statCache.rememberTree(target, prefix, hash);
   }
-  return { files, hash, count: rels.length };
+  return { files, hash: withUnreadable(hash, unreadable), count: rels.length, unreadable };
 }

@@ -4,7 +4,7 @@ import type { BlobSink } from '../cache/blob-sink.js';
 import type { Hash } from '../cache/hash.js';
 import { sha256File } from '../cache/hash.js';
 import type { Store } from '../cache/store.js';
-import type { Tree } from '../cache/tree.js';
+import type { Tree, UnreadableEntry } from '../cache/tree.js';
 import type { InputView, OutputWriter, StageContext } from '../stages/types.js';
 import type { EventSink } from './events.js';
 import { deriveSeed, seededRandom } from './random.js';
@@ -88,7 +88,10 @@ export function stageInputView(store: Store, name: string, files: Tree, treeHash
   };
 }
 
-export function datasetInputView(name: string, location: string, options: Record<string, unknown>, files: Tree, treeHash: Hash): InputView {
+export function datasetInputView(
+  name: string, location: string, options: Record<string, unknown>, files: Tree, treeHash: Hash,
+  unreadable: readonly UnreadableEntry[] = [],
+): InputView {
   const isFile = fs.statSync(location).isFile();
   const resolve = (rel: string) => (isFile ? location : path.join(location, rel));
   return {
@@ -98,6 +101,7 @@ export function datasetInputView(name: string, location: string, options: Record
     treeHash,
     path: location,
     options,
+    unreadable,
     readFile: (rel) => fs.readFileSync(resolve(rel)),
     readText: (rel) => fs.readFileSync(resolve(rel), 'utf8'),
     filePath: resolve,

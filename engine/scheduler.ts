@@ -179,7 +179,7 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   for (const name of stage.datasets) {
     const spec = pipeline.datasets.get(name)!;
     const hashed = await parts.hasher.dataset(spec);
-    inputs.set(name, datasetInputView(name, spec.path, spec.options, hashed.files, hashed.hash));
+    inputs.set(name, datasetInputView(name, spec.path, spec.options, hashed.files, hashed.hash, hashed.unreadable));
   }
 
   const { context, output } = createStageContext({

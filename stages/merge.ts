@@ -1,12 +1,14 @@
 import type { Hash } from '../cache/hash.js';
 import { EMOTIONS, type Emotion } from './formats/emotions.js';
 import { FORMAT_READERS } from './formats/index.js';
-import type { DatasetOptions, SkippedInput, SourceImage, SourceListing } from './formats/listing.js';
+import type { DatasetOptions, SourceImage, SourceListing } from './formats/listing.js';
+import { DEFAULT_MAX_PIXELS } from './images/header.js';
 import { prepareAll } from './images/prepare-all.js';
 import type { NormalizeSpec } from './images/prepare.js';
 import type { PrepareOutcome, PrepareRequest } from './images/prepare-worker.js';
 import { WorkerPool } from './parallel/pool.js';
 import { writeManifest } from './manifest.js';
+import { reportSkipped, type SkippedFrom } from './merge-skipped.js';
 import { shuffle, type Rng } from './random.js';
 import type { InputView, StageDefinition, StageEntry } from './types.js';
 
@@ -15,6 +17,8 @@ export interface MergeParams {
   /** Per-source class caps for sources that are stages (datasets carry theirs in the dataset entry). */
   downsample: Record<string, { perClass: number }>;
   dedupe: boolean;
+  /** Images whose header declares more pixels are skipped before decoding (default DEFAULT_MAX_PIXELS). */
+  maxPixels?: number;
 }
 
 /** One image of a dataset artifact: a line of `manifest.jsonl` (DESIGN.md, "Dataset records"). */
@@ -121,7 +125,9 @@ export const mergeStage: StageDefinition<MergeParams> = {
       const reader = FORMAT_READERS[format];
       if (!reader) throw new Error(`source "${name}" has format "${format}", which merge cannot read (it reads ${Object.keys(FORMAT_READERS).join(', ')})`);
       const options = (view.options ?? {}) as DatasetOptions;
-      const listing = reader(view, options);
+      const listing = await reader(view, options);
+      // What the folder walk could not read (a symlink loop, a dangling link) is listed like any bad image.
+      for (const entry of view.unreadable ?? []) listing.skipped.push({ origPath: entry.rel, reason: entry.reason });
       let images = [...listing.images].sort((a, b) => (a.origPath < b.origPath ? -1 : 1));
       const cap = ctx.params.downsample[name]?.perClass ?? (options.downsample as { perClass?: number } | undefined)?.perClass;
       let before: Record<Emotion, number> | undefined;
@@ -138,7 +144,7 @@ export const mergeStage: StageDefinition<MergeParams> = {
     let done = 0;
     let decoded = 0;
     const records: ManifestRecord[] = [];
-    const skipped: (SkippedInput & { source: string })[] = [];
+    const skipped: SkippedFrom[] = [];
     const duplicates: { blob: Hash; kept: Pick<ManifestRecord, 'source' | 'origPath' | 'label'>; duplicate: Pick<ManifestRecord, 'source' | 'origPath' | 'label'>; labelsDisagree: boolean }[] = [];
     const seen = new Map<Hash, ManifestRecord>();
     const perSource: Record<string, unknown> = {};
@@ -153,7 +159,10 @@ export const mergeStage: StageDefinition<MergeParams> = {
       for (const { name, view, format, listing, images, before } of listings) {
         for (const s of listing.skipped) skipped.push({ source: name, ...s });
         const annotations = readAnnotations(view);
-        const { outcomes: prepared, decoded: decodedHere } = await prepareAll(ctx, pool, view, images, (n) => ctx.progress((done += n), total, name));
+        const maxPixels = ctx.params.maxPixels ?? DEFAULT_MAX_PIXELS;
+        const onDone = (n: number) => ctx.progress((done += n), total, name);
+        const { outcomes: prepared, decoded: decodedHere } =
+          await prepareAll(ctx, pool, view, images, maxPixels, onDone);
         decoded += decodedHere;
         const kept = zeroCounts();
         let duplicateCount = 0;
@@ -203,10 +212,13 @@ export const mergeStage: StageDefinition<MergeParams> = {
       await pool.close();
     }
 
+    const skippedCount = skipped.reduce((n, s) => n + (s.count ?? 1), 0);
+    // Every image that was tried, or listed and refused: the base of the skipped share.
+    const listedSkips = listings.reduce((n, l) => n + l.listing.skipped.reduce((m, s) => m + (s.count ?? 1), 0), 0);
+    const considered = total + listedSkips;
     const merged = zeroCounts();
     for (const r of records) merged[r.label]++;
     writeManifest(ctx.output, records);
-    const skippedCount = skipped.reduce((n, s) => n + (s.count ?? 1), 0);
     const conflicts = duplicates.filter((d) => d.labelsDisagree).length;
     ctx.output.writeJson('summary.json', {
       classes: EMOTIONS,
@@ -220,10 +232,8 @@ export const mergeStage: StageDefinition<MergeParams> = {
     // decoded + fromMemo = every listed image: adding a source should decode only that source's images.
     ctx.output.setMetrics({ images: records.length, decoded, fromMemo: total - decoded, skipped: skippedCount, duplicates: duplicates.length, labelConflicts: conflicts });
     ctx.log(`decoded ${decoded} image${decoded === 1 ? '' : 's'}, ${total - decoded} remembered from earlier runs`);
-    if (skippedCount) {
-      const reasons = [...new Set(skipped.map((s) => s.reason.replace(/"[^"]*"/g, '…')))].slice(0, 3);
-      ctx.log(`skipped ${skippedCount} input${skippedCount === 1 ? '' : 's'} (listed in summary.json), e.g. ${reasons.join('; ')}`);
-    }
+    // Throws when nothing was kept: an empty dataset is a misread source, never a success.
+    reportSkipped(ctx, skipped, skippedCount, considered, records.length);
     const dropped = listings.flatMap((l) => Object.entries(l.listing.dropped).map(([c, n]) => `${n} ${c} (${l.name})`));
     if (dropped.length) ctx.log(`left out non-canonical classes: ${dropped.join(', ')}`);
     if (duplicates.length) ctx.log(`${duplicates.length} duplicate image${duplicates.length === 1 ? '' : 's'} kept once${conflicts ? `, ${conflicts} with disagreeing labels` : ''}`);

@@ -1,7 +1,10 @@
 import type { BlobSink } from '../cache/blob-sink.js';
 import type { Hash } from '../cache/hash.js';
 import type { ItemMemo } from '../cache/memo.js';
-import type { Tree } from '../cache/tree.js';
+import type { Tree, UnreadableEntry } from '../cache/tree.js';
+
+/** A failure the user caused and can fix (bad input data, a wrong option): shown as its message, no stack trace. */
+export class StageInputError extends Error {}
 
 /** A stage entry of the pipeline after validation, with its schema's defaults applied. */
 export type StageEntry = Record<string, unknown> & { type: string };
@@ -16,6 +19,8 @@ export interface InputView {
   readonly path?: string;
   /** For a dataset: its entry in the pipeline (`format`, `labels`, …). */
   readonly options?: Record<string, unknown>;
+  /** For a dataset folder: entries that are not readable files (a symlink loop, a dangling link), to list. */
+  readonly unreadable?: readonly UnreadableEntry[];
   readFile(rel: string): Buffer;
   readText(rel: string): string;
   /** Where the file can be read on disk, for worker threads that read it themselves; never written to. */

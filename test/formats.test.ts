@@ -7,6 +7,7 @@ import { Store } from '../cache/store.js';
 import { datasetInputView } from '../engine/context.js';
 import { FORMAT_READERS } from '../stages/formats/index.js';
 import { canonicalEmotion } from '../stages/formats/emotions.js';
+import { parsePixelText } from '../stages/images/prepare.js';
 import type { DatasetOptions, SourceListing } from '../stages/formats/listing.js';
 import { makeProject } from './helpers.js';
 import { fer2013Row, imageBytes } from './image-fixtures.js';
@@ -38,16 +39,57 @@ test('fer2013-csv reads FER2013 ids in their own order: 4 is sad and 6 is neutra
   assert.deepEqual(listing.skipped, []);
 });
 
-test('a FER2013 row with the wrong number of pixels or an unknown id is skipped and named by its line', async () => {
+test('a FER2013 row with an unknown id is skipped and named by its line; a wrong pixel count is left to decoding', async () => {
   const dir = makeProject({
-    'fer/fer2013.csv': ['emotion,pixels,Usage', fer2013Row(3, 1), fer2013Row(3, 2, 'Training', 2000), fer2013Row(9, 3)].join('\n') + '\n',
+    'fer/fer2013.csv': ['emotion,pixels,Usage', fer2013Row(3, 1), fer2013Row(3, 2, 'Training', 2000), fer2013Row(9, 3), ',1 2,Training'].join('\n') + '\n',
   });
   const listing = await read('fer2013-csv', path.join(dir, 'fer'));
-  assert.equal(listing.images.length, 1);
+  // The pixels are counted where they are parsed (merge's workers), under the same line number.
+  assert.deepEqual(listing.images.map((i) => i.origPath), ['fer2013.csv:2', 'fer2013.csv:3']);
+  assert.throws(() => parsePixelText(String(listing.images[1]!.bytes.kind === 'pixels' && listing.images[1]!.bytes.read()), 2304), /2000 pixels, expected 2304/);
   assert.deepEqual(listing.skipped, [
-    { origPath: 'fer2013.csv:3', reason: '2000 pixels, expected 2304 (48×48)' },
     { origPath: 'fer2013.csv:4', reason: 'emotion "9" is not a FER2013 id 0–6' },
+    { origPath: 'fer2013.csv:5', reason: 'emotion "" is not a FER2013 id 0–6' },
   ]);
+});
+
+/** The gray values of each image a listing holds, as merge's workers parse them. */
+const pixelsOf = (listing: SourceListing) => listing.images.map((i) => (i.bytes.kind === 'pixels' ? [...parsePixelText(String(i.bytes.read()), 2304)] : []));
+
+test("FER2013's other shapes read into the same images: Kaggle's quoted train.csv (CRLF, BOM) and icml_face_data.csv", async () => {
+  const rows = [[4, 1, 'Training'], [6, 2, 'PublicTest'], [0, 3, 'PrivateTest']] as const;
+  const pixels = (seed: number) => fer2013Row(0, seed).split(',')[1]!;
+  const dir = makeProject({
+    'original/fer2013.csv': ['emotion,pixels,Usage', ...rows.map(([id, seed, usage]) => fer2013Row(id, seed, usage))].join('\n') + '\n',
+    // Kaggle's train.csv: a byte-order mark, CRLF line ends, each pixels field quoted, no Usage.
+    'kaggle/train.csv': '\uFEFF' + ['emotion,pixels', ...rows.map(([id, seed]) => `${id},"${pixels(seed)}"`)].join('\r\n') + '\r\n',
+    // icml_face_data.csv: a space after each comma of the header, Usage before pixels.
+    'icml/icml_face_data.csv': ['emotion, Usage, pixels', ...rows.map(([id, seed, usage]) => `${id},${usage},${pixels(seed)}`)].join('\n') + '\n',
+  });
+  const original = await read('fer2013-csv', path.join(dir, 'original'));
+  const kaggle = await read('fer2013-csv', path.join(dir, 'kaggle'));
+  const icml = await read('fer2013-csv', path.join(dir, 'icml'));
+  for (const listing of [original, kaggle, icml]) {
+    assert.deepEqual(listing.skipped, []);
+    assert.deepEqual(listing.images.map((i) => i.label), ['sad', 'neutral', 'angry']);
+    assert.deepEqual(pixelsOf(listing), pixelsOf(original));
+  }
+  assert.deepEqual(kaggle.images.map((i) => i.origPath), ['train.csv:2', 'train.csv:3', 'train.csv:4']);
+  assert.deepEqual(icml.images.map((i) => [i.split, i.fields?.usage]), [['train', 'Training'], ['val', 'PublicTest'], ['test', 'PrivateTest']]);
+  // Without Usage the file's name is its split: Kaggle's train.csv is FER2013's Training part.
+  assert.deepEqual(kaggle.images.map((i) => [i.split, i.fields]), Array(3).fill(['train', undefined]));
+});
+
+test("Kaggle's test.csv (no emotion column) is refused, naming the labelled files; a file without pixels is named", async () => {
+  const dir = makeProject({
+    'kaggle/test.csv': `pixels\n"${fer2013Row(0, 1).split(',')[1]}"\n`,
+    'kaggle/example_submission.csv': 'id,emotion\n1,0\n',
+  });
+  const listing = await read('fer2013-csv', path.join(dir, 'kaggle'));
+  assert.equal(listing.images.length, 0);
+  assert.deepEqual(listing.skipped.map((s) => s.origPath), ['example_submission.csv:1', 'test.csv:1']);
+  assert.match(listing.skipped[0]!.reason, /header names no "pixels" column \(found "id,emotion"\)/);
+  assert.match(listing.skipped[1]!.reason, /no "emotion" column: the file is unlabelled .* use the labelled fer2013\.csv or icml_face_data\.csv/);
 });
 
 test('folders: class folders in any spelling, optional split folders, a labels map, unknown folders skipped', async () => {

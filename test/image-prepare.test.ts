@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { decodeJpeg } from '../stages/images/codec/jpeg.js';
 import { decodePng } from '../stages/images/codec/png.js';
+import { headerSize } from '../stages/images/header.js';
 import { prepareImage } from '../stages/images/prepare.js';
 import { resizeSquare, toChannels, type Raster } from '../stages/images/raster.js';
 
@@ -104,4 +105,15 @@ test('upscaling a flat image keeps it flat, and our resize stays close to libvip
   const theirs = await raw(px, 224, 3).resize(48, 48, { kernel: 'cubic' }).raw().toBuffer();
   const meanDiff = ours.data.reduce((s, v, i) => s + Math.abs(v - theirs[i]!), 0) / theirs.length;
   assert.ok(meanDiff < 4, `mean difference from libvips' resize: ${meanDiff.toFixed(2)} gray levels`);
+});
+
+test('the header gives the size before decoding: PNG, baseline and progressive JPEG; other formats ask libvips', async () => {
+  const png = await sharp({ create: { width: 300, height: 200, channels: 3, background: 'red' } }).png().toBuffer();
+  const jpeg = await sharp(png).jpeg().toBuffer();
+  const progressive = await sharp(png).jpeg({ progressive: true }).toBuffer();
+  assert.deepEqual([headerSize(png), headerSize(jpeg), headerSize(progressive)], Array(3).fill({ width: 300, height: 200 }));
+  const webp = await sharp(png).webp().toBuffer();
+  assert.equal(headerSize(webp), undefined);
+  await assert.rejects(prepareImage({ file: webp }, undefined, 300 * 200 - 1), /over the pixel limit: 300×200/);
+  assert.equal((await prepareImage({ file: webp }, undefined, 300 * 200)).width, 300);
 });

@@ -45,7 +45,8 @@ export interface DatasetOptions {
   [key: string]: unknown;
 }
 
-export type FormatReader = (view: InputView, options: DatasetOptions) => SourceListing;
+/** Reads a source's listing; a reader that streams a large file answers a promise. */
+export type FormatReader = (view: InputView, options: DatasetOptions) => SourceListing | Promise<SourceListing>;
 
 export const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.bmp']);
 

@@ -3,6 +3,7 @@ import type { SourceImage } from '../formats/listing.js';
 import { mapBounded } from '../parallel/map-bounded.js';
 import type { WorkerPool } from '../parallel/pool.js';
 import type { InputView, StageContext } from '../types.js';
+import { PixelLimitError } from './header.js';
 import type { NormalizeSpec } from './prepare.js';
 import type { PrepareItem, PrepareOutcome, PrepareRequest } from './prepare-worker.js';
 
@@ -17,7 +18,7 @@ const BATCH = 32;
  */
 export async function prepareAll(
   ctx: StageContext<{ normalize?: NormalizeSpec }>, pool: WorkerPool<PrepareRequest, PrepareOutcome[]>,
-  view: InputView, images: SourceImage[], onDone: (count: number) => void,
+  view: InputView, images: SourceImage[], maxPixels: number, onDone: (count: number) => void,
 ): Promise<{ outcomes: PrepareOutcome[]; decoded: number }> {
   const memo = ctx.memo(DECODE_MEMO);
   const normalize = ctx.params.normalize;
@@ -33,7 +34,7 @@ export async function prepareAll(
     const inputHash = bytes.kind === 'file' ? view.files[bytes.rel]!.hash : sha256(typeof pixels === 'string' ? pixels : Buffer.from(pixels!));
     // The decoders are in the key: a codec change or a libvips upgrade decodes again rather than reusing.
     const key = { input: inputHash, normalize: normalize ?? null, decoder: decoderVersion };
-    const known = memo.get<PrepareOutcome>(key);
+    const known = remembered(memo.get<PrepareOutcome>(key), maxPixels);
     // A remembered outcome stands unless its blob has since been collected.
     if (known && ('error' in known || ctx.output.tryReference(known.blob))) {
       outcomes[index] = known;
@@ -49,14 +50,31 @@ export async function prepareAll(
   const batches: (typeof todo)[] = [];
   for (let i = 0; i < todo.length; i += BATCH) batches.push(todo.slice(i, i + BATCH));
   await mapBounded(batches, pool.capacity, async (batch) => {
-    const results = await pool.run({ sink: ctx.output.blobSink, ...(normalize ? { normalize } : {}), items: batch.map((t) => t.item) });
+    const items = batch.map((t) => t.item);
+    const request = { sink: ctx.output.blobSink, ...(normalize ? { normalize } : {}), maxPixels, items };
+    const results = await pool.run(request);
     for (const [i, { index, key }] of batch.entries()) {
       const outcome = results[i]!;
       if (!('error' in outcome)) ctx.output.reference(outcome.blob);
-      memo.set(key, outcome, 'error' in outcome ? [] : [outcome.blob]);
+      // A refusal by the limit is not remembered: it costs a header read, and another limit decides otherwise.
+      if (!('overLimit' in outcome)) memo.set(key, outcome, 'error' in outcome ? [] : [outcome.blob]);
       outcomes[index] = outcome;
     }
     onDone(batch.length);
   });
   return { outcomes, decoded: todo.length };
+}
+
+/**
+ * A remembered outcome as this run's pixel limit sees it: an image over the limit is refused as if its header
+ * had just been read. Outcomes remembered before the limit existed carry no size and are decoded again, so a
+ * result never depends on what the memo happened to hold.
+ */
+function remembered(known: PrepareOutcome | undefined, maxPixels: number): PrepareOutcome | undefined {
+  if (!known || !('source' in known)) return undefined;
+  const size = known.source;
+  if (size && size.width * size.height > maxPixels) {
+    return { error: new PixelLimitError(size, maxPixels).message, overLimit: true };
+  }
+  return known;
 }

@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { putBlob, type BlobSink } from '../../cache/blob-sink.js';
 import type { Hash } from '../../cache/hash.js';
 import { serveRequests } from '../parallel/serve.js';
-import { parsePixelText, prepareImage, type NormalizeSpec } from './prepare.js';
+import { PixelLimitError, type ImageSize } from './header.js';
+import { parsePixelText, prepareImage, sourceSize, type ImageInput, type NormalizeSpec } from './prepare.js';
 
 export type PrepareItem =
   /** A file on disk, read here so the main thread only keeps the books. */
@@ -18,6 +19,8 @@ export type PrepareItem =
 export interface PrepareRequest {
   sink: BlobSink;
   normalize?: NormalizeSpec;
+  /** Images whose header declares more pixels are refused before decoding. */
+  maxPixels: number;
   items: PrepareItem[];
 }
 
@@ -28,28 +31,48 @@ export interface PreparedItem {
   height: number;
   channels: number;
   format: string;
+  /** The input's own size: a remembered outcome is checked against the limit of the run that reuses it. */
+  source: ImageSize;
 }
 
-export type PrepareOutcome = PreparedItem | { error: string };
+/**
+ * `source` is the input's size where its header could be read (null where not); `overLimit` marks a refusal
+ * by the pixel limit, which depends on the limit and so is never remembered.
+ */
+export type PrepareOutcome = PreparedItem | { error: string; source?: ImageSize | null; overLimit?: true };
 
-async function prepareItem(item: PrepareItem, sink: BlobSink, normalize: NormalizeSpec | undefined): Promise<PrepareOutcome> {
+async function prepareItem(
+  item: PrepareItem, sink: BlobSink, normalize: NormalizeSpec | undefined, maxPixels: number,
+): Promise<PrepareOutcome> {
+  let file: Buffer | undefined;
+  if ('path' in item) {
+    try {
+      file = readFileSync(item.path); // sync: this thread has nothing else to do, and it spares libuv hand-offs
+    } catch (error) {
+      // Permissions, or a link that changed since the folder was listed.
+      return { error: `cannot read: ${(error as Error).message.split('\n')[0]}`, source: null };
+    }
+  }
+  let input: ImageInput | undefined;
   try {
-    const input = 'path' in item
-      ? { file: readFileSync(item.path) } // sync: this thread has nothing else to do, and it spares libuv hand-offs
+    input = 'path' in item
+      ? { file: file! }
       : {
         pixels: typeof item.pixels === 'string' ? parsePixelText(item.pixels, item.width * item.height * item.channels) : item.pixels,
         width: item.width, height: item.height, channels: item.channels,
       };
-    const prepared = await prepareImage(input, normalize);
-    const { width, height, channels, format } = prepared;
-    return { blob: putBlob(sink, prepared.bytes), width, height, channels, format };
+    const prepared = await prepareImage(input, normalize, maxPixels);
+    const { width, height, channels, format, source } = prepared;
+    return { blob: putBlob(sink, prepared.bytes), width, height, channels, format, source };
   } catch (error) {
-    return { error: `cannot decode: ${(error as Error).message.split('\n')[0]}` };
+    if (error instanceof PixelLimitError) return { error: error.message, overLimit: true };
+    const source = (input && (await sourceSize(input))) ?? null;
+    return { error: `cannot decode: ${(error as Error).message.split('\n')[0]}`, source };
   }
 }
 
-serveRequests<PrepareRequest, PrepareOutcome[]>(async ({ sink, normalize, items }) => {
+serveRequests<PrepareRequest, PrepareOutcome[]>(async ({ sink, normalize, maxPixels, items }) => {
   const outcomes: PrepareOutcome[] = [];
-  for (const item of items) outcomes.push(await prepareItem(item, sink, normalize));
+  for (const item of items) outcomes.push(await prepareItem(item, sink, normalize, maxPixels));
   return { result: outcomes };
 });
