@@ -23,6 +23,8 @@ export interface LockedStage {
   params: Record<string, unknown>;
   inputs: Record<string, Hash>;
   datasets: Record<string, Hash>;
+  /** How each dataset was read (see KeyMaterial.sources); only on stages that read datasets. */
+  sources?: Record<string, Record<string, unknown>>;
   deps: Record<string, Hash>;
   models: Record<string, Hash>;
   outputs: { tree: Hash; files: Tree };
@@ -75,14 +77,17 @@ export function serializeLockfile(lock: Lockfile): string {
 }
 
 export function lockedStage(key: Hash, material: KeyMaterial, outputs: Tree, tree: Hash): LockedStage {
-  const { type, version, seed, params, inputs, datasets, deps, models } = material;
-  return { key, type, version, seed, params, inputs, datasets, deps, models, outputs: { tree, files: outputs } };
+  const { type, version, seed, params, inputs, datasets, sources, deps, models } = material;
+  return {
+    key, type, version, seed, params, inputs, datasets, ...(sources ? { sources } : {}), deps, models,
+    outputs: { tree, files: outputs },
+  };
 }
 
 /** The key material a locked stage was made from (its stream is its name). */
 export function lockedMaterial(lock: Lockfile, name: string): KeyMaterial | undefined {
   const entry = lock.stages[name];
   if (!entry) return undefined;
-  const { type, version, seed, params, inputs, datasets, deps, models } = entry;
-  return { type, version, params, seed, stream: name, inputs, datasets, deps, models };
+  const { type, version, seed, params, inputs, datasets, sources, deps, models } = entry;
+  return { type, version, params, seed, stream: name, inputs, datasets, ...(sources ? { sources } : {}), deps, models };
 }

@@ -17,6 +17,10 @@ export function diffMaterial(before: KeyMaterial, after: Partial<KeyMaterial>, l
     ['deps', 'dep'],
     ['models', 'model'],
   ];
+  if (after.sources !== undefined || before.sources !== undefined) {
+    // A dataset read another way (labels, format, downsample): named down to the option that changed.
+    changes.push(...diffValues('sources', before.sources ?? {}, after.sources ?? {}).map((c) => `dataset read differently: ${c}`));
+  }
   for (const [field, noun] of groups) {
     const a = before[field] as Record<string, string>;
     const b = after[field] as Record<string, string> | undefined;

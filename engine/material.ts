@@ -42,7 +42,12 @@ export async function gatherMaterial(
     inputs[name] = done.treeHash;
   }
   const datasets: Record<string, Hash> = {};
-  for (const name of stage.datasets) datasets[name] = (await hasher.dataset(pipeline.datasets.get(name)!)).hash;
+  const sources: Record<string, Record<string, unknown>> = {};
+  for (const name of stage.datasets) {
+    const spec = pipeline.datasets.get(name)!;
+    datasets[name] = (await hasher.dataset(spec)).hash;
+    sources[name] = readingOptions(spec.options);
+  }
   const deps: Record<string, Hash> = {};
   for (const dep of stage.deps) {
     const owner = stage.upstreamStages
@@ -70,7 +75,15 @@ export async function gatherMaterial(
     stream: stage.name,
     inputs,
     datasets,
+    ...(stage.datasets.length ? { sources } : {}),
     deps,
     models,
   };
+}
+
+/** Where a dataset lives, where to download it and what it is about do not change what reading it gives. */
+const NOT_READING = new Set(['path', 'url', 'description']);
+
+function readingOptions(options: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(options).filter(([name]) => !NOT_READING.has(name)));
 }

@@ -21,6 +21,12 @@ export interface KeyMaterial {
   inputs: Record<string, Hash>;
   /** Source datasets by content tree hash: editing, adding or deleting one image changes it. */
   datasets: Record<string, Hash>;
+  /**
+   * How each source dataset is read: its format and reading options (label map, label file, downsample …), not
+   * where it lives. The same files read another way are another dataset. Absent when the stage reads no
+   * dataset, so the keys of such stages are what they were before this field existed.
+   */
+  sources?: Record<string, Record<string, unknown>>;
   /** Workspace files or folders a command reads (`deps`), by content tree hash. */
   deps: Record<string, Hash>;
   /** Model files (pretrained weights) by hash. */
