@@ -9,6 +9,7 @@ import type { InputView, OutputWriter, StageContext } from '../stages/types.js';
 import type { EventSink } from './events.js';
 import { deriveSeed, seededRandom } from './random.js';
 import type { StageSpec } from './spec/pipeline.js';
+import { removeWorkspaceOut, type ProtectedPath } from './workspace-paths.js';
 
 /** Collects a stage's output tree while it runs; nothing becomes visible until the record is written. */
 export class OutputCollector implements OutputWriter {
@@ -117,6 +118,8 @@ function mustHave(files: Tree, name: string, rel: string): Hash {
 export interface ContextParts {
   stage: StageSpec;
   pipelineDir: string;
+  /** What no out may be, hold or lie inside (see workspace-paths.ts). */
+  guarded?: readonly ProtectedPath[];
   pipelineSeed: number;
   store: Store;
   inputs: Map<string, InputView>;
@@ -135,6 +138,7 @@ export function createStageContext(parts: ContextParts): { context: StageContext
     params: stage.definition.params(stage.entry),
     entry: stage.entry,
     pipelineDir: parts.pipelineDir,
+    removeOut: (out) => removeWorkspaceOut(parts.pipelineDir, out, parts.guarded),
     seed: deriveSeed(parts.pipelineSeed, stage.name),
     signal: parts.signal,
     random: (label = '') => seededRandom(parts.pipelineSeed, stage.name, label),

@@ -183,7 +183,8 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   }
 
   const { context, output } = createStageContext({
-    stage, pipelineDir: pipeline.dir, pipelineSeed: pipeline.seed, store, inputs, modelHashes: material.models, signal: parts.signal, emit,
+    stage, pipelineDir: pipeline.dir, pipelineSeed: pipeline.seed, store, inputs, modelHashes: material.models,
+    signal: parts.signal, emit, guarded: guardedPaths(pipeline),
   });
   const started = Date.now();
   try {
@@ -239,7 +240,7 @@ async function restoreOuts(
     const expected = subtree(outputs, out);
     const actual = await hasher.workspacePath(out);
     if (actual && treeHash(actual.files) === treeHash(expected)) continue;
-    removeWorkspaceOut(hasher.pipelineDir, out, protectedPaths({ ...pipeline, datasets: pipeline.datasets.values() }));
+    removeWorkspaceOut(hasher.pipelineDir, out, guardedPaths(pipeline));
     for (const [rel, entry] of Object.entries(expected)) store.restoreBlob(entry.hash, path.resolve(hasher.pipelineDir, rel));
     restored.push(out);
   }
@@ -263,4 +264,9 @@ function updatedLockfile(pipeline: Pipeline, previous: Lockfile, completed: Map<
     }
   }
   return lock;
+}
+
+/** The places no out may touch: the store, the pipeline file, its lockfile and every source dataset. */
+function guardedPaths(pipeline: Pipeline) {
+  return protectedPaths({ ...pipeline, datasets: pipeline.datasets.values() });
 }

@@ -2,7 +2,6 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { listFiles } from '../cache/tree.js';
 import { runInOwnGroup } from './group-process.js';
-import { removeWorkspaceOut } from '../engine/workspace-paths.js';
 import type { StageContext, StageDefinition, StageEntry } from './types.js';
 
 export interface CommandParams {
@@ -90,7 +89,7 @@ export const commandStage: StageDefinition<CommandParams> = {
   async run(ctx) {
     const { cmd, outs, params, env } = ctx.params;
     // A previous, interrupted run may have left partial outputs; the command always starts from none.
-    for (const out of outs) removeWorkspaceOut(ctx.pipelineDir, out);
+    for (const out of outs) ctx.removeOut(out);
     const argv = cmd.map((arg) => interpolate(arg, ctx));
     for (const out of outs) fs.mkdirSync(path.dirname(path.resolve(ctx.pipelineDir, out)), { recursive: true });
 

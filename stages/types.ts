@@ -53,6 +53,12 @@ export interface StageContext<P> {
   readonly entry: StageEntry;
   /** The directory relative paths in the pipeline resolve against. */
   readonly pipelineDir: string;
+  /**
+   * Deletes one of the stage's declared outs before it is rewritten. The engine checks the path again first (it
+   * must be inside the pipeline's folder and clear of the store, datasets and the pipeline file) and throws
+   * rather than delete anything else.
+   */
+  removeOut(out: string): void;
   /** A 32-bit seed derived from the pipeline seed and this stage's name. */
   readonly seed: number;
   readonly signal: AbortSignal;

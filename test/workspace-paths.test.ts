@@ -115,6 +115,21 @@ test('the command stage checks its outs before removing them: outs changed to ".
   }
 });
 
+test('the command stage knows the protected places too: an out changed to the store fails, the store stays', async () => {
+  const { root, dir } = project({ 'p.yaml': WRITES_O });
+  try {
+    const pipeline = load(dir);
+    assert.deepEqual((await run(pipeline)).failed, []);
+    pipeline.stages.get('s')!.entry.outs = ['.fer-dag'];
+    const { failed, events } = await run(pipeline);
+    assert.deepEqual(failed, ['s']);
+    assert.match(failure(events), /^refusing to delete out "\.fer-dag": it is the store/);
+    assert.ok(fs.existsSync(path.join(dir, '.fer-dag', 'runs')), 'the store is still there');
+  } finally {
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test('the repro of issue 17: run of outs: [..] exits 2 and the sibling file survives', async () => {
   const spec = 'version: 1\nstages:\n  s:\n    type: command\n    cmd: [sh, -c, "true"]\n    outs: [..]\n';
   const { root, dir } = project({ 'p.yaml': spec });
