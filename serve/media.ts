@@ -156,6 +156,10 @@ export async function videoFrames(file: string, fps: number, maxSide: number, op
     '-hide_banner', '-nostdin', ...guardedInput(file, demuxer), '-map', '0:v:0', '-an', '-sn',
     '-t', String(maxDuration), '-vf', `fps=${fps},${fit}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
   ], { reject: false, buffer: false, detached: true, stdin: 'ignore' });
+  // Frames are read only once the header is parsed. If ffmpeg exits first, Node resumes an unread stdout that has
+  // no 'readable' listener (child_process flushStdio) and the frames flow away; a listener keeps them buffered,
+  // and ffmpeg waits on the full pipe until they are read.
+  child.stdout!.on('readable', () => {});
   const pgid = child.pid;
   if (pgid !== undefined) registerGroup(pgid);
   const stop = () => signalGroups('SIGKILL', pgid === undefined ? [] : [pgid]);

@@ -152,6 +152,19 @@ test('uploads are told apart by their bytes: an image, a video (its rotation app
   for await (const frame of scaled.frames) assert.deepEqual([frame.raster.width, frame.raster.height, frame.scale], [120, 160, 2]);
 });
 
+test('no frame is lost when the frames are read only after ffmpeg has finished decoding', async () => {
+  const dir = makeProject();
+  const clip = path.join(dir, 'clip.mp4');
+  await execa(await ffmpegPath(), ['-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=5', '-t', '1', clip]);
+  const video = await videoFrames(clip, 5, 64);
+  // A loaded machine can put this much between parsing the header and reading the first frame.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  let frames = 0;
+  for await (const _ of video.frames) frames++;
+  assert.equal(frames, 5);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
 test('each container on the demuxer whitelist is told by its magic bytes and decodes; playlists and lists are refused', async () => {
   const dir = makeProject();
   const ffmpeg = await ffmpegPath();
