@@ -132,3 +132,21 @@ export function stageOutput(dir: string, stage: string) {
     metrics: () => store.getRecord(entry.key)!.metrics as Record<string, number>,
   };
 }
+
+/** A command stage that runs until the test writes `release` (tests of the store lock and of gc). */
+export const SLOW_STAGE = `version: 1
+stages:
+  slow:
+    type: command
+    cmd: [node, slow.mjs]
+    deps: [slow.mjs]
+    outs: [out/slow.txt]
+`;
+// Announces that it started, then waits until the test lets it finish (or kills it).
+export const SLOW_SCRIPT = `import { existsSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+appendFileSync('runs.log', 'slow\\n');
+writeFileSync('started', String(process.pid));
+while (!existsSync('release')) await new Promise((r) => setTimeout(r, 20));
+mkdirSync('out', { recursive: true });
+writeFileSync('out/slow.txt', 'done');
+`;

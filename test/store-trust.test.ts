@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { Store } from '../cache/store.js';
 import {
-  cli, makeProject, startCli, STEP_SCRIPT, takeRuns, THREE_STAGES, threeStageProject, waitFor, writeFiles,
+  cli, makeProject, SLOW_SCRIPT, SLOW_STAGE, startCli, STEP_SCRIPT, takeRuns, THREE_STAGES, threeStageProject, waitFor,
+  writeFiles,
 } from './helpers.js';
 import { imageBytes } from './image-fixtures.js';
 
@@ -21,24 +22,8 @@ function damageBlob(store: Store, hash: string, bytes = 'bit rot'): void {
   fs.writeFileSync(store.blobPath(hash), bytes);
 }
 
-const SLOW = `version: 1
-stages:
-  slow:
-    type: command
-    cmd: [node, slow.mjs]
-    deps: [slow.mjs]
-    outs: [out/slow.txt]
-`;
-const SLOW_SCRIPT = `import { existsSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
-appendFileSync('runs.log', 'slow\\n');
-writeFileSync('started', '');
-while (!existsSync('release')) await new Promise((r) => setTimeout(r, 20));
-mkdirSync('out', { recursive: true });
-writeFileSync('out/slow.txt', 'done');
-`;
-
 test('cache gc --wait queued behind a run keeps what that run produced', async () => {
-  const dir = makeProject({ 'p.yaml': SLOW, 'slow.mjs': SLOW_SCRIPT });
+  const dir = makeProject({ 'p.yaml': SLOW_STAGE, 'slow.mjs': SLOW_SCRIPT });
   const run = startCli(dir, ['run', 'p.yaml']);
   const runDone = new Promise((resolve) => run.on('close', resolve));
   await waitFor(() => fs.existsSync(path.join(dir, 'started')), 10_000, 'the run to start its stage');

@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Store } from '../cache/store.js';
-import { cli, makeProject, startCli, takeRuns, threeStageProject, waitFor } from './helpers.js';
+import { cli, makeProject, SLOW_SCRIPT, SLOW_STAGE, startCli, takeRuns, threeStageProject, waitFor } from './helpers.js';
 
 function outputBlobOf(dir: string, stage: string, file: string): string {
   const lock = JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8'));
@@ -35,23 +35,6 @@ test('a corrupted blob is found by cache verify, dropped, and recomputed by the 
   assert.equal(clean.code, 0);
   assert.match(clean.stdout, /store is consistent/);
 });
-
-const SLOW_STAGE = `version: 1
-stages:
-  slow:
-    type: command
-    cmd: [node, slow.mjs]
-    deps: [slow.mjs]
-    outs: [out/slow.txt]
-`;
-// Announces that it started, then waits until the test lets it finish (or kills it).
-const SLOW_SCRIPT = `import { existsSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
-appendFileSync('runs.log', 'slow\\n');
-writeFileSync('started', String(process.pid));
-while (!existsSync('release')) await new Promise((r) => setTimeout(r, 20));
-mkdirSync('out', { recursive: true });
-writeFileSync('out/slow.txt', 'done');
-`;
 
 test('a second run on a store in use fails with a message naming the holder, and never corrupts', async () => {
   const dir = makeProject({ 'p.yaml': SLOW_STAGE, 'slow.mjs': SLOW_SCRIPT });
