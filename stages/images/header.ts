@@ -22,23 +22,32 @@ function pngSize(b: Uint8Array): ImageSize | undefined {
   return { width: u32(b, 16), height: u32(b, 20) };
 }
 
-function jpegSize(b: Uint8Array): ImageSize | undefined {
+/**
+ * Where a JPEG's frame header (SOF0–SOF15) starts, walking the markers from the top; undefined when a scan or
+ * the end comes first or the bytes stop. The frame header holds the size and the component count.
+ */
+export function jpegFrameHeader(b: Uint8Array): { marker: number; offset: number } | undefined {
   let offset = 2;
-  while (offset + 9 <= b.length) {
+  while (offset + 4 <= b.length) {
     if (b[offset] !== 0xff) return undefined;
     const marker = b[offset + 1]!;
     if (marker === 0xff) {
       offset++; // fill byte
       continue;
     }
-    // SOF0–SOF15 carry the frame size; C4 (Huffman tables), C8 (reserved) and CC (arithmetic tables) do not.
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      return { width: u16(b, offset + 7), height: u16(b, offset + 5) };
-    }
+    // C4 (Huffman tables), C8 (reserved) and CC (arithmetic tables) share the range but are not frames.
+    const frame = marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
+    if (frame) return { marker, offset };
     if (marker === 0xda || marker === 0xd9) return undefined; // a scan or the end before any frame header
     offset += 2 + u16(b, offset + 2);
   }
   return undefined;
+}
+
+function jpegSize(b: Uint8Array): ImageSize | undefined {
+  const frame = jpegFrameHeader(b);
+  if (!frame || frame.offset + 9 > b.length) return undefined;
+  return { width: u16(b, frame.offset + 7), height: u16(b, frame.offset + 5) };
 }
 
 /**

@@ -1,4 +1,5 @@
 import jpeg from 'jpeg-js';
+import { jpegFrameHeader } from '../header.js';
 import type { Raster } from './png.js';
 
 /** Frame markers of the JPEG processes jpeg-js decodes: baseline, extended and progressive Huffman. */
@@ -9,24 +10,10 @@ const SUPPORTED_FRAMES = new Set([0xc0, 0xc1, 0xc2]);
  * (arithmetic coding, lossless, CMYK/YCCK): those go to libvips instead.
  */
 function frameComponents(bytes: Uint8Array): number | undefined {
-  let offset = 2;
-  while (offset + 4 <= bytes.length) {
-    if (bytes[offset] !== 0xff) return undefined;
-    const marker = bytes[offset + 1]!;
-    if (marker === 0xff) {
-      offset++; // fill byte
-      continue;
-    }
-    const length = (bytes[offset + 2]! << 8) | bytes[offset + 3]!;
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      if (!SUPPORTED_FRAMES.has(marker) || offset + 10 > bytes.length) return undefined;
-      const components = bytes[offset + 9]!;
-      return components === 1 || components === 3 ? components : undefined;
-    }
-    if (marker === 0xda) return undefined; // a scan before any frame header
-    offset += 2 + length;
-  }
-  return undefined;
+  const frame = jpegFrameHeader(bytes);
+  if (!frame || !SUPPORTED_FRAMES.has(frame.marker) || frame.offset + 10 > bytes.length) return undefined;
+  const components = bytes[frame.offset + 9]!;
+  return components === 1 || components === 3 ? components : undefined;
 }
 
 /**
