@@ -6,20 +6,20 @@
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
-import { seededRandom } from '../engine/random.js';
-import type { AgrRequest, AgrResult } from '../stages/agr/agr-worker.js';
-import { runGear } from '../stages/agr/attribute-models.js';
-import { DEFAULT_DETECTOR } from '../stages/agr/blazeface.js';
-import { predictAttributes, type PredictOptions } from '../stages/agr/predict.js';
-import { encodePng, renderFace } from '../stages/faces/render.js';
-import { STYLES } from '../stages/faces/styles.js';
-import { EMOTIONS } from '../stages/formats/emotions.js';
-import { decodeImage } from '../stages/images/prepare.js';
-import { toChannels } from '../stages/images/raster.js';
-import type { FaceImage } from '../stages/model/backbone.js';
-import { loadHumanModel } from '../stages/model/human-models.js';
-import { selectBackend } from '../stages/model/runtime.js';
-import { mapRequests } from '../stages/parallel/map-requests.js';
+import { seededRandom } from '../lib/random.js';
+import type { AgrRequest, AgrResult } from '../stages/agr/worker.js';
+import { runGear } from '../ml/human/attribute-models.js';
+import { DEFAULT_DETECTOR } from '../ml/human/blazeface.js';
+import { predictAttributes, type PredictOptions } from '../ml/human/predict-attributes.js';
+import { encodePng, renderFace } from '../synth/faces/render.js';
+import { STYLES } from '../synth/faces/styles.js';
+import { EMOTIONS } from '../datasets/vocabulary.js';
+import { decodeImage } from '../datasets/images/prepare.js';
+import { toChannels } from '../datasets/images/raster.js';
+import type { FaceImage } from '../ml/architectures/backbone.js';
+import { loadHumanModel } from '../ml/human/models.js';
+import { selectBackend } from '../ml/runtime.js';
+import { mapRequests } from '../lib/parallel/map-requests.js';
 
 const IMAGES = Number(process.env.BENCH_AGR_IMAGES ?? 256);
 
@@ -53,7 +53,7 @@ async function workersPath(images: Uint8Array[], options: PredictOptions, worker
   const results = new Array<AgrResult>(images.length);
   const started = performance.now();
   await mapRequests<AgrRequest, AgrResult>({
-    script: new URL('../stages/agr/agr-worker.js', import.meta.url),
+    script: new URL('../stages/agr/worker.js', import.meta.url),
     count: images.length,
     perRequest: batch,
     workers,

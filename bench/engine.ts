@@ -6,11 +6,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { seededRandom } from '../engine/random.js';
+import { seededRandom } from '../lib/random.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = path.resolve(here, '..', '..');
-const cli = path.join(repoRoot, 'dist', 'engine', 'cli', 'main.js');
+const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 const work = path.join(repoRoot, 'bench', '.work', 'engine');
 const FILES = Number(process.env.BENCH_FILES ?? 70000);
 const CLASSES = 7;

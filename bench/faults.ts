@@ -28,10 +28,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { seededRandom } from '../engine/random.js';
+import { seededRandom } from '../lib/random.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
-const cli = path.resolve(here, '..', 'engine', 'cli', 'main.js');
+const cli = path.resolve(here, '..', 'cli', 'main.js');
 const SEED = Number(process.env.FAULTS_SEED ?? 17);
 const KILL9_TRIALS = Number(process.env.FAULTS_KILL9 ?? 50);
 const SIGINT_TRIALS = Number(process.env.FAULTS_SIGINT ?? 20);

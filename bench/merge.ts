@@ -11,12 +11,12 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
-import { seededRandom } from '../engine/random.js';
+import { seededRandom } from '../lib/random.js';
 import { pythonWith } from './python.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const repoRoot = path.resolve(here, '..', '..');
-const cli = path.join(repoRoot, 'dist', 'engine', 'cli', 'main.js');
+const cli = path.join(repoRoot, 'dist', 'cli', 'main.js');
 const work = path.join(repoRoot, 'bench', '.work', 'merge');
 const SCALE = Number(process.env.BENCH_IMAGES_SCALE ?? 1);
 const CLASSES = ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise'] as const;

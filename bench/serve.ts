@@ -20,7 +20,7 @@ import { renderFaceVideo } from '../test/face-video.js';
 const SECONDS = Number(process.env.BENCH_SERVE_SECONDS ?? 60);
 const here = path.dirname(fileURLToPath(import.meta.url));
 const work = path.resolve(here, '..', '..', 'bench', '.work', 'serve');
-const cli = path.resolve(here, '..', 'engine', 'cli', 'main.js');
+const cli = path.resolve(here, '..', 'cli', 'main.js');
 
 const PIPELINE = `version: 1
 seed: 3

@@ -6,9 +6,9 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { seededRandom } from '../engine/random.js';
+import { seededRandom } from '../lib/random.js';
 import { pythonWith } from './python.js';
-import { ReplicaSet, type Batch } from '../stages/training/replicas.js';
+import { ReplicaSet, type Batch } from '../ml/training/replicas.js';
 
 const STEPS = Number(process.env.BENCH_TRAIN_STEPS ?? 8);
 const BATCH = 64;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { liveGroups, onGroupsChanged, signalGroups, waitGroupsGone, KILL_WAIT_MS } from '../engine/process-groups.js';
+import { liveGroups, onGroupsChanged, signalGroups, waitGroupsGone, KILL_WAIT_MS } from '../lib/process-groups.js';
 
 /** A process group the holder started (a command stage, a synthesizer), with its leader's start time. */
 export interface HolderGroup {

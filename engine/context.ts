@@ -5,9 +5,9 @@ import type { Hash } from '../cache/hash.js';
 import { sha256File } from '../cache/hash.js';
 import type { Store } from '../cache/store.js';
 import type { Tree, UnreadableEntry } from '../cache/tree.js';
-import type { InputView, OutputWriter, StageContext } from '../stages/types.js';
+import type { InputView, OutputWriter, StageContext } from './stage.js';
 import type { EventSink } from './events.js';
-import { deriveSeed, seededRandom } from './random.js';
+import { deriveSeed, seededRandom } from '../lib/random.js';
 import type { StageSpec } from './spec/pipeline.js';
 import { removeWorkspaceOut, type ProtectedPath } from './workspace-paths.js';
 

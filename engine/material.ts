@@ -1,6 +1,6 @@
 import type { Hash } from '../cache/hash.js';
 import { treeHash, type Tree } from '../cache/tree.js';
-import { ENGINE_FIELDS, type StageEntry } from '../stages/types.js';
+import { ENGINE_FIELDS, type StageEntry } from './stage.js';
 import type { InputHasher } from './input-hasher.js';
 import type { Pipeline, StageSpec } from './spec/pipeline.js';
 import type { KeyMaterial } from './stage-key.js';

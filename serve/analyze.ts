@@ -1,5 +1,5 @@
 import type { GraphModel } from '@tensorflow/tfjs-converter';
-import type { Raster } from '../stages/images/raster.js';
+import type { Raster } from '../datasets/images/raster.js';
 import type { FaceClassifier } from './classifier.js';
 import { cropFace, findFaces, type Box, type FaceOptions } from './faces.js';
 import { imageFrame, MediaError, videoFrames, type Frame, type MediaInfo } from './media.js';

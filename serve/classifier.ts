@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { loadTrainedModel, modelMetadata, type ModelMetadata } from '../stages/evaluate/predict.js';
-import { toChannels, type Raster } from '../stages/images/raster.js';
-import { modelPixels } from '../stages/training/examples.js';
-import { extractFeatures, type BackboneName } from '../stages/model/backbone.js';
-import { loadHumanModel } from '../stages/model/human-models.js';
-import type { InputView } from '../stages/types.js';
+import { loadTrainedModel, modelMetadata, type ModelMetadata } from '../ml/predict.js';
+import { toChannels, type Raster } from '../datasets/images/raster.js';
+import { modelPixels } from '../ml/training/examples.js';
+import { extractFeatures, type BackboneName } from '../ml/architectures/backbone.js';
+import { loadHumanModel } from '../ml/human/models.js';
+import type { InputView } from '../engine/stage.js';
 
 /** A train stage's model, ready to label face crops. */
 export interface FaceClassifier {

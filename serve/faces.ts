@@ -1,6 +1,6 @@
 import type { GraphModel } from '@tensorflow/tfjs-converter';
-import { detectFaces } from '../stages/agr/blazeface.js';
-import type { Raster } from '../stages/images/raster.js';
+import { detectFaces } from '../ml/human/blazeface.js';
+import type { Raster } from '../datasets/images/raster.js';
 import { frameBox, type Framing } from './framing.js';
 import { intersection, iou } from './track.js';
 

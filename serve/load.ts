@@ -1,7 +1,7 @@
 import type { Store } from '../cache/store.js';
 import type { Pipeline } from '../engine/spec/pipeline.js';
-import { loadHumanModel } from '../stages/model/human-models.js';
-import { selectBackend, type Runtime } from '../stages/model/runtime.js';
+import { loadHumanModel } from '../ml/human/models.js';
+import { selectBackend, type Runtime } from '../ml/runtime.js';
 import type { Models } from './analyze.js';
 import { loadFaceClassifier } from './classifier.js';
 import { HUMAN_FRAMING, measureFraming, MIN_FRAMING_FACES, type Framing } from './framing.js';

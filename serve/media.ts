@@ -1,7 +1,7 @@
 import { execa } from 'execa';
-import { registerGroup, signalGroups, unregisterGroup } from '../engine/process-groups.js';
+import { registerGroup, signalGroups, unregisterGroup } from '../lib/process-groups.js';
 import sharp from 'sharp';
-import type { Raster } from '../stages/images/raster.js';
+import type { Raster } from '../datasets/images/raster.js';
 import { ffmpegPath, guardedInput, probeVideo } from './ffmpeg.js';
 import { sniffFile, type Demuxer } from './sniff.js';
 

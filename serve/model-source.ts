@@ -2,11 +2,11 @@ import * as path from 'node:path';
 import type { Store } from '../cache/store.js';
 import { stageInputView } from '../engine/context.js';
 import type { Pipeline } from '../engine/spec/pipeline.js';
-import { decodeImage } from '../stages/images/prepare.js';
-import { toChannels, type Raster } from '../stages/images/raster.js';
-import { readManifest } from '../stages/manifest.js';
-import { selectExamples, type TrainOn } from '../stages/training/examples.js';
-import type { InputView } from '../stages/types.js';
+import { decodeImage } from '../datasets/images/prepare.js';
+import { toChannels, type Raster } from '../datasets/images/raster.js';
+import { readManifest } from '../datasets/manifest.js';
+import { selectExamples, type TrainOn } from '../ml/training/examples.js';
+import type { InputView } from '../engine/stage.js';
 
 /** A model the server can use: the train stage's output, and a few of the images it was trained on. */
 export interface ServedModel {

@@ -1,4 +1,4 @@
-import type { EntryProblem, StageEntry } from './types.js';
+import type { EntryProblem, StageEntry } from '../engine/stage.js';
 
 /**
  * Cross-field checks of stage entries that JSON Schema cannot express. `validate` runs them, so a spec whose

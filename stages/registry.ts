@@ -1,15 +1,15 @@
-import { commandStage } from './command.js';
-import { mergeStage } from './merge.js';
-import { generateFacesStage } from './generate-faces.js';
-import { agrStage } from './agr.js';
-import { balanceWithSynthesisStage } from './balance-with-synthesis.js';
-import { crossEvaluateStage } from './cross-evaluate.js';
-import { distributeStage } from './distribute.js';
-import { reclassifyInputsStage } from './reclassify-inputs.js';
-import { reportStage } from './report.js';
-import { synthesizeStage } from './synthesize.js';
-import { trainStage } from './train.js';
-import type { StageDefinition } from './types.js';
+import { commandStage } from './command/stage.js';
+import { mergeStage } from './merge/stage.js';
+import { generateFacesStage } from './generate-faces/stage.js';
+import { agrStage } from './agr/stage.js';
+import { balanceWithSynthesisStage } from './balance-with-synthesis/stage.js';
+import { crossEvaluateStage } from './cross-evaluate/stage.js';
+import { distributeStage } from './distribute/stage.js';
+import { reclassifyInputsStage } from './reclassify-inputs/stage.js';
+import { reportStage } from './report/stage.js';
+import { synthesizeStage } from './synthesize/stage.js';
+import { trainStage } from './train/stage.js';
+import type { StageDefinition } from '../engine/stage.js';
 
 const registry = new Map<string, StageDefinition<unknown>>();
 

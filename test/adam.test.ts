@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { FusedAdam } from '../stages/training/adam.js';
+import { FusedAdam } from '../ml/training/adam.js';
 
 test("the replicas' fused Adam takes the same steps as tfjs' Adam, learning-rate changes included", async () => {
   await tf.setBackend('cpu');

@@ -1,17 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { GEAR_ETHNICITIES, gearAge } from '../stages/agr/attribute-models.js';
-import { agreement, annotatedAttributes, annotatedPartial } from '../stages/agr/annotations.js';
-import { ageBucket, bucketScores, DEFAULT_AGE_THRESHOLDS } from '../stages/agr/buckets.js';
-import { predictAttributes, type AttributeModels, type AttributePrediction, type FlaggedImage } from '../stages/agr/predict.js';
-import { DEFAULT_DETECTOR } from '../stages/agr/blazeface.js';
-import { seededRandom } from '../engine/random.js';
-import { sceneSvg } from '../stages/faces/render.js';
-import { STYLES } from '../stages/faces/styles.js';
-import type { FaceImage } from '../stages/model/backbone.js';
-import { loadHumanModel } from '../stages/model/human-models.js';
-import { selectBackend } from '../stages/model/runtime.js';
+import { GEAR_ETHNICITIES, gearAge } from '../ml/human/attribute-models.js';
+import { agreement, annotatedAttributes, annotatedPartial } from '../datasets/attributes.js';
+import { ageBucket, bucketScores, DEFAULT_AGE_THRESHOLDS } from '../datasets/age-buckets.js';
+import { predictAttributes, type AttributeModels, type AttributePrediction, type FlaggedImage } from '../ml/human/predict-attributes.js';
+import { DEFAULT_DETECTOR } from '../ml/human/blazeface.js';
+import { seededRandom } from '../lib/random.js';
+import { sceneSvg } from '../synth/faces/render.js';
+import { STYLES } from '../synth/faces/styles.js';
+import type { FaceImage } from '../ml/architectures/backbone.js';
+import { loadHumanModel } from '../ml/human/models.js';
+import { selectBackend } from '../ml/runtime.js';
 
 /** A 224×224 procedural face, as the demo's AffectNet-style source draws it. */
 async function faceCrop(seed: number): Promise<Buffer> {

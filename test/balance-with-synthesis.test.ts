@@ -5,12 +5,12 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
-import { seededRandom } from '../engine/random.js';
-import { SUBGROUPS } from '../stages/distribute/counts.js';
-import { personInSubgroup } from '../stages/faces/attributes.js';
-import { encodePng, renderFace } from '../stages/faces/render.js';
-import { STYLES } from '../stages/faces/styles.js';
-import { EMOTIONS } from '../stages/formats/emotions.js';
+import { seededRandom } from '../lib/random.js';
+import { SUBGROUPS } from '../datasets/distribution.js';
+import { personInSubgroup } from '../synth/faces/attributes.js';
+import { encodePng, renderFace } from '../synth/faces/render.js';
+import { STYLES } from '../synth/faces/styles.js';
+import { EMOTIONS } from '../datasets/vocabulary.js';
 import { cli, makeProject, stageOutput } from './helpers.js';
 
 const SOURCES = `  gray: { type: generate-faces, params: { style: fer2013, perClass: 6 } }

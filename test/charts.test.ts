@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { learningCurvesSpec, renderLearningCurves, type EpochRecord } from '../stages/charts/learning-curves.js';
-import { renderChart } from '../stages/charts/render.js';
+import { learningCurvesSpec, renderLearningCurves, type EpochRecord } from '../report/charts/learning-curves.js';
+import { renderChart } from '../report/charts/render.js';
 
 /** Six epochs where validation accuracy peaks at epoch 4, ties it at 5 and then falls back. */
 const HISTORY: EpochRecord[] = [

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { findLabelIssues } from '../stages/reclassify/confident-learning.js';
+import { findLabelIssues } from '../stages/reclassify-inputs/confident-learning.js';
 
 test('confident learning on a hand-made matrix: thresholds, confident joint and ranked issues as worked out by hand', () => {
   // Three classes; rows are out-of-fold p(0), p(1), p(2).

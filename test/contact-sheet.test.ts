@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { encodePng } from '../stages/images/codec/png.js';
-import { renderContactSheet } from '../stages/reclassify/contact-sheet.js';
+import { encodePng } from '../datasets/images/codec/png.js';
+import { renderContactSheet } from '../report/contact-sheet.js';
 
 const square = (value: number) => encodePng({ width: 20, height: 20, channels: 1, data: new Uint8Array(400).fill(value) });
 

@@ -8,14 +8,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
 import { ItemMemo } from '../cache/memo.js';
-import { scoreCell } from '../stages/evaluate/cells.js';
-import { modelProbabilities } from '../stages/evaluate/predict.js';
-import { EMOTIONS, type Emotion } from '../stages/formats/emotions.js';
-import type { ManifestRecord } from '../stages/merge.js';
-import { selectBackend } from '../stages/model/runtime.js';
-import { storeSaveHandler } from '../stages/model/store-io.js';
-import { seededRandom } from '../engine/random.js';
-import type { InputView, OutputWriter, StageContext } from '../stages/types.js';
+import { scoreCell } from '../stages/cross-evaluate/cells.js';
+import { modelProbabilities } from '../ml/predict.js';
+import { EMOTIONS, type Emotion } from '../datasets/vocabulary.js';
+import type { ManifestRecord } from '../stages/merge/stage.js';
+import { selectBackend } from '../ml/runtime.js';
+import { storeSaveHandler } from '../ml/model-files.js';
+import { seededRandom } from '../lib/random.js';
+import type { InputView, OutputWriter, StageContext } from '../engine/stage.js';
 
 /**
  * A fixed model on 4×4 gray images: logits happy = 16·v − 8, sad = 8 − 16·v, neutral = 1, others 0, for an

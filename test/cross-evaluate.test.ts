@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
-import { EMOTIONS } from '../stages/formats/emotions.js';
+import { EMOTIONS } from '../datasets/vocabulary.js';
 import { cli, executedStages, makeProject } from './helpers.js';
 import { openInChromium } from './browser.js';
 

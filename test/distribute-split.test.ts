@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { seededRandom } from '../engine/random.js';
+import { seededRandom } from '../lib/random.js';
 import { dealSplits, splitQuotas, stratifiedSplit } from '../stages/distribute/split.js';
 
 const PAPER = [['train', 0.8], ['val', 0.1], ['test', 0.1]] as const;

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
-import { EMOTIONS } from '../stages/formats/emotions.js';
-import type { ManifestRecord } from '../stages/merge.js';
+import { EMOTIONS } from '../datasets/vocabulary.js';
+import type { ManifestRecord } from '../stages/merge/stage.js';
 import { cli, makeProject } from './helpers.js';
 
 const PIPELINE = (split = '') => `version: 1

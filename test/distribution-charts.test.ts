@@ -8,8 +8,8 @@ import {
   subgroupNames,
   type AttributeCounts,
   type SubgroupCell,
-} from '../stages/charts/distribution.js';
-import { EMOTIONS } from '../stages/formats/emotions.js';
+} from '../report/charts/distribution.js';
+import { EMOTIONS } from '../datasets/vocabulary.js';
 
 /** No `others` at all, so one bar of the ethnicity panel is a zero bar; `old` is left out rather than given as 0. */
 const COUNTS: AttributeCounts = {

@@ -3,17 +3,17 @@ import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import sharp from 'sharp';
-import { seededRandom } from '../engine/random.js';
-import { encodePng, renderFace } from '../stages/faces/render.js';
-import { STYLES } from '../stages/faces/styles.js';
-import { EMOTIONS, FER2013_IDS, type Emotion } from '../stages/formats/emotions.js';
-import { decodeImage } from '../stages/images/prepare.js';
-import type { FaceImage } from '../stages/model/backbone.js';
-import { loadHumanModel } from '../stages/model/human-models.js';
-import { selectBackend } from '../stages/model/runtime.js';
+import { seededRandom } from '../lib/random.js';
+import { encodePng, renderFace } from '../synth/faces/render.js';
+import { STYLES } from '../synth/faces/styles.js';
+import { EMOTIONS, FER2013_IDS, type Emotion } from '../datasets/vocabulary.js';
+import { decodeImage } from '../datasets/images/prepare.js';
+import type { FaceImage } from '../ml/architectures/backbone.js';
+import { loadHumanModel } from '../ml/human/models.js';
+import { selectBackend } from '../ml/runtime.js';
 import {
   EMOTION_MODEL_ORDER, EMOTION_ORACLE_MODEL, EMOTION_ORACLE_PREPROCESSING, emotionOracleProbabilities, emotionScores, fromModelOrder,
-} from '../stages/reclassify/emotion-oracle.js';
+} from '../ml/human/emotion-oracle.js';
 
 /** `count` procedural faces showing `expression`, in a style's own size and channels. */
 async function faces(style: 'fer2013' | 'affectnet', size: number, expression: Emotion, count: number, seed: number): Promise<FaceImage[]> {

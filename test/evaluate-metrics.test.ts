@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { seededRandom } from '../engine/random.js';
-import { accuracyByGroup, accuracyGain, bootstrapIntervals, classificationMetrics } from '../stages/evaluate/metrics.js';
+import { seededRandom } from '../lib/random.js';
+import { accuracyByGroup, accuracyGain, bootstrapIntervals, classificationMetrics } from '../stages/cross-evaluate/metrics.js';
 
 const close = (actual: number, expected: number, what: string) => assert.ok(Math.abs(actual - expected) < 1e-9, `${what}: ${actual} ≠ ${expected}`);
 

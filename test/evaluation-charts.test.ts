@@ -7,7 +7,7 @@ import {
   renderAccuracyMatrix,
   renderConfusion,
   type AccuracyMatrix,
-} from '../stages/charts/evaluation.js';
+} from '../report/charts/evaluation.js';
 
 /** Three models, four test sets; FER2013 on RAF-DB is the weakest cell and RAF-DB on itself the strongest. */
 const MATRIX: AccuracyMatrix = {

@@ -1,8 +1,8 @@
 import { execa } from 'execa';
-import { seededRandom } from '../engine/random.js';
-import type { Emotion } from '../stages/formats/emotions.js';
-import { renderFace } from '../stages/faces/render.js';
-import { STYLES, type StyleName } from '../stages/faces/styles.js';
+import { seededRandom } from '../lib/random.js';
+import type { Emotion } from '../datasets/vocabulary.js';
+import { renderFace } from '../synth/faces/render.js';
+import { STYLES, type StyleName } from '../synth/faces/styles.js';
 import { ffmpegPath } from '../serve/ffmpeg.js';
 
 export interface SceneFace {

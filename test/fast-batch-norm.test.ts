@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { FastBatchNorm } from '../stages/model/fast-batch-norm.js';
+import { FastBatchNorm } from '../ml/layers/fast-batch-norm.js';
 
 let seed = 3;
 const random = (n: number, scale = 1, offset = 0) => Float32Array.from({ length: n }, () => {

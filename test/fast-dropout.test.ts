@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { FastDropout } from '../stages/model/fast-dropout.js';
+import { FastDropout } from '../ml/layers/fast-dropout.js';
 
 test('FastDropout drops the given share in training, scales the rest, and is the identity at inference', async () => {
   await tf.setBackend('cpu');

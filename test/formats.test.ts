@@ -5,10 +5,10 @@ import { test } from 'node:test';
 import { hashPath, treeHash } from '../cache/tree.js';
 import { Store } from '../cache/store.js';
 import { datasetInputView } from '../engine/context.js';
-import { FORMAT_READERS } from '../stages/formats/index.js';
-import { canonicalEmotion } from '../stages/formats/emotions.js';
-import { parsePixelText } from '../stages/images/prepare.js';
-import type { DatasetOptions, SourceListing } from '../stages/formats/listing.js';
+import { FORMAT_READERS } from '../datasets/formats/index.js';
+import { canonicalEmotion } from '../datasets/vocabulary.js';
+import { parsePixelText } from '../datasets/images/prepare.js';
+import type { DatasetOptions, SourceListing } from '../datasets/formats/listing.js';
 import { makeProject } from './helpers.js';
 import { fer2013Row, imageBytes } from './image-fixtures.js';
 

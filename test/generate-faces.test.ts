@@ -7,7 +7,7 @@ import type { EngineEvent } from '../engine/events.js';
 import type { Lockfile } from '../engine/lockfile.js';
 import { runPipeline } from '../engine/scheduler.js';
 import { loadPipeline } from '../engine/spec/load.js';
-import type { FaceAnnotation } from '../stages/generate-faces.js';
+import type { FaceAnnotation } from '../stages/generate-faces/stage.js';
 import { makeProject } from './helpers.js';
 
 /** One stage per style, tiny, so the whole file runs in a few seconds; `crowd` is big enough for statistics. */

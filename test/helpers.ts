@@ -5,10 +5,10 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
-import type { ManifestRecord } from '../stages/merge.js';
+import type { ManifestRecord } from '../stages/merge/stage.js';
 
 /** The compiled CLI (tests run from dist/test/). */
-export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'engine', 'cli', 'main.js');
+export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
 
 export interface CliResult {
   code: number | null;

@@ -4,9 +4,9 @@ import path from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
-import { BACKBONES, extractFeatures, type BackboneName, type FaceImage } from '../stages/model/backbone.js';
-import { humanModelFiles, humanModelNames, humanModelPath, humanModelsDir, loadHumanModel } from '../stages/model/human-models.js';
-import { selectBackend } from '../stages/model/runtime.js';
+import { BACKBONES, extractFeatures, type BackboneName, type FaceImage } from '../ml/architectures/backbone.js';
+import { humanModelFiles, humanModelNames, humanModelPath, humanModelsDir, loadHumanModel } from '../ml/human/models.js';
+import { selectBackend } from '../ml/runtime.js';
 
 /**
  * A smooth image that changes with `seed`: two shaded blobs on a ramp, at a FER-like size. Smooth rather than

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { decodeJpeg } from '../stages/images/codec/jpeg.js';
-import { decodePng } from '../stages/images/codec/png.js';
-import { headerSize } from '../stages/images/header.js';
-import { prepareImage } from '../stages/images/prepare.js';
-import { resizeSquare, toChannels, type Raster } from '../stages/images/raster.js';
+import { decodeJpeg } from '../datasets/images/codec/jpeg.js';
+import { decodePng } from '../datasets/images/codec/png.js';
+import { headerSize } from '../datasets/images/header.js';
+import { prepareImage } from '../datasets/images/prepare.js';
+import { resizeSquare, toChannels, type Raster } from '../datasets/images/raster.js';
 
 /** A smooth, face-sized test picture (gradients and a disc), seeded so each call differs. */
 function picture(size: number, channels: 1 | 3, seed: number): Buffer {

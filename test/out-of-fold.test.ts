@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { seededRandom } from '../engine/random.js';
-import { assignFolds, outOfFoldProbabilities } from '../stages/reclassify/out-of-fold.js';
-import type { Example } from '../stages/training/examples.js';
-import type { ExampleSource } from '../stages/training/fit.js';
+import { seededRandom } from '../lib/random.js';
+import { assignFolds, outOfFoldProbabilities } from '../stages/reclassify-inputs/out-of-fold.js';
+import type { Example } from '../ml/training/examples.js';
+import type { ExampleSource } from '../ml/training/fit.js';
 
 const SIZE = 16;
 

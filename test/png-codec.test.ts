@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as zlib from 'node:zlib';
 import sharp from 'sharp';
-import { seededRandom } from '../engine/random.js';
-import { decodePng, encodePng, type Raster } from '../stages/images/codec/png.js';
+import { seededRandom } from '../lib/random.js';
+import { decodePng, encodePng, type Raster } from '../datasets/images/codec/png.js';
 
 /**
  * Rows alternate between noise, horizontal ramps, copies of the row above and smooth 2-D fields, so that

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ManifestRecord } from '../stages/merge.js';
-import { applyPolicy, transitionMatrix } from '../stages/reclassify/policy.js';
+import type { ManifestRecord } from '../stages/merge/stage.js';
+import { applyPolicy, transitionMatrix } from '../stages/reclassify-inputs/policy.js';
 
 const record = (blob: string, label: string): ManifestRecord => ({
   blob, source: 's', label, origPath: blob, sourceLabel: label, width: 1, height: 1, channels: 1, format: 'png', synthetic: false,

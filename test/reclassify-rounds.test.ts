@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { EMOTIONS } from '../stages/formats/emotions.js';
-import type { ManifestRecord } from '../stages/merge.js';
-import { reclassifyRounds, type ProbabilityOracle } from '../stages/reclassify/rounds.js';
+import { EMOTIONS } from '../datasets/vocabulary.js';
+import type { ManifestRecord } from '../stages/merge/stage.js';
+import { reclassifyRounds, type ProbabilityOracle } from '../stages/reclassify-inputs/rounds.js';
 
 const record = (i: number, label: string, trueLabel: string): ManifestRecord => ({
   blob: `blob-${i}`, source: 's', label, trueLabel, origPath: `${i}.png`, sourceLabel: label, width: 1, height: 1, channels: 1, format: 'png', synthetic: false,

@@ -9,7 +9,7 @@ import { runPipeline } from '../engine/scheduler.js';
 import { loadPipeline } from '../engine/spec/load.js';
 import type { EngineEvent } from '../engine/events.js';
 import { registerStage } from '../stages/registry.js';
-import type { StageDefinition } from '../stages/types.js';
+import type { StageDefinition } from '../engine/stage.js';
 import { makeProject, writeFiles } from './helpers.js';
 
 /**

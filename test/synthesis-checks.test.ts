@@ -3,17 +3,17 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
-import { DEFAULT_DETECTOR } from '../stages/agr/blazeface.js';
-import { DEFAULT_AGE_THRESHOLDS } from '../stages/agr/buckets.js';
-import { seededRandom } from '../engine/random.js';
-import { personInSubgroup } from '../stages/faces/attributes.js';
-import { renderFace } from '../stages/faces/render.js';
-import { STYLES } from '../stages/faces/styles.js';
-import type { FaceImage } from '../stages/model/backbone.js';
-import { loadHumanModel } from '../stages/model/human-models.js';
-import { selectBackend } from '../stages/model/runtime.js';
-import { checkImage, type CheckSettings, type ReferenceClassifier } from '../stages/synthesis/checks.js';
-import { attemptSeed, personPhrase, promptFor } from '../stages/synthesis/prompts.js';
+import { DEFAULT_DETECTOR } from '../ml/human/blazeface.js';
+import { DEFAULT_AGE_THRESHOLDS } from '../datasets/age-buckets.js';
+import { seededRandom } from '../lib/random.js';
+import { personInSubgroup } from '../synth/faces/attributes.js';
+import { renderFace } from '../synth/faces/render.js';
+import { STYLES } from '../synth/faces/styles.js';
+import type { FaceImage } from '../ml/architectures/backbone.js';
+import { loadHumanModel } from '../ml/human/models.js';
+import { selectBackend } from '../ml/runtime.js';
+import { checkImage, type CheckSettings, type ReferenceClassifier } from '../synth/checks.js';
+import { attemptSeed, personPhrase, promptFor } from '../synth/prompts.js';
 
 /** A "classifier" that always says happy with p = e⁵ / (e⁵ + 6) ≈ 0.961: a dense layer with zero weights and a fixed bias. */
 function alwaysHappy(): ReferenceClassifier {

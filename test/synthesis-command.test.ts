@@ -3,8 +3,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { commandSynthesizer, type CommandSynthesizerOptions } from '../stages/synthesis/command.js';
-import { SynthesisError, type SynthesisRequest } from '../stages/synthesis/types.js';
+import { commandSynthesizer, type CommandSynthesizerOptions } from '../synth/command.js';
+import { SynthesisError, type SynthesisRequest } from '../synth/types.js';
 
 /** A 1×1 PNG: what a well-behaved program writes to `out`. */
 const PNG_BASE64 = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';

@@ -3,8 +3,8 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
-import { httpSynthesizer } from '../stages/synthesis/http.js';
-import { SynthesisError, type SynthesisRequest } from '../stages/synthesis/types.js';
+import { httpSynthesizer } from '../synth/http.js';
+import { SynthesisError, type SynthesisRequest } from '../synth/types.js';
 
 const request: SynthesisRequest = {
   prompt: 'a photo of a happy young asian woman',

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { SUBGROUPS } from '../stages/distribute/counts.js';
-import { EMOTIONS } from '../stages/formats/emotions.js';
+import { SUBGROUPS } from '../datasets/distribution.js';
+import { EMOTIONS } from '../datasets/vocabulary.js';
 import { cli, makeProject, stageOutput } from './helpers.js';
 
 test('synthesize makes a wholly artificial dataset: every emotion × subgroup with its faces, in the format asked for', async () => {

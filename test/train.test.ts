@@ -6,12 +6,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
-import { EMOTIONS } from '../stages/formats/emotions.js';
-import { encodePng } from '../stages/images/codec/png.js';
-import { selectBackend } from '../stages/model/runtime.js';
-import { storeLoadHandler } from '../stages/model/store-io.js';
-import { ReplicaSet } from '../stages/training/replicas.js';
-import type { InputView } from '../stages/types.js';
+import { EMOTIONS } from '../datasets/vocabulary.js';
+import { encodePng } from '../datasets/images/codec/png.js';
+import { selectBackend } from '../ml/runtime.js';
+import { storeLoadHandler } from '../ml/model-files.js';
+import { ReplicaSet } from '../ml/training/replicas.js';
+import type { InputView } from '../engine/stage.js';
 import { cli, executedStages, makeProject, startCli, waitFor } from './helpers.js';
 
 const SIZE = 16;

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { seededRandom } from '../engine/random.js';
-import { encodePng } from '../stages/images/codec/png.js';
-import type { ManifestRecord } from '../stages/merge.js';
-import { trainStage } from '../stages/train.js';
-import { PixelSource, selectExamples, splitValidation } from '../stages/training/examples.js';
+import { seededRandom } from '../lib/random.js';
+import { encodePng } from '../datasets/images/codec/png.js';
+import type { ManifestRecord } from '../stages/merge/stage.js';
+import { trainStage } from '../stages/train/stage.js';
+import { PixelSource, selectExamples, splitValidation } from '../ml/training/examples.js';
 
 const record = (blob: string, source: string, label: string, extra: Partial<ManifestRecord> = {}): ManifestRecord => ({
   blob, source, label, origPath: blob, sourceLabel: label, width: 4, height: 4, channels: 1, format: 'png', synthetic: false, ...extra,

@@ -4,8 +4,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { buildPaperCnn, PAPER_CNN_DEFAULTS, type PaperCnnSpec } from '../stages/model/paper-cnn.js';
-import { registerWasmGradientKernels, setFilterGradientStrategy, type FilterGradientStrategy } from '../stages/model/wasm-kernels.js';
+import { buildPaperCnn, PAPER_CNN_DEFAULTS, type PaperCnnSpec } from '../ml/architectures/paper-cnn.js';
+import { registerWasmGradientKernels, setFilterGradientStrategy, type FilterGradientStrategy } from '../ml/kernels/wasm-kernels.js';
 
 /*
  * Every kernel fer-dag adds to or replaces on the wasm backend, run on random inputs and compared with the

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { stageDefinition, stageTypes } from '../../stages/registry.js';
-import type { StageEntry } from '../../stages/types.js';
+import type { StageEntry } from '../stage.js';
 import { schemasDir, toPosix } from '../paths.js';
 import { didYouMean, type Diagnostic, type Result } from './diagnostics.js';
 import type { DatasetSpec, Pipeline, StageSpec } from './pipeline.js';

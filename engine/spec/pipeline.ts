@@ -1,4 +1,4 @@
-import type { StageDefinition, StageEntry } from '../../stages/types.js';
+import type { StageDefinition, StageEntry } from '../stage.js';
 import type { SourceMap } from './source-map.js';
 
 export interface DatasetSpec {

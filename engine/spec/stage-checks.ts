@@ -1,5 +1,5 @@
 import { stageDefinition, stageTypes } from '../../stages/registry.js';
-import type { OutputKind } from '../../stages/types.js';
+import type { OutputKind } from '../stage.js';
 import type { Diagnostic } from './diagnostics.js';
 import type { DatasetSpec, StageSpec } from './pipeline.js';
 import type { SourceMap, SpecPath } from './source-map.js';

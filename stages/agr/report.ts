@@ -1,8 +1,8 @@
-import type { ManifestRecord } from '../merge.js';
-import type { Agreement, AttributeAgreement } from './annotations.js';
-import { ETHNICITIES, GENDERS } from './annotations.js';
-import { AGE_BUCKETS } from './buckets.js';
-import type { AgrParams } from '../agr.js';
+import type { ManifestRecord } from '../merge/stage.js';
+import type { Agreement, AttributeAgreement } from '../../datasets/attributes.js';
+import { ETHNICITIES, GENDERS } from '../../datasets/attributes.js';
+import { AGE_BUCKETS } from '../../datasets/age-buckets.js';
+import type { AgrParams } from './stage.js';
 
 export interface FailedImage {
   source: string;

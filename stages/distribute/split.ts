@@ -1,4 +1,4 @@
-import { shuffle, type Rng } from '../random.js';
+import { shuffle, type Rng } from '../../lib/random.js';
 
 /** Split names with their fractions, in the order given (train, val, test by default). */
 export type SplitFractions = ReadonlyArray<readonly [string, number]>;

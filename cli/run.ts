@@ -1,0 +1,84 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { chooseLogger } from '../engine/log/loggers.js';
+import { runPipeline, type RunSummary } from '../engine/scheduler.js';
+import { pipelineStatus } from '../engine/status.js';
+import { Store } from '../cache/store.js';
+import type { Pipeline } from '../engine/spec/pipeline.js';
+import { catchInterrupts } from './signals.js';
+import { checkStageNames, CliExit, EXIT_OK, EXIT_STAGE_FAILED, loadOrExit, parseJobs, withLockedStore } from './common.js';
+
+export interface RunFlags {
+  stage?: string[];
+  force?: string[];
+  jobs?: string;
+  dryRun?: boolean;
+  json?: boolean;
+  wait?: string | boolean;
+}
+
+export async function runCommand(file: string | undefined, flags: RunFlags): Promise<number> {
+  const pipeline = loadOrExit(file);
+  const targets = flags.stage ?? [];
+  const force = flags.force ?? [];
+  checkStageNames(pipeline, targets, '--stage');
+  checkStageNames(pipeline, force, '--force');
+  const jobs = flags.jobs ? parseJobs(flags.jobs) : os.availableParallelism();
+
+  if (flags.dryRun) {
+    const statuses = await pipelineStatus(pipeline, new Store(pipeline.storeDir), targets);
+    if (flags.json) process.stdout.write(`${JSON.stringify({ dryRun: true, stages: statuses })}\n`);
+    else {
+      for (const s of statuses) {
+        const would = s.state === 'fresh' && !force.includes(s.stage) ? 'fresh     ' : 'would run ';
+        const why = s.state === 'fresh' ? (force.includes(s.stage) ? 'forced' : '') : s.reasons.join('; ') || s.state;
+        process.stdout.write(`  ${would}${s.stage}${why ? `: ${why}` : ''}\n`);
+      }
+    }
+    return EXIT_OK;
+  }
+
+  const logger = chooseLogger(Boolean(flags.json));
+  // The running stages end their process groups, the lockfile records what finished and the lock is released;
+  // main then exits 130 or 143. A second signal forces the exit.
+  const interrupts = catchInterrupts((name) => {
+    if (!flags.json) process.stderr.write(`fer-dag: ${name}: stopping the running stages (again to force)\n`);
+  });
+  const waitSeconds = flags.wait === true ? Infinity : flags.wait ? Number(flags.wait) : 0;
+  try {
+    let reports: string[] = [];
+    const summary = await withLockedStore(
+      pipeline,
+      `fer-dag run ${path.relative(process.cwd(), pipeline.file)}`,
+      waitSeconds,
+      async (store) => {
+        const signal = interrupts.signal;
+        const result = await runPipeline(pipeline, store, { targets, force, jobs, signal, emit: logger });
+        if (result.ok) reports = await publishReports(pipeline, store, result);
+        return result;
+      },
+      (pid, command) => logger({ type: 'lock-wait', holderPid: pid, holderCommand: command }),
+      interrupts.signal,
+    );
+    logger.close();
+    if (!flags.json) {
+      for (const html of reports) process.stdout.write(`report: ${path.relative(process.cwd(), html)} (\`fer-dag report\` prints its accuracy matrix)\n`);
+    }
+    return interrupts.exitCode(summary.ok ? EXIT_OK : EXIT_STAGE_FAILED);
+  } catch (error) {
+    // Interrupted while queued for the lock: nothing ran, nothing to write.
+    if (error instanceof CliExit && interrupts.received()) return interrupts.exitCode(error.code);
+    throw error;
+  } finally {
+    logger.close();
+    interrupts.dispose();
+  }
+}
+
+/** The report stages this run brought up to date (ran or found fresh), copied where a browser can open them. */
+async function publishReports(pipeline: Pipeline, store: Store, summary: RunSummary): Promise<string[]> {
+  const reports = [...summary.executed, ...summary.fresh].filter((name) => pipeline.stages.get(name)?.type === 'report');
+  if (!reports.length) return [];
+  const { publishReport } = await import('./report.js');
+  return reports.map((name) => publishReport(pipeline, store, name, store.getRecord(summary.lock.stages[name]!.key)!));
+}

@@ -1,0 +1,23 @@
+import { Store } from '../cache/store.js';
+import { pipelineStatus } from '../engine/status.js';
+import { EXIT_OK, loadOrExit } from './common.js';
+
+export async function statusCommand(file: string | undefined, flags: { json?: boolean }): Promise<number> {
+  const pipeline = loadOrExit(file);
+  const statuses = await pipelineStatus(pipeline, new Store(pipeline.storeDir));
+  if (flags.json) {
+    process.stdout.write(`${JSON.stringify({ pipeline: pipeline.file, stages: statuses })}\n`);
+    return EXIT_OK;
+  }
+  const width = Math.max(...statuses.map((s) => s.stage.length));
+  for (const s of statuses) {
+    const name = s.stage.padEnd(width);
+    if (s.state === 'fresh') {
+      process.stdout.write(`${name}  fresh${s.restore.length ? ` (outs missing or edited in the workspace, restored by run: ${s.restore.join(', ')})` : ''}\n`);
+    } else {
+      const label = { stale: 'stale', 'never-run': 'never run', 'always-runs': 'always runs' }[s.state];
+      process.stdout.write(`${name}  ${label}${s.reasons.length ? `: ${s.reasons.join('; ')}` : ''}\n`);
+    }
+  }
+  return EXIT_OK;
+}

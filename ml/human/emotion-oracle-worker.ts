@@ -1,0 +1,45 @@
+// Worker thread for the emotion oracle: decodes images and runs human-models' `emotion` graph on them.
+import type { GraphModel } from '@tensorflow/tfjs-converter';
+import { decodeImage } from '../../datasets/images/prepare.js';
+import { toChannels } from '../../datasets/images/raster.js';
+import type { FaceImage } from '../architectures/backbone.js';
+import { loadHumanModel } from './models.js';
+import { selectBackend, type BackendChoice } from '../runtime.js';
+import { serveRequests } from '../../lib/parallel/serve-requests.js';
+import { EMOTION_ORACLE_MODEL, emotionScores } from './emotion-oracle.js';
+
+export interface EmotionOracleRequest {
+  backend: BackendChoice;
+  /** Encoded image files (PNG, JPEG, … as stored). */
+  images: Uint8Array[];
+}
+
+/** Per image, in order: probabilities in EMOTIONS order, or why the image could not be decoded. */
+export type EmotionOracleReply = Array<Float32Array | { error: string }>;
+
+let model: Promise<GraphModel> | undefined;
+
+serveRequests<EmotionOracleRequest, EmotionOracleReply>(async ({ backend, images }) => {
+  await selectBackend(backend);
+  model ??= loadHumanModel(EMOTION_ORACLE_MODEL);
+  const loaded = await model;
+  const decoded: EmotionOracleReply = [];
+  const faces: FaceImage[] = [];
+  for (const bytes of images) {
+    try {
+      const raster = await decodeImage(bytes);
+      // Gray (with or without alpha) stays one channel, which emotionScores copies to RGB as human would
+      // see it; colour keeps its three channels (alpha dropped, as human slices it off).
+      const channels = raster.channels <= 2 ? 1 : 3;
+      const face = toChannels(raster, channels);
+      faces.push({ pixels: face.data, width: face.width, height: face.height, channels });
+      decoded.push(new Float32Array(0));
+    } catch (error) {
+      decoded.push({ error: `cannot decode: ${(error as Error).message}` });
+    }
+  }
+  const scores = faces.length ? emotionScores(loaded, faces) : [];
+  let next = 0;
+  const result = decoded.map((d) => (d instanceof Float32Array ? (scores[next++] as Float32Array) : d));
+  return { result, transfer: result.flatMap((r) => (r instanceof Float32Array ? [r.buffer as ArrayBuffer] : [])) };
+});

@@ -1,0 +1,67 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type { InputView, OutputWriter } from '../engine/stage.js';
+
+const WEIGHTS_FILE = 'weights.bin';
+
+/** tfjs' model.json: the topology plus a manifest naming the weights file beside it. */
+interface ModelJson {
+  format?: string;
+  generatedBy?: string;
+  convertedBy?: string | null;
+  modelTopology: unknown;
+  weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
+  userDefinedMetadata?: Record<string, {}>;
+}
+
+/**
+ * Saves a tfjs model into a stage's output tree as `<dir>/model.json` and `<dir>/weights.bin`, the layout
+ * tfjs' own file handlers use, so an exported model also loads with `tf.loadLayersModel('file://…')`.
+ * Nothing in it depends on time, so the same weights always give the same two blobs.
+ */
+export function storeSaveHandler(output: OutputWriter, dir: string, metadata?: Record<string, {}>): tf.io.IOHandler {
+  return {
+    async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+      if (!artifacts.weightSpecs || !artifacts.weightData) throw new Error('a model without weights cannot be stored');
+      const weights = new Uint8Array(tf.io.concatenateArrayBuffers([artifacts.weightData].flat()));
+      const json: ModelJson = {
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version_core}`,
+        convertedBy: artifacts.convertedBy ?? null,
+        modelTopology: artifacts.modelTopology,
+        weightsManifest: [{ paths: [`./${WEIGHTS_FILE}`], weights: artifacts.weightSpecs }],
+        ...(metadata ?? artifacts.userDefinedMetadata ? { userDefinedMetadata: { ...artifacts.userDefinedMetadata, ...metadata } } : {}),
+      };
+      output.writeFile(`${dir}/${WEIGHTS_FILE}`, weights);
+      output.writeJson(`${dir}/model.json`, json);
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON({ modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs, weightData: weights.buffer }) };
+    },
+  };
+}
+
+/** Loads a model a stage stored with `storeSaveHandler`, from that stage's output as its consumer sees it. */
+export function storeLoadHandler(view: InputView, dir: string): tf.io.IOHandler {
+  return {
+    async load(): Promise<tf.io.ModelArtifacts> {
+      const file = `${dir}/model.json`;
+      if (!view.files[file]) throw new Error(`stage "${view.name}" has no model at ${file}: is it a train stage?`);
+      const json = JSON.parse(view.readText(file)) as ModelJson;
+      const buffers: ArrayBuffer[] = [];
+      const specs: tf.io.WeightsManifestEntry[] = [];
+      for (const group of json.weightsManifest) {
+        for (const p of group.paths) {
+          const bytes = view.readFile(`${dir}/${p.replace(/^\.\//, '')}`);
+          buffers.push(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+        }
+        specs.push(...group.weights);
+      }
+      return {
+        modelTopology: json.modelTopology as tf.io.ModelArtifacts['modelTopology'],
+        weightSpecs: specs,
+        weightData: tf.io.concatenateArrayBuffers(buffers),
+        ...(json.format ? { format: json.format } : {}),
+        ...(json.generatedBy ? { generatedBy: json.generatedBy } : {}),
+        ...(json.userDefinedMetadata ? { userDefinedMetadata: json.userDefinedMetadata } : {}),
+      };
+    },
+  };
+}

@@ -1,0 +1,75 @@
+import * as os from 'node:os';
+import type { Hash } from '../../cache/hash.js';
+import { BACKBONES, type BackboneName } from '../architectures/backbone.js';
+import { mapBounded } from '../../lib/parallel/map-bounded.js';
+import { WorkerPool } from '../../lib/parallel/pool.js';
+import type { StageContext } from '../../engine/stage.js';
+import type { BackendChoice } from '../runtime.js';
+import type { Example } from './examples.js';
+import type { FeaturesReply, FeaturesRequest } from './features-worker.js';
+import type { ExampleSource } from './fit.js';
+import type { Batch } from './replicas.js';
+
+/** Bumped when the way features are computed from an image changes (decoding, preprocessing). */
+const FEATURES_VERSION = 1;
+const IMAGES_PER_REQUEST = 16;
+
+/** Feature vectors kept as blobs in the store; training reads them back by hash. */
+class FeatureSource implements ExampleSource {
+  constructor(private readonly featureOf: Map<Hash, Hash>, private readonly readBlob: (hash: Hash) => Buffer, readonly exampleSize: number) {}
+
+  async batch(examples: readonly Example[]): Promise<Batch> {
+    const x = new Float32Array(examples.length * this.exampleSize);
+    const labels = new Int32Array(examples.length);
+    examples.forEach((example, i) => {
+      const bytes = this.readBlob(this.featureOf.get(example.blob) as Hash);
+      x.set(new Float32Array(bytes.buffer, bytes.byteOffset, this.exampleSize), i * this.exampleSize);
+      labels[i] = example.label;
+    });
+    return { x, labels };
+  }
+}
+
+/**
+ * Runs the frozen backbone over every image not yet in the per-item memo (keyed by image blob, backbone
+ * file hashes, preprocessing and FEATURES_VERSION), on one worker per core. A second training run with other head
+ * params, or K-fold models in reclassify-inputs, reuse the features instead of recomputing them.
+ */
+export async function backboneFeatures(ctx: StageContext<unknown>, backend: BackendChoice, backbone: BackboneName, examples: readonly Example[]): Promise<{ source: ExampleSource; featureSize: number }> {
+  const memo = ctx.memo('backbone-features');
+  // The backbone's files, as the engine hashed them for the stage key (train's modelFiles): a new model
+  // version computes new features, and nothing is hashed twice.
+  const model = ctx.modelHashes;
+  const { featureSize, preprocessing } = BACKBONES[backbone];
+  const featureOf = new Map<Hash, Hash>();
+  const todo: Hash[] = [];
+  for (const blob of new Set(examples.map((e) => e.blob))) {
+    const known = memo.get<{ feature: Hash }>({ blob, backbone, model, preprocessing, version: FEATURES_VERSION });
+    if (known && ctx.output.tryReference(known.feature)) featureOf.set(blob, known.feature);
+    else todo.push(blob);
+  }
+  ctx.log(`${backbone} features: ${featureOf.size} memoised, ${todo.length} to compute`);
+  if (todo.length) {
+    const pool = new WorkerPool<FeaturesRequest, FeaturesReply>(new URL('./features-worker.js', import.meta.url), Math.min(os.availableParallelism(), Math.ceil(todo.length / IMAGES_PER_REQUEST)), 2);
+    const chunks: Hash[][] = [];
+    for (let i = 0; i < todo.length; i += IMAGES_PER_REQUEST) chunks.push(todo.slice(i, i + IMAGES_PER_REQUEST));
+    let done = 0;
+    try {
+      await mapBounded(chunks, pool.capacity, async (chunk) => {
+        const replies = await pool.run({ backbone, backend, images: chunk.map((b) => ctx.readBlob(b)) });
+        replies.forEach((reply, i) => {
+          const blob = chunk[i] as Hash;
+          if (!(reply instanceof Float32Array)) throw new Error(`image ${blob}: ${reply.error}`);
+          const feature = ctx.output.putBlob(new Uint8Array(reply.buffer, reply.byteOffset, reply.byteLength));
+          memo.set({ blob, backbone, model, preprocessing, version: FEATURES_VERSION }, { feature }, [feature]);
+          featureOf.set(blob, feature);
+        });
+        done += chunk.length;
+        ctx.progress(done, todo.length, `${backbone} features`);
+      });
+    } finally {
+      await pool.close();
+    }
+  }
+  return { source: new FeatureSource(featureOf, (hash) => ctx.readBlob(hash), featureSize), featureSize };
+}

@@ -1,0 +1,50 @@
+// Worker thread for the agr stage: decodes images and runs the detector and attribute models on them.
+import type { GraphModel } from '@tensorflow/tfjs-converter';
+import { decodeImage } from '../../datasets/images/prepare.js';
+import { toChannels } from '../../datasets/images/raster.js';
+import { loadHumanModel } from '../../ml/human/models.js';
+import { selectBackend, type BackendChoice } from '../../ml/runtime.js';
+import { serveRequests } from '../../lib/parallel/serve-requests.js';
+import { AGE_MODEL_FILES } from '../../ml/human/attribute-models.js';
+import { BLAZEFACE_MODEL } from '../../ml/human/blazeface.js';
+import { predictAttributes, type AttributeModels, type AttributePrediction, type FlaggedImage, type PredictItem, type PredictOptions } from '../../ml/human/predict-attributes.js';
+
+export interface AgrRequest {
+  backend: BackendChoice;
+  options: PredictOptions;
+  /** Encoded image files (PNG, JPEG, … as stored), each with whether to detect its face first. */
+  images: Array<{ bytes: Uint8Array; detect: boolean }>;
+}
+
+export type AgrResult = AttributePrediction | FlaggedImage | { error: string };
+
+const loaded = new Map<string, Promise<GraphModel>>();
+function model(name: string): Promise<GraphModel> {
+  let m = loaded.get(name);
+  if (!m) loaded.set(name, (m = loadHumanModel(name)));
+  return m;
+}
+
+serveRequests<AgrRequest, AgrResult[]>(async ({ backend, options, images }) => {
+  await selectBackend(backend);
+  const models: AttributeModels = { gear: await model('gear') };
+  if (images.some((i) => i.detect)) models.blazeface = await model(BLAZEFACE_MODEL);
+  if (options.genderModel === 'faceres' || options.ageModel === 'faceres') models.faceres = await model('faceres');
+  if (options.ageModel === 'ssrnet') models.ssrnet = await model(AGE_MODEL_FILES.ssrnet);
+  const results: AgrResult[] = new Array(images.length);
+  const items: PredictItem[] = [];
+  const owners: number[] = [];
+  for (const [i, { bytes, detect }] of images.entries()) {
+    try {
+      const raster = await decodeImage(bytes);
+      const channels = raster.channels <= 2 ? 1 : 3;
+      const face = toChannels(raster, channels);
+      items.push({ image: { pixels: face.data, width: face.width, height: face.height, channels }, detect });
+      owners.push(i);
+    } catch (error) {
+      results[i] = { error: `cannot decode: ${(error as Error).message}` };
+    }
+  }
+  predictAttributes(models, items, options).forEach((prediction, k) => (results[owners[k] as number] = prediction));
+  return { result: results };
+});

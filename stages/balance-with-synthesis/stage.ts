@@ -1,0 +1,125 @@
+import type { Hash } from '../../cache/hash.js';
+import type { AgeThresholds } from '../../datasets/age-buckets.js';
+import type { DetectorOptions } from '../../ml/human/blazeface.js';
+import { manifestText, MANIFEST, readManifest, writeManifest } from '../../datasets/manifest.js';
+import type { ManifestRecord } from '../merge/stage.js';
+import { checkModelFiles } from '../../synth/model-files.js';
+import type { BackendChoice } from '../../ml/runtime.js';
+import type { PromptTemplates } from '../../synth/prompts.js';
+import { selectEvaluator, type Hole } from '../../synth/select.js';
+import type { Rejection } from '../../synth/checks.js';
+import type { StageDefinition, StageEntry } from '../../engine/stage.js';
+import type { StyleName } from '../../synth/faces/styles.js';
+import { ageBucketProblems, synthesizerProblems } from '../entry-checks.js';
+
+/** The `synthesizer` param: one object whose `type` says which of its fields apply (the schema fills the defaults). */
+export interface SynthesizerSpec {
+  type: 'procedural' | 'command' | 'http';
+  look: StyleName;
+  looks?: Record<string, StyleName>;
+  model?: string;
+  command?: string[];
+  timeoutSeconds: number;
+  concurrency: number;
+  servers?: string[];
+  concurrencyPerServer: number;
+  timeoutMs: number;
+  attempts: number;
+  backoffMs: number;
+  extra?: Record<string, unknown>;
+}
+
+export interface BalanceParams {
+  perSubgroup: number;
+  split: string;
+  sources: 'all' | string[];
+  synthesizer: SynthesizerSpec;
+  prompts: { templates: PromptTemplates; negative: string; words: Record<string, string> };
+  width: number;
+  height: number;
+  steps: number;
+  maxAttempts: number;
+  checks: {
+    oneFace: boolean;
+    emotion: { enabled: boolean; classifier: string; minScore: number };
+    attributes: Array<'gender' | 'age' | 'ethnicity'>;
+  };
+  detector: DetectorOptions;
+  ageBuckets: AgeThresholds;
+  sheetPerEmotion: number;
+  backend: BackendChoice;
+}
+
+/** One hole's fate: the accepted image's record, or every attempt's reasons. */
+export interface HoleOutcome {
+  hole: Hole;
+  record?: ManifestRecord;
+  attempts: Array<{ attempt: number; seed: number; rejections?: Rejection[]; error?: string }>;
+}
+
+/** The format a source's images have, most of them: generated images are converted to it (the paper: NHFI's 224×224 gray). */
+function sourceFormat(records: readonly ManifestRecord[]): { size: number; channels: 1 | 3; format: 'png' | 'jpeg' } {
+  const mode = <T>(values: T[]): T => {
+    const counts = new Map<T, number>();
+    for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+    return [...counts.entries()].sort((a, b) => b[1] - a[1])[0]![0];
+  };
+  return {
+    size: mode(records.map((r) => Math.max(r.width, r.height))),
+    channels: mode(records.map((r) => (r.channels >= 3 ? 3 : 1))) as 1 | 3,
+    format: mode(records.map((r) => (r.format === 'jpeg' || r.format === 'jpg' ? 'jpeg' : 'png'))) as 'png' | 'jpeg',
+  };
+}
+
+export const balanceWithSynthesisStage: StageDefinition<BalanceParams> = {
+  type: 'balance-with-synthesis',
+  version: '2',
+  schema: 'balance-with-synthesis.schema.json',
+  produces: 'manifest',
+  accepts: { input: ['manifest'], models: ['model'] },
+  checkEntry: (entry) => [...ageBucketProblems(entry), ...synthesizerProblems(entry)],
+  params: (entry: StageEntry) => entry.params as BalanceParams,
+  modelFiles: (entry: StageEntry) => checkModelFiles((entry.params as BalanceParams).checks),
+  async run(ctx) {
+    const p = ctx.params;
+    const inputName = typeof ctx.entry.input === 'string' ? ctx.entry.input : undefined;
+    const view = inputName ? ctx.input(inputName) : undefined;
+    const records = readManifest(view, 'balance-with-synthesis');
+    if (!records.some((r) => r.subgroup)) throw new Error(`${view?.name}/${MANIFEST} has no subgroups: balance-with-synthesis needs a distribute stage as input`);
+    const known = [...new Set(records.map((r) => r.source))].sort();
+    if (p.sources !== 'all') {
+      const missing = p.sources.filter((s) => !known.includes(s));
+      if (missing.length) throw new Error(`sources names ${missing.map((s) => `"${s}"`).join(', ')}, not a source of ${view?.name} (its sources: ${known.join(', ')})`);
+    }
+    const sources = p.sources === 'all' ? known : known.filter((s) => (p.sources as string[]).includes(s));
+    if (!records.some((r) => r.split === p.split)) throw new Error(`no image of ${view?.name} is in the "${p.split}" split (splits there: ${[...new Set(records.map((r) => r.split))].join(', ')}); set split: to the part the evaluator is picked from`);
+
+    const selection = selectEvaluator(records, sources, p.split, p.perSubgroup, (label) => ctx.random(`pick ${label}`));
+    ctx.log(`evaluator: ${[...selection.picked.values()].reduce((n, r) => n + r.length, 0)} real images picked, ${selection.holes.length} holes to fill`);
+
+    const { fillHoles } = await import('./fill.js');
+    const formats = new Map(sources.map((s) => [s, sourceFormat(records.filter((r) => r.source === s))]));
+    const { outcomes, tally } = await fillHoles(ctx, selection.holes, (hole) => formats.get(hole.source)!);
+
+    // The evaluator: picked real images and accepted generated ones; everything else of the input is for training.
+    const evaluatorBlobs = new Set<Hash>([...selection.picked.values()].flat().map((r) => r.blob));
+    const generated = outcomes.flatMap((o) => (o.record ? [o.record] : []));
+    const output: ManifestRecord[] = [
+      ...records.map((r) => (evaluatorBlobs.has(r.blob) && r.split === p.split ? { ...r, split: 'evaluator' } : r.split === p.split ? { ...r, split: 'train' } : r)),
+      ...generated,
+    ];
+    for (const r of output) ctx.output.reference(r.blob);
+    writeManifest(ctx.output, output);
+    const evaluator = output.filter((r) => r.split === 'evaluator');
+    ctx.output.writeFile('evaluator.jsonl', manifestText(evaluator));
+    for (const source of sources) ctx.output.writeFile(`evaluator/${source}.jsonl`, manifestText(evaluator.filter((r) => r.source === source)));
+
+    const { buildBalanceReport, renderGeneratedSheet } = await import('./report.js');
+    const report = buildBalanceReport(sources, selection, outcomes, p);
+    ctx.output.writeJson('deficits.json', report.deficits);
+    ctx.output.writeJson('acceptance.json', report.acceptance);
+    ctx.output.writeFile('balance.md', report.markdown);
+    ctx.output.writeFile('contact-sheet.png', await renderGeneratedSheet(generated, p.sheetPerEmotion, (blob) => ctx.readBlob(blob)));
+    ctx.output.setMetrics({ ...report.metrics, ...tally });
+  },
+};

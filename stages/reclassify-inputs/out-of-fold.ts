@@ -1,0 +1,80 @@
+import { EMOTIONS } from '../../datasets/vocabulary.js';
+import type { BackendChoice } from '../../ml/runtime.js';
+import { shuffle, type Rng } from '../../lib/random.js';
+import { splitValidation, type Example } from '../../ml/training/examples.js';
+import { fit, type ExampleSource, type FitOptions } from '../../ml/training/fit.js';
+import type { ModelSpec } from '../../ml/training/model-spec.js';
+import { ReplicaSet } from '../../ml/training/replicas.js';
+
+/** Fold of each example: a seeded shuffle per class dealt round-robin, so every fold keeps the class mix. */
+export function assignFolds(examples: readonly Example[], folds: number, random: Rng): number[] {
+  const fold = new Array<number>(examples.length).fill(0);
+  for (let label = 0; label < EMOTIONS.length; label++) {
+    const members = shuffle(random, examples.flatMap((e, i) => (e.label === label ? [i] : [])));
+    members.forEach((index, position) => (fold[index] = position % folds));
+  }
+  return fold;
+}
+
+export interface OutOfFoldOptions {
+  folds: number;
+  spec: ModelSpec;
+  replicas: number;
+  backend: BackendChoice;
+  seed: number;
+  validationSplit: number;
+  /** Each fold's own stream (validation split, batch order), so a fold's model does not depend on which folds ran before it. */
+  random(fold: number): Rng;
+  /** Where finished folds are kept, so an interrupted labelling resumes at the fold it was training. */
+  foldMemo?: { get(fold: number): Float32Array[] | undefined; set(fold: number, rows: Float32Array[]): void };
+  fit: Omit<FitOptions, 'random' | 'progress'> & { progress(done: number, total: number, note: string): void };
+}
+
+/**
+ * Class probabilities for every example from the one model of K that did not train on it (K-fold
+ * cross-validation): the input confident learning needs, since a model's opinion of images it was fitted
+ * to says little about their labels. `foldOf` is fixed by the caller (assignFolds on the labels as given),
+ * so later rounds with corrected labels keep the folds; `trainable[i]` false (a pruned image) keeps example
+ * i out of every training set while it is still predicted. Each fold's model starts from its own seed and
+ * keeps a validation share of its training folds for the learning-rate schedule; it predicts its held-out
+ * fold with its last epoch's weights. Returns one row of EMOTIONS.length probabilities per example.
+ */
+export async function outOfFoldProbabilities(
+  examples: readonly Example[], foldOf: readonly number[], trainable: readonly boolean[] | undefined, source: ExampleSource, options: OutOfFoldOptions,
+): Promise<Float32Array[]> {
+  if (foldOf.length !== examples.length) throw new Error(`${foldOf.length} fold ids for ${examples.length} examples`);
+  const rows = new Array<Float32Array>(examples.length);
+  const classes = EMOTIONS.length;
+  for (let f = 0; f < options.folds; f++) {
+    const heldOut = examples.flatMap((_, i) => (foldOf[i] === f ? [i] : []));
+    if (heldOut.length === 0) continue;
+    const kept = options.foldMemo?.get(f);
+    if (kept) {
+      heldOut.forEach((index, k) => (rows[index] = kept[k] as Float32Array));
+      continue;
+    }
+    const random = options.random(f);
+    const rest = examples.filter((_, i) => foldOf[i] !== f && (trainable?.[i] ?? true));
+    const { train, validation } = splitValidation(rest, options.validationSplit, random);
+    const replicas = await ReplicaSet.start({
+      spec: options.spec, replicas: options.replicas, backend: options.backend, seed: (options.seed + 7919 * (f + 1)) >>> 0,
+      learningRate: options.fit.learningRate, exampleSize: source.exampleSize,
+    });
+    try {
+      await fit(replicas, source, train, validation, {
+        ...options.fit, random,
+        progress: (done, total, note) => options.fit.progress(f * total + done, options.folds * total, `fold ${f + 1}/${options.folds}, ${note}`),
+      });
+      await replicas.syncMovingStats();
+      for (let start = 0; start < heldOut.length; start += options.fit.batchSize * 2) {
+        const chunk = heldOut.slice(start, start + options.fit.batchSize * 2);
+        const { probabilities } = await replicas.evaluate(await source.batch(chunk.map((i) => examples[i] as Example)));
+        chunk.forEach((index, k) => (rows[index] = probabilities.slice(k * classes, (k + 1) * classes)));
+      }
+      options.foldMemo?.set(f, heldOut.map((index) => rows[index] as Float32Array));
+    } finally {
+      await replicas.close();
+    }
+  }
+  return rows;
+}

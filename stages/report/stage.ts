@@ -1,0 +1,148 @@
+import { EMOTIONS } from '../../datasets/vocabulary.js';
+import type { InputView, StageDefinition, StageEntry } from '../../engine/stage.js';
+
+export type ReportParams = Record<string, never>;
+
+/** What each kind of input contributes, recognised by the files it holds rather than by its stage type. */
+interface Found {
+  cross?: { name: string; metrics: CrossMetrics };
+  trains: Array<{ name: string; curves?: Uint8Array; valAccuracy?: number }>;
+  distributions: Array<{ name: string; plots: Array<{ file: string; png: Uint8Array }> }>;
+  balances: Array<{ name: string; markdown: string; deficits: { sources: Record<string, { real: number; totalHoles: number; totalFilled: number }> }; acceptance: { perEmotion: Record<string, { attempts: number; accepted: number; acceptanceRate: number | null }> } }>;
+  reclassifies: Array<{ name: string; report: ReclassifyReport }>;
+}
+
+interface CrossMetrics {
+  models: string[];
+  testSets: Array<{ name: string; images: number }>;
+  cells: Record<string, Record<string, {
+    images: number; accuracy: number; macroF1: number; intervals: { accuracy: number[]; macroF1: number[] };
+    normalisedConfusion: number[][];
+    groups: Record<string, { groups: Record<string, { images: number; accuracy: number }>; worst: string | null; best: string | null; gapPoints: number | null }>;
+  }>>;
+  generalisation: { testSet: string; mergedModel: string; gainsInPoints: Record<string, { points: number; interval: number[]; real: boolean }> };
+}
+
+interface ReclassifyReport {
+  sources: Record<string, { images: number; issues: number; relabelled: number; pruned: number; rounds: Array<{ round: number; heldOutAccuracy: number | null; kept: boolean }>; truth?: { precision: number; recall: number } }>;
+}
+
+function gather(inputs: ReadonlyMap<string, InputView>): Found {
+  const found: Found = { trains: [], distributions: [], balances: [], reclassifies: [] };
+  for (const [name, view] of inputs) {
+    const json = (file: string) => JSON.parse(view.readText(file)) as unknown;
+    if (view.files['metrics.json']) {
+      const metrics = json('metrics.json') as Partial<CrossMetrics> & { valAccuracy?: number };
+      if (metrics.cells && metrics.generalisation) {
+        if (found.cross) throw new Error(`two cross-evaluate stages among the inputs (${found.cross.name}, ${name}): a report shows one`);
+        found.cross = { name, metrics: metrics as CrossMetrics };
+        continue;
+      }
+      if (view.files['model/model.json']) {
+        found.trains.push({ name, ...(view.files['learning-curves.png'] ? { curves: view.readFile('learning-curves.png') } : {}), ...(metrics.valAccuracy !== undefined ? { valAccuracy: metrics.valAccuracy } : {}) });
+        continue;
+      }
+    }
+    if (view.files['distribution.json']) {
+      const plots = Object.keys(view.files).filter((f) => f.startsWith('plots/') && f.endsWith('.png')).sort().map((file) => ({ file, png: view.readFile(file) }));
+      found.distributions.push({ name, plots });
+    } else if (view.files['deficits.json'] && view.files['acceptance.json']) {
+      found.balances.push({ name, markdown: view.files['balance.md'] ? view.readText('balance.md') : '', deficits: json('deficits.json') as never, acceptance: json('acceptance.json') as never });
+    } else if (view.files['report.json'] && view.files['issues.jsonl']) {
+      found.reclassifies.push({ name, report: json('report.json') as ReclassifyReport });
+    }
+  }
+  if (!found.cross) throw new Error('a report needs a cross-evaluate stage among its inputs (inputs: [cross-evaluate stage, …])');
+  return found;
+}
+
+const pct = (x: number) => (100 * x).toFixed(1);
+
+export const reportStage: StageDefinition<ReportParams> = {
+  type: 'report',
+  version: '2',
+  schema: 'report.schema.json',
+  produces: 'report',
+  accepts: { inputs: ['evaluation', 'model', 'manifest'] },
+  params: (entry: StageEntry) => (entry.params ?? {}) as ReportParams,
+  async run(ctx) {
+    const found = gather(ctx.inputs);
+    const { page, pngFigure, svgFigure, table } = await import('../../report/html.js');
+    const { renderAccuracyMatrix, renderConfusion } = await import('../../report/charts/evaluation.js');
+    const m = found.cross!.metrics;
+    const sets = m.testSets.map((s) => s.name);
+    const sections: Array<{ id: string; title: string; html: string }> = [];
+
+    const matrix = await renderAccuracyMatrix({ models: m.models, testSets: sets, accuracy: Object.fromEntries(m.models.map((model) => [model, Object.fromEntries(sets.map((s) => [s, m.cells[model]![s]!.accuracy]))])) });
+    const cellText = (model: string, set: string) => {
+      const c = m.cells[model]![set]!;
+      return `${pct(c.accuracy)} [${pct(c.intervals.accuracy[0]!)}, ${pct(c.intervals.accuracy[1]!)}]`;
+    };
+    const gains = Object.entries(m.generalisation.gainsInPoints).map(([model, g]) => [
+      model, `${g.points >= 0 ? '+' : ''}${g.points.toFixed(2)}`, `[${g.interval[0]!.toFixed(2)}, ${g.interval[1]!.toFixed(2)}]`,
+      { html: g.real ? '<span class="real">real</span>' : '<span class="noise">not shown</span>' },
+    ]);
+    sections.push({
+      id: 'table10', title: 'Accuracy of every model on every test set',
+      html: svgFigure('accuracy-matrix', matrix.svg, 'accuracy (%) per trained model and test set (the paper\'s Table 10)') +
+        table(['model', ...m.testSets.map((s) => `${s.name} (${s.images})`)], m.models.map((model) => [model, ...sets.map((s) => cellText(model, s))]), 'table10') +
+        (gains.length
+          ? `<p>Gain of <b>${m.generalisation.mergedModel}</b> on <b>${m.generalisation.testSet}</b>, in accuracy points, with its paired-bootstrap 95 % interval:</p>` +
+            table(['over', 'gain', 'interval', 'verdict'], gains)
+          : `<p>One model only: no gains to compare (name more train stages under the cross-evaluate stage's models:).</p>`),
+    });
+
+    const fairnessRows = m.models.flatMap((model) => sets.map((s) => {
+      const g = m.cells[model]![s]!.groups;
+      const worst = (key: string) => (g[key]?.worst ? `${g[key]!.worst} ${pct(g[key]!.groups[g[key]!.worst!]!.accuracy)} (gap ${g[key]!.gapPoints?.toFixed(1)})` : '–');
+      const origin = (k: string) => (g.origin?.groups[k] ? pct(g.origin.groups[k]!.accuracy) : '–');
+      return [model, s, worst('gender'), worst('age'), worst('ethnicity'), worst('subgroup'), origin('real'), origin('generated')];
+    }));
+    sections.push({
+      id: 'fairness', title: 'Who the models fail: worst groups, and real vs generated images',
+      html: table(['model', 'test set', 'worst gender', 'worst age', 'worst ethnicity', 'worst subgroup', 'real %', 'generated %'], fairnessRows),
+    });
+
+    const confusions: string[] = [];
+    for (const model of m.models) {
+      for (const s of sets) confusions.push(svgFigure('confusion', (await renderConfusion(`${model} on ${s}`, m.cells[model]![s]!.normalisedConfusion, EMOTIONS)).svg, `${model} on ${s}: rows true, columns predicted`));
+    }
+    sections.push({ id: 'confusion', title: 'Confusion matrices (row-normalised)', html: confusions.join('') });
+
+    if (found.trains.length) {
+      sections.push({
+        id: 'training', title: 'Learning curves',
+        html: found.trains.map((t) => (t.curves ? pngFigure('learning-curves', t.curves, `${t.name}${t.valAccuracy !== undefined ? `: best validation accuracy ${pct(t.valAccuracy)} %` : ''}`) : '')).join(''),
+      });
+    }
+    if (found.distributions.length) {
+      sections.push({ id: 'distribution', title: 'Gender, age, ethnicity and subgroups', html: found.distributions.flatMap((d) => d.plots.map((p) => pngFigure('distribution', p.png, `${d.name}: ${p.file}`))).join('') });
+    }
+    for (const b of found.balances) {
+      sections.push({
+        id: `balance-${b.name}`, title: `The balanced evaluator (${b.name})`,
+        html: table(['source', 'real images', 'holes', 'filled'], Object.entries(b.deficits.sources).map(([s, d]) => [s, d.real, d.totalHoles, d.totalFilled])) +
+          table(['emotion', 'attempts', 'accepted', 'acceptance'], Object.entries(b.acceptance.perEmotion).map(([e, a]) => [e, a.attempts, a.accepted, a.acceptanceRate === null ? '–' : `${pct(a.acceptanceRate)} %`])),
+      });
+    }
+    for (const r of found.reclassifies) {
+      sections.push({
+        id: `reclassify-${r.name}`, title: `Reclassification (${r.name})`,
+        html: table(['source', 'images', 'issues', 'relabelled', 'pruned', 'held-out accuracy, first → last kept round', 'precision / recall vs truth'], Object.entries(r.report.sources).map(([s, x]) => {
+          const kept = x.rounds.filter((round) => round.kept && round.heldOutAccuracy !== null);
+          return [s, x.images, x.issues, x.relabelled, x.pruned, kept.length ? `${kept[0]!.heldOutAccuracy} → ${kept.at(-1)!.heldOutAccuracy}` : '–', x.truth ? `${x.truth.precision} / ${x.truth.recall}` : '–'];
+        })),
+      });
+    }
+
+    const html = page('fer-dag report', `${m.models.length} models × ${sets.length} test sets, from stage ${found.cross!.name}`, sections);
+    ctx.output.writeFile('report.html', html);
+    ctx.output.writeJson('metrics.json', m);
+    const md = [`# fer-dag report`, '', `| model | ${m.testSets.map((s) => `${s.name} (${s.images})`).join(' | ')} |`, `|---|${sets.map(() => '---:').join('|')}|`,
+      ...m.models.map((model) => `| ${model} | ${sets.map((s) => cellText(model, s)).join(' | ')} |`), '',
+      `Gain of ${m.generalisation.mergedModel} on ${m.generalisation.testSet} (accuracy points): ` + Object.entries(m.generalisation.gainsInPoints).map(([model, g]) => `over ${model} ${g.points.toFixed(2)} [${g.interval[0]!.toFixed(2)}, ${g.interval[1]!.toFixed(2)}]${g.real ? ' (real)' : ''}`).join('; '), '',
+      ...found.balances.map((b) => b.markdown)];
+    ctx.output.writeFile('report.md', md.join('\n') + '\n');
+    ctx.output.setMetrics({ charts: (html.match(/<figure class="chart"/g) ?? []).length, sections: sections.length });
+  },
+};
