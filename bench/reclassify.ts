@@ -16,7 +16,7 @@ import { Store } from '../cache/store.js';
 import { EMOTIONS, type Emotion } from '../datasets/vocabulary.js';
 import { decodeImage } from '../datasets/images/prepare.js';
 import { toChannels } from '../datasets/images/raster.js';
-import type { ManifestRecord } from '../stages/merge/stage.js';
+import type { ManifestRecord } from '../datasets/record.js';
 import { BACKBONES, extractFeatures } from '../ml/architectures/backbone.js';
 import { loadHumanModel } from '../ml/human/models.js';
 import { selectBackend } from '../ml/runtime.js';

@@ -16,6 +16,7 @@ import { loadServing } from '../serve/load.js';
 import { DEFAULT_LIMITS } from '../serve/media.js';
 import { buildServer } from '../serve/server.js';
 import { renderFaceVideo } from '../test/face-video.js';
+import { builtInRegistry } from '../stages/registry.js';
 
 const SECONDS = Number(process.env.BENCH_SERVE_SECONDS ?? 60);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   const bytes = fs.statSync(file).size;
   process.stdout.write(`video: ${SECONDS} s, 640×360, 25 fps, 4 faces, ${(bytes / 1e6).toFixed(1)} MB, rendered in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
 
-  const pipeline = loadPipeline(path.join(work, 'p.yaml'));
+  const pipeline = loadPipeline(path.join(work, 'p.yaml'), builtInRegistry);
   if (!pipeline.ok) throw new Error('bench pipeline invalid');
   const lock = JSON.parse(fs.readFileSync(path.join(work, 'p.lock.json'), 'utf8')) as Lockfile;
   const store = new Store(pipeline.value.storeDir);

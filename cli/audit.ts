@@ -5,6 +5,7 @@ import { auditAgainstStore, auditLockfiles, type Finding } from '../engine/audit
 import { LockfileError, readLockfile, type Lockfile } from '../engine/lockfile.js';
 import { loadPipeline } from '../engine/spec/load.js';
 import { CliExit, EXIT_OK, EXIT_STAGE_FAILED, EXIT_USAGE } from './common.js';
+import { builtInRegistry } from '../stages/registry.js';
 
 const LABELS: Record<Finding['kind'], string> = {
   same: 'same',
@@ -31,7 +32,7 @@ function readOrExit(file: string): Lockfile {
 /** The store of a lockfile's pipeline: the YAML beside it says where; else `.fer-dag/` beside the lockfile. */
 function storeFor(lockFile: string): Store {
   const yaml = ['.yaml', '.yml'].map((ext) => lockFile.replace(/\.lock\.json$/, ext)).find((f) => fs.existsSync(f));
-  const loaded = yaml ? loadPipeline(yaml) : undefined;
+  const loaded = yaml ? loadPipeline(yaml, builtInRegistry) : undefined;
   return new Store(loaded?.ok ? loaded.value.storeDir : path.join(path.dirname(lockFile), '.fer-dag'));
 }
 

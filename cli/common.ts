@@ -5,6 +5,7 @@ import { OrphanGroupsError, StoreLock, StoreLockedError } from '../cache/lock.js
 import { formatDiagnostic, formatDiagnostics } from '../engine/spec/diagnostics.js';
 import { loadPipeline } from '../engine/spec/load.js';
 import type { Pipeline } from '../engine/spec/pipeline.js';
+import { builtInRegistry } from '../stages/registry.js';
 
 export const EXIT_OK = 0;
 export const EXIT_STAGE_FAILED = 1;
@@ -28,7 +29,7 @@ export function loadOrExit(file: string | undefined): Pipeline {
   if (!file && !fs.existsSync(target)) {
     throw new CliExit(EXIT_USAGE, `no pipeline given and ${DEFAULT_PIPELINE} does not exist here; pass the pipeline file, e.g. fer-dag run pipelines/paper.yaml`);
   }
-  const result = loadPipeline(target);
+  const result = loadPipeline(target, builtInRegistry);
   if (!result.ok) throw new CliExit(EXIT_USAGE, formatDiagnostics(result.diagnostics));
   for (const warning of result.warnings) process.stderr.write(`${formatDiagnostic(warning)}\n`);
   return result.value;

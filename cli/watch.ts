@@ -6,6 +6,7 @@ import { formatDiagnostics } from '../engine/spec/diagnostics.js';
 import { watchPipeline } from '../engine/watch.js';
 import { catchInterrupts } from './signals.js';
 import { CliExit, DEFAULT_PIPELINE, EXIT_OK, parseJobs, withLockedStore } from './common.js';
+import { builtInRegistry } from '../stages/registry.js';
 
 export async function watchCommand(file: string | undefined, flags: { jobs?: string; json?: boolean }): Promise<number> {
   const target = file ?? DEFAULT_PIPELINE;
@@ -17,7 +18,7 @@ export async function watchCommand(file: string | undefined, flags: { jobs?: str
   // The same path as run's: the first signal stops the current run in order (its lockfile written, the lock
   // released) and ends the watch with 130 or 143; a second forces the exit.
   const interrupts = catchInterrupts((name) => say(`fer-dag: ${name}: stopping (again to force)`));
-  const handle = watchPipeline(target, {
+  const handle = watchPipeline(target, builtInRegistry, {
     run: async (pipeline) => {
       if (interrupts.signal.aborted) return;
       try {

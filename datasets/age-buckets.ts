@@ -1,4 +1,5 @@
-import type { AgeBucket } from '../synth/faces/attributes.js';
+import type { EntryProblem, StageEntry } from '../engine/stage.js';
+import { AGE_BUCKETS, type AgeBucket } from './vocabulary.js';
 
 /** Where each age bucket begins, in years; a child is anyone younger than `young` (DESIGN.md: 15, 30, 65). */
 export interface AgeThresholds {
@@ -8,7 +9,6 @@ export interface AgeThresholds {
 }
 
 export const DEFAULT_AGE_THRESHOLDS: AgeThresholds = { young: 15, adult: 30, old: 65 };
-export const AGE_BUCKETS: readonly AgeBucket[] = ['child', 'young', 'adult', 'old'];
 
 /** The bucket of an age in years: 14.9 is a child, 15 is young, 64.9 an adult, 65 old (with the defaults). */
 export function ageBucket(years: number, t: AgeThresholds): AgeBucket {
@@ -28,4 +28,11 @@ export function bucketScores(distribution: readonly number[], t: AgeThresholds):
   distribution.forEach((p, year) => (scores[ageBucket(year, t)] += p));
   for (const bucket of AGE_BUCKETS) scores[bucket] = Number(scores[bucket].toFixed(4));
   return scores;
+}
+
+/** For `checkEntry` of stages with `ageBuckets`: the thresholds must rise, so `validate` refuses them early. */
+export function ageBucketProblems(entry: StageEntry): EntryProblem[] {
+  const t = (entry.params as { ageBuckets?: { young: number; adult: number; old: number } } | undefined)?.ageBuckets;
+  if (!t || (t.young < t.adult && t.adult < t.old)) return [];
+  return [{ path: ['params', 'ageBuckets'], message: `must rise: young ${t.young} < adult ${t.adult} < old ${t.old}` }];
 }

@@ -1,9 +1,5 @@
-import type { AgeBucket, Ethnicity, Gender } from '../synth/faces/attributes.js';
-import { AGE_BUCKETS, ageBucket, type AgeThresholds } from './age-buckets.js';
-import { GEAR_ETHNICITIES } from '../ml/human/model-names.js';
-
-export const GENDERS: readonly Gender[] = ['female', 'male'];
-export const ETHNICITIES: readonly Ethnicity[] = GEAR_ETHNICITIES;
+import { ageBucket, type AgeThresholds } from './age-buckets.js';
+import { AGE_BUCKETS, ETHNICITIES, GENDERS, type AgeBucket, type Ethnicity, type Gender } from './vocabulary.js';
 
 /** An image's gender, age and ethnicity, whoever gave them. */
 export interface Attributes {

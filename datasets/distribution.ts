@@ -1,14 +1,5 @@
-import { ETHNICITIES, GENDERS } from './attributes.js';
-import { AGE_BUCKETS } from './age-buckets.js';
-import { EMOTIONS } from './vocabulary.js';
-import type { ManifestRecord } from '../stages/merge/stage.js';
-
-/** The 40 subgroup names, `gender-age-ethnicity`, gender first then age then ethnicity in vocabulary order. */
-export const SUBGROUPS: readonly string[] = GENDERS.flatMap((g) => AGE_BUCKETS.flatMap((a) => ETHNICITIES.map((e) => `${g}-${a}-${e}`)));
-
-export function subgroupOf(record: Pick<ManifestRecord, 'gender' | 'age' | 'ethnicity'>): string | undefined {
-  return record.gender && record.age && record.ethnicity ? `${record.gender}-${record.age}-${record.ethnicity}` : undefined;
-}
+import { EMOTIONS, SUBGROUPS } from './vocabulary.js';
+import type { ManifestRecord } from './record.js';
 
 type SplitCounts = Record<string, number>;
 

@@ -1,5 +1,5 @@
 import { canonicalJson } from '../cache/hash.js';
-import type { ManifestRecord } from '../stages/merge/stage.js';
+import type { ManifestRecord } from './record.js';
 import type { InputView, OutputWriter } from '../engine/stage.js';
 
 /**

@@ -2,6 +2,24 @@
 export const EMOTIONS = ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise'] as const;
 export type Emotion = (typeof EMOTIONS)[number];
 
+/** Who a face is, as agr records it and distribute balances it (the paper's 2 × 4 × 5 = 40 subgroups). */
+export const GENDERS = ['female', 'male'] as const;
+export type Gender = (typeof GENDERS)[number];
+/** Age buckets, youngest first; where each begins is a stage param (see age-buckets.ts). */
+export const AGE_BUCKETS = ['child', 'young', 'adult', 'old'] as const;
+export type AgeBucket = (typeof AGE_BUCKETS)[number];
+export const ETHNICITIES = ['white', 'black', 'asian', 'indian', 'others'] as const;
+export type Ethnicity = (typeof ETHNICITIES)[number];
+
+/** The 40 subgroup names, `gender-age-ethnicity`, gender first then age then ethnicity in vocabulary order. */
+export const SUBGROUPS: readonly string[] = GENDERS.flatMap((g) =>
+  AGE_BUCKETS.flatMap((a) => ETHNICITIES.map((e) => `${g}-${a}-${e}`)),
+);
+
+export function subgroupOf(record: { gender?: string; age?: string; ethnicity?: string }): string | undefined {
+  return record.gender && record.age && record.ethnicity ? `${record.gender}-${record.age}-${record.ethnicity}` : undefined;
+}
+
 export function emotionId(emotion: Emotion): number {
   return EMOTIONS.indexOf(emotion);
 }

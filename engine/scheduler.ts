@@ -2,8 +2,7 @@ import * as path from 'node:path';
 import type { Hash } from '../cache/hash.js';
 import { CorruptBlobError, type StageRecord, type Store } from '../cache/store.js';
 import { treeHash, type Tree } from '../cache/tree.js';
-import type { InputView } from './stage.js';
-import { CommandFailedError } from '../stages/command/stage.js';
+import { StageFailedError, type InputView } from './stage.js';
 import { createStageContext, datasetInputView, stageInputView } from './context.js';
 import type { EngineEvent, EventSink, StageFailure } from './events.js';
 import { describeError } from './debug.js';
@@ -192,8 +191,8 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   } catch (error) {
     if (output.log) writeLogs(store, output.log); // kept for `cache gc` to collect; the message has the tail
     const message = error instanceof Error ? error.message : String(error);
-    const reason: StageFailure = parts.signal.aborted ? 'cancelled' : error instanceof CommandFailedError ? 'command-failed' : 'stage-error';
-    return { outcome: 'failed', reason, message: error instanceof CommandFailedError ? message : describeError(error) };
+    const reason: StageFailure = parts.signal.aborted ? 'cancelled' : error instanceof StageFailedError ? error.reason : 'stage-error';
+    return { outcome: 'failed', reason, message: error instanceof StageFailedError ? message : describeError(error) };
   }
 
   const record: StageRecord = {

@@ -3,8 +3,23 @@ import type { Hash } from '../cache/hash.js';
 import type { ItemMemo } from '../cache/memo.js';
 import type { Tree, UnreadableEntry } from '../cache/tree.js';
 
+import type { StageFailure } from './events.js';
+
 /** A failure the user caused and can fix (bad input data, a wrong option): shown as its message, no stack trace. */
 export class StageInputError extends Error {}
+
+/**
+ * A stage's work failed and its message says all there is to say (a program exited 1 and its stderr is in the
+ * message): the engine reports it with its `reason`, as is, without a stack trace.
+ */
+export class StageFailedError extends Error {
+  constructor(
+    message: string,
+    readonly reason: Exclude<StageFailure, 'cancelled'> = 'command-failed',
+  ) {
+    super(message);
+  }
+}
 
 /** A stage entry of the pipeline after validation, with its schema's defaults applied. */
 export type StageEntry = Record<string, unknown> & { type: string };
@@ -126,4 +141,25 @@ export interface StageDefinition<P = Record<string, unknown>> {
 export function paramsWithoutCacheSize(entry: StageEntry): { params: Record<string, unknown> } {
   const { cacheMegabytes: _speedOnly, ...params } = (entry.params ?? {}) as Record<string, unknown>;
   return { params };
+}
+
+/** The stage types a pipeline may use. The CLI hands the engine the built-in ones (stages/registry.ts). */
+export interface StageRegistry {
+  definition(type: string): StageDefinition<unknown> | undefined;
+  /** Every type, sorted. */
+  types(): string[];
+}
+
+/** A definition of any params type: a registry holds stages whose params differ (each checks its own). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyStageDefinition = StageDefinition<any>;
+
+export function stageRegistry(definitions: readonly AnyStageDefinition[]): StageRegistry {
+  const byType = new Map<string, StageDefinition<unknown>>();
+  for (const d of definitions) {
+    if (byType.has(d.type)) throw new Error(`two stage definitions have type "${d.type}"`);
+    byType.set(d.type, d);
+  }
+  const types = [...byType.keys()].sort();
+  return { definition: (type) => byType.get(type), types: () => [...types] };
 }

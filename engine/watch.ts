@@ -3,6 +3,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import type { Diagnostic } from './spec/diagnostics.js';
 import { loadPipeline } from './spec/load.js';
 import type { Pipeline } from './spec/pipeline.js';
+import type { StageRegistry } from './stage.js';
 
 export interface WatchHooks {
   /** Runs what is stale; resolves when the run is over (whatever its outcome). */
@@ -25,7 +26,7 @@ export interface WatchHandle {
  * writes), and re-runs after edits settle. Outs and the store are not watched, so a run never triggers itself.
  * A broken edit is reported and waited out; the next good edit runs again.
  */
-export function watchPipeline(file: string, hooks: WatchHooks): WatchHandle {
+export function watchPipeline(file: string, registry: StageRegistry, hooks: WatchHooks): WatchHandle {
   const specFile = path.resolve(file);
   const debounceMs = hooks.debounceMs ?? 300;
   let watcher: FSWatcher | undefined;
@@ -66,7 +67,7 @@ export function watchPipeline(file: string, hooks: WatchHooks): WatchHandle {
     running = true;
     do {
       again = false;
-      const result = loadPipeline(specFile);
+      const result = loadPipeline(specFile, registry);
       if (!result.ok) {
         hooks.invalid(result.diagnostics);
         rewatch(new Set([...watched, specFile]));

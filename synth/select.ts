@@ -1,6 +1,6 @@
-import { SUBGROUPS } from '../datasets/distribution.js';
+import { SUBGROUPS } from '../datasets/vocabulary.js';
 import { EMOTIONS, type Emotion } from '../datasets/vocabulary.js';
-import type { ManifestRecord } from '../stages/merge/stage.js';
+import type { ManifestRecord } from '../datasets/record.js';
 import { shuffle, type Rng } from '../lib/random.js';
 
 /** How sure agr was of an image's subgroup: the product of its three attributes' scores (annotated: 1). */

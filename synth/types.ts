@@ -1,5 +1,10 @@
-import type { AgeBucket, Ethnicity, Gender } from './faces/attributes.js';
-import type { Emotion } from '../datasets/vocabulary.js';
+import type { AgeThresholds } from '../datasets/age-buckets.js';
+import type { EntryProblem, StageEntry } from '../engine/stage.js';
+import type { AgeBucket, Emotion, Ethnicity, Gender } from '../datasets/vocabulary.js';
+import type { DetectorOptions } from '../ml/human/blazeface.js';
+import type { BackendChoice } from '../ml/runtime.js';
+import type { StyleName } from './faces/styles.js';
+import type { PromptTemplates } from './prompts.js';
 
 /** Who a generated face should be: one of the 40 subgroups. */
 export interface Subgroup {
@@ -40,4 +45,62 @@ export interface Synthesizer {
   generate(request: SynthesisRequest, signal: AbortSignal): Promise<Uint8Array>;
   /** Frees what it holds (a child process); called once when the stage is done with it. */
   close?(): Promise<void>;
+}
+
+/** The `synthesizer` param: one object whose `type` says which of its fields apply (the schema fills the defaults). */
+export interface SynthesizerSpec {
+  type: 'procedural' | 'command' | 'http';
+  look: StyleName;
+  looks?: Record<string, StyleName>;
+  model?: string;
+  command?: string[];
+  timeoutSeconds: number;
+  concurrency: number;
+  servers?: string[];
+  concurrencyPerServer: number;
+  timeoutMs: number;
+  attempts: number;
+  backoffMs: number;
+  extra?: Record<string, unknown>;
+}
+
+/** How faces are generated and checked: what balance-with-synthesis and synthesize share of their params. */
+export interface SynthesisSettings {
+  synthesizer: SynthesizerSpec;
+  prompts: { templates: PromptTemplates; negative: string; words: Record<string, string> };
+  width: number;
+  height: number;
+  steps: number;
+  maxAttempts: number;
+  checks: GenerationChecks;
+  detector: DetectorOptions;
+  ageBuckets: AgeThresholds;
+  backend: BackendChoice;
+}
+
+/** Which checks a generated image must pass before it is accepted. */
+export interface GenerationChecks {
+  oneFace: boolean;
+  emotion: { enabled: boolean; classifier: string; minScore: number };
+  attributes: Array<'gender' | 'age' | 'ethnicity'>;
+}
+
+/** A synthesizer of type command needs its command, one of type http its servers. */
+export function synthesizerProblems(entry: StageEntry): EntryProblem[] {
+  type Synthesizer = { type?: string; command?: string[]; servers?: string[] };
+  const s = (entry.params as { synthesizer?: Synthesizer } | undefined)?.synthesizer;
+  if (s?.type === 'command' && !s.command) {
+    return [
+      {
+        path: ['params', 'synthesizer'],
+        message: 'has type command but no command: give command: [program, arg, …]',
+      },
+    ];
+  }
+  if (s?.type === 'http' && !s.servers) {
+    const message =
+      'has type http but no servers: give servers: [http://host:port, …] (AUTOMATIC1111 started with --api)';
+    return [{ path: ['params', 'synthesizer'], message }];
+  }
+  return [];
 }

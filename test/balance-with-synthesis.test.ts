@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { after, test } from 'node:test';
 import sharp from 'sharp';
 import { seededRandom } from '../lib/random.js';
-import { SUBGROUPS } from '../datasets/distribution.js';
+import { SUBGROUPS } from '../datasets/vocabulary.js';
 import { personInSubgroup } from '../synth/faces/attributes.js';
 import { encodePng, renderFace } from '../synth/faces/render.js';
 import { STYLES } from '../synth/faces/styles.js';

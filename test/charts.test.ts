@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { learningCurvesSpec, renderLearningCurves, type EpochRecord } from '../report/charts/learning-curves.js';
+import type { EpochScores } from '../ml/training/fit.js';
+import { learningCurvesSpec, renderLearningCurves } from '../report/charts/learning-curves.js';
 import { renderChart } from '../report/charts/render.js';
 
 /** Six epochs where validation accuracy peaks at epoch 4, ties it at 5 and then falls back. */
-const HISTORY: EpochRecord[] = [
+const HISTORY: EpochScores[] = [
   { epoch: 1, loss: 1.9, accuracy: 0.31, valLoss: 1.95, valAccuracy: 0.3, learningRate: 1e-3 },
   { epoch: 2, loss: 1.4, accuracy: 0.45, valLoss: 1.5, valAccuracy: 0.42, learningRate: 1e-3 },
   { epoch: 3, loss: 1.1, accuracy: 0.56, valLoss: 1.3, valAccuracy: 0.5, learningRate: 1e-3 },

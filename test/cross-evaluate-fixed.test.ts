@@ -11,7 +11,7 @@ import { ItemMemo } from '../cache/memo.js';
 import { scoreCell } from '../stages/cross-evaluate/cells.js';
 import { modelProbabilities } from '../ml/predict.js';
 import { EMOTIONS, type Emotion } from '../datasets/vocabulary.js';
-import type { ManifestRecord } from '../stages/merge/stage.js';
+import type { ManifestRecord } from '../datasets/record.js';
 import { selectBackend } from '../ml/runtime.js';
 import { storeSaveHandler } from '../ml/model-files.js';
 import { seededRandom } from '../lib/random.js';

@@ -6,7 +6,7 @@ import sharp from 'sharp';
 import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
 import { EMOTIONS } from '../datasets/vocabulary.js';
-import type { ManifestRecord } from '../stages/merge/stage.js';
+import type { ManifestRecord } from '../datasets/record.js';
 import { cli, makeProject } from './helpers.js';
 
 const PIPELINE = (split = '') => `version: 1

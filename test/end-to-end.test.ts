@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
-import { stageTypes } from '../stages/registry.js';
+import { builtInRegistry } from '../stages/registry.js';
 import { cli, executedStages, makeProject } from './helpers.js';
 
 // The demo's shape at a size CI can run twice: three generated sources, merge, reclassify, agr with the
@@ -61,7 +61,7 @@ describe('the reduced demo, end to end', () => {
 
   test('every stage type runs in it, and a second run executes nothing and says where the report is', async () => {
     const types = new Set(Object.values(lockfile(dir).stages).map((s) => s.type));
-    for (const type of stageTypes()) assert.ok(types.has(type), `stage type ${type} is not in the end-to-end pipeline`);
+    for (const type of builtInRegistry.types()) assert.ok(types.has(type), `stage type ${type} is not in the end-to-end pipeline`);
     const again = await cli(dir, 'run', 'p.yaml');
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr + again.stdout, /nothing to do: all 17 stages are fresh/);

@@ -9,6 +9,7 @@ import { runPipeline } from '../engine/scheduler.js';
 import { loadPipeline } from '../engine/spec/load.js';
 import type { FaceAnnotation } from '../stages/generate-faces/stage.js';
 import { makeProject } from './helpers.js';
+import { builtInRegistry } from '../stages/registry.js';
 
 /** One stage per style, tiny, so the whole file runs in a few seconds; `crowd` is big enough for statistics. */
 const STAGES = `
@@ -28,7 +29,7 @@ interface Run {
 
 async function runProject(seed: number, stages: string): Promise<Run> {
   const dir = makeProject({ 'p.yaml': `version: 1\nseed: ${seed}\nstages:${stages}` });
-  const loaded = loadPipeline(path.join(dir, 'p.yaml'));
+  const loaded = loadPipeline(path.join(dir, 'p.yaml'), builtInRegistry);
   assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.diagnostics));
   const events: EngineEvent[] = [];
   const summary = await runPipeline(loaded.value, new Store(loaded.value.storeDir), { jobs: 2, emit: (e) => events.push(e) });
@@ -145,7 +146,7 @@ test('bad params are reported when the pipeline loads: unknown fields, and fer20
   const dir = makeProject({
     'p.yaml': 'version: 1\nstages:\n  a: { type: generate-faces, params: { style: nhfi, perClas: 3 } }\n  b: { type: generate-faces, params: { style: fer2013, size: 32 } }\n',
   });
-  const loaded = loadPipeline(path.join(dir, 'p.yaml'));
+  const loaded = loadPipeline(path.join(dir, 'p.yaml'), builtInRegistry);
   assert.ok(!loaded.ok);
   const messages = loaded.diagnostics.map((d) => d.message).join('\n');
   assert.match(messages, /unknown property "perClas"/);

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { loadPipeline } from '../engine/spec/load.js';
 import { CLI, makeProject } from './helpers.js';
+import { builtInRegistry } from '../stages/registry.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -31,7 +32,7 @@ test('paper.yaml with its datasets in place is the whole method: five trainings 
   fs.mkdirSync(path.join(dir, 'pipelines', 'data', 'affectnet'));
   const { code, out } = validate(dir, 'pipelines/paper.yaml', { FER_DAG_DATA: '' });
   assert.equal(code, 0, out);
-  const loaded = loadPipeline(path.join(dir, 'pipelines', 'paper.yaml'));
+  const loaded = loadPipeline(path.join(dir, 'pipelines', 'paper.yaml'), builtInRegistry);
   assert.ok(loaded.ok);
   const types = [...loaded.value.stages.values()].map((s) => s.type);
   for (const type of ['merge', 'reclassify-inputs', 'agr', 'distribute', 'balance-with-synthesis', 'synthesize', 'train', 'cross-evaluate', 'report']) assert.ok(types.includes(type), type);
@@ -47,7 +48,7 @@ test('paper.yaml with its datasets in place is the whole method: five trainings 
 });
 
 test('demo.yaml trains the five models of the paper and cross-evaluates them', () => {
-  const loaded = loadPipeline(path.join(REPO, 'pipelines', 'demo.yaml'));
+  const loaded = loadPipeline(path.join(REPO, 'pipelines', 'demo.yaml'), builtInRegistry);
   assert.ok(loaded.ok);
   const trains = [...loaded.value.stages.values()].filter((s) => s.type === 'train').map((s) => s.name);
   assert.deepEqual(trains.sort(), ['train-affectnet', 'train-artificial', 'train-fer2013', 'train-merged', 'train-nhfi']);

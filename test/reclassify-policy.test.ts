@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { ManifestRecord } from '../stages/merge/stage.js';
+import type { ManifestRecord } from '../datasets/record.js';
 import { applyPolicy, transitionMatrix } from '../stages/reclassify-inputs/policy.js';
 
 const record = (blob: string, label: string): ManifestRecord => ({

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EMOTIONS } from '../datasets/vocabulary.js';
-import type { ManifestRecord } from '../stages/merge/stage.js';
+import type { ManifestRecord } from '../datasets/record.js';
 import { reclassifyRounds, type ProbabilityOracle } from '../stages/reclassify-inputs/rounds.js';
 
 const record = (i: number, label: string, trueLabel: string): ManifestRecord => ({

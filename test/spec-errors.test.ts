@@ -5,11 +5,12 @@ import { describe, test } from 'node:test';
 import type { Diagnostic } from '../engine/spec/diagnostics.js';
 import { parsePipeline } from '../engine/spec/load.js';
 import { cli, makeProject } from './helpers.js';
+import { builtInRegistry } from '../stages/registry.js';
 
 /** Parses `text` as `p.yaml` in a fresh project holding `files`; the spec must be refused. */
 function refuse(text: string, files: Record<string, string> = {}): Diagnostic[] {
   const dir = makeProject(files);
-  const result = parsePipeline(path.join(dir, 'p.yaml'), text);
+  const result = parsePipeline(path.join(dir, 'p.yaml'), text, builtInRegistry);
   assert.equal(result.ok, false, 'the pipeline should have been refused');
   return result.ok ? [] : result.diagnostics;
 }
@@ -203,6 +204,6 @@ test('a missing dataset says where it goes and where it is downloaded; ${VAR:-de
     missing.stderr.startsWith('p.yaml:5:11: dataset "fer2013": data/fer2013.csv (beside the pipeline file) does not exist; put the dataset there (download it from https://example.org/fer2013), or point path at it'),
     missing.stderr,
   );
-  const pointed = parsePipeline(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('FER_DATA_TEST:-data', 'FER_DATA_TEST:-elsewhere'));
+  const pointed = parsePipeline(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('FER_DATA_TEST:-data', 'FER_DATA_TEST:-elsewhere'), builtInRegistry);
   assert.equal(pointed.ok, true);
 });

@@ -8,8 +8,8 @@ import { hashPath } from '../cache/tree.js';
 import { runPipeline } from '../engine/scheduler.js';
 import { loadPipeline } from '../engine/spec/load.js';
 import type { EngineEvent } from '../engine/events.js';
-import { registerStage } from '../stages/registry.js';
-import type { StageDefinition } from '../engine/stage.js';
+import { builtInStages } from '../stages/registry.js';
+import { stageRegistry, type StageDefinition } from '../engine/stage.js';
 import { makeProject, writeFiles } from './helpers.js';
 
 /**
@@ -49,7 +49,6 @@ const letterCount: StageDefinition<Record<string, never>> = {
 };
 
 test('a stage reads inputs, memoises per item, and writes outputs only through its context', async () => {
-  registerStage(letterCount);
   const dir = makeProject({
     'letters/one.txt': 'abc',
     'letters/two.txt': 'de',
@@ -62,7 +61,7 @@ stages:
 `,
   });
   const run = async () => {
-    const loaded = loadPipeline(path.join(dir, 'p.yaml'));
+    const loaded = loadPipeline(path.join(dir, 'p.yaml'), stageRegistry([...builtInStages, letterCount]));
     assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.diagnostics));
     const events: EngineEvent[] = [];
     const summary = await runPipeline(loaded.value, new Store(loaded.value.storeDir), { jobs: 1, emit: (e) => events.push(e) });
@@ -147,9 +146,8 @@ test("a model file's hash is part of the key: replacing the weights reruns the s
       ctx.output.writeFile('ran.txt', 'yes');
     },
   };
-  registerStage(usesModel);
   const run = async () => {
-    const loaded = loadPipeline(path.join(dir, 'p.yaml'));
+    const loaded = loadPipeline(path.join(dir, 'p.yaml'), stageRegistry([...builtInStages, usesModel]));
     assert.ok(loaded.ok);
     return runPipeline(loaded.value, new Store(loaded.value.storeDir), { jobs: 1, emit: () => {} });
   };

@@ -8,13 +8,14 @@ import { gatherMaterial } from '../engine/material.js';
 import { parsePipeline } from '../engine/spec/load.js';
 import { stageKey, type KeyMaterial } from '../engine/stage-key.js';
 import { makeProject } from './helpers.js';
+import { builtInRegistry } from '../stages/registry.js';
 
 const FILES = { 'make.mjs': 'console.log("make")\n', 'src.txt': 'hello\n' };
 
 /** Every stage's key for pipeline `text`, computed in a fresh project holding `files`. */
 async function keysOf(text: string, files: Record<string, string> = FILES): Promise<Record<string, string>> {
   const dir = makeProject(files);
-  const parsed = parsePipeline(path.join(dir, 'p.yaml'), text);
+  const parsed = parsePipeline(path.join(dir, 'p.yaml'), text, builtInRegistry);
   if (!parsed.ok) assert.fail(JSON.stringify(parsed.diagnostics, null, 1));
   const pipeline = parsed.value;
   const store = new Store(path.join(dir, '.fer-dag'));

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { SUBGROUPS } from '../datasets/distribution.js';
+import { SUBGROUPS } from '../datasets/vocabulary.js';
 import { EMOTIONS } from '../datasets/vocabulary.js';
 import { cli, makeProject, stageOutput } from './helpers.js';
 

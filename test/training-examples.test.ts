@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { seededRandom } from '../lib/random.js';
 import { encodePng } from '../datasets/images/codec/png.js';
-import type { ManifestRecord } from '../stages/merge/stage.js';
+import type { ManifestRecord } from '../datasets/record.js';
 import { trainStage } from '../stages/train/stage.js';
 import { PixelSource, selectExamples, splitValidation } from '../ml/training/examples.js';
 

@@ -7,13 +7,14 @@ import type { Diagnostic } from '../engine/spec/diagnostics.js';
 import { runPipeline } from '../engine/scheduler.js';
 import { watchPipeline } from '../engine/watch.js';
 import { takeRuns, threeStageProject, waitFor } from './helpers.js';
+import { builtInRegistry } from '../stages/registry.js';
 
 test('watch reruns what an edit made stale, and survives a broken edit', async () => {
   const dir = threeStageProject();
   const spec = path.join(dir, 'p.yaml');
   const invalid: Diagnostic[][] = [];
   let runs = 0;
-  const handle = watchPipeline(spec, {
+  const handle = watchPipeline(spec, builtInRegistry, {
     debounceMs: 100,
     run: async (pipeline) => {
       const store = new Store(pipeline.storeDir);

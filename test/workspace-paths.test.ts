@@ -11,6 +11,7 @@ import { loadPipeline } from '../engine/spec/load.js';
 import type { Pipeline } from '../engine/spec/pipeline.js';
 import { outProblem, removeWorkspaceOut, UnsafeOutError } from '../engine/workspace-paths.js';
 import { cli, writeFiles } from './helpers.js';
+import { builtInRegistry } from '../stages/registry.js';
 
 /**
  * The loader refuses an out that reaches beyond the project (test/malformed-pipelines covers how); these tests
@@ -37,7 +38,7 @@ stages:
 `;
 
 function load(dir: string): Pipeline {
-  const loaded = loadPipeline(path.join(dir, 'p.yaml'));
+  const loaded = loadPipeline(path.join(dir, 'p.yaml'), builtInRegistry);
   assert.ok(loaded.ok, JSON.stringify(!loaded.ok && loaded.diagnostics));
   return loaded.value;
 }

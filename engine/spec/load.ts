@@ -1,7 +1,6 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { stageDefinition, stageTypes } from '../../stages/registry.js';
-import type { StageEntry } from '../stage.js';
+import type { StageEntry, StageRegistry } from '../stage.js';
 import { schemasDir, toPosix } from '../paths.js';
 import { didYouMean, type Diagnostic, type Result } from './diagnostics.js';
 import type { DatasetSpec, Pipeline, StageSpec } from './pipeline.js';
@@ -25,14 +24,14 @@ interface RawPipeline {
  * Reads, parses and validates a pipeline file. Every problem found is reported, each with its file, line
  * and column; the pipeline is returned only when there are none.
  */
-export function loadPipeline(file: string): Result<Pipeline> {
+export function loadPipeline(file: string, registry: StageRegistry): Result<Pipeline> {
   const abs = path.resolve(file);
   const source = readPipelineSource(abs, file);
   if ('diagnostic' in source) return fail([source.diagnostic]);
-  return parsePipeline(abs, source.text);
+  return parsePipeline(abs, source.text, registry);
 }
 
-export function parsePipeline(file: string, text: string): Result<Pipeline> {
+export function parsePipeline(file: string, text: string, registry: StageRegistry): Result<Pipeline> {
   const parsed = parseSpecYaml(file, text);
   if ('diagnostics' in parsed) return fail(parsed.diagnostics);
   const { raw, sourceMap } = parsed;
@@ -77,11 +76,11 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
         at: sourceMap.locate(at, { key: true }),
       });
     }
-    const definition = stageDefinition(String(entry.type));
+    const definition = registry.definition(String(entry.type));
     if (!definition) {
       diagnostics.push({
         code: 'unknown-stage-type', severity: 'error', file, path: `stages.${name}.type`,
-        message: `stages.${name}.type: unknown stage type "${entry.type}"${didYouMean(String(entry.type), stageTypes())} (known: ${stageTypes().join(', ')})`,
+        message: `stages.${name}.type: unknown stage type "${entry.type}"${didYouMean(String(entry.type), registry.types())} (known: ${registry.types().join(', ')})`,
         at: sourceMap.locate([...at, 'type']),
       });
       continue;
@@ -129,7 +128,7 @@ export function parsePipeline(file: string, text: string): Result<Pipeline> {
   if (diagnostics.some((d) => d.severity === 'error')) return fail(diagnostics);
 
   resolveReferences(file, spec, datasets, stages, sourceMap, diagnostics);
-  diagnostics.push(...stageChecks(file, stages, datasets, sourceMap));
+  diagnostics.push(...stageChecks(file, stages, datasets, sourceMap, registry));
   if (diagnostics.some((d) => d.severity === 'error')) return fail(diagnostics);
 
   const order = topologicalOrder(stages);

@@ -1,5 +1,4 @@
-import { stageDefinition, stageTypes } from '../../stages/registry.js';
-import type { OutputKind } from '../stage.js';
+import type { OutputKind, StageRegistry } from '../stage.js';
 import type { Diagnostic } from './diagnostics.js';
 import type { DatasetSpec, StageSpec } from './pipeline.js';
 import type { SourceMap, SpecPath } from './source-map.js';
@@ -14,6 +13,7 @@ export function stageChecks(
   stages: Map<string, StageSpec>,
   datasets: Map<string, DatasetSpec>,
   sourceMap: SourceMap,
+  registry: StageRegistry,
 ): Diagnostic[] {
   const diagnostics: Diagnostic[] = [];
   for (const stage of stages.values()) {
@@ -38,7 +38,7 @@ export function stageChecks(
           ? `"${name}" is a ${upstream.type} stage, which gives ${KIND_WORDS[kind]}`
           : `"${name}" is a source dataset`;
         const verb = field === 'input' ? 'takes' : 'take';
-        const takes = `${stage.type}'s ${field} ${verb} ${accepted.map(describeKind).join(' or ')}`;
+        const takes = `${stage.type}'s ${field} ${verb} ${accepted.map((kind) => describeKind(kind, registry)).join(' or ')}`;
         diagnostics.push({
           code: 'wrong-input', severity: 'error', file, path: where.join('.'),
           message: `${where.join('.')}: ${what}; ${takes}`,
@@ -60,9 +60,9 @@ const KIND_WORDS: Record<OutputKind, string> = {
 };
 
 /** A kind in words with the stage types that produce it, e.g. `a model (train)`. */
-function describeKind(kind: OutputKind | 'any'): string {
+function describeKind(kind: OutputKind | 'any', registry: StageRegistry): string {
   if (kind === 'any') return 'anything';
-  const producers = stageTypes().filter((t) => (stageDefinition(t)!.produces ?? 'files') === kind);
+  const producers = registry.types().filter((t) => (registry.definition(t)!.produces ?? 'files') === kind);
   if (kind === 'source') return `a source dataset (one under datasets:, or ${producers.join(', ')})`;
   return `${KIND_WORDS[kind]} (${producers.join(', ')})`;
 }

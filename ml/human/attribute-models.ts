@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
-import type { Ethnicity, Gender } from '../../synth/faces/attributes.js';
+import type { Ethnicity, Gender } from '../../datasets/vocabulary.js';
 import { GEAR_ETHNICITIES } from './model-names.js';
 
 export { AGE_MODEL_FILES, ATTRIBUTE_PREPROCESSING, GEAR_ETHNICITIES, type AgeModel } from './model-names.js';

@@ -1,8 +1,9 @@
-import type { Ethnicity } from '../../synth/faces/attributes.js';
+import type { Ethnicity } from '../../datasets/vocabulary.js';
 
 // Names and words of agr's models, apart from the code that runs them: the stage registry (loaded by every
 // command, `validate` too) needs these and should not pay for loading tfjs.
 
+/** gear's ethnicity outputs, in the model's order (which happens to be the vocabulary's). */
 export const GEAR_ETHNICITIES: readonly Ethnicity[] = ['white', 'black', 'asian', 'indian', 'others'];
 
 export type AgeModel = 'faceres' | 'ssrnet' | 'gear';

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
-import type { Ethnicity, Gender } from '../../synth/faces/attributes.js';
+import type { Ethnicity, Gender } from '../../datasets/vocabulary.js';
 import type { FaceImage } from '../architectures/backbone.js';
 import { runFaceres, runGear, runSsrnetAge, type AgeModel } from './attribute-models.js';
 import { cutFace, detectFaces, rgbTensor, type DetectorOptions } from './blazeface.js';

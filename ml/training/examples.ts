@@ -3,7 +3,7 @@ import type { Hash } from '../../cache/hash.js';
 import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 import { decodeImage } from '../../datasets/images/prepare.js';
 import { resizeSquare, toChannels, type Raster } from '../../datasets/images/raster.js';
-import type { ManifestRecord } from '../../stages/merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import { shuffle, type Rng } from '../../lib/random.js';
 import type { Batch } from './replicas.js';
 

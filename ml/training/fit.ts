@@ -1,4 +1,3 @@
-import type { EpochRecord as HistoryEntry } from '../../report/charts/learning-curves.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { shuffle, type Rng } from '../../lib/random.js';
 import type { Example } from './examples.js';
@@ -22,8 +21,24 @@ export interface FitOptions {
   log(message: string): void;
 }
 
-/** What history.json keeps of an epoch (charts/learning-curves.ts draws it), plus its duration for the log. */
-export interface EpochRecord extends HistoryEntry {
+/**
+ * The train stage's version: bumped whenever training gives other weights for the same inputs. Memo keys of
+ * models trained elsewhere (reclassify-inputs' fold models) hold it too.
+ */
+export const TRAINING_VERSION = '3';
+
+/** One epoch's scores, as history.json keeps them (report/charts/learning-curves.ts draws them). */
+export interface EpochScores {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  valLoss: number;
+  valAccuracy: number;
+  learningRate: number;
+}
+
+/** An epoch's scores plus its duration, for the log. */
+export interface EpochRecord extends EpochScores {
   seconds: number;
 }
 

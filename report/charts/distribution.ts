@@ -1,6 +1,6 @@
 import type { TopLevelSpec } from 'vega-lite';
-import { ETHNICITIES, GENDERS } from '../../datasets/attributes.js';
-import { AGE_BUCKETS } from '../../datasets/age-buckets.js';
+import { ETHNICITIES, GENDERS } from '../../datasets/vocabulary.js';
+import { AGE_BUCKETS } from '../../datasets/vocabulary.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { renderChart, type RenderedChart } from './render.js';
 

@@ -1,15 +1,7 @@
 import type { TopLevelSpec } from 'vega-lite';
+import type { EpochScores } from '../../ml/training/fit.js';
 import { renderChart } from './render.js';
 
-/** One epoch of a training run, as the `train` stage records it. */
-export interface EpochRecord {
-  epoch: number;
-  loss: number;
-  accuracy: number;
-  valLoss: number;
-  valAccuracy: number;
-  learningRate: number;
-}
 
 /** One view of an hconcat, named through the public top-level type (Vega-Lite exports no stable name for it). */
 type ConcatPanel = Extract<TopLevelSpec, { hconcat: unknown }>['hconcat'][number];
@@ -25,14 +17,14 @@ const MAX_DOTTED_EPOCHS = 40;
  * The earliest epoch with the highest validation accuracy: the one a restore-best-weights checkpoint keeps, since a
  * later epoch that only ties it is no improvement.
  */
-function bestEpoch(history: readonly EpochRecord[]): EpochRecord {
+function bestEpoch(history: readonly EpochScores[]): EpochScores {
   const first = history[0];
   if (!first) throw new Error('learning curves need at least one epoch: the history is empty');
   return history.reduce((best, r) => (r.valAccuracy > best.valAccuracy ? r : best), first);
 }
 
 /** Two panels side by side, accuracy then loss, each with a train and a validation line and the best epoch marked. */
-export function learningCurvesSpec(history: readonly EpochRecord[]): TopLevelSpec {
+export function learningCurvesSpec(history: readonly EpochScores[]): TopLevelSpec {
   const best = bestEpoch(history);
   // Long form, one row per point, so each panel is one line mark coloured by split.
   const rows = history.flatMap((r) => [
@@ -91,7 +83,7 @@ export function learningCurvesSpec(history: readonly EpochRecord[]): TopLevelSpe
 }
 
 /** The chart the `train` stage writes as its learning-curves PNG; the SVG is kept for reports that embed it. */
-export async function renderLearningCurves(history: EpochRecord[]): Promise<{ png: Buffer; svg: string }> {
+export async function renderLearningCurves(history: EpochScores[]): Promise<{ png: Buffer; svg: string }> {
   const { png, svg } = await renderChart(learningCurvesSpec(history));
   return { png, svg };
 }

@@ -1,7 +1,7 @@
-import type { ManifestRecord } from '../merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import type { Agreement, AttributeAgreement } from '../../datasets/attributes.js';
-import { ETHNICITIES, GENDERS } from '../../datasets/attributes.js';
-import { AGE_BUCKETS } from '../../datasets/age-buckets.js';
+import { ETHNICITIES, GENDERS } from '../../datasets/vocabulary.js';
+import { AGE_BUCKETS } from '../../datasets/vocabulary.js';
 import type { AgrParams } from './stage.js';
 
 export interface FailedImage {

@@ -8,12 +8,12 @@ import { ageBucket, bucketScores, checkThresholds, type AgeThresholds } from '..
 import type { AttributePrediction, FlaggedImage, GenderModel } from '../../ml/human/predict-attributes.js';
 import { buildAgrReport, type FailedImage } from './report.js';
 import { readManifest, writeManifest } from '../../datasets/manifest.js';
-import type { ManifestRecord } from '../merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';
 import type { BackendChoice } from '../../ml/runtime.js';
 import { mapRequests } from '../../lib/parallel/map-requests.js';
 import type { StageContext, StageDefinition, StageEntry } from '../../engine/stage.js';
-import { ageBucketProblems } from '../entry-checks.js';
+import { ageBucketProblems } from '../../datasets/age-buckets.js';
 
 export interface AgrParams {
   attributes: 'annotations' | 'predict' | 'both';

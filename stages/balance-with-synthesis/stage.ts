@@ -1,60 +1,18 @@
 import type { Hash } from '../../cache/hash.js';
-import type { AgeThresholds } from '../../datasets/age-buckets.js';
-import type { DetectorOptions } from '../../ml/human/blazeface.js';
 import { manifestText, MANIFEST, readManifest, writeManifest } from '../../datasets/manifest.js';
-import type { ManifestRecord } from '../merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import { checkModelFiles } from '../../synth/model-files.js';
-import type { BackendChoice } from '../../ml/runtime.js';
-import type { PromptTemplates } from '../../synth/prompts.js';
-import { selectEvaluator, type Hole } from '../../synth/select.js';
-import type { Rejection } from '../../synth/checks.js';
+import { selectEvaluator } from '../../synth/select.js';
+import type { SynthesisSettings } from '../../synth/types.js';
 import type { StageDefinition, StageEntry } from '../../engine/stage.js';
-import type { StyleName } from '../../synth/faces/styles.js';
-import { ageBucketProblems, synthesizerProblems } from '../entry-checks.js';
+import { ageBucketProblems } from '../../datasets/age-buckets.js';
+import { synthesizerProblems } from '../../synth/types.js';
 
-/** The `synthesizer` param: one object whose `type` says which of its fields apply (the schema fills the defaults). */
-export interface SynthesizerSpec {
-  type: 'procedural' | 'command' | 'http';
-  look: StyleName;
-  looks?: Record<string, StyleName>;
-  model?: string;
-  command?: string[];
-  timeoutSeconds: number;
-  concurrency: number;
-  servers?: string[];
-  concurrencyPerServer: number;
-  timeoutMs: number;
-  attempts: number;
-  backoffMs: number;
-  extra?: Record<string, unknown>;
-}
-
-export interface BalanceParams {
+export interface BalanceParams extends SynthesisSettings {
   perSubgroup: number;
   split: string;
   sources: 'all' | string[];
-  synthesizer: SynthesizerSpec;
-  prompts: { templates: PromptTemplates; negative: string; words: Record<string, string> };
-  width: number;
-  height: number;
-  steps: number;
-  maxAttempts: number;
-  checks: {
-    oneFace: boolean;
-    emotion: { enabled: boolean; classifier: string; minScore: number };
-    attributes: Array<'gender' | 'age' | 'ethnicity'>;
-  };
-  detector: DetectorOptions;
-  ageBuckets: AgeThresholds;
   sheetPerEmotion: number;
-  backend: BackendChoice;
-}
-
-/** One hole's fate: the accepted image's record, or every attempt's reasons. */
-export interface HoleOutcome {
-  hole: Hole;
-  record?: ManifestRecord;
-  attempts: Array<{ attempt: number; seed: number; rejections?: Rejection[]; error?: string }>;
 }
 
 /** The format a source's images have, most of them: generated images are converted to it (the paper: NHFI's 224×224 gray). */
@@ -97,7 +55,7 @@ export const balanceWithSynthesisStage: StageDefinition<BalanceParams> = {
     const selection = selectEvaluator(records, sources, p.split, p.perSubgroup, (label) => ctx.random(`pick ${label}`));
     ctx.log(`evaluator: ${[...selection.picked.values()].reduce((n, r) => n + r.length, 0)} real images picked, ${selection.holes.length} holes to fill`);
 
-    const { fillHoles } = await import('./fill.js');
+    const { fillHoles } = await import('../../synth/fill.js');
     const formats = new Map(sources.map((s) => [s, sourceFormat(records.filter((r) => r.source === s))]));
     const { outcomes, tally } = await fillHoles(ctx, selection.holes, (hole) => formats.get(hole.source)!);
 
@@ -114,7 +72,8 @@ export const balanceWithSynthesisStage: StageDefinition<BalanceParams> = {
     ctx.output.writeFile('evaluator.jsonl', manifestText(evaluator));
     for (const source of sources) ctx.output.writeFile(`evaluator/${source}.jsonl`, manifestText(evaluator.filter((r) => r.source === source)));
 
-    const { buildBalanceReport, renderGeneratedSheet } = await import('./report.js');
+    const [{ buildBalanceReport }, { renderGeneratedSheet }] = await Promise.all([
+      import('./report.js'), import('../../report/synthesis.js')]);
     const report = buildBalanceReport(sources, selection, outcomes, p);
     ctx.output.writeJson('deficits.json', report.deficits);
     ctx.output.writeJson('acceptance.json', report.acceptance);

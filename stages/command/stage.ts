@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { listFiles } from '../../cache/tree.js';
 import { runInOwnGroup } from '../../lib/group-process.js';
-import type { StageContext, StageDefinition, StageEntry } from '../../engine/stage.js';
+import { StageFailedError, type StageContext, type StageDefinition, type StageEntry } from '../../engine/stage.js';
 
 export interface CommandParams {
   cmd: string[];
@@ -15,7 +15,6 @@ export interface CommandParams {
 /** How much of a failed command's stderr goes into the error message. */
 const STDERR_TAIL_LINES = 20;
 
-export class CommandFailedError extends Error {}
 
 /** `${params.size}`, `${seed}` and `${stage}` in argv items; anything else is left for the program. */
 function interpolate(arg: string, ctx: StageContext<CommandParams>): string {
@@ -24,7 +23,7 @@ function interpolate(arg: string, ctx: StageContext<CommandParams>): string {
     if (name === 'stage') return ctx.stage;
     let value: unknown = ctx.params.params;
     for (const part of name.split('.').slice(1)) value = (value as Record<string, unknown> | undefined)?.[part];
-    if (value === undefined) throw new CommandFailedError(`cmd uses ${whole} but params has no such value`);
+    if (value === undefined) throw new StageFailedError(`cmd uses ${whole} but params has no such value`);
     return typeof value === 'string' ? value : JSON.stringify(value);
   });
 }
@@ -50,7 +49,7 @@ function snapshotOuts(pipelineDir: string, outs: string[]): Map<string, OutFile>
   for (const out of outs) {
     const abs = path.resolve(pipelineDir, out);
     const stat = fs.statSync(abs, { throwIfNoEntry: false });
-    if (!stat) throw new CommandFailedError(`the command finished but did not write its declared out "${out}"`);
+    if (!stat) throw new StageFailedError(`the command finished but did not write its declared out "${out}"`);
     if (stat.isDirectory()) for (const file of listFiles(abs)) add(`${out}/${file.rel}`, file.abs);
     else add(out, abs);
   }
@@ -118,7 +117,7 @@ export const commandStage: StageDefinition<CommandParams> = {
             : undefined;
     if (why) {
       const stderr = tail(result.stderr, STDERR_TAIL_LINES);
-      throw new CommandFailedError(`\`${argv.join(' ')}\` ${why}${stderr ? `\n${stderr}` : ''}`);
+      throw new StageFailedError(`\`${argv.join(' ')}\` ${why}${stderr ? `\n${stderr}` : ''}`);
     }
 
     // The command's group is gone, but a program that left it (setsid, a daemon) could still be writing: the
@@ -137,7 +136,7 @@ export const commandStage: StageDefinition<CommandParams> = {
     }
     changed ??= firstChange(before, snapshotOuts(ctx.pipelineDir, outs));
     if (changed) {
-      throw new CommandFailedError(
+      throw new StageFailedError(
         `the out file ${changed} changed while fer-dag was storing it: a program the command started is still ` +
           'writing into its outs (one that left its process group, e.g. a daemon); the result was not cached. ' +
           'Make the command wait for every program it starts.',

@@ -1,6 +1,6 @@
 import type { Hash } from '../../cache/hash.js';
 import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
-import type { ManifestRecord } from '../merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import type { Rng } from '../../lib/random.js';
 import { accuracyByGroup, accuracyGain, bootstrapIntervals, classificationMetrics, type Gain, type GroupAccuracy } from './metrics.js';
 

@@ -1,10 +1,11 @@
-import { distribution, distributionMarkdown, SUBGROUPS, subgroupOf } from '../../datasets/distribution.js';
+import { distribution, distributionMarkdown } from '../../datasets/distribution.js';
+import { SUBGROUPS, subgroupOf } from '../../datasets/vocabulary.js';
 import { stratifiedSplit, type SplitFractions } from './split.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { readManifest, writeManifest } from '../../datasets/manifest.js';
-import type { ManifestRecord } from '../merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import type { StageDefinition, StageEntry } from '../../engine/stage.js';
-import { splitProblems } from '../entry-checks.js';
+import { splitProblems } from './entry-checks.js';
 
 export interface DistributeParams {
   split: Record<string, number>;

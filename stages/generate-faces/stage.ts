@@ -1,4 +1,5 @@
-import { EMOTIONS, type Emotion, type Expression, type Person } from '../../synth/faces/attributes.js';
+import { type Expression, type Person } from '../../synth/faces/attributes.js';
+import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 import { classSizes, planImages, type PlannedImage } from '../../synth/faces/plan.js';
 import { mapBounded } from '../../lib/parallel/map-bounded.js';
 import { STYLES, type Style, type StyleName } from '../../synth/faces/styles.js';

@@ -1,7 +1,7 @@
 import { hashJson, type Hash } from '../../cache/hash.js';
 import { deriveSeed } from '../../lib/random.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
-import type { ManifestRecord } from '../merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import type { ReclassifyParams } from './stage.js';
 import type { Example } from '../../ml/training/examples.js';
 import type { StageContext } from '../../engine/stage.js';
@@ -31,8 +31,8 @@ export interface Tally {
  */
 export async function crossValidationOracle(ctx: StageContext<ReclassifyParams>, source: string, examples: Example[], tally: Tally) {
   const p = ctx.params;
-  const [{ assignFolds, outOfFoldProbabilities }, { prepareArch }, { trainStage }] = await Promise.all([
-    import('./out-of-fold.js'), import('../../ml/training/prepare.js'), import('../train/stage.js')]);
+  const [{ assignFolds, outOfFoldProbabilities }, { prepareArch }, { TRAINING_VERSION }] = await Promise.all([
+    import('./out-of-fold.js'), import('../../ml/training/prepare.js'), import('../../ml/training/fit.js')]);
   const foldOf = assignFolds(examples, p.folds, ctx.random(`folds ${source}`));
   let prepared: Awaited<ReturnType<typeof prepareArch>> | undefined;
   const memo = ctx.memo('reclassify-out-of-fold');
@@ -42,7 +42,7 @@ export async function crossValidationOracle(ctx: StageContext<ReclassifyParams>,
     const key = {
       labelling: hashJson({
         blobs: examples.map((e) => e.blob), labels, foldOf, folds: p.folds, model: p.model, seed,
-        backend: p.backend, replicas: p.replicas, modelFiles: ctx.modelHashes, training: trainStage.version,
+        backend: p.backend, replicas: p.replicas, modelFiles: ctx.modelHashes, training: TRAINING_VERSION,
       }),
     };
     const known = memo.get<{ probabilities: Hash }>(key);

@@ -1,5 +1,5 @@
 import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
-import type { ManifestRecord } from '../merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import type { LabelIssue } from './confident-learning.js';
 
 /** What reclassify-inputs does with a label issue: fix the label, drop the image, or only report it. */

@@ -1,6 +1,6 @@
 import type { Hash } from '../../cache/hash.js';
 import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
-import type { ManifestRecord } from '../merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import type { ReclassifyParams, SourceOutcome } from './stage.js';
 import { renderContactSheet, type SheetRow } from '../../report/contact-sheet.js';
 import { transitionMatrix } from './policy.js';

@@ -1,5 +1,5 @@
 import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
-import type { ManifestRecord } from '../merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import { findLabelIssues, type LabelIssue } from './confident-learning.js';
 import { applyPolicy, type Policy } from './policy.js';
 

@@ -1,7 +1,7 @@
 import type { Hash } from '../../cache/hash.js';
 import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 import { readManifest, writeManifest } from '../../datasets/manifest.js';
-import type { ManifestRecord } from '../merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';
 import type { BackendChoice } from '../../ml/runtime.js';
 import { crossValidationOracle, pretrainedOracle, type Tally } from './oracles.js';

@@ -1,17 +1,16 @@
-import type { BalanceParams } from '../balance-with-synthesis/stage.js';
-import { SUBGROUPS } from '../../datasets/distribution.js';
+import type { SynthesisSettings } from '../../synth/types.js';
+import { SUBGROUPS } from '../../datasets/vocabulary.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { writeManifest } from '../../datasets/manifest.js';
-import type { ManifestRecord } from '../merge/stage.js';
+import type { ManifestRecord } from '../../datasets/record.js';
 import { checkModelFiles } from '../../synth/model-files.js';
 import type { Hole } from '../../synth/select.js';
 import type { StageDefinition, StageEntry } from '../../engine/stage.js';
-import { ageBucketProblems, synthesizerProblems } from '../entry-checks.js';
+import { ageBucketProblems } from '../../datasets/age-buckets.js';
+import { synthesizerProblems } from '../../synth/types.js';
 
-/** What balance-with-synthesis and synthesize share: how faces are generated and checked. */
-type GenerationParams = Pick<BalanceParams, 'synthesizer' | 'prompts' | 'width' | 'height' | 'steps' | 'maxAttempts' | 'checks' | 'detector' | 'ageBuckets' | 'sheetPerEmotion' | 'backend'>;
-
-export interface SynthesizeParams extends GenerationParams {
+export interface SynthesizeParams extends SynthesisSettings {
+  sheetPerEmotion: number;
   /** The dataset's name in its records (`source`); default: the stage's name. */
   source?: string;
   perSubgroup: number;
@@ -39,13 +38,13 @@ export const synthesizeStage: StageDefinition<SynthesizeParams> = {
     const places = p.testPerSubgroup + p.perSubgroup;
     const holes: Hole[] = EMOTIONS.flatMap((emotion) => SUBGROUPS.flatMap((subgroup) => Array.from({ length: places }, (_, slot) => ({ source, emotion, subgroup, slot }))));
     ctx.log(`${source}: ${holes.length} faces to generate (${places} per emotion × subgroup, the first ${p.testPerSubgroup} of each for test)`);
-    const { fillHoles } = await import('../balance-with-synthesis/fill.js');
+    const { fillHoles } = await import('../../synth/fill.js');
     const { outcomes, tally } = await fillHoles(ctx, holes, () => p.format);
     const records: ManifestRecord[] = outcomes.flatMap((o) => (o.record ? [{ ...o.record, split: o.hole.slot < p.testPerSubgroup ? 'test' : 'train' }] : []));
     for (const r of records) ctx.output.reference(r.blob);
     writeManifest(ctx.output, records);
 
-    const { acceptanceReport, acceptanceTable, renderGeneratedSheet } = await import('../balance-with-synthesis/report.js');
+    const { acceptanceReport, acceptanceTable, renderGeneratedSheet } = await import('../../report/synthesis.js');
     const acceptance = acceptanceReport(outcomes, p);
     const count = (split: string, emotion: string) => records.filter((r) => r.split === split && r.label === emotion).length;
     const summary = {

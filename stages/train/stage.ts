@@ -1,3 +1,4 @@
+import { TRAINING_VERSION } from '../../ml/training/fit.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { readManifest } from '../../datasets/manifest.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';
@@ -24,7 +25,7 @@ export const trainStage: StageDefinition<TrainParams> = {
   type: 'train',
   // Bumped whenever the trained weights for the same key change: this stage, the training loop, fused Adam,
   // FastBatchNorm/FastDropout, or a wasm kernel's summation order (stages/model/wasm-kernels.ts).
-  version: '3',
+  version: TRAINING_VERSION,
   schema: 'train.schema.json',
   produces: 'model',
   accepts: { input: ['manifest'] },

@@ -1,14 +1,10 @@
 import { chance, index, uniform, weighted, type Rng } from '../../lib/random.js';
 
-import type { Emotion } from '../../datasets/vocabulary.js';
+import type { AgeBucket, Emotion, Ethnicity, Gender } from '../../datasets/vocabulary.js';
 
-export { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 /** What a face can show: the seven emotions, plus contempt, which NHFI and AffectNet have and the merge drops. */
 export type Expression = Emotion | 'contempt';
 
-export type Gender = 'female' | 'male';
-export type AgeBucket = 'child' | 'young' | 'adult' | 'old';
-export type Ethnicity = 'white' | 'black' | 'asian' | 'indian' | 'others';
 
 /** The demographic attributes the AGR stage predicts; recorded per image so its predictions can be scored. */
 export interface Person {

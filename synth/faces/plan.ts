@@ -1,4 +1,5 @@
-import { EMOTIONS, type Emotion, type Expression } from './attributes.js';
+import { type Expression } from './attributes.js';
+import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 import { index, shuffle, type Rng } from '../../lib/random.js';
 
 /** One image to generate: what it shows and what label it is filed under (different when flipped). */

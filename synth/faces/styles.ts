@@ -1,4 +1,5 @@
-import type { Emotion, Expression } from './attributes.js';
+import type { Expression } from './attributes.js';
+import type { Emotion } from '../../datasets/vocabulary.js';
 import { chance, uniform, type Rng } from '../../lib/random.js';
 
 export type StyleName = 'fer2013' | 'nhfi' | 'affectnet';

@@ -1,22 +1,25 @@
 import sharp from 'sharp';
-import type { Hash } from '../../cache/hash.js';
-import type { BalanceParams, HoleOutcome, SynthesizerSpec } from './stage.js';
-import { BLAZEFACE_MODEL } from '../../ml/human/blazeface.js';
-import { decodeImage } from '../../datasets/images/prepare.js';
-import { toChannels } from '../../datasets/images/raster.js';
-import type { ManifestRecord } from '../merge/stage.js';
-import type { FaceImage } from '../../ml/architectures/backbone.js';
-import { loadHumanModel } from '../../ml/human/models.js';
-import { selectBackend } from '../../ml/runtime.js';
-import { mapBounded } from '../../lib/parallel/map-bounded.js';
-import type { StageContext } from '../../engine/stage.js';
-import { checkImage, faceCrop, type CheckModels, type CheckSettings, type ReferenceClassifier, type Verdict } from '../../synth/checks.js';
-import { holeRequest } from '../../synth/prompts.js';
-import type { Hole } from '../../synth/select.js';
-import { SynthesisError, type SynthesisRequest, type Synthesizer } from '../../synth/types.js';
+import type { Hash } from '../cache/hash.js';
+import { BLAZEFACE_MODEL } from '../ml/human/blazeface.js';
+import { decodeImage } from '../datasets/images/prepare.js';
+import { toChannels } from '../datasets/images/raster.js';
+import type { ManifestRecord } from '../datasets/record.js';
+import type { FaceImage } from '../ml/architectures/backbone.js';
+import { loadHumanModel } from '../ml/human/models.js';
+import { selectBackend } from '../ml/runtime.js';
+import { mapBounded } from '../lib/parallel/map-bounded.js';
+import type { StageContext } from '../engine/stage.js';
+import { checkImage, faceCrop, type Rejection, type CheckModels, type CheckSettings, type ReferenceClassifier, type Verdict } from './checks.js';
+import { holeRequest } from './prompts.js';
+import type { Hole } from './select.js';
+import { SynthesisError, type SynthesisRequest, type SynthesisSettings, type Synthesizer, type SynthesizerSpec } from './types.js';
 
-/** What filling holes reads of a stage's params (balance-with-synthesis and synthesize both have it). */
-export type FillParams = Pick<BalanceParams, 'synthesizer' | 'prompts' | 'width' | 'height' | 'steps' | 'maxAttempts' | 'checks' | 'detector' | 'ageBuckets' | 'backend'>;
+/** One hole's fate: the accepted image's record, or every attempt's reasons. */
+export interface HoleOutcome {
+  hole: Hole;
+  record?: ManifestRecord;
+  attempts: Array<{ attempt: number; seed: number; rejections?: Rejection[]; error?: string }>;
+}
 
 /** Run facts for the stage record's metrics: how much was generated, remembered and checked this run. */
 export interface FillTally {
@@ -35,13 +38,13 @@ async function makeSynthesizer(spec: SynthesizerSpec, pipelineDir: string): Prom
   const model = spec.model !== undefined ? { model: spec.model } : {};
   switch (spec.type) {
     case 'procedural':
-      return (await import('../../synth/procedural.js')).proceduralSynthesizer({ look: spec.look, ...(spec.looks ? { looks: spec.looks } : {}) });
+      return (await import('./procedural.js')).proceduralSynthesizer({ look: spec.look, ...(spec.looks ? { looks: spec.looks } : {}) });
     case 'command':
       if (!spec.command) throw new Error('synthesizer type command needs command: [program, args…] (see docs/synthesizers.md)');
-      return (await import('../../synth/command.js')).commandSynthesizer({ command: spec.command, cwd: pipelineDir, timeoutSeconds: spec.timeoutSeconds, concurrency: spec.concurrency, ...model });
+      return (await import('./command.js')).commandSynthesizer({ command: spec.command, cwd: pipelineDir, timeoutSeconds: spec.timeoutSeconds, concurrency: spec.concurrency, ...model });
     case 'http':
       if (!spec.servers) throw new Error('synthesizer type http needs servers: [http://host:port, …] (AUTOMATIC1111 started with --api)');
-      return (await import('../../synth/http.js')).httpSynthesizer({
+      return (await import('./http.js')).httpSynthesizer({
         servers: spec.servers, concurrencyPerServer: spec.concurrencyPerServer, timeoutMs: spec.timeoutMs, attempts: spec.attempts, backoffMs: spec.backoffMs,
         ...(spec.extra ? { extra: spec.extra } : {}), ...model,
       });
@@ -49,12 +52,12 @@ async function makeSynthesizer(spec: SynthesizerSpec, pipelineDir: string): Prom
 }
 
 /** The reference classifier the emotion check asks: human-models' FER2013 model, or a train stage named in `models:`. */
-async function referenceClassifier(ctx: StageContext<FillParams>, name: string): Promise<{ classifier: ReferenceClassifier; identity: unknown }> {
+async function referenceClassifier(ctx: StageContext<SynthesisSettings>, name: string): Promise<{ classifier: ReferenceClassifier; identity: unknown }> {
   if (name === 'pretrained') return { classifier: { kind: 'pretrained', model: await loadHumanModel('emotion') }, identity: 'pretrained emotion' };
   const view = ctx.inputs.get(name);
   const models = Array.isArray(ctx.entry.models) ? ctx.entry.models : [];
   if (!view || !models.includes(name)) throw new Error(`checks.emotion.classifier names "${name}": name it under models: of this stage (a train stage), or say pretrained`);
-  const { loadTrainedModel, modelMetadata } = await import('../../ml/predict.js');
+  const { loadTrainedModel, modelMetadata } = await import('../ml/predict.js');
   const meta = modelMetadata(view);
   if (meta.arch !== 'paper-cnn' || !meta.inputSize || !meta.channels) {
     throw new Error(`checks.emotion.classifier "${name}" is a ${meta.arch} model; the emotion check takes a train stage with arch: paper-cnn, or pretrained`);
@@ -83,7 +86,7 @@ async function convert(image: FaceImage, face: Verdict['face'], target: TargetFo
  * checks, so a rerun regenerates nothing and a new check only re-checks.
  */
 export async function fillHoles(
-  ctx: StageContext<FillParams>,
+  ctx: StageContext<SynthesisSettings>,
   holes: readonly Hole[],
   formatOf: (hole: Hole) => TargetFormat,
 ): Promise<{ outcomes: HoleOutcome[]; tally: FillTally }> {
