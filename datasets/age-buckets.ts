@@ -1,6 +1,6 @@
 import type { AgeBucket } from '../synth/faces/attributes.js';
 
-/** Where each age bucket begins, in years; a child is anyone younger than `young` (DESIGN.md: 15, 30, 65). */
+/** Where each age bucket begins, in years; a child is anyone younger than `young` (docs/design.md: 15, 30, 65). */
 export interface AgeThresholds {
   young: number;
   adult: number;
