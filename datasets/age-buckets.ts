@@ -1,7 +1,7 @@
 import type { EntryProblem, StageEntry } from '../engine/stage.js';
 import { AGE_BUCKETS, type AgeBucket } from './vocabulary.js';
 
-/** Where each age bucket begins, in years; a child is anyone younger than `young` (DESIGN.md: 15, 30, 65). */
+/** Where each age bucket begins, in years; a child is anyone younger than `young` (docs/design.md: 15, 30, 65). */
 export interface AgeThresholds {
   young: number;
   adult: number;

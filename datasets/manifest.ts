@@ -3,7 +3,7 @@ import type { ManifestRecord } from './record.js';
 import type { InputView, OutputWriter } from '../engine/stage.js';
 
 /**
- * `manifest.jsonl`, the file that makes a stage's output a dataset (DESIGN.md, "Dataset records"): one
+ * `manifest.jsonl`, the file that makes a stage's output a dataset (docs/design.md, "Dataset records"): one
  * record per image, in canonical JSON so the same records always give the same bytes and the same hash.
  */
 export const MANIFEST = 'manifest.jsonl';

@@ -1,7 +1,7 @@
 import type { Hash } from '../cache/hash.js';
 import type { Emotion } from './vocabulary.js';
 
-/** One image of a dataset artifact: a line of `manifest.jsonl` (DESIGN.md, "Dataset records"). */
+/** One image of a dataset artifact: a line of `manifest.jsonl` (docs/design.md, "Dataset records"). */
 export interface ManifestRecord {
   blob: Hash;
   source: string;
@@ -21,7 +21,7 @@ export interface ManifestRecord {
   annotations?: Record<string, string | number>;
   /** Every relabelling of this image, oldest first (reclassify-inputs). */
   labelHistory?: LabelChange[];
-  /** From agr on: who the face is (DESIGN.md, "Vocabularies"), and how that was known. */
+  /** From agr on: who the face is (docs/design.md, "Vocabularies"), and how that was known. */
   gender?: string;
   age?: string;
   ageYears?: number;

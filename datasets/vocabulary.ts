@@ -1,4 +1,4 @@
-/** Canonical emotions; the index is the class id everywhere in fer-dag (DESIGN.md, "Vocabularies"). */
+/** Canonical emotions; the index is the class id everywhere in fer-dag (docs/design.md, "Vocabularies"). */
 export const EMOTIONS = ['angry', 'disgust', 'fear', 'happy', 'neutral', 'sad', 'surprise'] as const;
 export type Emotion = (typeof EMOTIONS)[number];
 
@@ -52,7 +52,7 @@ export function canonicalEmotion(name: string): Emotion | null | undefined {
 }
 
 /**
- * Source label orders (paper-facts.md, "Label orders"): the classic bug is reading one dataset's ids in
+ * Source label orders (docs/stages/datasets.md, "labels"): the classic bug is reading one dataset's ids in
  * another's order, so each order is written out once, here, and tested.
  */
 export const FER2013_IDS: readonly Emotion[] = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'];

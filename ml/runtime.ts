@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmGradientKernels } from './kernels/wasm-kernels.js';
 
-/** The tfjs backends fer-dag can run on, fastest first (DESIGN.md, "Models"). */
+/** The tfjs backends fer-dag can run on, fastest first (docs/design.md, "Models"). */
 export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_ORDER)[number] | 'auto';
 

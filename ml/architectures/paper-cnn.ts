@@ -3,7 +3,7 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { FastBatchNorm } from '../layers/fast-batch-norm.js';
 import { FastDropout } from '../layers/fast-dropout.js';
 
-/** The paper's custom CNN (paper-facts.md, "The custom CNN"), sized by these for tests and other inputs. */
+/** The paper's custom CNN (docs/stages/train.md, `arch`), sized by these for tests and other inputs. */
 export interface PaperCnnSpec {
   inputSize: number;
   channels: 1 | 3;

