@@ -125,6 +125,7 @@ after(async () => {
 
 test('the http synthesizer survives a server that times out, fails or answers garbage: those images fail with a clear error, the others are kept', async () => {
   // Seeds ending in 0 get a 500, in 1 garbage, in 2 no answer; the rest a procedural face of the subgroup asked for.
+  // The faces are drawn in this process, 16 at a time: timeoutMs leaves room for a busy machine.
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (chunk) => (body += chunk));
@@ -144,7 +145,7 @@ test('the http synthesizer survives a server that times out, fails or answers ga
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const dir = makeProject({
-    'p.yaml': pipeline(`perSubgroup: 1, width: 128, height: 128, maxAttempts: 1, synthesizer: { type: http, servers: [${url}], attempts: 2, backoffMs: 1, timeoutMs: 2000, concurrencyPerServer: 16, model: procedural-test }, checks: { emotion: { enabled: false }, attributes: [] }`, ONE_SOURCE),
+    'p.yaml': pipeline(`perSubgroup: 1, width: 128, height: 128, maxAttempts: 1, synthesizer: { type: http, servers: [${url}], attempts: 2, backoffMs: 1, timeoutMs: 6000, concurrencyPerServer: 16, model: procedural-test }, checks: { emotion: { enabled: false }, attributes: [] }`, ONE_SOURCE),
   });
   const run = await cli(dir, 'run', 'p.yaml');
   assert.equal(run.code, 0, run.stdout + run.stderr);

@@ -290,7 +290,12 @@ test('Ctrl-C during a running job: serve ends ffmpeg, removes its temporary fold
     const posted = await upload(server.url, busy, { fps: '10' });
     assert.equal(posted.status, 202);
     await waitFor(() => /analysing/.test(server.stderr()), 20_000, 'the job to start');
-    const decoding = await ffmpegsUnder(tmp);
+    // The job logs before it spawns ffmpeg: on a busy machine the process may appear a moment later.
+    let decoding = await ffmpegsUnder(tmp);
+    for (const deadline = Date.now() + 10_000; decoding.length === 0 && Date.now() < deadline; ) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      decoding = await ffmpegsUnder(tmp);
+    }
     assert.equal(decoding.length, 1, 'ffmpeg decodes the upload');
     assert.equal(fs.readdirSync(tmp).length, 1, 'the server keeps its uploads in one folder');
 
