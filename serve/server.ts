@@ -37,6 +37,8 @@ const PAGE_DIR = new URL('../../serve/page/', import.meta.url);
 const PAGE_FILES = { '/': ['index.html', 'text/html; charset=utf-8'], '/app.js': ['app.js', 'text/javascript; charset=utf-8'], '/app.css': ['app.css', 'text/css; charset=utf-8'] } as const;
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_FPS = 30;
+// eslint-disable-next-line no-control-regex -- control characters are what a shown file name must not carry
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
 
 /** A request the server refuses; the message is shown on the page as is. */
 class HttpError extends Error {
@@ -48,8 +50,7 @@ class HttpError extends Error {
 /** The uploaded file's name as shown back: its last path part, printable, at most 120 characters. */
 function displayName(filename: string | undefined): string {
   const base = (filename ?? '').split(/[\\/]/).pop() ?? '';
-  // eslint-disable-next-line no-control-regex
-  const clean = base.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 120);
+  const clean = base.replace(CONTROL_CHARACTERS, '').trim().slice(0, 120);
   return clean || 'upload';
 }
 

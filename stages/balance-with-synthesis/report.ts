@@ -47,7 +47,10 @@ export function buildBalanceReport(sources: readonly string[], selection: Select
   return { deficits, acceptance, markdown: lines.join('\n') + '\n', metrics };
 }
 
-/** acceptance.json: per emotion, attempts, accepted, the rate and the rejection reasons; every open hole with its attempts. */
+/**
+ * acceptance.json: per emotion, attempts, accepted, the rate and the rejection reasons; every open hole with its
+ * attempts.
+ */
 export function acceptanceReport(outcomes: readonly HoleOutcome[], p: Pick<BalanceParams, 'synthesizer' | 'maxAttempts' | 'checks'>) {
   const perEmotion = Object.fromEntries(EMOTIONS.map((emotion) => {
     const mine = outcomes.filter((o) => o.hole.emotion === emotion);
