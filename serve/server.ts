@@ -127,7 +127,9 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
     if (error instanceof HttpError || error instanceof MediaError) return reply.code(error.status).send({ error: error.message });
     if (error.code === 'FST_REQ_FILE_TOO_LARGE') {
-      return reply.code(413).send({ error: `the file is over the upload limit of ${megabytes(options.maxUploadBytes)}; start the server with a larger --max-upload-mb` });
+      return reply.code(413).send({
+        error: `the file is over the upload limit of ${megabytes(options.maxUploadBytes)}; start the server with a larger --max-upload-mb`,
+      });
     }
     if (error.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') return reply.code(400).send({ error: 'send the file as multipart/form-data, in a field named "file"' });
     if (error.code === 'FST_FILES_LIMIT') return reply.code(400).send({ error: 'send one file per request' });
