@@ -13,9 +13,10 @@ import { Store } from '../cache/store.js';
 import { loadPipeline } from '../engine/spec/load.js';
 import type { Lockfile } from '../engine/lockfile.js';
 import { loadServing } from '../serve/load.js';
+import { ffmpegPath } from '../serve/ffmpeg.js';
 import { DEFAULT_LIMITS } from '../serve/media.js';
 import { buildServer } from '../serve/server.js';
-import { renderFaceVideo } from '../test/face-video.js';
+import { renderFaceVideo } from '../synth/face-video.js';
 import { builtInRegistry } from '../stages/registry.js';
 
 const SECONDS = Number(process.env.BENCH_SERVE_SECONDS ?? 60);
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
   const file = path.join(work, 'meeting.mp4');
   let started = performance.now();
   const video = await renderFaceVideo({
-    file, width: 640, height: 360, fps: 25, seconds: SECONDS, style: 'affectnet', seed: 9,
+    file, width: 640, height: 360, fps: 25, seconds: SECONDS, style: 'affectnet', seed: 9, ffmpeg: await ffmpegPath(),
     faces: (['happy', 'sad', 'angry', 'neutral'] as const).map((emotion, k) => ({ emotion, x: 20 + k * 155, y: 100 + (k % 2) * 40, size: 110, drift: [15, 10] as [number, number] })),
   });
   const bytes = fs.statSync(file).size;

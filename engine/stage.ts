@@ -54,7 +54,10 @@ export interface OutputWriter {
   reference(hash: Hash): void;
   /** As `reference`, for a blob that may be gone (a memo entry's, after gc): false, and nothing marked, when it is. */
   tryReference(hash: Hash): boolean;
-  /** For worker threads: they store blobs with `putBlob(sink, bytes)` from cache/blob-sink; declare each with `reference`. */
+  /**
+   * For worker threads: they store blobs with `putBlob(sink, bytes)` from cache/blob-sink; declare each with
+   * `reference`.
+   */
   readonly blobSink: BlobSink;
   /** Numbers worth seeing in `status --json`, the lockfile's sibling records and the report. */
   setMetrics(metrics: Record<string, unknown>): void;
@@ -113,7 +116,10 @@ export interface StageDefinition<P = Record<string, unknown>> {
   readonly type: string;
   /** Bumped whenever the stage's output for the same inputs and params changes: it is part of every key. */
   readonly version: string;
-  /** Schema file (under `schemas/stages/`, or absolute) validating the whole stage entry; its defaults are applied before hashing. */
+  /**
+   * Schema file (under `schemas/stages/`, or absolute) validating the whole stage entry; its defaults are applied
+   * before hashing.
+   */
   readonly schema: string;
   /** What of the entry goes into the key as params (defaults: the entry without the engine's fields). */
   keyParams?(entry: StageEntry): Record<string, unknown>;

@@ -40,7 +40,10 @@ export function index(rng: Rng, n: number): number {
   return Math.min(n - 1, Math.floor(rng() * n));
 }
 
-/** A key drawn with probability proportional to its weight. Keys are visited in insertion order, so draws are stable. */
+/**
+ * A key drawn with probability proportional to its weight. Keys are visited in insertion order, so draws are
+ * stable.
+ */
 export function weighted<K extends string>(rng: Rng, weights: Readonly<Record<K, number>>): K {
   const keys = Object.keys(weights) as K[];
   const total = keys.reduce((sum, k) => sum + weights[k], 0);

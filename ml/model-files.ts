@@ -3,6 +3,9 @@ import type { InputView, OutputWriter } from '../engine/stage.js';
 
 const WEIGHTS_FILE = 'weights.bin';
 
+/** tfjs' own type for the metadata a model carries (`{}` values: anything but null and undefined). */
+type UserDefinedMetadata = NonNullable<tf.io.ModelArtifacts['userDefinedMetadata']>;
+
 /** tfjs' model.json: the topology plus a manifest naming the weights file beside it. */
 interface ModelJson {
   format?: string;
@@ -10,7 +13,7 @@ interface ModelJson {
   convertedBy?: string | null;
   modelTopology: unknown;
   weightsManifest: Array<{ paths: string[]; weights: tf.io.WeightsManifestEntry[] }>;
-  userDefinedMetadata?: Record<string, {}>;
+  userDefinedMetadata?: UserDefinedMetadata;
 }
 
 /**
@@ -18,7 +21,7 @@ interface ModelJson {
  * tfjs' own file handlers use, so an exported model also loads with `tf.loadLayersModel('file://…')`.
  * Nothing in it depends on time, so the same weights always give the same two blobs.
  */
-export function storeSaveHandler(output: OutputWriter, dir: string, metadata?: Record<string, {}>): tf.io.IOHandler {
+export function storeSaveHandler(output: OutputWriter, dir: string, metadata?: UserDefinedMetadata): tf.io.IOHandler {
   return {
     async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
       if (!artifacts.weightSpecs || !artifacts.weightData) throw new Error('a model without weights cannot be stored');

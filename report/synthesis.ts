@@ -6,7 +6,10 @@ import { renderContactSheet, type SheetRow } from './contact-sheet.js';
 
 const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
 
-/** acceptance.json: per emotion, attempts, accepted, the rate and the rejection reasons; every open hole with its attempts. */
+/**
+ * acceptance.json: per emotion, attempts, accepted, the rate and the rejection reasons; every open hole with its
+ * attempts.
+ */
 export function acceptanceReport(outcomes: readonly HoleOutcome[], p: Pick<SynthesisSettings, 'synthesizer' | 'maxAttempts' | 'checks'>) {
   const perEmotion = Object.fromEntries(EMOTIONS.map((emotion) => {
     const mine = outcomes.filter((o) => o.hole.emotion === emotion);

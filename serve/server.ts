@@ -37,6 +37,8 @@ const PAGE_DIR = new URL('../../serve/page/', import.meta.url);
 const PAGE_FILES = { '/': ['index.html', 'text/html; charset=utf-8'], '/app.js': ['app.js', 'text/javascript; charset=utf-8'], '/app.css': ['app.css', 'text/css; charset=utf-8'] } as const;
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_FPS = 30;
+// eslint-disable-next-line no-control-regex -- control characters are what a shown file name must not carry
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
 
 /** A request the server refuses; the message is shown on the page as is. */
 class HttpError extends Error {
@@ -48,8 +50,7 @@ class HttpError extends Error {
 /** The uploaded file's name as shown back: its last path part, printable, at most 120 characters. */
 function displayName(filename: string | undefined): string {
   const base = (filename ?? '').split(/[\\/]/).pop() ?? '';
-  // eslint-disable-next-line no-control-regex
-  const clean = base.replace(/[\u0000-\u001f\u007f]/g, '').trim().slice(0, 120);
+  const clean = base.replace(CONTROL_CHARACTERS, '').trim().slice(0, 120);
   return clean || 'upload';
 }
 
@@ -126,7 +127,9 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
     if (error instanceof HttpError || error instanceof MediaError) return reply.code(error.status).send({ error: error.message });
     if (error.code === 'FST_REQ_FILE_TOO_LARGE') {
-      return reply.code(413).send({ error: `the file is over the upload limit of ${megabytes(options.maxUploadBytes)}; start the server with a larger --max-upload-mb` });
+      return reply.code(413).send({
+        error: `the file is over the upload limit of ${megabytes(options.maxUploadBytes)}; start the server with a larger --max-upload-mb`,
+      });
     }
     if (error.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') return reply.code(400).send({ error: 'send the file as multipart/form-data, in a field named "file"' });
     if (error.code === 'FST_FILES_LIMIT') return reply.code(400).send({ error: 'send one file per request' });

@@ -61,7 +61,10 @@ export function faceCrop(image: FaceImage, box: readonly [number, number, number
   return { pixels: Uint8Array.from(pixels), width: size, height: size, channels: 3 };
 }
 
-/** Runs the enabled checks on one generated image, in order of cost; a failed check does not stop the others, so the report says all that was wrong. */
+/**
+ * Runs the enabled checks on one generated image, in order of cost; a failed check does not stop the others, so
+ * the report says all that was wrong.
+ */
 export function checkImage(models: CheckModels, image: FaceImage, wanted: { emotion: Emotion; subgroup: Subgroup }, settings: CheckSettings): Verdict {
   const rejections: Rejection[] = [];
   let face: FaceImage = image;

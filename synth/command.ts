@@ -13,7 +13,10 @@ import { SynthesisError, type SynthesisRequest, type Synthesizer } from './types
  * is the protocol's reference; keep the two in step.
  */
 export interface CommandSynthesizerOptions {
-  /** The program and its arguments, e.g. ['python3', 'scripts/sd14-adapter.py', '--model', 'CompVis/stable-diffusion-v1-4']. */
+  /**
+   * The program and its arguments, e.g.
+   * ['python3', 'scripts/sd14-adapter.py', '--model', 'CompVis/stable-diffusion-v1-4'].
+   */
   command: string[];
   /** Working directory for the program (the pipeline's folder). */
   cwd: string;
@@ -31,7 +34,10 @@ export interface CommandSynthesizerOptions {
 const STDERR_TAIL_CHARS = 2048;
 /** How long close() lets the program exit on its own after its stdin ends, and again after SIGTERM. */
 const CLOSE_GRACE_MS = 2000;
-/** A program that exits is started again this many times in the synthesizer's life; after that every image fails fast. */
+/**
+ * A program that exits is started again this many times in the synthesizer's life; after that every image fails
+ * fast.
+ */
 const RESTARTS = 1;
 
 // detached: the program leads its own process group (see engine/process-groups.ts), so stopping it stops the

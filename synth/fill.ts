@@ -51,7 +51,10 @@ async function makeSynthesizer(spec: SynthesizerSpec, pipelineDir: string): Prom
   }
 }
 
-/** The reference classifier the emotion check asks: human-models' FER2013 model, or a train stage named in `models:`. */
+/**
+ * The reference classifier the emotion check asks: human-models' FER2013 model, or a train stage named in
+ * `models:`.
+ */
 async function referenceClassifier(ctx: StageContext<SynthesisSettings>, name: string): Promise<{ classifier: ReferenceClassifier; identity: unknown }> {
   if (name === 'pretrained') return { classifier: { kind: 'pretrained', model: await loadHumanModel('emotion') }, identity: 'pretrained emotion' };
   const view = ctx.inputs.get(name);

@@ -9,19 +9,31 @@ export interface HttpSynthesizerOptions {
   concurrencyPerServer?: number;
   /** Per-request timeout in ms (default 120000). */
   timeoutMs?: number;
-  /** Attempts per image, including the first (default 3); between them an exponential backoff starting at backoffMs (default 1000), doubled each time, capped at 30 s. */
+  /**
+   * Attempts per image, including the first (default 3); between them an exponential backoff starting at
+   * backoffMs (default 1000), doubled each time, capped at 30 s.
+   */
   attempts?: number;
   backoffMs?: number;
-  /** Extra fields merged into every txt2img body (sampler_name, cfg_scale, override_settings with the checkpoint, ...). */
+  /**
+   * Extra fields merged into every txt2img body (sampler_name, cfg_scale, override_settings with the checkpoint,
+   * ...).
+   */
   extra?: Record<string, unknown>;
-  /** What the servers run (e.g. "sd-v1-4"), part of the identity, since the URL alone does not say which model answers. */
+  /**
+   * What the servers run (e.g. "sd-v1-4"), part of the identity, since the URL alone does not say which model
+   * answers.
+   */
   model?: string;
 }
 
 const MAX_BACKOFF_MS = 30_000;
 const API_HINT = 'is it an AUTOMATIC1111-compatible server started with --api?';
 
-/** Why one attempt failed: `retry` says whether another attempt may go differently, `hint` what the user can do about it. */
+/**
+ * Why one attempt failed: `retry` says whether another attempt may go differently, `hint` what the user can do
+ * about it.
+ */
 interface Failure {
   server: string;
   problem: string;

@@ -3,7 +3,10 @@ import type { Emotion } from '../datasets/vocabulary.js';
 import type { Hole } from './select.js';
 import type { Subgroup, SynthesisRequest } from './types.js';
 
-/** Per emotion, a prompt with `<person>` where the subgroup's words go (defaults in the stage's schema; paper.yaml: the paper's Table 11). */
+/**
+ * Per emotion, a prompt with `<person>` where the subgroup's words go (defaults in the stage's schema; paper.yaml:
+ * the paper's Table 11).
+ */
 export type PromptTemplates = Record<Emotion, string>;
 
 /** "asian old female", the paper's order: ethnicity, age, gender. */

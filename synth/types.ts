@@ -28,7 +28,10 @@ export interface SynthesisRequest {
   source?: string;
 }
 
-/** Why an image could not be generated (after the synthesizer's own retries): kept per image, never fatal to the stage. */
+/**
+ * Why an image could not be generated (after the synthesizer's own retries): kept per image, never fatal to the
+ * stage.
+ */
 export class SynthesisError extends Error {}
 
 export interface Synthesizer {

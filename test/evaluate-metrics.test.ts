@@ -6,12 +6,14 @@ import { accuracyByGroup, accuracyGain, bootstrapIntervals, classificationMetric
 const close = (actual: number, expected: number, what: string) => assert.ok(Math.abs(actual - expected) < 1e-9, `${what}: ${actual} ≠ ${expected}`);
 
 test('accuracy, macro-F1, recall and the confusion matrix match values worked out by hand, with a class never predicted and a class with no images', () => {
-  // Class 2 has three images and is never predicted; class 3 has no images but is predicted once; class 4 appears nowhere.
+  // Class 2 has three images and is never predicted; class 3 has no images but is predicted once; class 4 appears
+  // nowhere.
   const truth = [0, 0, 0, 1, 1, 2, 2, 2];
   const predicted = [0, 0, 1, 1, 1, 3, 0, 0];
   const m = classificationMetrics(truth, predicted, 5);
   close(m.accuracy, 4 / 8, 'accuracy');
-  // F1: class 0 = 2·(2/4)·(2/3)/((2/4)+(2/3)) = 4/7; class 1 = 2·(2/3)·1/((2/3)+1) = 4/5; classes 2 and 3: 0; class 4 left out.
+  // F1: class 0 = 2·(2/4)·(2/3)/((2/4)+(2/3)) = 4/7; class 1 = 2·(2/3)·1/((2/3)+1) = 4/5; classes 2 and 3: 0;
+  // class 4 left out.
   close(m.perClassF1[0]!, 4 / 7, 'F1 of class 0');
   close(m.perClassF1[1]!, 4 / 5, 'F1 of class 1');
   assert.deepEqual([m.perClassF1[2], m.perClassF1[3], m.perClassF1[4]], [0, 0, null]);

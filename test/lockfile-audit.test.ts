@@ -124,7 +124,7 @@ describe('fer-dag audit of two lockfiles', () => {
     assert.equal(la!.stages.r!.key, lb!.stages.r!.key);
     const result = await cli(a, 'audit', 'p.lock.json', path.join(b, 'p.lock.json'), '--all');
     assert.equal(result.code, 1, result.stdout + result.stderr);
-    assert.match(result.stdout, /  stage r: NON-DETERMINISTIC\n      same key, different outputs\n      out\/r\.txt: [0-9a-f]{12} → [0-9a-f]{12}\n/);
+    assert.match(result.stdout, / {2}stage r: NON-DETERMINISTIC\n {6}same key, different outputs\n {6}out\/r\.txt: [0-9a-f]{12} → [0-9a-f]{12}\n/);
     assert.ok(result.stdout.includes('  stage fixed: same\n'), result.stdout);
     assert.ok(result.stdout.endsWith('1 difference, 1 same; not deterministic: r\n'), result.stdout);
 

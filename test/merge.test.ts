@@ -159,7 +159,8 @@ test('adding a source decodes only its images: the rest come from the per-item m
   fs.writeFileSync(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('inputs: [fer2013, nhfi]', 'inputs: [fer2013, nhfi, affectnet]'));
   const rerun = await cli(dir, 'run', 'p.yaml');
   assert.equal(rerun.code, 0);
-  // affectnet's duplicate of n2.png has the same bytes as nhfi's, so it too comes from the memo: 2 decoded, 5 + 1 remembered.
+  // affectnet's duplicate of n2.png has the same bytes as nhfi's, so it too comes from the memo: 2 decoded,
+  // 5 + 1 remembered.
   assert.deepEqual(metrics(), { ...metrics(), decoded: 2, fromMemo: 6 });
   assert.match(rerun.stdout + rerun.stderr, /decoded 2 images, 6 remembered from earlier runs/);
   assert.equal(new Store(path.join(dir, '.fer-dag')).memo('merge-decode').size, 7);

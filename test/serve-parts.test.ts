@@ -24,7 +24,7 @@ import { EMOTIONS } from '../datasets/vocabulary.js';
 import { buildPaperCnn, PAPER_CNN_DEFAULTS } from '../ml/architectures/paper-cnn.js';
 import { storeSaveHandler } from '../ml/model-files.js';
 import type { InputView, OutputWriter } from '../engine/stage.js';
-import { renderFaceVideo, tileAt } from './face-video.js';
+import { renderFaceVideo, tileAt } from '../synth/face-video.js';
 import { makeProject } from './helpers.js';
 
 test('a face keeps its person id as it moves and through a missed frame; a face elsewhere is someone new', () => {
@@ -205,7 +205,8 @@ test('tiles find the small faces of a classroom wide shot that the whole frame m
   const faces = Array.from({ length: 10 }, (_, k) => ({
     emotion: (['happy', 'sad', 'angry', 'neutral', 'surprise'] as const)[k % 5], x: 80 + (k % 5) * 230, y: 150 + Math.floor(k / 5) * 280, size: 60, drift: [0, 0] as [number, number],
   }));
-  const video = await renderFaceVideo({ file: path.join(dir, 'class.mp4'), width: 1280, height: 720, fps: 5, seconds: 0.4, style: 'affectnet', seed: 3, faces });
+  const video = await renderFaceVideo({ file: path.join(dir, 'class.mp4'), width: 1280, height: 720, fps: 5, seconds: 0.4, style: 'affectnet', seed: 3, faces,
+    ffmpeg: await ffmpegPath() });
   const decoded = await videoFrames(video.file, 5, 1280);
   const { value: frame } = await decoded.frames.next();
   await decoded.frames.return(undefined);

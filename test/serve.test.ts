@@ -3,9 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
+import { ffmpegPath } from '../serve/ffmpeg.js';
 import { iou } from '../serve/track.js';
 import { chromiumPath } from './browser.js';
-import { renderFaceVideo, tileAt, type SceneVideo } from './face-video.js';
+import { renderFaceVideo, tileAt, type SceneVideo } from '../synth/face-video.js';
 import { cli, makeProject } from './helpers.js';
 import { finished, serve, upload, type Served } from './serve-helpers.js';
 
@@ -36,6 +37,7 @@ describe('fer-dag serve', () => {
     assert.equal(run.code, 0, run.stdout + run.stderr);
     video = await renderFaceVideo({
       file: path.join(dir, 'class.mp4'), width: 640, height: 360, fps: 10, seconds: 2, style: 'affectnet', seed: 5,
+      ffmpeg: await ffmpegPath(),
       faces: EMOTIONS.map((emotion, k) => ({ emotion, x: 50 + k * 200, y: 90 + (k % 2) * 60, size: 120, drift: [12, 6] as [number, number] })),
     });
     // The server keeps uploads in a folder of the system's temporary folder: here, one the test can look in.
@@ -91,7 +93,6 @@ describe('fer-dag serve', () => {
   test('an image is one frame, and its faces are found too', async () => {
     const still = path.join(dir, 'still.png');
     const { execa } = await import('execa');
-    const { ffmpegPath } = await import('../serve/ffmpeg.js');
     await execa(await ffmpegPath(), ['-loglevel', 'error', '-y', '-i', video.file, '-frames:v', '1', still]);
     const posted = await upload(server.url, still);
     assert.equal(posted.status, 202, JSON.stringify(posted.body));
@@ -110,7 +111,6 @@ describe('fer-dag serve', () => {
     const huge = path.join(dir, 'huge.mp4');
     fs.writeFileSync(huge, Buffer.alloc(MAX_UPLOAD_MB * 1024 * 1024 + 4096, 7));
     const { execa } = await import('execa');
-    const { ffmpegPath } = await import('../serve/ffmpeg.js');
     const noFaces = path.join(dir, 'empty-room.mp4');
     await execa(await ffmpegPath(), ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-t', '1', '-pix_fmt', 'yuv420p', noFaces]);
 

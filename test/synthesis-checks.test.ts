@@ -15,7 +15,10 @@ import { selectBackend } from '../ml/runtime.js';
 import { checkImage, type CheckSettings, type ReferenceClassifier } from '../synth/checks.js';
 import { attemptSeed, personPhrase, promptFor } from '../synth/prompts.js';
 
-/** A "classifier" that always says happy with p = e⁵ / (e⁵ + 6) ≈ 0.961: a dense layer with zero weights and a fixed bias. */
+/**
+ * A "classifier" that always says happy with p = e⁵ / (e⁵ + 6) ≈ 0.961: a dense layer with zero weights and a
+ * fixed bias.
+ */
 function alwaysHappy(): ReferenceClassifier {
   const model = tfl.sequential({
     layers: [

@@ -59,7 +59,10 @@ function lock(dir: string): Lockfile {
   return JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8')) as Lockfile;
 }
 
-function trainOutput(dir: string): { store: Store; files: Record<string, { hash: string }>; json(rel: string): any } {
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests read fields of whatever JSON the stage wrote
+type StageJson = any;
+
+function trainOutput(dir: string): { store: Store; files: Record<string, { hash: string }>; json(rel: string): StageJson } {
   const store = new Store(path.join(dir, '.fer-dag'));
   const files = lock(dir).stages.train!.outputs.files as Record<string, { hash: string }>;
   return { store, files, json: (rel) => JSON.parse(store.readBlob(files[rel]!.hash).toString()) };

@@ -31,8 +31,9 @@ sharp.concurrency(1);
 sharp.cache(false);
 
 /**
- * Part of every decode's memo key (prepare-all.ts): PNG and baseline/progressive JPEG are decoded in JavaScript (exactly the same
- * pixels on every machine), anything else by libvips; resizing, gray conversion and PNG encoding are ours.
+ * Part of every decode's memo key (prepare-all.ts): PNG and baseline/progressive JPEG are decoded in JavaScript
+ * (exactly the same pixels on every machine), anything else by libvips; resizing, gray conversion and PNG encoding
+ * are ours.
  */
 export const decoderVersion = `fer-dag codecs 1 (jpeg-js 0.4) / sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}`;
 

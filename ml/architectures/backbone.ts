@@ -73,7 +73,10 @@ const MOBILEFACE_BOX: [number, number, number, number] = [0.05, 0.15, 0.85, 0.85
 /** rgb2gray weights as human wrote them (MATLAB's rounding, not Rec. 601's 0.299/0.587/0.114). */
 const GRAY_WEIGHTS = [0.2989, 0.587, 0.114] as const;
 
-/** One image as a [1, h, w, 3] float tensor of 0..255 values; gray is copied to RGB because both graphs take 3 channels. */
+/**
+ * One image as a [1, h, w, 3] float tensor of 0..255 values; gray is copied to RGB because both graphs take
+ * 3 channels.
+ */
 function rgbTensor(image: FaceImage): tf.Tensor4D {
   const { pixels, width, height, channels } = image;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {

@@ -11,7 +11,10 @@ export interface PaperCnnSpec {
   width: number;
   classes: number;
   dropout: number;
-  /** Keras' default 0.99 suits the paper's tens of thousands of images; a small dataset needs faster-moving statistics. */
+  /**
+   * Keras' default 0.99 suits the paper's tens of thousands of images; a small dataset needs faster-moving
+   * statistics.
+   */
   batchNormMomentum?: number;
 }
 

@@ -65,7 +65,10 @@ function checkCount(count: number, what: string): void {
   if (!Number.isInteger(count) || count < 0) throw new Error(`${what}: the count ${count} is not a whole number ≥ 0`);
 }
 
-/** Three bar panels side by side, gender, age and ethnicity: each value's share of the source's images, and its count. */
+/**
+ * Three bar panels side by side, gender, age and ethnicity: each value's share of the source's images, and its
+ * count.
+ */
 export function attributeSharesSpec(source: string, counts: AttributeCounts): TopLevelSpec {
   const panel = ({ key, title, values, colour }: (typeof ATTRIBUTES)[number]): ConcatPanel => {
     const given = counts[key];

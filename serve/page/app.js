@@ -222,7 +222,8 @@ function showResult(result, file) {
     return;
   }
   const fps = result.fps || Number($('fps').value) || state.info.defaultFps;
-  const view = { result, frames, fps, width: result.width, height: result.height, shown: undefined, time: 0, heads: [] };
+  const { width, height } = result;
+  const view = { result, frames, fps, width, height, shown: undefined, time: 0, heads: [] };
   state.view = view;
   state.url = URL.createObjectURL(file);
   $('summary').textContent = summaryOf(view);
@@ -261,7 +262,8 @@ function mountPlayer(view) {
   // The result's width/height place the boxes; the file's own size stands in only when they are missing.
   player.addEventListener(isVideo ? 'loadedmetadata' : 'load', () => {
     if (view.width && view.height) return;
-    [view.width, view.height] = isVideo ? [player.videoWidth, player.videoHeight] : [player.naturalWidth, player.naturalHeight];
+    const natural = isVideo ? [player.videoWidth, player.videoHeight] : [player.naturalWidth, player.naturalHeight];
+    [view.width, view.height] = natural;
     view.shown = undefined; // the boxes can be placed now: redraw them
     fitStage(view.width, view.height);
     sync(view);

@@ -141,7 +141,8 @@ export const agrStage: StageDefinition<AgrParams> = {
     checkThresholds(p.ageBuckets);
     const [view] = [...ctx.inputs.values()];
     const input = readManifest(view, 'agr');
-    // What each record's source says about it, read once; complete annotations spare the models with attributes: annotations.
+    // What each record's source says about it, read once; complete annotations spare the models with
+    // attributes: annotations.
     const given = new Map(input.map((r) => [r, annotatedPartial(r.annotations, p.ageBuckets)]));
     const complete = (r: ManifestRecord) => isComplete(given.get(r)!);
     const needsModels = (r: ManifestRecord) => p.attributes !== 'annotations' || !complete(r);

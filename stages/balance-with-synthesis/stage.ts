@@ -15,7 +15,10 @@ export interface BalanceParams extends SynthesisSettings {
   sheetPerEmotion: number;
 }
 
-/** The format a source's images have, most of them: generated images are converted to it (the paper: NHFI's 224×224 gray). */
+/**
+ * The format a source's images have, most of them: generated images are converted to it (the paper: NHFI's
+ * 224×224 gray).
+ */
 function sourceFormat(records: readonly ManifestRecord[]): { size: number; channels: 1 | 3; format: 'png' | 'jpeg' } {
   const mode = <T>(values: T[]): T => {
     const counts = new Map<T, number>();

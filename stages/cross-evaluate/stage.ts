@@ -5,7 +5,10 @@ import type { BackendChoice } from '../../ml/runtime.js';
 import type { InputView, StageDefinition, StageEntry } from '../../engine/stage.js';
 
 export interface CrossEvaluateParams {
-  /** Which model is the merged one whose gain over each other model the summary reports; default: the last in models:. */
+  /**
+   * Which model is the merged one whose gain over each other model the summary reports; default: the last in
+   * models:.
+   */
   mergedModel?: string;
   /** The test set the generalisation summary is read on (the paper: the merged evaluator). */
   summaryOn: string;
@@ -71,7 +74,8 @@ export const crossEvaluateStage: StageDefinition<CrossEvaluateParams> = {
     const predictions = new Map<string, Map<Hash, Float32Array>>();
     let done = 0;
     const tally = { predicted: 0, memoised: 0 };
-    // The merged evaluator repeats the per-source ones: each image is predicted once per model (modelProbabilities dedupes).
+    // The merged evaluator repeats the per-source ones: each image is predicted once per model
+    // (modelProbabilities dedupes).
     const examples = sets.flatMap((s) => s.records.map((r) => ({ blob: r.blob, label: EMOTIONS.indexOf(r.label as Emotion), source: r.source })));
     for (const model of modelNames) {
       ctx.progress(done++, modelNames.length, `predicting with ${model}`);

@@ -69,7 +69,8 @@ export const generateFacesStage: StageDefinition<GenerateFacesParams> = {
         return { row, annotation: annotation(`${CSV_FILE}:${image.number + 2}`, image, face.person) };
       }
       const origPath = folderPath(style, image);
-      ctx.output.writeFile(origPath, await encodePng(face)); // the tree is sorted by path: write order does not matter
+      // The tree is sorted by path: write order does not matter.
+      ctx.output.writeFile(origPath, await encodePng(face));
       return { row: '', annotation: annotation(origPath, image, face.person) };
     }, (done) => ctx.progress(done, plan.length));
 

@@ -23,7 +23,10 @@ export interface OutOfFoldOptions {
   backend: BackendChoice;
   seed: number;
   validationSplit: number;
-  /** Each fold's own stream (validation split, batch order), so a fold's model does not depend on which folds ran before it. */
+  /**
+   * Each fold's own stream (validation split, batch order), so a fold's model does not depend on which folds ran
+   * before it.
+   */
   random(fold: number): Rng;
   /** Where finished folds are kept, so an interrupted labelling resumes at the fold it was training. */
   foldMemo?: { get(fold: number): Float32Array[] | undefined; set(fold: number, rows: Float32Array[]): void };

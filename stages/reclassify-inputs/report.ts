@@ -87,7 +87,10 @@ export interface ReportContext {
   oracleNote: string | undefined;
 }
 
-/** report.json (per-source counts, rounds, the old→new label matrix, top issues), issues.jsonl lines and the stage metrics. */
+/**
+ * report.json (per-source counts, rounds, the old→new label matrix, top issues), issues.jsonl lines and the stage
+ * metrics.
+ */
 export function buildReport(input: readonly ManifestRecord[], output: readonly ManifestRecord[], outcomes: readonly SourceOutcome[], context: ReportContext) {
   const p = context.params;
   const lines = outcomes.flatMap((o) => issueLines(o, p.policy));
@@ -143,7 +146,10 @@ export function buildReport(input: readonly ManifestRecord[], output: readonly M
   return { json, issueLines: lines, probabilityLines, metrics };
 }
 
-/** The contact sheet: per given label, its most confident issues (lowest self-confidence first), captioned old → new. */
+/**
+ * The contact sheet: per given label, its most confident issues (lowest self-confidence first), captioned
+ * old → new.
+ */
 export async function renderIssueSheet(outcomes: readonly SourceOutcome[], perClass: number, readBlob: (blob: Hash) => Buffer): Promise<Buffer> {
   const all = outcomes.flatMap((o) => o.result.issues.map((issue) => ({ issue, record: o.records[issue.index] as ManifestRecord })));
   all.sort((a, b) => a.issue.selfConfidence - b.issue.selfConfidence || a.record.blob.localeCompare(b.record.blob));

@@ -16,7 +16,10 @@ export interface Style {
   readonly zoom: number;
   /** Size multipliers per emotion when the pipeline gives no `classSkew`, after the real dataset's imbalance. */
   readonly defaultSkew: Partial<Record<Emotion, number>>;
-  /** The label as the source spells it: a folder name, or (FER2013) the numeric id; undefined for contempt in FER2013. */
+  /**
+   * The label as the source spells it: a folder name, or (FER2013) the numeric id; undefined for contempt in
+   * FER2013.
+   */
   sourceLabel(label: Expression): string | undefined;
   background(rng: Rng): string;
   /** Draws the per-image look: applied to the raster by `finish`. */

@@ -3,7 +3,6 @@ import { seededRandom } from '../lib/random.js';
 import type { Emotion } from '../datasets/vocabulary.js';
 import { renderFace } from '../synth/faces/render.js';
 import { STYLES, type StyleName } from '../synth/faces/styles.js';
-import { ffmpegPath } from '../serve/ffmpeg.js';
 
 export interface SceneFace {
   emotion: Emotion;
@@ -39,11 +38,13 @@ export function tileAt(video: SceneVideo, k: number, t: number): [number, number
 
 /**
  * Renders a video of generated faces (one drawing per face, each in `style`'s look) moving a little over a
- * plain background, encoded by ffmpeg from raw frames on a pipe: H.264 in MP4, or VP8 in WebM.
+ * plain background, encoded by ffmpeg from raw frames on a pipe: H.264 in MP4, or VP8 in WebM. The tests and the
+ * serve benchmark use it as footage whose faces are known. `ffmpeg` is the binary to run (serve/ffmpeg.ts finds
+ * one): a library does not go looking for programs.
  */
 export async function renderFaceVideo(options: {
   file: string; faces: SceneFace[]; width: number; height: number; fps: number; seconds: number; style: StyleName; seed: number;
-  codec?: 'h264' | 'vp8';
+  codec?: 'h264' | 'vp8'; ffmpeg: string;
 }): Promise<SceneVideo> {
   const { width, height, fps, seconds, style } = options;
   const rng = seededRandom(options.seed, 'face-video');
@@ -63,7 +64,7 @@ export async function renderFaceVideo(options: {
   const encoder = options.codec === 'vp8'
     ? ['-c:v', 'libvpx', '-b:v', '1M', '-deadline', 'realtime', '-cpu-used', '8']
     : ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-pix_fmt', 'yuv420p', '-movflags', '+faststart'];
-  const child = execa(await ffmpegPath(), [
+  const child = execa(options.ffmpeg, [
     '-hide_banner', '-loglevel', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(fps), '-i', 'pipe:0',
     ...encoder, options.file,
   ]);
