@@ -1,10 +1,10 @@
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { Raster } from '../datasets/images/raster.js';
 import type { FaceClassifier } from './classifier.js';
-import { cropFace, findFaces, type Box, type FaceOptions } from './faces.js';
+import { cropFace, findFaces, type FaceOptions } from './faces.js';
 import { imageFrame, MediaError, videoFrames, type Frame, type MediaInfo } from './media.js';
 import { emotionShares, round, summarisePeople, type FaceResult, type FrameResult, type PersonSummary } from './summary.js';
-import { FaceTracker } from './track.js';
+import { FaceTracker, type Box } from './track.js';
 
 export interface AnalysisOptions extends FaceOptions {
   /** Frames sampled per second of video. */

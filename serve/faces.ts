@@ -2,9 +2,8 @@ import type { GraphModel } from '@tensorflow/tfjs-converter';
 import { detectFaces } from '../ml/human/blazeface.js';
 import type { Raster } from '../datasets/images/raster.js';
 import { frameBox, type Framing } from './framing.js';
-import { intersection, iou } from './track.js';
+import { intersection, iou, type Box } from './track.js';
 
-export type Box = [number, number, number, number];
 
 export interface FaceOptions {
   /** Faces blazeface scores below this are not reported (human's default: 0.5). */

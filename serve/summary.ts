@@ -1,4 +1,4 @@
-import type { Box } from './faces.js';
+import type { Box } from './track.js';
 
 export interface FaceResult {
   box: Box;

@@ -1,4 +1,5 @@
-import type { Box } from './faces.js';
+/** A face box in pixels: [x, y, width, height]. */
+export type Box = [number, number, number, number];
 
 /** The area two [x, y, w, h] boxes share. */
 export function intersection(a: Box, b: Box): number {

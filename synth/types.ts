@@ -4,7 +4,6 @@ import type { AgeBucket, Emotion, Ethnicity, Gender } from '../datasets/vocabula
 import type { DetectorOptions } from '../ml/human/blazeface.js';
 import type { BackendChoice } from '../ml/runtime.js';
 import type { StyleName } from './faces/styles.js';
-import type { PromptTemplates } from './prompts.js';
 
 /** Who a generated face should be: one of the 40 subgroups. */
 export interface Subgroup {
@@ -70,7 +69,7 @@ export interface SynthesizerSpec {
 /** How faces are generated and checked: what balance-with-synthesis and synthesize share of their params. */
 export interface SynthesisSettings {
   synthesizer: SynthesizerSpec;
-  prompts: { templates: PromptTemplates; negative: string; words: Record<string, string> };
+  prompts: { templates: Record<Emotion, string>; negative: string; words: Record<string, string> };
   width: number;
   height: number;
   steps: number;

@@ -4,18 +4,9 @@ import { decodeImage } from '../../datasets/images/prepare.js';
 import { toChannels } from '../../datasets/images/raster.js';
 import type { FaceImage } from '../architectures/backbone.js';
 import { loadHumanModel } from './models.js';
-import { selectBackend, type BackendChoice } from '../runtime.js';
+import { selectBackend } from '../runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
-import { EMOTION_ORACLE_MODEL, emotionScores } from './emotion-oracle.js';
-
-export interface EmotionOracleRequest {
-  backend: BackendChoice;
-  /** Encoded image files (PNG, JPEG, … as stored). */
-  images: Uint8Array[];
-}
-
-/** Per image, in order: probabilities in EMOTIONS order, or why the image could not be decoded. */
-export type EmotionOracleReply = Array<Float32Array | { error: string }>;
+import { EMOTION_ORACLE_MODEL, emotionScores, type EmotionOracleReply, type EmotionOracleRequest } from './emotion-oracle.js';
 
 let model: Promise<GraphModel> | undefined;
 

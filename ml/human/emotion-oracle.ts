@@ -32,7 +32,16 @@ import { EMOTIONS, FER2013_IDS, type Emotion } from '../../datasets/vocabulary.j
 import type { FaceImage } from '../architectures/backbone.js';
 import type { BackendChoice } from '../runtime.js';
 import { mapRequests } from '../../lib/parallel/map-requests.js';
-import type { EmotionOracleRequest } from './emotion-oracle-worker.js';
+
+/** What the worker (emotion-oracle-worker.ts) is asked: one batch of images. */
+export interface EmotionOracleRequest {
+  backend: BackendChoice;
+  /** Encoded image files (PNG, JPEG, … as stored). */
+  images: Uint8Array[];
+}
+
+/** Per image, in order: probabilities in EMOTIONS order, or why the image could not be decoded. */
+export type EmotionOracleReply = Array<Float32Array | { error: string }>;
 
 /** What the oracle's preprocessing is, in words; goes into memo keys beside the model file hashes. */
 export const EMOTION_ORACLE_PREPROCESSING =
