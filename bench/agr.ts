@@ -9,7 +9,8 @@ import type { GraphModel } from '@tensorflow/tfjs-converter';
 import { seededRandom } from '../lib/random.js';
 import type { AgrRequest, AgrResult } from '../stages/agr/worker.js';
 import { runGear } from '../ml/human/attribute-models.js';
-import { DEFAULT_DETECTOR } from '../ml/human/blazeface.js';
+import { defaultParams } from '../engine/spec/schema-check.js';
+import type { AgrEntry } from '../schemas/types/agr.js';
 import { predictAttributes, type PredictOptions } from '../ml/human/predict-attributes.js';
 import { encodePng, renderFace } from '../synth/faces/render.js';
 import { STYLES } from '../synth/faces/styles.js';
@@ -64,8 +65,9 @@ async function workersPath(images: Uint8Array[], options: PredictOptions, worker
   return { rate: images.length / ((performance.now() - started) / 1000), results };
 }
 
-const DEFAULT_MODELS: PredictOptions = { detector: DEFAULT_DETECTOR, genderModel: 'faceres', ageModel: 'faceres' };
-const FAST_MODELS: PredictOptions = { detector: DEFAULT_DETECTOR, genderModel: 'gear', ageModel: 'ssrnet' };
+const { detector } = defaultParams<AgrEntry>('agr.schema.json');
+const DEFAULT_MODELS: PredictOptions = { detector, genderModel: 'faceres', ageModel: 'faceres' };
+const FAST_MODELS: PredictOptions = { detector, genderModel: 'gear', ageModel: 'ssrnet' };
 
 async function main(): Promise<void> {
   const images = await renderImages();

@@ -7,6 +7,8 @@ import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import * as os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { seededRandom } from '../lib/random.js';
+import { defaultParams } from '../engine/spec/schema-check.js';
+import type { TrainEntry } from '../schemas/types/train.js';
 import { pythonWith } from './python.js';
 import { ReplicaSet, type Batch } from '../ml/training/replicas.js';
 
@@ -52,7 +54,10 @@ function randomBatch(random: () => number): Batch {
 }
 
 async function ferDagImagesPerSecond(replicaCount: number): Promise<{ imagesPerSecond: number; backend: string }> {
-  const spec = { arch: 'paper-cnn' as const, inputSize: SIZE, channels: 1 as const, width: 1, classes: 7, dropout: 0.25 };
+  const { dropout, batchNormMomentum } = defaultParams<TrainEntry>('train.schema.json'); // the train stage's paper CNN
+  const spec = {
+    arch: 'paper-cnn' as const, inputSize: SIZE, channels: 1 as const, width: 1, classes: 7, dropout, batchNormMomentum,
+  };
   const replicas = await ReplicaSet.start({ spec, replicas: replicaCount, backend: 'auto', seed: 1, learningRate: 3e-4, exampleSize: SIZE * SIZE });
   const random = seededRandom(1, 'bench');
   try {

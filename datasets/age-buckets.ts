@@ -1,14 +1,15 @@
-import type { EntryProblem, StageEntry } from '../engine/stage.js';
+import type { EntryProblem } from '../engine/stage.js';
 import { AGE_BUCKETS, type AgeBucket } from './vocabulary.js';
 
-/** Where each age bucket begins, in years; a child is anyone younger than `young` (docs/design.md: 15, 30, 65). */
+/**
+ * Where each age bucket begins, in years; a child is anyone younger than `young`. The defaults (15, 30, 65) are
+ * the stage schemas' (schemas/stages/common.schema.json, ageBuckets); read them with `defaultParams`.
+ */
 export interface AgeThresholds {
   young: number;
   adult: number;
   old: number;
 }
-
-export const DEFAULT_AGE_THRESHOLDS: AgeThresholds = { young: 15, adult: 30, old: 65 };
 
 /** The bucket of an age in years: 14.9 is a child, 15 is young, 64.9 an adult, 65 old (with the defaults). */
 export function ageBucket(years: number, t: AgeThresholds): AgeBucket {
@@ -31,8 +32,8 @@ export function bucketScores(distribution: readonly number[], t: AgeThresholds):
 }
 
 /** For `checkEntry` of stages with `ageBuckets`: the thresholds must rise, so `validate` refuses them early. */
-export function ageBucketProblems(entry: StageEntry): EntryProblem[] {
-  const t = (entry.params as { ageBuckets?: { young: number; adult: number; old: number } } | undefined)?.ageBuckets;
-  if (!t || (t.young < t.adult && t.adult < t.old)) return [];
+export function ageBucketProblems(params: { ageBuckets: AgeThresholds }): EntryProblem[] {
+  const t = params.ageBuckets;
+  if (t.young < t.adult && t.adult < t.old) return [];
   return [{ path: ['params', 'ageBuckets'], message: `must rise: young ${t.young} < adult ${t.adult} < old ${t.old}` }];
 }

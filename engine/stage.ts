@@ -144,9 +144,66 @@ export interface StageDefinition<P = Record<string, unknown>> {
 }
 
 /** `keyParams` for a stage whose `cacheMegabytes` changes only its speed: the engine's default, less that. */
-export function paramsWithoutCacheSize(entry: StageEntry): { params: Record<string, unknown> } {
-  const { cacheMegabytes: _speedOnly, ...params } = (entry.params ?? {}) as Record<string, unknown>;
-  return { params };
+export function paramsWithoutCacheSize<P extends { cacheMegabytes?: number }>(
+  params: P,
+): { params: Omit<P, 'cacheMegabytes'> } {
+  const { cacheMegabytes: _speedOnly, ...rest } = params;
+  return { params: rest };
+}
+
+/** The params of an entry type: its `params` field (a stage whose params are the whole entry says so in `params`). */
+type ParamsField<E> = E extends { params?: infer P } ? NonNullable<P> : never;
+
+/**
+ * A stage as its module declares it to `defineStage`: `E` is its entry as its schema describes it after
+ * validation (schemas/types/<type>.ts, derived from the JSON Schema), `P` what its hooks and `run` receive.
+ */
+export interface StageDeclaration<E extends { type: string }, P> {
+  readonly type: E['type'];
+  readonly version: string;
+  readonly schema: string;
+  readonly produces?: OutputKind;
+  readonly accepts?: StageDefinition['accepts'];
+  /** The params from the entry; default: its `params` field. */
+  params?(entry: E): P;
+  keyParams?(params: P, entry: E): Record<string, unknown>;
+  workspacePaths?(params: P, entry: E): { deps: string[]; outs: string[] };
+  modelFiles?(params: P, entry: E): Record<string, string>;
+  uncacheableReason?(params: P, entry: E): string | undefined;
+  checkEntry?(params: P, entry: E): EntryProblem[];
+  run(ctx: StageContext<P> & { readonly entry: E }): Promise<void>;
+}
+
+/**
+ * Declares a stage: every hook receives the params typed from the stage's schema. The engine calls a hook only
+ * on an entry its schema validated (defaults filled in), which is what makes the one conversion below sound.
+ */
+export function defineStage<E extends { type: string }, P = ParamsField<E>>(
+  d: StageDeclaration<E, P>,
+): StageDefinition<P> {
+  const typed = (entry: StageEntry) => entry as unknown as E;
+  const params = (entry: StageEntry): P =>
+    d.params ? d.params(typed(entry)) : (typed(entry) as unknown as { params: P }).params;
+  const hook = <R>(f: ((params: P, entry: E) => R) | undefined) =>
+    f && ((entry: StageEntry) => f(params(entry), typed(entry)));
+  const definition: StageDefinition<P> = {
+    type: d.type,
+    version: d.version,
+    schema: d.schema,
+    params,
+    run: (ctx) => d.run(ctx as StageContext<P> & { entry: E }),
+  };
+  const optional = {
+    produces: d.produces,
+    accepts: d.accepts,
+    keyParams: hook(d.keyParams),
+    workspacePaths: hook(d.workspacePaths),
+    modelFiles: hook(d.modelFiles),
+    uncacheableReason: hook(d.uncacheableReason),
+    checkEntry: hook(d.checkEntry),
+  };
+  // Only the hooks declared: the engine treats a missing one as its default.
+  return Object.assign(definition, Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined)));
 }
 
 /** The stage types a pipeline may use. The CLI hands the engine the built-in ones (stages/registry.ts). */

@@ -1,11 +1,12 @@
 import * as path from 'node:path';
 import type { Store } from '../cache/store.js';
 import { stageInputView } from '../engine/context.js';
-import type { Pipeline } from '../engine/spec/pipeline.js';
+import type { Pipeline, StageSpec } from '../engine/spec/pipeline.js';
 import { decodeImage } from '../datasets/images/prepare.js';
 import { toChannels, type Raster } from '../datasets/images/raster.js';
 import { readManifest } from '../datasets/manifest.js';
-import { selectExamples, type TrainOn } from '../ml/training/examples.js';
+import { selectExamples } from '../ml/training/examples.js';
+import type { TrainEntry } from '../schemas/types/train.js';
 import type { InputView } from '../engine/stage.js';
 
 /** A model the server can use: the train stage's output, and a few of the images it was trained on. */
@@ -19,6 +20,9 @@ export interface ServedModel {
 /** A missing or unusable model; the CLI prints the message and exits. */
 export class ModelChoiceError extends Error {}
 
+/** A train stage's params: the loader validated its entry against train.schema.json and filled in the defaults. */
+const trainParams = (stage: StageSpec): TrainEntry['params'] => (stage.entry as unknown as TrainEntry).params;
+
 /**
  * The train stage `fer-dag serve` uses when none is named: the one trained on every source (trainOn: all),
  * which is the paper's merged model; when there are several, the one named like "merged".
@@ -27,7 +31,7 @@ export function defaultModelStage(pipeline: Pipeline): string {
   const trains = [...pipeline.stages.values()].filter((s) => s.type === 'train');
   const file = path.relative(process.cwd(), pipeline.file);
   if (!trains.length) throw new ModelChoiceError(`${file} has no train stage: add one (see the README, "type: train") and run it first`);
-  const onAll = trains.filter((s) => ((s.entry.params as { trainOn?: TrainOn } | undefined)?.trainOn ?? 'all') === 'all');
+  const onAll = trains.filter((s) => trainParams(s).trainOn === 'all');
   const named = onAll.filter((s) => /merged/i.test(s.name));
   const pick = onAll.length === 1 ? onAll : named.length === 1 ? named : trains.length === 1 ? trains : [];
   if (pick.length === 1) return pick[0]!.name;
@@ -53,8 +57,8 @@ export async function servedModel(
   if (inputName && pipeline.stages.has(inputName)) {
     const input = await recordOf(inputName);
     const records = readManifest(stageInputView(store, inputName, input.outputs, input.treeHash as InputView['treeHash']), stage);
-    const params = spec.entry.params as { trainOn?: TrainOn; splits?: string[] } | undefined;
-    const examples = selectExamples(records, params?.trainOn ?? 'all', params?.splits ?? ['train', 'val']);
+    const params = trainParams(spec);
+    const examples = selectExamples(records, params.trainOn, params.splits);
     const blobs = [...new Set(examples.map((e) => e.blob))].sort();
     const count = Math.min(sampleSize, blobs.length);
     for (let k = 0; k < count; k++) {

@@ -1,5 +1,5 @@
 import type { AgeThresholds } from '../datasets/age-buckets.js';
-import type { EntryProblem, StageEntry } from '../engine/stage.js';
+import type { EntryProblem } from '../engine/stage.js';
 import type { AgeBucket, Emotion, Ethnicity, Gender } from '../datasets/vocabulary.js';
 import type { DetectorOptions } from '../ml/human/blazeface.js';
 import type { BackendChoice } from '../ml/runtime.js';
@@ -88,10 +88,11 @@ export interface GenerationChecks {
 }
 
 /** A synthesizer of type command needs its command, one of type http its servers. */
-export function synthesizerProblems(entry: StageEntry): EntryProblem[] {
-  type Synthesizer = { type?: string; command?: string[]; servers?: string[] };
-  const s = (entry.params as { synthesizer?: Synthesizer } | undefined)?.synthesizer;
-  if (s?.type === 'command' && !s.command) {
+export function synthesizerProblems(params: {
+  synthesizer: Pick<SynthesizerSpec, 'type' | 'command' | 'servers'>;
+}): EntryProblem[] {
+  const s = params.synthesizer;
+  if (s.type === 'command' && !s.command) {
     return [
       {
         path: ['params', 'synthesizer'],
@@ -99,7 +100,7 @@ export function synthesizerProblems(entry: StageEntry): EntryProblem[] {
       },
     ];
   }
-  if (s?.type === 'http' && !s.servers) {
+  if (s.type === 'http' && !s.servers) {
     const message =
       'has type http but no servers: give servers: [http://host:port, …] (AUTOMATIC1111 started with --api)';
     return [{ path: ['params', 'synthesizer'], message }];

@@ -3,9 +3,10 @@ import { test } from 'node:test';
 import sharp from 'sharp';
 import { GEAR_ETHNICITIES, gearAge } from '../ml/human/attribute-models.js';
 import { agreement, annotatedAttributes, annotatedPartial } from '../datasets/attributes.js';
-import { ageBucket, bucketScores, DEFAULT_AGE_THRESHOLDS } from '../datasets/age-buckets.js';
+import { ageBucket, bucketScores } from '../datasets/age-buckets.js';
 import { predictAttributes, type AttributeModels, type AttributePrediction, type FlaggedImage } from '../ml/human/predict-attributes.js';
-import { DEFAULT_DETECTOR } from '../ml/human/blazeface.js';
+import { defaultParams } from '../engine/spec/schema-check.js';
+import type { AgrEntry } from '../schemas/types/agr.js';
 import { seededRandom } from '../lib/random.js';
 import { sceneSvg } from '../synth/faces/render.js';
 import { STYLES } from '../synth/faces/styles.js';
@@ -39,7 +40,9 @@ function loadModels(): Promise<AttributeModels> {
   return models;
 }
 
-const options = { detector: DEFAULT_DETECTOR, genderModel: 'faceres' as const, ageModel: 'faceres' as const };
+// The agr stage's defaults, as a pipeline that leaves them out gets them.
+const agrDefaults = defaultParams<AgrEntry>('agr.schema.json');
+const options = { detector: agrDefaults.detector, genderModel: 'faceres' as const, ageModel: 'faceres' as const };
 
 test('the real gear, faceres and age models give probabilities and an age for a face crop', async () => {
   const m = await loadModels();
@@ -75,7 +78,7 @@ test('a portrait is cropped at its face; an empty canvas and a canvas with two f
   const [found, several, empty] = predictAttributes(m, [one, two, none].map((image) => ({ image, detect: true })), options);
   const face = (found as AttributePrediction).face!;
   assert.ok(face, 'one face: cropped and predicted');
-  assert.ok(face.score >= DEFAULT_DETECTOR.minConfidence && face.score <= 1);
+  assert.ok(face.score >= agrDefaults.detector.minConfidence && face.score <= 1);
   // The pasted 224×224 crop spans x 140–364, y 100–324; the square crop around the detected face lies over it.
   const [x, y, w, h] = face.box;
   assert.equal(w, h, 'the crop is square');
@@ -92,7 +95,7 @@ test('a portrait is cropped at its face; an empty canvas and a canvas with two f
 });
 
 test('age buckets: 14.9 is a child, 15 young, 29.9 young, 30 adult, 64.9 adult, 65 old; thresholds are params', () => {
-  const t = DEFAULT_AGE_THRESHOLDS;
+  const t = agrDefaults.ageBuckets;
   assert.deepEqual([0, 14.9, 15, 29.9, 30, 64.9, 65, 99].map((y) => ageBucket(y, t)), ['child', 'child', 'young', 'young', 'adult', 'adult', 'old', 'old']);
   assert.equal(ageBucket(17, { young: 18, adult: 30, old: 60 }), 'child');
   assert.equal(ageBucket(60, { young: 18, adult: 30, old: 60 }), 'old');
@@ -109,7 +112,7 @@ test('gear\'s age is human\'s: the likeliest bin\'s centre, pulled toward the ot
 });
 
 test('annotations give each attribute only where they say it: an age range gives a bucket only when it lies in one', () => {
-  const t = DEFAULT_AGE_THRESHOLDS;
+  const t = agrDefaults.ageBuckets;
   assert.deepEqual(annotatedPartial({ gender: 'female', ethnicity: 'asian', ageMin: 20, ageMax: 39 }, t), { gender: 'female', ethnicity: 'asian' }, '20–39 spans young and adult');
   assert.deepEqual(annotatedPartial({ ethnicity: 'black', ageMin: 70, ageMax: 120 }, t), { ethnicity: 'black', age: 'old' });
   assert.deepEqual(annotatedPartial({ ageMin: 0, ageMax: 3 }, t), { age: 'child' });

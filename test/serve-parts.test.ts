@@ -22,7 +22,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Hash } from '../cache/hash.js';
 import { loadFaceClassifier } from '../serve/classifier.js';
 import { EMOTIONS } from '../datasets/vocabulary.js';
-import { buildPaperCnn, PAPER_CNN_DEFAULTS } from '../ml/architectures/paper-cnn.js';
+import { buildPaperCnn } from '../ml/architectures/paper-cnn.js';
 import { storeSaveHandler } from '../ml/model-files.js';
 import type { InputView, OutputWriter } from '../engine/stage.js';
 import { renderFaceVideo, tileAt } from '../synth/face-video.js';
@@ -97,7 +97,7 @@ test('the framing of training images is measured from where blazeface finds thei
 
 test('a face crop reaches a served paper CNN exactly as the same picture reached it in training', async () => {
   await selectBackend('auto');
-  const spec = { ...PAPER_CNN_DEFAULTS, inputSize: 20, channels: 1 as const, width: 0.125 };
+  const spec = { inputSize: 20, channels: 1 as const, width: 0.125, classes: 7, dropout: 0.25, batchNormMomentum: 0.99 };
   const model = buildPaperCnn(spec);
   const files = new Map<string, Uint8Array>();
   const put = (rel: string, data: string | Uint8Array) => void files.set(rel, typeof data === 'string' ? Buffer.from(data) : data);

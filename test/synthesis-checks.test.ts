@@ -3,8 +3,8 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import sharp from 'sharp';
-import { DEFAULT_DETECTOR } from '../ml/human/blazeface.js';
-import { DEFAULT_AGE_THRESHOLDS } from '../datasets/age-buckets.js';
+import { defaultParams } from '../engine/spec/schema-check.js';
+import type { SynthesizeEntry } from '../schemas/types/synthesize.js';
 import { seededRandom } from '../lib/random.js';
 import { personInSubgroup } from '../synth/faces/attributes.js';
 import { renderFace } from '../synth/faces/render.js';
@@ -40,8 +40,10 @@ async function portrait(): Promise<FaceImage> {
   return { pixels, width: 320, height: 320, channels: 3 };
 }
 
+// The synthesize stage's defaults for the face detector and the age buckets, as a pipeline without them gets.
+const { detector, ageBuckets } = defaultParams<SynthesizeEntry>('synthesize.schema.json');
 const settings = (over: Partial<CheckSettings>): CheckSettings => ({
-  oneFace: true, emotion: { minScore: 0.5 }, attributes: [], detector: DEFAULT_DETECTOR, ageBuckets: DEFAULT_AGE_THRESHOLDS, ...over,
+  oneFace: true, emotion: { minScore: 0.5 }, attributes: [], detector, ageBuckets, ...over,
 });
 
 test('the emotion check rejects an image whose requested emotion does not win in the reference classifier, and accepts one that does', async () => {

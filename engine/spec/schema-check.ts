@@ -9,16 +9,38 @@ import { dotted, type SourceMap, type SpecPath } from './source-map.js';
 // strictNumbers: NaN and Infinity are not numbers (ajv otherwise passes 1e400 as an integer).
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false, strictNumbers: true, verbose: true });
 const compiled = new Map<string, ValidateFunction>();
+// What several stage schemas share; they refer to it as common.schema.json#/$defs/…, resolved against their $id.
+ajv.addSchema(readSchema(path.join(schemasDir, 'stages', 'common.schema.json')));
+
+function readSchema(file: string): { $id?: string } {
+  return JSON.parse(fs.readFileSync(path.resolve(schemasDir, file), 'utf8')) as { $id?: string };
+}
 
 /** Compiles (once per process) a schema from `schemas/`, or from an absolute path (a stage defined outside). */
 export function schemaValidator(file: string): ValidateFunction {
   let validate = compiled.get(file);
   if (!validate) {
-    const schema = JSON.parse(fs.readFileSync(path.resolve(schemasDir, file), 'utf8')) as object;
-    validate = ajv.compile(schema);
+    validate = ajv.compile(readSchema(file));
     compiled.set(file, validate);
   }
   return validate;
+}
+
+/**
+ * A stage schema's `params` with nothing given: every default the schema declares, filled in by ajv as it fills
+ * in a pipeline's entries. Code that needs a default reads it here rather than keeping a copy of it.
+ */
+export function defaultParams<E extends { params?: unknown }>(stageSchemaFile: string): NonNullable<E['params']> {
+  const file = path.resolve(schemasDir, 'stages', stageSchemaFile);
+  const id = readSchema(file).$id;
+  if (!id) throw new Error(`${stageSchemaFile} has no $id`);
+  schemaValidator(file); // registers the schema under its $id, for the $ref below
+  const validate = ajv.compile({ $ref: `${id}#/properties/params` });
+  const value = {};
+  if (!validate(value)) {
+    throw new Error(`${stageSchemaFile}: params left empty are invalid: ${ajv.errorsText(validate.errors)}`);
+  }
+  return value as NonNullable<E['params']>;
 }
 
 /**

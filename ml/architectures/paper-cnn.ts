@@ -12,13 +12,11 @@ export interface PaperCnnSpec {
   classes: number;
   dropout: number;
   /**
-   * Keras' default 0.99 suits the paper's tens of thousands of images; a small dataset needs faster-moving
+   * Keras' 0.99 suits the paper's tens of thousands of images; a small dataset needs faster-moving
    * statistics.
    */
-  batchNormMomentum?: number;
+  batchNormMomentum: number;
 }
-
-export const PAPER_CNN_DEFAULTS: PaperCnnSpec = { inputSize: 48, channels: 1, width: 1, classes: 7, dropout: 0.25, batchNormMomentum: 0.99 };
 
 const CONV_BLOCKS: ReadonlyArray<{ filters: number; kernel: number }> = [
   { filters: 64, kernel: 3 },
@@ -42,7 +40,7 @@ export function buildPaperCnn(spec: PaperCnnSpec): LayersModel {
       filters: scaled(block.filters, spec.width), kernelSize: block.kernel, padding: 'same',
       ...(i === 0 ? { inputShape: [spec.inputSize, spec.inputSize, spec.channels] } : {}),
     }));
-    model.add(new FastBatchNorm({ momentum: spec.batchNormMomentum ?? 0.99 }));
+    model.add(new FastBatchNorm({ momentum: spec.batchNormMomentum }));
     model.add(tfl.layers.activation({ activation: 'relu' }));
     model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
     model.add(new FastDropout(spec.dropout));
@@ -50,7 +48,7 @@ export function buildPaperCnn(spec: PaperCnnSpec): LayersModel {
   model.add(tfl.layers.flatten());
   for (const units of DENSE_UNITS) {
     model.add(tfl.layers.dense({ units: scaled(units, spec.width) }));
-    model.add(new FastBatchNorm({ momentum: spec.batchNormMomentum ?? 0.99 }));
+    model.add(new FastBatchNorm({ momentum: spec.batchNormMomentum }));
     model.add(tfl.layers.activation({ activation: 'relu' }));
     model.add(new FastDropout(spec.dropout));
   }

@@ -29,8 +29,6 @@ export interface DetectorOptions {
   scale: number;
 }
 
-export const DEFAULT_DETECTOR: DetectorOptions = { minConfidence: 0.5, maxFaces: 5, scale: 1.4 };
-
 export interface DetectedFace {
   /** The square crop around the face, in image pixels: [x, y, width, height]; may reach outside the image. */
   box: [number, number, number, number];
@@ -91,7 +89,7 @@ function rawDetections(model: GraphModel, input: tf.Tensor4D): { rows: Float32Ar
 export type DetectorFit = 'stretch' | 'pad';
 
 /** Faces in `image`, best first. The model takes one image per call (its input is [1, 256, 256, 3]). */
-export function detectFaces(model: GraphModel, image: FaceImage, options: DetectorOptions = DEFAULT_DETECTOR, fit: DetectorFit = 'stretch'): DetectedFace[] {
+export function detectFaces(model: GraphModel, image: FaceImage, options: DetectorOptions, fit: DetectorFit = 'stretch'): DetectedFace[] {
   const shape = model.inputs[0]?.shape;
   const inputSize = shape?.[1] ?? 256;
   if (!shape || shape.length !== 4 || shape[1] !== shape[2] || shape[3] !== 3) {

@@ -1,32 +1,21 @@
 import type { Hash } from '../../cache/hash.js';
 import type { ItemMemo } from '../../cache/memo.js';
-import { AGE_MODEL_FILES, ATTRIBUTE_PREPROCESSING, BLAZEFACE_MODEL, type AgeModel } from '../../ml/human/model-names.js';
+import { AGE_MODEL_FILES, ATTRIBUTE_PREPROCESSING, BLAZEFACE_MODEL } from '../../ml/human/model-names.js';
 import type { AgrRequest, AgrResult } from './worker.js';
 import { agreement, annotatedPartial, isComplete, type Attributes } from '../../datasets/attributes.js';
-import type { DetectorOptions } from '../../ml/human/blazeface.js';
 import { ageBucket, bucketScores, checkThresholds, type AgeThresholds } from '../../datasets/age-buckets.js';
-import type { AttributePrediction, FlaggedImage, GenderModel } from '../../ml/human/predict-attributes.js';
+import type { AttributePrediction, FlaggedImage } from '../../ml/human/predict-attributes.js';
 import { buildAgrReport, type FailedImage } from './report.js';
 import { readManifest, writeManifest } from '../../datasets/manifest.js';
 import type { ManifestRecord } from '../../datasets/record.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';
-import type { BackendChoice } from '../../ml/runtime.js';
 import { mapRequests } from '../../lib/parallel/map-requests.js';
-import type { StageContext, StageDefinition, StageEntry } from '../../engine/stage.js';
+import { defineStage, type StageContext } from '../../engine/stage.js';
+import type { AgrEntry } from '../../schemas/types/agr.js';
 import { ageBucketProblems } from '../../datasets/age-buckets.js';
 
-export interface AgrParams {
-  attributes: 'annotations' | 'predict' | 'both';
-  ageBuckets: AgeThresholds;
-  genderModel: GenderModel;
-  ageModel: AgeModel;
-  detect: 'auto' | 'always' | 'never';
-  detectMinSide: number;
-  detector: DetectorOptions;
-  batchSize: number;
-  workers: number;
-  backend: BackendChoice;
-}
+/** The agr params, typed from schemas/stages/agr.schema.json with its defaults filled in. */
+export type AgrParams = AgrEntry['params'];
 
 type ModelOutcome = AttributePrediction | FlaggedImage;
 
@@ -118,23 +107,21 @@ async function runModels(ctx: StageContext<AgrParams>, memo: ItemMemo, todo: Man
   return { outcomes, failed };
 }
 
-export const agrStage: StageDefinition<AgrParams> = {
+export const agrStage = defineStage<AgrEntry>({
   type: 'agr',
   version: '1',
   schema: 'agr.schema.json',
   produces: 'manifest',
   accepts: { input: ['manifest'] },
   checkEntry: ageBucketProblems,
-  params: (entry: StageEntry) => entry.params as AgrParams,
-  keyParams(entry: StageEntry) {
+  keyParams(params) {
     // Speed only: how images are batched and spread over threads does not change a prediction.
-    const { batchSize: _b, workers: _w, ...params } = (entry.params ?? {}) as Record<string, unknown>;
-    return { params };
+    const { batchSize: _b, workers: _w, ...rest } = params;
+    return { params: rest };
   },
-  modelFiles(entry: StageEntry) {
+  modelFiles(params) {
     // Named even with attributes: annotations, where images without annotations are still predicted.
-    const p = entry.params as AgrParams;
-    return Object.assign({}, ...modelNames(p).map((name) => humanModelFileMap(name))) as Record<string, string>;
+    return Object.assign({}, ...modelNames(params).map((name) => humanModelFileMap(name))) as Record<string, string>;
   },
   async run(ctx) {
     const p = ctx.params;
@@ -198,4 +185,4 @@ export const agrStage: StageDefinition<AgrParams> = {
     for (const f of ran.failed) ctx.log(`skipped ${f.source} ${f.origPath}: ${f.error}`);
     ctx.output.setMetrics({ imagesPredicted: todo.length, predictionsMemoised: memoised, skipped: ran.failed.length });
   },
-};
+});

@@ -3,17 +3,13 @@ import { manifestText, MANIFEST, readManifest, writeManifest } from '../../datas
 import type { ManifestRecord } from '../../datasets/record.js';
 import { checkModelFiles } from '../../synth/model-files.js';
 import { selectEvaluator } from '../../synth/select.js';
-import type { SynthesisSettings } from '../../synth/types.js';
-import type { StageDefinition, StageEntry } from '../../engine/stage.js';
+import { defineStage } from '../../engine/stage.js';
+import type { BalanceWithSynthesisEntry } from '../../schemas/types/balance-with-synthesis.js';
 import { ageBucketProblems } from '../../datasets/age-buckets.js';
 import { synthesizerProblems } from '../../synth/types.js';
 
-export interface BalanceParams extends SynthesisSettings {
-  perSubgroup: number;
-  split: string;
-  sources: 'all' | string[];
-  sheetPerEmotion: number;
-}
+/** The balance-with-synthesis params, typed from schemas/stages/balance-with-synthesis.schema.json with its defaults filled in. */
+export type BalanceParams = BalanceWithSynthesisEntry['params'];
 
 /**
  * The format a source's images have, most of them: generated images are converted to it (the paper: NHFI's
@@ -32,15 +28,14 @@ function sourceFormat(records: readonly ManifestRecord[]): { size: number; chann
   };
 }
 
-export const balanceWithSynthesisStage: StageDefinition<BalanceParams> = {
+export const balanceWithSynthesisStage = defineStage<BalanceWithSynthesisEntry>({
   type: 'balance-with-synthesis',
   version: '2',
   schema: 'balance-with-synthesis.schema.json',
   produces: 'manifest',
   accepts: { input: ['manifest'], models: ['model'] },
-  checkEntry: (entry) => [...ageBucketProblems(entry), ...synthesizerProblems(entry)],
-  params: (entry: StageEntry) => entry.params as BalanceParams,
-  modelFiles: (entry: StageEntry) => checkModelFiles((entry.params as BalanceParams).checks),
+  checkEntry: (params) => [...ageBucketProblems(params), ...synthesizerProblems(params)],
+  modelFiles: (params) => checkModelFiles(params.checks),
   async run(ctx) {
     const p = ctx.params;
     const inputName = typeof ctx.entry.input === 'string' ? ctx.entry.input : undefined;
@@ -84,4 +79,4 @@ export const balanceWithSynthesisStage: StageDefinition<BalanceParams> = {
     ctx.output.writeFile('contact-sheet.png', await renderGeneratedSheet(generated, p.sheetPerEmotion, (blob) => ctx.readBlob(blob)));
     ctx.output.setMetrics({ ...report.metrics, ...tally });
   },
-};
+});

@@ -2,15 +2,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { listFiles } from '../../cache/tree.js';
 import { runInOwnGroup } from '../../lib/group-process.js';
-import { StageFailedError, type StageContext, type StageDefinition, type StageEntry } from '../../engine/stage.js';
+import { defineStage, StageFailedError, type StageContext } from '../../engine/stage.js';
+import type { CommandEntry } from '../../schemas/types/command.js';
 
-export interface CommandParams {
-  cmd: string[];
-  deps: string[];
-  outs: string[];
-  params: Record<string, unknown>;
-  env: Record<string, string>;
-}
+/** A command's params are its whole entry (cmd, deps, outs, params, env), typed from command.schema.json. */
+export type CommandParams = CommandEntry;
 
 /** How much of a failed command's stderr goes into the error message. */
 const STDERR_TAIL_LINES = 20;
@@ -62,28 +58,22 @@ function firstChange(before: Map<string, OutFile>, after: Map<string, OutFile>):
   return undefined;
 }
 
-export const commandStage: StageDefinition<CommandParams> = {
+export const commandStage = defineStage<CommandEntry, CommandParams>({
   type: 'command',
   version: '1',
   schema: 'command.schema.json',
   produces: 'files',
   accepts: { inputs: ['any'] },
 
-  params: (entry: StageEntry) => entry as unknown as CommandParams,
+  params: (entry) => entry,
 
   // deps enter the key by content, not by name; everything else that shapes the run does by value.
-  keyParams: (entry: StageEntry) => {
-    const { cmd, outs, params, env } = entry as unknown as CommandParams;
-    return { cmd, outs, params, env };
-  },
+  keyParams: ({ cmd, outs, params, env }) => ({ cmd, outs, params, env }),
 
-  workspacePaths: (entry: StageEntry) => {
-    const { deps, outs } = entry as unknown as CommandParams;
-    return { deps, outs };
-  },
+  workspacePaths: ({ deps, outs }) => ({ deps, outs }),
 
-  uncacheableReason: (entry: StageEntry) =>
-    (entry as unknown as CommandParams).outs.length === 0 ? 'declares no outs, so it cannot be cached and runs every time' : undefined,
+  uncacheableReason: ({ outs }) =>
+    outs.length === 0 ? 'declares no outs, so it cannot be cached and runs every time' : undefined,
 
   async run(ctx) {
     const { cmd, outs, params, env } = ctx.params;
@@ -143,4 +133,4 @@ export const commandStage: StageDefinition<CommandParams> = {
       );
     }
   },
-};
+});

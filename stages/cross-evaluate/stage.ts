@@ -1,23 +1,11 @@
 import type { Hash } from '../../cache/hash.js';
 import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 import type { ManifestRecord } from '../../datasets/record.js';
-import type { BackendChoice } from '../../ml/runtime.js';
-import type { InputView, StageDefinition, StageEntry } from '../../engine/stage.js';
+import { defineStage, type InputView } from '../../engine/stage.js';
+import type { CrossEvaluateEntry } from '../../schemas/types/cross-evaluate.js';
 
-export interface CrossEvaluateParams {
-  /**
-   * Which model is the merged one whose gain over each other model the summary reports; default: the last in
-   * models:.
-   */
-  mergedModel?: string;
-  /** The test set the generalisation summary is read on (the paper: the merged evaluator). */
-  summaryOn: string;
-  resamples: number;
-  confidence: number;
-  /** Groups with fewer images are listed but never named worst or best. */
-  minGroupImages: number;
-  backend: BackendChoice;
-}
+/** The cross-evaluate params, typed from schemas/stages/cross-evaluate.schema.json with its defaults filled in. */
+export type CrossEvaluateParams = CrossEvaluateEntry['params'];
 
 export interface TestSet {
   name: string;
@@ -45,13 +33,12 @@ export function testSetsOf(view: InputView): TestSet[] {
   throw new Error(`input "${view.name}" holds no test set: give cross-evaluate a balance-with-synthesis stage, or a dataset stage with a test split`);
 }
 
-export const crossEvaluateStage: StageDefinition<CrossEvaluateParams> = {
+export const crossEvaluateStage = defineStage<CrossEvaluateEntry>({
   type: 'cross-evaluate',
   version: '1',
   schema: 'cross-evaluate.schema.json',
   produces: 'evaluation',
   accepts: { input: ['manifest'], inputs: ['manifest'], models: ['model'] },
-  params: (entry: StageEntry) => entry.params as CrossEvaluateParams,
   async run(ctx) {
     const p = ctx.params;
     const modelNames = (Array.isArray(ctx.entry.models) ? ctx.entry.models : []) as string[];
@@ -91,4 +78,4 @@ export const crossEvaluateStage: StageDefinition<CrossEvaluateParams> = {
     ctx.output.writeFile('table10.md', table10Markdown(metrics));
     ctx.output.setMetrics({ models: modelNames.length, testSets: sets.length, imagesPredicted: tally.predicted, predictionsMemoised: tally.memoised });
   },
-};
+});

@@ -4,27 +4,25 @@ import { stratifiedSplit, type SplitFractions } from './split.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { readManifest, writeManifest } from '../../datasets/manifest.js';
 import type { ManifestRecord } from '../../datasets/record.js';
-import type { StageDefinition, StageEntry } from '../../engine/stage.js';
+import { defineStage } from '../../engine/stage.js';
+import type { DistributeEntry } from '../../schemas/types/distribute.js';
 import { splitProblems } from './entry-checks.js';
 
-export interface DistributeParams {
-  split: Record<string, number>;
-  plots: boolean;
-}
+/** The distribute params, typed from schemas/stages/distribute.schema.json with its defaults filled in. */
+export type DistributeParams = DistributeEntry['params'];
 
-export const distributeStage: StageDefinition<DistributeParams> = {
+export const distributeStage = defineStage<DistributeEntry>({
   type: 'distribute',
   version: '1',
   schema: 'distribute.schema.json',
   produces: 'manifest',
   accepts: { input: ['manifest'] },
   checkEntry: splitProblems,
-  params: (entry: StageEntry) => entry.params as DistributeParams,
   async run(ctx) {
     const p = ctx.params;
     const fractions: SplitFractions = Object.entries(p.split);
     // validate refuses such a split; checked again for a pipeline built without the loader.
-    for (const problem of splitProblems(ctx.entry)) throw new Error(`params.split ${problem.message}`);
+    for (const problem of splitProblems(p)) throw new Error(`params.split ${problem.message}`);
     const [view] = [...ctx.inputs.values()];
     const input = readManifest(view, 'distribute');
     if (input.length && !input.some((r) => subgroupOf(r))) {
@@ -68,4 +66,4 @@ export const distributeStage: StageDefinition<DistributeParams> = {
     }
     ctx.output.setMetrics({ images: output.length, withoutSubgroup: output.filter((r) => !r.subgroup).length });
   },
-};
+});

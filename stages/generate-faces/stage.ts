@@ -1,19 +1,13 @@
 import { type Expression, type Person } from '../../synth/faces/attributes.js';
-import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
+import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { classSizes, planImages, type PlannedImage } from '../../synth/faces/plan.js';
 import { mapBounded } from '../../lib/parallel/map-bounded.js';
-import { STYLES, type Style, type StyleName } from '../../synth/faces/styles.js';
-import type { StageContext, StageDefinition, StageEntry } from '../../engine/stage.js';
+import { STYLES, type Style } from '../../synth/faces/styles.js';
+import { defineStage } from '../../engine/stage.js';
+import type { GenerateFacesEntry } from '../../schemas/types/generate-faces.js';
 
-export interface GenerateFacesParams {
-  style: StyleName;
-  perClass: number;
-  /** Size multiplier per emotion; absent: the style's own imbalance (see the schema). */
-  classSkew?: Partial<Record<Emotion, number>>;
-  labelNoise: number;
-  contempt: number;
-  size?: number;
-}
+/** The generate-faces params, typed from schemas/stages/generate-faces.schema.json with its defaults filled in. */
+export type GenerateFacesParams = GenerateFacesEntry['params'];
 
 /** One line of annotations.jsonl: the ground truth a later stage's guesses can be scored against. */
 export interface FaceAnnotation extends Person {
@@ -42,15 +36,13 @@ function annotation(origPath: string, image: PlannedImage, person: Person): Face
   return { origPath, trueLabel: image.trueLabel, givenLabel: image.givenLabel, gender, age, ageYears, ethnicity };
 }
 
-export const generateFacesStage: StageDefinition<GenerateFacesParams> = {
+export const generateFacesStage = defineStage<GenerateFacesEntry>({
   type: 'generate-faces',
   version: '1',
   schema: 'generate-faces.schema.json',
   produces: 'source',
 
-  params: (entry: StageEntry) => entry.params as GenerateFacesParams,
-
-  async run(ctx: StageContext<GenerateFacesParams>) {
+  async run(ctx) {
     const { params } = ctx;
     const style = STYLES[params.style];
     const size = params.size ?? style.size;
@@ -85,4 +77,4 @@ export const generateFacesStage: StageDefinition<GenerateFacesParams> = {
     const flipped = plan.filter((image) => image.givenLabel !== image.trueLabel).length;
     ctx.output.setMetrics({ images: plan.length, perClass, flipped, contempt });
   },
-};
+});

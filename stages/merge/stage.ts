@@ -4,23 +4,17 @@ import { FORMAT_READERS } from '../../datasets/formats/index.js';
 import type { DatasetOptions, SourceImage, SourceListing } from '../../datasets/formats/listing.js';
 import { DEFAULT_MAX_PIXELS } from '../../datasets/images/header.js';
 import { prepareAll } from '../../datasets/images/prepare-all.js';
-import type { NormalizeSpec } from '../../datasets/images/prepare.js';
 import type { PrepareOutcome, PrepareRequest } from '../../datasets/images/prepare-worker.js';
 import { WorkerPool } from '../../lib/parallel/pool.js';
 import { writeManifest } from '../../datasets/manifest.js';
 import type { ManifestRecord } from '../../datasets/record.js';
 import { reportSkipped, type SkippedFrom } from './skipped.js';
 import { shuffle, type Rng } from '../../lib/random.js';
-import type { InputView, StageDefinition, StageEntry } from '../../engine/stage.js';
+import { defineStage, type InputView } from '../../engine/stage.js';
+import type { MergeEntry } from '../../schemas/types/merge.js';
 
-export interface MergeParams {
-  normalize?: NormalizeSpec;
-  /** Per-source class caps for sources that are stages (datasets carry theirs in the dataset entry). */
-  downsample: Record<string, { perClass: number }>;
-  dedupe: boolean;
-  /** Images whose header declares more pixels are skipped before decoding (default DEFAULT_MAX_PIXELS). */
-  maxPixels?: number;
-}
+/** The merge params, typed from schemas/stages/merge.schema.json with its defaults filled in. */
+export type MergeParams = MergeEntry['params'];
 
 /** How a source is read: a dataset says so in the pipeline; a generating stage writes `dataset.json`. */
 function sourceFormat(view: InputView): string {
@@ -49,13 +43,12 @@ function downsample(images: SourceImage[], perClass: number, random: Rng): Sourc
 
 const zeroCounts = (): Record<Emotion, number> => Object.fromEntries(EMOTIONS.map((e) => [e, 0])) as Record<Emotion, number>;
 
-export const mergeStage: StageDefinition<MergeParams> = {
+export const mergeStage = defineStage<MergeEntry>({
   type: 'merge',
   version: '3',
   schema: 'merge.schema.json',
   produces: 'manifest',
   accepts: { inputs: ['source'] },
-  params: (entry: StageEntry) => entry.params as MergeParams,
 
   async run(ctx) {
     const sources = ctx.entry.inputs as string[];
@@ -179,7 +172,7 @@ export const mergeStage: StageDefinition<MergeParams> = {
     if (dropped.length) ctx.log(`left out non-canonical classes: ${dropped.join(', ')}`);
     if (duplicates.length) ctx.log(`${duplicates.length} duplicate image${duplicates.length === 1 ? '' : 's'} kept once${conflicts ? `, ${conflicts} with disagreeing labels` : ''}`);
   },
-};
+});
 
 function pickAttributes(note: Record<string, string | number>): Record<string, string | number> {
   const attributes: Record<string, string | number> = {};

@@ -3,33 +3,13 @@ import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 import { readManifest, writeManifest } from '../../datasets/manifest.js';
 import type { ManifestRecord } from '../../datasets/record.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';
-import type { BackendChoice } from '../../ml/runtime.js';
 import { crossValidationOracle, pretrainedOracle, type Tally } from './oracles.js';
-import type { Policy } from './policy.js';
 import type { RoundsResult } from './rounds.js';
-import type { ArchParams } from '../../ml/training/prepare.js';
-import { paramsWithoutCacheSize, type StageContext, type StageDefinition, type StageEntry } from '../../engine/stage.js';
+import { defineStage, paramsWithoutCacheSize, type StageContext } from '../../engine/stage.js';
+import type { ReclassifyInputsEntry } from '../../schemas/types/reclassify-inputs.js';
 
-export interface ReclassifyParams {
-  sources: 'all' | string[];
-  oracle: 'cross-validation' | 'pretrained';
-  folds: number;
-  model: ArchParams & {
-    epochs: number;
-    batchSize: number;
-    learningRate: number;
-    reduceLr: { factor: number; patience: number; minLearningRate: number };
-    validationSplit: number;
-  };
-  policy: Policy;
-  iterations: number;
-  minConfidence: number;
-  topIssues: number;
-  sheetPerClass: number;
-  backend: BackendChoice;
-  replicas: number;
-  cacheMegabytes: number;
-}
+/** The reclassify-inputs params, typed from schemas/stages/reclassify-inputs.schema.json with its defaults filled in. */
+export type ReclassifyParams = ReclassifyInputsEntry['params'];
 
 /**
  * Below this held-out accuracy on the labels as given, the oracle is warned about: with 10 % of labels wrong
@@ -84,17 +64,17 @@ async function reclassifySource(ctx: StageContext<ReclassifyParams>, source: str
   return { source, result, records, unscored };
 }
 
-export const reclassifyInputsStage: StageDefinition<ReclassifyParams> = {
+export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
   type: 'reclassify-inputs',
   version: '1',
   schema: 'reclassify-inputs.schema.json',
   produces: 'manifest',
   accepts: { input: ['manifest'] },
-  params: (entry: StageEntry) => entry.params as ReclassifyParams,
   keyParams: paramsWithoutCacheSize,
-  modelFiles(entry: StageEntry) {
-    const params = entry.params as Partial<ReclassifyParams> | undefined;
-    return humanModelFileMap(params?.oracle === 'pretrained' ? 'emotion' : params?.model?.arch === 'transfer' ? params.model.backbone ?? 'mobileface' : undefined);
+  modelFiles(params) {
+    const { oracle, model } = params;
+    const backbone = model.arch === 'transfer' ? model.backbone : undefined;
+    return humanModelFileMap(oracle === 'pretrained' ? 'emotion' : backbone);
   },
   async run(ctx) {
     const p = ctx.params;
@@ -152,4 +132,4 @@ export const reclassifyInputsStage: StageDefinition<ReclassifyParams> = {
     ctx.output.writeFile('contact-sheet.png', await renderIssueSheet(outcomes, p.sheetPerClass, (blob) => ctx.readBlob(blob)));
     ctx.output.setMetrics({ ...report.metrics, foldModelsTrained: tally.trained, foldModelsMemoised: tally.memoised });
   },
-};
+});

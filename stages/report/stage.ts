@@ -1,7 +1,6 @@
 import { EMOTIONS } from '../../datasets/vocabulary.js';
-import type { InputView, StageDefinition, StageEntry } from '../../engine/stage.js';
-
-export type ReportParams = Record<string, never>;
+import { defineStage, type InputView } from '../../engine/stage.js';
+import type { ReportEntry } from '../../schemas/types/report.js';
 
 /** What each kind of input contributes, recognised by the files it holds rather than by its stage type. */
 interface Found {
@@ -58,13 +57,12 @@ function gather(inputs: ReadonlyMap<string, InputView>): Found {
 
 const pct = (x: number) => (100 * x).toFixed(1);
 
-export const reportStage: StageDefinition<ReportParams> = {
+export const reportStage = defineStage<ReportEntry>({
   type: 'report',
   version: '2',
   schema: 'report.schema.json',
   produces: 'report',
   accepts: { inputs: ['evaluation', 'model', 'manifest'] },
-  params: (entry: StageEntry) => (entry.params ?? {}) as ReportParams,
   async run(ctx) {
     const found = gather(ctx.inputs);
     const { page, pngFigure, svgFigure, table } = await import('../../report/html.js');
@@ -145,4 +143,4 @@ export const reportStage: StageDefinition<ReportParams> = {
     ctx.output.writeFile('report.md', md.join('\n') + '\n');
     ctx.output.setMetrics({ charts: (html.match(/<figure class="chart"/g) ?? []).length, sections: sections.length });
   },
-};
+});

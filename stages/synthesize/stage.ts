@@ -1,37 +1,30 @@
-import type { SynthesisSettings } from '../../synth/types.js';
 import { SUBGROUPS } from '../../datasets/vocabulary.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { writeManifest } from '../../datasets/manifest.js';
 import type { ManifestRecord } from '../../datasets/record.js';
 import { checkModelFiles } from '../../synth/model-files.js';
 import type { Hole } from '../../synth/select.js';
-import type { StageDefinition, StageEntry } from '../../engine/stage.js';
+import { defineStage } from '../../engine/stage.js';
+import type { SynthesizeEntry } from '../../schemas/types/synthesize.js';
 import { ageBucketProblems } from '../../datasets/age-buckets.js';
 import { synthesizerProblems } from '../../synth/types.js';
 
-export interface SynthesizeParams extends SynthesisSettings {
-  sheetPerEmotion: number;
-  /** The dataset's name in its records (`source`); default: the stage's name. */
-  source?: string;
-  perSubgroup: number;
-  testPerSubgroup: number;
-  format: { size: number; channels: 1 | 3; format: 'png' | 'jpeg' };
-}
+/** The synthesize params, typed from schemas/stages/synthesize.schema.json with its defaults filled in. */
+export type SynthesizeParams = SynthesizeEntry['params'];
 
 /**
  * A wholly artificial dataset (the paper's Table 7): `perSubgroup` accepted faces of every emotion × subgroup
  * for training and `testPerSubgroup` more for its own balanced test part, generated and checked as
  * balance-with-synthesis fills its holes, in the format asked for.
  */
-export const synthesizeStage: StageDefinition<SynthesizeParams> = {
+export const synthesizeStage = defineStage<SynthesizeEntry>({
   type: 'synthesize',
   version: '1',
   schema: 'synthesize.schema.json',
   produces: 'manifest',
   accepts: { models: ['model'] },
-  checkEntry: (entry) => [...ageBucketProblems(entry), ...synthesizerProblems(entry)],
-  params: (entry: StageEntry) => entry.params as SynthesizeParams,
-  modelFiles: (entry: StageEntry) => checkModelFiles((entry.params as SynthesizeParams).checks),
+  checkEntry: (params) => [...ageBucketProblems(params), ...synthesizerProblems(params)],
+  modelFiles: (params) => checkModelFiles(params.checks),
   async run(ctx) {
     const p = ctx.params;
     const source = p.source ?? ctx.stage;
@@ -62,4 +55,4 @@ export const synthesizeStage: StageDefinition<SynthesizeParams> = {
     ctx.output.writeFile('contact-sheet.png', await renderGeneratedSheet(records, p.sheetPerEmotion, (blob) => ctx.readBlob(blob), `Artificial dataset ${source}`));
     ctx.output.setMetrics({ train: summary.images.train, test: summary.images.test, open: summary.open, ...tally });
   },
-};
+});

@@ -2,26 +2,13 @@ import { TRAINING_VERSION } from '../../ml/training/fit.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { readManifest } from '../../datasets/manifest.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';
-import type { BackendChoice } from '../../ml/runtime.js';
-import type { TrainOn } from '../../ml/training/examples.js';
-import type { ArchParams } from '../../ml/training/prepare.js';
-import { paramsWithoutCacheSize, type StageContext, type StageDefinition, type StageEntry } from '../../engine/stage.js';
+import { defineStage, paramsWithoutCacheSize, type StageContext } from '../../engine/stage.js';
+import type { TrainEntry } from '../../schemas/types/train.js';
 
-export interface TrainParams extends ArchParams {
-  trainOn: TrainOn;
-  splits: string[];
-  epochs: number;
-  batchSize: number;
-  learningRate: number;
-  reduceLr: { factor: number; patience: number; minLearningRate: number };
-  validationSplit: number;
-  validationFrom: string;
-  backend: BackendChoice;
-  replicas: number;
-  cacheMegabytes: number;
-}
+/** The train params, typed from schemas/stages/train.schema.json with its defaults filled in. */
+export type TrainParams = TrainEntry['params'];
 
-export const trainStage: StageDefinition<TrainParams> = {
+export const trainStage = defineStage<TrainEntry>({
   type: 'train',
   // Bumped whenever the trained weights for the same key change: this stage, the training loop, fused Adam,
   // FastBatchNorm/FastDropout, or a wasm kernel's summation order (stages/model/wasm-kernels.ts).
@@ -29,12 +16,8 @@ export const trainStage: StageDefinition<TrainParams> = {
   schema: 'train.schema.json',
   produces: 'model',
   accepts: { input: ['manifest'] },
-  params: (entry: StageEntry) => entry.params as TrainParams,
   keyParams: paramsWithoutCacheSize,
-  modelFiles(entry: StageEntry) {
-    const params = entry.params as Partial<TrainParams> | undefined;
-    return humanModelFileMap(params?.arch === 'transfer' ? params.backbone ?? 'mobileface' : undefined);
-  },
+  modelFiles: (params) => humanModelFileMap(params.arch === 'transfer' ? params.backbone : undefined),
   async run(ctx) {
     const p = ctx.params;
     // tfjs and the image codecs load only when a model is trained, not on every CLI start.
@@ -83,4 +66,4 @@ export const trainStage: StageDefinition<TrainParams> = {
       trainImages: train.length, imagesPerSecond: Number(result.imagesPerSecond.toFixed(1)),
     });
   },
-};
+});
