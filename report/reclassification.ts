@@ -19,7 +19,10 @@ export interface RoundRecord {
   issues: number;
   relabelled: number;
   pruned: number;
-  /** Whether this round's labels were kept: its held-out accuracy beat the best before it (or nothing was retrained). */
+  /**
+   * Whether this round's labels were kept: its held-out accuracy beat the best before it (or nothing was
+   * retrained).
+   */
   kept: boolean;
 }
 
