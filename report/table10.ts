@@ -71,11 +71,11 @@ export function table10Markdown(m: Table10): string {
       const c = m.cells[model]![s.name]!;
       const sub = c.groups.subgroup;
       const origins = c.groups.origin.groups;
-      const origin = (k: 'real' | 'generated') => (origins[k] ? pct(origins[k].accuracy) : '–');
+      const share = (k: 'real' | 'generated') => (origins[k] ? pct(origins[k].accuracy) : '–');
       if (sub.worst) {
-        const worst = `subgroup ${sub.worst} ${pct(sub.groups[sub.worst]!.accuracy)} (gap ${sub.gapPoints?.toFixed(1)})`;
-        out.push(`- ${model} on ${s.name}: ${worst}; ` +
-          `real ${origin('real')}, generated ${origin('generated')}`);
+        const worst = `${sub.worst} ${pct(sub.groups[sub.worst]!.accuracy)} (gap ${sub.gapPoints?.toFixed(1)})`;
+        const realVsGenerated = `real ${share('real')}, generated ${share('generated')}`;
+        out.push(`- ${model} on ${s.name}: subgroup ${worst}; ${realVsGenerated}`);
       }
     }
   }
