@@ -6,7 +6,7 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'bench/.work/', 'pipelines/demo-out/', '.fer-dag/'] },
+  { ignores: ['dist/', 'bench/.work/', 'pipelines/demo-out/', '.fer-dag/', 'schemas/types/'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

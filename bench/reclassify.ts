@@ -11,7 +11,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { Store } from '../cache/store.js';
 import { EMOTIONS, type Emotion } from '../datasets/vocabulary.js';
 import { decodeImage } from '../datasets/images/prepare.js';
@@ -20,7 +19,7 @@ import type { ManifestRecord } from '../datasets/record.js';
 import { BACKBONES, extractFeatures } from '../ml/architectures/backbone.js';
 import { loadHumanModel } from '../ml/human/models.js';
 import { selectBackend } from '../ml/runtime.js';
-import { storeLoadHandler } from '../ml/model-files.js';
+import { loadTrainedModel } from '../ml/model-files.js';
 import { PixelSource } from '../ml/training/examples.js';
 import type { InputView } from '../engine/stage.js';
 
@@ -116,7 +115,7 @@ for (let start = 0; start < test.length; start += 32) {
 async function testAccuracy(stage: string): Promise<number> {
   const files = lock.stages[stage]!.outputs.files;
   const view = { name: stage, files, readFile: (rel: string) => fileOf(stage, rel), readText: (rel: string) => fileOf(stage, rel).toString() } as unknown as InputView;
-  const model = await tfl.loadLayersModel(storeLoadHandler(view, 'model'));
+  const model = await loadTrainedModel(view);
   const input = () => (stage.startsWith('cnn') ? tf.tensor4d(testBatch.x, [test.length, 48, 48, 1]) : tf.tensor2d(testFeatures, [test.length, BACKBONES.mobileface.featureSize]));
   const predicted = tf.tidy(() => tf.argMax(model.predict(input()) as tf.Tensor, -1).dataSync());
   model.dispose();

@@ -81,7 +81,7 @@ function program(): Command {
     .description('copy the report stage\'s report.html out of the store, print its path and the accuracy matrix')
     .option('--stage <name>', 'the report stage, when the pipeline has several')
     .option('--open', 'open report.html in the desktop\'s browser')
-    .action(async (file, flags) => set(await (await import('./report.js')).reportCommand(file, flags)));
+    .action(async (file, flags) => set(await (await import('./report-command.js')).reportCommand(file, flags)));
 
   cli
     .command('serve [pipeline]')

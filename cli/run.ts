@@ -79,6 +79,6 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
 async function publishReports(pipeline: Pipeline, store: Store, summary: RunSummary): Promise<string[]> {
   const reports = [...summary.executed, ...summary.fresh].filter((name) => pipeline.stages.get(name)?.type === 'report');
   if (!reports.length) return [];
-  const { publishReport } = await import('./report.js');
+  const { publishReport } = await import('./report-command.js');
   return reports.map((name) => publishReport(pipeline, store, name, store.getRecord(summary.lock.stages[name]!.key)!));
 }

@@ -2,6 +2,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { sha256FileSync } from '../cache/hash.js';
 import { CorruptBlobError, type StageRecord, type Store } from '../cache/store.js';
+import { MANIFEST } from './manifest.js';
+import type { ManifestRecord } from './record.js';
 import { EMOTIONS } from './vocabulary.js';
 
 export type ExportLayout = 'class' | 'subgroup';
@@ -13,30 +15,19 @@ export interface ExportReport {
   copied: number;
 }
 
-interface ManifestLine {
-  blob: string;
-  source: string;
-  origPath: string;
-  label: string;
-  format?: string;
-  gender?: string;
-  age?: string;
-  ethnicity?: string;
-}
-
 export class ExportError extends Error {}
 
 /** The folder, beside the 40 subgroups, of images that have none. */
 export const UNASSIGNED = 'unassigned';
 
-const hasAttributes = (line: ManifestLine): boolean => Boolean(line.gender && line.age && line.ethnicity);
+const hasAttributes = (line: ManifestRecord): boolean => Boolean(line.gender && line.age && line.ethnicity);
 
 const EXTENSIONS: Record<string, string> = { jpeg: '.jpg', jpg: '.jpg', png: '.png', webp: '.webp', bmp: '.bmp', gif: '.gif' };
 
 /** A file name that says where the image came from: `nhfi__train_anger_a.png`, `fer2013__fer2013.csv_2.png`. */
-function exportName(line: ManifestLine): string {
+function exportName(line: ManifestRecord): string {
   const base = `${line.source}__${line.origPath.replace(/[/:\\]/g, '_')}`;
-  const ext = EXTENSIONS[line.format ?? ''] ?? path.extname(line.origPath);
+  const ext = EXTENSIONS[line.format] ?? path.extname(line.origPath);
   return base.toLowerCase().endsWith(ext) ? base : `${base}${ext}`;
 }
 
@@ -79,17 +70,17 @@ export function exportStage(
     store.restoreBlob(entry.hash, path.join(dir, rel));
     report.files++;
   }
-  const manifest = record.outputs['manifest.jsonl'];
+  const manifest = record.outputs[MANIFEST];
   if (!manifest) {
     if (layout === 'subgroup') throw new ExportError(`stage ${record.stage} has no manifest.jsonl: --by subgroup needs a dataset stage`);
     return report;
   }
-  const lines = store.readVerifiedBlob(manifest.hash).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ManifestLine);
+  const lines = store.readVerifiedBlob(manifest.hash).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ManifestRecord);
   if (layout === 'subgroup' && lines.length && !lines.some(hasAttributes)) {
     throw new ExportError(`the manifest of stage ${record.stage} has no image with gender, age and ethnicity: export a stage at or after agr with --by subgroup`);
   }
   for (const line of lines) {
-    const classId = EMOTIONS.indexOf(line.label as (typeof EMOTIONS)[number]);
+    const classId = EMOTIONS.indexOf(line.label);
     // Images agr flagged (no face, several faces) have no subgroup; they are kept, apart.
     const subgroup = hasAttributes(line) ? `${line.gender}-${line.age}-${line.ethnicity}` : UNASSIGNED;
     const folder = layout === 'class' ? String(classId) : path.join(line.label, subgroup);

@@ -15,18 +15,9 @@ export interface LockedDataset {
   files: number;
 }
 
-export interface LockedStage {
+/** A stage's entry: the key material it was made from (less its stream, which is its name), its key and outputs. */
+export interface LockedStage extends Omit<KeyMaterial, 'stream'> {
   key: Hash;
-  type: string;
-  version: string;
-  seed: number;
-  params: Record<string, unknown>;
-  inputs: Record<string, Hash>;
-  datasets: Record<string, Hash>;
-  /** How each dataset was read (see KeyMaterial.sources); only on stages that read datasets. */
-  sources?: Record<string, Record<string, unknown>>;
-  deps: Record<string, Hash>;
-  models: Record<string, Hash>;
   outputs: { tree: Hash; files: Tree };
 }
 

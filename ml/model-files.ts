@@ -1,4 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+import type { BackboneName } from './architectures/backbone.js';
 import type { InputView, OutputWriter } from '../engine/stage.js';
 
 const WEIGHTS_FILE = 'weights.bin';
@@ -67,4 +69,33 @@ export function storeLoadHandler(view: InputView, dir: string): tf.io.IOHandler 
       };
     },
   };
+}
+
+/** Where a train stage keeps its model in its output: `model/model.json` and `model/weights.bin`. */
+export const TRAINED_MODEL_DIR = 'model';
+const TRAINED_MODEL_JSON = `${TRAINED_MODEL_DIR}/model.json`;
+
+/** What a train stage's model.json says about how its input was made (train writes it). */
+export interface ModelMetadata {
+  arch: 'paper-cnn' | 'transfer';
+  inputSize?: number;
+  channels?: 1 | 3;
+  backbone?: BackboneName;
+  classes: string[];
+}
+
+export function modelMetadata(view: InputView): ModelMetadata {
+  if (!view.files[TRAINED_MODEL_JSON]) throw new Error(`"${view.name}" has no ${TRAINED_MODEL_JSON}: models: must name train stages`);
+  const json = JSON.parse(view.readText(TRAINED_MODEL_JSON)) as { userDefinedMetadata?: Partial<ModelMetadata> };
+  const meta = json.userDefinedMetadata ?? {};
+  if ((meta.arch !== 'paper-cnn' && meta.arch !== 'transfer') || !Array.isArray(meta.classes)) {
+    throw new Error(`the model of "${view.name}" does not say how it was trained (arch, classes); rerun ${view.name}`);
+  }
+  return meta as ModelMetadata;
+}
+
+/** A train stage's model, loaded from its output as its consumer sees it. */
+export async function loadTrainedModel(view: InputView): Promise<LayersModel> {
+  const tfl = await import('@tensorflow/tfjs-layers');
+  return tfl.loadLayersModel(storeLoadHandler(view, TRAINED_MODEL_DIR));
 }

@@ -1,38 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { LayersModel } from '@tensorflow/tfjs-layers';
 import type { Hash } from '../cache/hash.js';
-import type { BackboneName } from './architectures/backbone.js';
+import { loadTrainedModel, modelMetadata } from './model-files.js';
 import type { BackendChoice } from './runtime.js';
 import type { Example } from './training/examples.js';
 import type { ExampleSource } from './training/fit.js';
 import type { InputView, StageContext } from '../engine/stage.js';
 
-/** What a train stage's model.json says about how its input was made (train writes it). */
-export interface ModelMetadata {
-  arch: 'paper-cnn' | 'transfer';
-  inputSize?: number;
-  channels?: 1 | 3;
-  backbone?: BackboneName;
-  classes: string[];
-}
-
-export function modelMetadata(view: InputView): ModelMetadata {
-  if (!view.files['model/model.json']) throw new Error(`"${view.name}" has no model/model.json: models: must name train stages`);
-  const json = JSON.parse(view.readText('model/model.json')) as { userDefinedMetadata?: Partial<ModelMetadata> };
-  const meta = json.userDefinedMetadata ?? {};
-  if ((meta.arch !== 'paper-cnn' && meta.arch !== 'transfer') || !Array.isArray(meta.classes)) {
-    throw new Error(`the model of "${view.name}" does not say how it was trained (arch, classes); rerun ${view.name}`);
-  }
-  return meta as ModelMetadata;
-}
-
 const BATCH = 64;
-
-/** A train stage's model, loaded from its output as its consumer sees it. */
-export async function loadTrainedModel(view: InputView): Promise<LayersModel> {
-  const [tfl, { storeLoadHandler }] = await Promise.all([import('@tensorflow/tfjs-layers'), import('./model-files.js')]);
-  return tfl.loadLayersModel(storeLoadHandler(view, 'model'));
-}
 
 /**
  * Class probabilities of one train stage's model for `examples`, fed exactly as training fed it (the same

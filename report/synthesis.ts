@@ -1,6 +1,7 @@
 import type { ManifestRecord } from '../datasets/record.js';
 import { EMOTIONS } from '../datasets/vocabulary.js';
 import type { HoleOutcome } from '../synth/fill.js';
+import type { Hole } from '../synth/select.js';
 import type { SynthesisSettings } from '../synth/types.js';
 import { renderContactSheet, type SheetRow } from './contact-sheet.js';
 
@@ -31,8 +32,29 @@ export function acceptanceReport(outcomes: readonly HoleOutcome[], p: Pick<Synth
   };
 }
 
+/** acceptance.json as balance-with-synthesis and synthesize write it and the report stage reads it. */
+export type AcceptanceReport = ReturnType<typeof acceptanceReport>;
+
+/** One source's row of deficits.json: holes and filled places per emotion, and the places left open. */
+export interface SourceDeficit {
+  real: number;
+  holes: Record<string, number>;
+  filled: Record<string, number>;
+  totalHoles: number;
+  totalFilled: number;
+  open: Array<Pick<Hole, 'emotion' | 'subgroup' | 'slot'>>;
+}
+
+/** deficits.json (the paper's Table 5), written by balance-with-synthesis and read by the report stage. */
+export interface BalanceDeficits {
+  perSubgroup: number;
+  cellsPerSource: number;
+  sources: Record<string, SourceDeficit>;
+  total: { holes: number; filled: number };
+}
+
 /** The acceptance table of balance.md and synthesis.md. */
-export function acceptanceTable(perEmotion: ReturnType<typeof acceptanceReport>['perEmotion']): string[] {
+export function acceptanceTable(perEmotion: AcceptanceReport['perEmotion']): string[] {
   const lines = ['| emotion | attempts | accepted | acceptance | rejected for |', '|---|---:|---:|---:|---|'];
   for (const [emotion, e] of Object.entries(perEmotion)) {
     lines.push(`| ${emotion} | ${e.attempts} | ${e.accepted} | ${e.acceptanceRate === null ? '–' : pct(e.acceptanceRate)} | ${Object.entries(e.rejected).map(([k, v]) => `${k} ${v}`).join(', ') || '–'} |`);

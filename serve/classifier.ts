@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { loadTrainedModel, modelMetadata, type ModelMetadata } from '../ml/predict.js';
+import { loadTrainedModel, modelMetadata, type ModelMetadata } from '../ml/model-files.js';
 import { toChannels, type Raster } from '../datasets/images/raster.js';
 import { modelPixels } from '../ml/training/examples.js';
 import { extractFeatures, type BackboneName } from '../ml/architectures/backbone.js';

@@ -60,7 +60,7 @@ async function referenceClassifier(ctx: StageContext<SynthesisSettings>, name: s
   const view = ctx.inputs.get(name);
   const models = Array.isArray(ctx.entry.models) ? ctx.entry.models : [];
   if (!view || !models.includes(name)) throw new Error(`checks.emotion.classifier names "${name}": name it under models: of this stage (a train stage), or say pretrained`);
-  const { loadTrainedModel, modelMetadata } = await import('../ml/predict.js');
+  const { loadTrainedModel, modelMetadata } = await import('../ml/model-files.js');
   const meta = modelMetadata(view);
   if (meta.arch !== 'paper-cnn' || !meta.inputSize || !meta.channels) {
     throw new Error(`checks.emotion.classifier "${name}" is a ${meta.arch} model; the emotion check takes a train stage with arch: paper-cnn, or pretrained`);

@@ -4,7 +4,7 @@ import { putBlob, type BlobSink } from '../../cache/blob-sink.js';
 import type { Hash } from '../../cache/hash.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
 import { PixelLimitError, type ImageSize } from './header.js';
-import { parsePixelText, prepareImage, sourceSize, type ImageInput, type NormalizeSpec } from './prepare.js';
+import { parsePixelText, prepareImage, sourceSize, type ImageInput, type NormalizeSpec, type PreparedImage } from './prepare.js';
 
 export type PrepareItem =
   /** A file on disk, read here so the main thread only keeps the books. */
@@ -24,15 +24,13 @@ export interface PrepareRequest {
   items: PrepareItem[];
 }
 
-export interface PreparedItem {
+/**
+ * A prepared image as the worker hands it back: stored, so its bytes are replaced by their blob. Its `source`
+ * size is remembered with it, so a reusing run checks it against its own pixel limit.
+ */
+export interface PreparedItem extends Omit<PreparedImage, 'bytes'> {
   /** The stored image: the file itself, or the converted image. */
   blob: Hash;
-  width: number;
-  height: number;
-  channels: number;
-  format: string;
-  /** The input's own size: a remembered outcome is checked against the limit of the run that reuses it. */
-  source: ImageSize;
 }
 
 /**

@@ -1,8 +1,7 @@
 // Worker thread for the emotion oracle: decodes images and runs human-models' `emotion` graph on them.
 import type { GraphModel } from '@tensorflow/tfjs-converter';
-import { decodeImage } from '../../datasets/images/prepare.js';
-import { toChannels } from '../../datasets/images/raster.js';
 import type { FaceImage } from '../architectures/backbone.js';
+import { decodeFaceImage } from './face-image.js';
 import { loadHumanModel } from './models.js';
 import { selectBackend } from '../runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
@@ -18,12 +17,7 @@ serveRequests<EmotionOracleRequest, EmotionOracleReply>(async ({ backend, images
   const faces: FaceImage[] = [];
   for (const bytes of images) {
     try {
-      const raster = await decodeImage(bytes);
-      // Gray (with or without alpha) stays one channel, which emotionScores copies to RGB as human would
-      // see it; colour keeps its three channels (alpha dropped, as human slices it off).
-      const channels = raster.channels <= 2 ? 1 : 3;
-      const face = toChannels(raster, channels);
-      faces.push({ pixels: face.data, width: face.width, height: face.height, channels });
+      faces.push(await decodeFaceImage(bytes));
       decoded.push(new Float32Array(0));
     } catch (error) {
       decoded.push({ error: `cannot decode: ${(error as Error).message}` });

@@ -5,7 +5,7 @@ import type { AgrRequest, AgrResult } from './worker.js';
 import { agreement, annotatedPartial, isComplete, type Attributes } from '../../datasets/attributes.js';
 import { ageBucket, bucketScores, checkThresholds, type AgeThresholds } from '../../datasets/age-buckets.js';
 import type { AttributePrediction, FlaggedImage } from '../../ml/human/predict-attributes.js';
-import { buildAgrReport, type FailedImage } from './report.js';
+import { buildAgrReport, type FailedImage } from './attribute-summary.js';
 import { readManifest, writeManifest } from '../../datasets/manifest.js';
 import type { ManifestRecord } from '../../datasets/record.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';

@@ -1,7 +1,6 @@
 // Worker thread for the agr stage: decodes images and runs the detector and attribute models on them.
 import type { GraphModel } from '@tensorflow/tfjs-converter';
-import { decodeImage } from '../../datasets/images/prepare.js';
-import { toChannels } from '../../datasets/images/raster.js';
+import { decodeFaceImage } from '../../ml/human/face-image.js';
 import { loadHumanModel } from '../../ml/human/models.js';
 import { selectBackend, type BackendChoice } from '../../ml/runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
@@ -36,10 +35,7 @@ serveRequests<AgrRequest, AgrResult[]>(async ({ backend, options, images }) => {
   const owners: number[] = [];
   for (const [i, { bytes, detect }] of images.entries()) {
     try {
-      const raster = await decodeImage(bytes);
-      const channels = raster.channels <= 2 ? 1 : 3;
-      const face = toChannels(raster, channels);
-      items.push({ image: { pixels: face.data, width: face.width, height: face.height, channels }, detect });
+      items.push({ image: await decodeFaceImage(bytes), detect });
       owners.push(i);
     } catch (error) {
       results[i] = { error: `cannot decode: ${(error as Error).message}` };

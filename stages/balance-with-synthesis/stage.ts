@@ -71,7 +71,7 @@ export const balanceWithSynthesisStage = defineStage<BalanceWithSynthesisEntry>(
     for (const source of sources) ctx.output.writeFile(`evaluator/${source}.jsonl`, manifestText(evaluator.filter((r) => r.source === source)));
 
     const [{ buildBalanceReport }, { renderGeneratedSheet }] = await Promise.all([
-      import('./report.js'), import('../../report/synthesis.js')]);
+      import('./fill-summary.js'), import('../../report/synthesis.js')]);
     const report = buildBalanceReport(sources, selection, outcomes, p);
     ctx.output.writeJson('deficits.json', report.deficits);
     ctx.output.writeJson('acceptance.json', report.acceptance);

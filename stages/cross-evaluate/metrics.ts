@@ -1,4 +1,5 @@
 import type { Rng } from '../../lib/random.js';
+import type { Gain, GroupAccuracy } from '../../report/evaluation-metrics.js';
 
 /**
  * Scores of one model on one test set, from class ids (EMOTIONS order). Written out here rather than taken
@@ -85,14 +86,6 @@ export function bootstrapIntervals(truth: readonly number[], predicted: readonly
   return { accuracy: percentileInterval(accuracy, options.confidence), macroF1: percentileInterval(macroF1, options.confidence) };
 }
 
-export interface Gain {
-  /** Accuracy of A minus accuracy of B, in points (× 100), on the same images. */
-  points: number;
-  interval: [number, number];
-  /** Whether the interval leaves out zero: the gain is not the luck of this test set. */
-  real: boolean;
-}
-
 /**
  * How much better model A is than model B on one test set, with a paired bootstrap: each resample draws the
  * same images for both, so the interval reflects the difference, not each model's own noise.
@@ -110,14 +103,6 @@ export function accuracyGain(truth: readonly number[], a: readonly number[], b: 
   for (let r = 0; r < options.resamples; r++) draws.push(difference(resample(n, options.random)));
   const interval = percentileInterval(draws, options.confidence);
   return { points: difference(Array.from({ length: n }, (_, i) => i)), interval, real: interval[0] > 0 || interval[1] < 0 };
-}
-
-export interface GroupAccuracy {
-  groups: Record<string, { images: number; accuracy: number }>;
-  /** Among groups with at least `minImages` images. */
-  worst: string | null;
-  best: string | null;
-  gapPoints: number | null;
 }
 
 /** Accuracy per group (gender, age bucket, ethnicity, subgroup, real vs generated), its worst and best, and the gap. */

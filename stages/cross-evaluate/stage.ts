@@ -3,6 +3,7 @@ import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 import type { ManifestRecord } from '../../datasets/record.js';
 import { defineStage, type InputView } from '../../engine/stage.js';
 import type { CrossEvaluateEntry } from '../../schemas/types/cross-evaluate.js';
+import type { CrossEvaluationMetrics } from '../../report/evaluation-metrics.js';
 
 /** The cross-evaluate params, typed from schemas/stages/cross-evaluate.schema.json with its defaults filled in. */
 export type CrossEvaluateParams = CrossEvaluateEntry['params'];
@@ -55,7 +56,8 @@ export const crossEvaluateStage = defineStage<CrossEvaluateEntry>({
     if (!names.has(p.summaryOn)) throw new Error(`summaryOn "${p.summaryOn}" is not a test set here (test sets: ${[...names].join(', ')})`);
 
     const { modelProbabilities } = await import('../../ml/predict.js');
-    const { scoreCell, generalisation, table10Markdown } = await import('./cells.js');
+    const { scoreCell, generalisation } = await import('./cells.js');
+    const { table10Markdown } = await import('../../report/table10.js');
     const { selectBackend } = await import('../../ml/runtime.js');
     await selectBackend(p.backend);
     const predictions = new Map<string, Map<Hash, Float32Array>>();
@@ -73,7 +75,7 @@ export const crossEvaluateStage = defineStage<CrossEvaluateEntry>({
       set.name, scoreCell(set.records, predictions.get(model)!, { resamples: p.resamples, confidence: p.confidence, minGroupImages: p.minGroupImages, random: ctx.random(`bootstrap ${model} ${set.name}`) }),
     ]))]));
     const summary = generalisation(sets.find((s) => s.name === p.summaryOn)!, merged, modelNames, predictions, { resamples: p.resamples, confidence: p.confidence, random: ctx.random('gains') });
-    const metrics = { classes: EMOTIONS, models: modelNames, testSets: sets.map((s) => ({ name: s.name, images: s.records.length })), cells, generalisation: summary };
+    const metrics: CrossEvaluationMetrics = { classes: EMOTIONS, models: modelNames, testSets: sets.map((s) => ({ name: s.name, images: s.records.length })), cells, generalisation: summary };
     ctx.output.writeJson('metrics.json', metrics);
     ctx.output.writeFile('table10.md', table10Markdown(metrics));
     ctx.output.setMetrics({ models: modelNames.length, testSets: sets.length, imagesPredicted: tally.predicted, predictionsMemoised: tally.memoised });

@@ -2,6 +2,7 @@ import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 import type { ManifestRecord } from '../../datasets/record.js';
 import { findLabelIssues, type LabelIssue } from './confident-learning.js';
 import { applyPolicy, type Policy } from './policy.js';
+import type { RoundRecord } from '../../report/reclassification.js';
 
 /**
  * Class probabilities for every record of one source (in order), each from a model that did not train on
@@ -19,28 +20,6 @@ export interface RoundsOptions {
   /** False for an oracle that does not learn from the labels (pretrained): one detection, nothing to retrain. */
   retrains: boolean;
   stage: string;
-}
-
-/** One detect→retrain round as report.json lists it. */
-export interface RoundRecord {
-  /** 0 is the model trained on the labels as given. */
-  round: number;
-  /**
-   * Share of all the source's images whose out-of-fold prediction matches the label they came with, for
-   * the models trained on this round's labels; null where no model was retrained on them.
-   */
-  heldOutAccuracy: number | null;
-  /** Where the records carry their true label (the demo generator's), the same against the truth. */
-  trueAccuracy?: number;
-  /** Issues confident learning found on the previous round's probabilities, and what the policy did. */
-  issues: number;
-  relabelled: number;
-  pruned: number;
-  /**
-   * Whether this round's labels were kept: its held-out accuracy beat the best before it (or nothing was
-   * retrained).
-   */
-  kept: boolean;
 }
 
 export interface SourceIssue extends LabelIssue {

@@ -124,7 +124,7 @@ export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
     for (const r of output) ctx.output.reference(r.blob);
     writeManifest(ctx.output, output);
 
-    const { buildReport, renderIssueSheet } = await import('./report.js');
+    const { buildReport, renderIssueSheet } = await import('./issue-summary.js');
     const report = buildReport(input, output, outcomes, { params: p, passedOver, unscored, oracleNote: p.oracle === 'pretrained' ? PRETRAINED_BIAS : undefined });
     ctx.output.writeJson('report.json', report.json);
     ctx.output.writeFile('issues.jsonl', jsonLines(report.issueLines));

@@ -1,29 +1,17 @@
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { defineStage, type InputView } from '../../engine/stage.js';
 import type { ReportEntry } from '../../schemas/types/report.js';
+import type { CrossEvaluationMetrics, Grouping } from '../../report/evaluation-metrics.js';
+import type { SourceReclassification } from '../../report/reclassification.js';
+import type { AcceptanceReport, BalanceDeficits } from '../../report/synthesis.js';
 
 /** What each kind of input contributes, recognised by the files it holds rather than by its stage type. */
 interface Found {
-  cross?: { name: string; metrics: CrossMetrics };
+  cross?: { name: string; metrics: CrossEvaluationMetrics };
   trains: Array<{ name: string; curves?: Uint8Array; valAccuracy?: number }>;
   distributions: Array<{ name: string; plots: Array<{ file: string; png: Uint8Array }> }>;
-  balances: Array<{ name: string; markdown: string; deficits: { sources: Record<string, { real: number; totalHoles: number; totalFilled: number }> }; acceptance: { perEmotion: Record<string, { attempts: number; accepted: number; acceptanceRate: number | null }> } }>;
-  reclassifies: Array<{ name: string; report: ReclassifyReport }>;
-}
-
-interface CrossMetrics {
-  models: string[];
-  testSets: Array<{ name: string; images: number }>;
-  cells: Record<string, Record<string, {
-    images: number; accuracy: number; macroF1: number; intervals: { accuracy: number[]; macroF1: number[] };
-    normalisedConfusion: number[][];
-    groups: Record<string, { groups: Record<string, { images: number; accuracy: number }>; worst: string | null; best: string | null; gapPoints: number | null }>;
-  }>>;
-  generalisation: { testSet: string; mergedModel: string; gainsInPoints: Record<string, { points: number; interval: number[]; real: boolean }> };
-}
-
-interface ReclassifyReport {
-  sources: Record<string, { images: number; issues: number; relabelled: number; pruned: number; rounds: Array<{ round: number; heldOutAccuracy: number | null; kept: boolean }>; truth?: { precision: number; recall: number } }>;
+  balances: Array<{ name: string; markdown: string; deficits: BalanceDeficits; acceptance: AcceptanceReport }>;
+  reclassifies: Array<{ name: string; report: { sources: Record<string, SourceReclassification> } }>;
 }
 
 function gather(inputs: ReadonlyMap<string, InputView>): Found {
@@ -31,10 +19,10 @@ function gather(inputs: ReadonlyMap<string, InputView>): Found {
   for (const [name, view] of inputs) {
     const json = (file: string) => JSON.parse(view.readText(file)) as unknown;
     if (view.files['metrics.json']) {
-      const metrics = json('metrics.json') as Partial<CrossMetrics> & { valAccuracy?: number };
+      const metrics = json('metrics.json') as Partial<CrossEvaluationMetrics> & { valAccuracy?: number };
       if (metrics.cells && metrics.generalisation) {
         if (found.cross) throw new Error(`two cross-evaluate stages among the inputs (${found.cross.name}, ${name}): a report shows one`);
-        found.cross = { name, metrics: metrics as CrossMetrics };
+        found.cross = { name, metrics: metrics as CrossEvaluationMetrics };
         continue;
       }
       if (view.files['model/model.json']) {
@@ -46,9 +34,9 @@ function gather(inputs: ReadonlyMap<string, InputView>): Found {
       const plots = Object.keys(view.files).filter((f) => f.startsWith('plots/') && f.endsWith('.png')).sort().map((file) => ({ file, png: view.readFile(file) }));
       found.distributions.push({ name, plots });
     } else if (view.files['deficits.json'] && view.files['acceptance.json']) {
-      found.balances.push({ name, markdown: view.files['balance.md'] ? view.readText('balance.md') : '', deficits: json('deficits.json') as never, acceptance: json('acceptance.json') as never });
+      found.balances.push({ name, markdown: view.files['balance.md'] ? view.readText('balance.md') : '', deficits: json('deficits.json') as BalanceDeficits, acceptance: json('acceptance.json') as AcceptanceReport });
     } else if (view.files['report.json'] && view.files['issues.jsonl']) {
-      found.reclassifies.push({ name, report: json('report.json') as ReclassifyReport });
+      found.reclassifies.push({ name, report: json('report.json') as { sources: Record<string, SourceReclassification> } });
     }
   }
   if (!found.cross) throw new Error('a report needs a cross-evaluate stage among its inputs (inputs: [cross-evaluate stage, …])');
@@ -71,28 +59,13 @@ export const reportStage = defineStage<ReportEntry>({
     const sets = m.testSets.map((s) => s.name);
     const sections: Array<{ id: string; title: string; html: string }> = [];
 
-    const matrix = await renderAccuracyMatrix({ models: m.models, testSets: sets, accuracy: Object.fromEntries(m.models.map((model) => [model, Object.fromEntries(sets.map((s) => [s, m.cells[model]![s]!.accuracy]))])) });
-    const cellText = (model: string, set: string) => {
-      const c = m.cells[model]![set]!;
-      return `${pct(c.accuracy)} [${pct(c.intervals.accuracy[0]!)}, ${pct(c.intervals.accuracy[1]!)}]`;
-    };
-    const gains = Object.entries(m.generalisation.gainsInPoints).map(([model, g]) => [
-      model, `${g.points >= 0 ? '+' : ''}${g.points.toFixed(2)}`, `[${g.interval[0]!.toFixed(2)}, ${g.interval[1]!.toFixed(2)}]`,
-      { html: g.real ? '<span class="real">real</span>' : '<span class="noise">not shown</span>' },
-    ]);
-    sections.push({
-      id: 'table10', title: 'Accuracy of every model on every test set',
-      html: svgFigure('accuracy-matrix', matrix.svg, 'accuracy (%) per trained model and test set (the paper\'s Table 10)') +
-        table(['model', ...m.testSets.map((s) => `${s.name} (${s.images})`)], m.models.map((model) => [model, ...sets.map((s) => cellText(model, s))]), 'table10') +
-        (gains.length
-          ? `<p>Gain of <b>${m.generalisation.mergedModel}</b> on <b>${m.generalisation.testSet}</b>, in accuracy points, with its paired-bootstrap 95 % interval:</p>` +
-            table(['over', 'gain', 'interval', 'verdict'], gains)
-          : `<p>One model only: no gains to compare (name more train stages under the cross-evaluate stage's models:).</p>`),
-    });
+    const { accuracyMatrix, gainsLine, matrixMarkdown, table10Html } = await import('../../report/table10.js');
+    const matrix = await renderAccuracyMatrix(accuracyMatrix(m));
+    sections.push({ id: 'table10', title: 'Accuracy of every model on every test set', html: table10Html(m, matrix.svg) });
 
     const fairnessRows = m.models.flatMap((model) => sets.map((s) => {
       const g = m.cells[model]![s]!.groups;
-      const worst = (key: string) => (g[key]?.worst ? `${g[key]!.worst} ${pct(g[key]!.groups[g[key]!.worst!]!.accuracy)} (gap ${g[key]!.gapPoints?.toFixed(1)})` : '–');
+      const worst = (key: Grouping) => (g[key]?.worst ? `${g[key]!.worst} ${pct(g[key]!.groups[g[key]!.worst!]!.accuracy)} (gap ${g[key]!.gapPoints?.toFixed(1)})` : '–');
       const origin = (k: string) => (g.origin?.groups[k] ? pct(g.origin.groups[k]!.accuracy) : '–');
       return [model, s, worst('gender'), worst('age'), worst('ethnicity'), worst('subgroup'), origin('real'), origin('generated')];
     }));
@@ -136,9 +109,7 @@ export const reportStage = defineStage<ReportEntry>({
     const html = page('fer-dag report', `${m.models.length} models × ${sets.length} test sets, from stage ${found.cross!.name}`, sections);
     ctx.output.writeFile('report.html', html);
     ctx.output.writeJson('metrics.json', m);
-    const md = [`# fer-dag report`, '', `| model | ${m.testSets.map((s) => `${s.name} (${s.images})`).join(' | ')} |`, `|---|${sets.map(() => '---:').join('|')}|`,
-      ...m.models.map((model) => `| ${model} | ${sets.map((s) => cellText(model, s)).join(' | ')} |`), '',
-      `Gain of ${m.generalisation.mergedModel} on ${m.generalisation.testSet} (accuracy points): ` + Object.entries(m.generalisation.gainsInPoints).map(([model, g]) => `over ${model} ${g.points.toFixed(2)} [${g.interval[0]!.toFixed(2)}, ${g.interval[1]!.toFixed(2)}]${g.real ? ' (real)' : ''}`).join('; '), '',
+    const md = [`# fer-dag report`, '', ...matrixMarkdown(m), '', gainsLine(m), '',
       ...found.balances.map((b) => b.markdown)];
     ctx.output.writeFile('report.md', md.join('\n') + '\n');
     ctx.output.setMetrics({ charts: (html.match(/<figure class="chart"/g) ?? []).length, sections: sections.length });

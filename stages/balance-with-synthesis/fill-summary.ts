@@ -1,6 +1,6 @@
 import type { BalanceParams } from './stage.js';
 import type { HoleOutcome } from '../../synth/fill.js';
-import { acceptanceReport, acceptanceTable } from '../../report/synthesis.js';
+import { acceptanceReport, acceptanceTable, type BalanceDeficits } from '../../report/synthesis.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import type { Selection } from '../../synth/select.js';
 
@@ -12,7 +12,7 @@ const zeros = (): Record<string, number> => Object.fromEntries(EMOTIONS.map((e) 
  * balance.md, and the numbers for the stage record. Facts only, so the same run gives the same bytes.
  */
 export function buildBalanceReport(sources: readonly string[], selection: Selection, outcomes: readonly HoleOutcome[], p: BalanceParams) {
-  const deficits = {
+  const deficits: BalanceDeficits = {
     perSubgroup: p.perSubgroup,
     cellsPerSource: EMOTIONS.length * 40,
     sources: Object.fromEntries(sources.map((source) => {

@@ -5,6 +5,7 @@ import type { ReclassifyParams, SourceOutcome } from './stage.js';
 import { renderContactSheet, type SheetRow } from '../../report/contact-sheet.js';
 import { transitionMatrix } from './policy.js';
 import type { SourceIssue } from './rounds.js';
+import type { SourceReclassification, TruthScore } from '../../report/reclassification.js';
 
 /** One line of issues.jsonl: an image confident learning flagged, and what became of it. */
 export interface IssueLine {
@@ -18,19 +19,6 @@ export interface IssueLine {
   confidence: number;
   action: 'relabelled' | 'pruned' | 'reported';
   trueLabel?: string;
-}
-
-/** Detection scored against the truth, where a generated source knows it. */
-export interface TruthScore {
-  mislabelled: number;
-  flagged: number;
-  truePositives: number;
-  precision: number;
-  recall: number;
-  /** Of the mislabelled images the stage relabelled, the share now carrying their true label. */
-  relabelledToTruth: number | null;
-  /** Share of the source's kept images whose label is the true one, before and after. */
-  labelAccuracy: { before: number; after: number };
 }
 
 const round4 = (x: number): number => Math.round(x * 1e4) / 1e4;
@@ -94,7 +82,7 @@ export interface ReportContext {
 export function buildReport(input: readonly ManifestRecord[], output: readonly ManifestRecord[], outcomes: readonly SourceOutcome[], context: ReportContext) {
   const p = context.params;
   const lines = outcomes.flatMap((o) => issueLines(o, p.policy));
-  const sources = Object.fromEntries(outcomes.map((o) => {
+  const sources: Record<string, SourceReclassification> = Object.fromEntries(outcomes.map((o) => {
     const { result, records } = o;
     const truth = truthScore(o);
     return [o.source, {

@@ -3,24 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Store, type StageRecord } from '../cache/store.js';
 import type { Pipeline } from '../engine/spec/pipeline.js';
+import type { CrossEvaluationMetrics } from '../report/evaluation-metrics.js';
+import { matrixText } from '../report/table10.js';
 import { checkStageNames, CliExit, EXIT_OK, EXIT_USAGE, freshRecord, loadOrExit } from './common.js';
-
-interface Cell {
-  accuracy: number;
-  intervals: { accuracy: number[] };
-}
-
-/** The accuracy matrix as aligned text: what a terminal shows of Table 10. */
-export function matrixText(metrics: { models: string[]; testSets: Array<{ name: string; images: number }>; cells: Record<string, Record<string, Cell>> }): string {
-  const header = ['model', ...metrics.testSets.map((s) => `${s.name} (${s.images})`)];
-  const rows = metrics.models.map((model) => [model, ...metrics.testSets.map((s) => {
-    const c = metrics.cells[model]![s.name]!;
-    return `${(100 * c.accuracy).toFixed(1)} [${(100 * c.intervals.accuracy[0]!).toFixed(1)}–${(100 * c.intervals.accuracy[1]!).toFixed(1)}]`;
-  })]);
-  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => (r[i] as string).length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
-}
 
 /**
  * Copies a report stage's files out of the store into `.fer-dag/reports/<stage>/` (a path that does not
@@ -48,7 +33,7 @@ export async function reportCommand(file: string | undefined, flags: { stage?: s
   checkStageNames(pipeline, [stage], 'report');
   const store = new Store(pipeline.storeDir);
   const html = publishReport(pipeline, store, stage, await freshRecord(pipeline, store, stage));
-  const metrics = JSON.parse(fs.readFileSync(path.join(path.dirname(html), 'metrics.json'), 'utf8')) as Parameters<typeof matrixText>[0];
+  const metrics = JSON.parse(fs.readFileSync(path.join(path.dirname(html), 'metrics.json'), 'utf8')) as CrossEvaluationMetrics;
   process.stdout.write(`report: ${html}\n\naccuracy (%) [95 % interval], rows: models, columns: test sets\n${matrixText(metrics)}`);
   if (flags.open) {
     const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
