@@ -2,7 +2,7 @@ import type { ManifestRecord } from '../../datasets/record.js';
 import type { Agreement, AttributeAgreement } from '../../datasets/attributes.js';
 import { ETHNICITIES, GENDERS } from '../../datasets/vocabulary.js';
 import { AGE_BUCKETS } from '../../datasets/vocabulary.js';
-import type { AgrParams } from './stage.js';
+import type { AgrParams } from './params.js';
 
 export interface FailedImage {
   source: string;

@@ -13,9 +13,8 @@ import { mapRequests } from '../../lib/parallel/map-requests.js';
 import { defineStage, type StageContext } from '../../engine/stage.js';
 import type { AgrEntry } from '../../schemas/types/agr.js';
 import { ageBucketProblems } from '../../datasets/age-buckets.js';
+import type { AgrParams } from './params.js';
 
-/** The agr params, typed from schemas/stages/agr.schema.json with its defaults filled in. */
-export type AgrParams = AgrEntry['params'];
 
 type ModelOutcome = AttributePrediction | FlaggedImage;
 

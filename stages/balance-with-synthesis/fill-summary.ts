@@ -1,4 +1,4 @@
-import type { BalanceParams } from './stage.js';
+import type { BalanceParams } from './params.js';
 import type { HoleOutcome } from '../../synth/fill.js';
 import { acceptanceReport, acceptanceTable, type BalanceDeficits } from '../../report/synthesis.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';

@@ -8,8 +8,6 @@ import type { BalanceWithSynthesisEntry } from '../../schemas/types/balance-with
 import { ageBucketProblems } from '../../datasets/age-buckets.js';
 import { synthesizerProblems } from '../../synth/types.js';
 
-/** The balance-with-synthesis params, typed from schemas/stages/balance-with-synthesis.schema.json with its defaults filled in. */
-export type BalanceParams = BalanceWithSynthesisEntry['params'];
 
 /**
  * The format a source's images have, most of them: generated images are converted to it (the paper: NHFI's

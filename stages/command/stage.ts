@@ -4,9 +4,8 @@ import { listFiles } from '../../cache/tree.js';
 import { runInOwnGroup } from '../../lib/group-process.js';
 import { defineStage, StageFailedError, type StageContext } from '../../engine/stage.js';
 import type { CommandEntry } from '../../schemas/types/command.js';
+import type { CommandParams } from './params.js';
 
-/** A command's params are its whole entry (cmd, deps, outs, params, env), typed from command.schema.json. */
-export type CommandParams = CommandEntry;
 
 /** How much of a failed command's stderr goes into the error message. */
 const STDERR_TAIL_LINES = 20;

@@ -5,8 +5,6 @@ import { defineStage, type InputView } from '../../engine/stage.js';
 import type { CrossEvaluateEntry } from '../../schemas/types/cross-evaluate.js';
 import type { CrossEvaluationMetrics } from '../../report/evaluation-metrics.js';
 
-/** The cross-evaluate params, typed from schemas/stages/cross-evaluate.schema.json with its defaults filled in. */
-export type CrossEvaluateParams = CrossEvaluateEntry['params'];
 
 export interface TestSet {
   name: string;

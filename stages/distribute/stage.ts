@@ -8,8 +8,6 @@ import { defineStage } from '../../engine/stage.js';
 import type { DistributeEntry } from '../../schemas/types/distribute.js';
 import { splitProblems } from './entry-checks.js';
 
-/** The distribute params, typed from schemas/stages/distribute.schema.json with its defaults filled in. */
-export type DistributeParams = DistributeEntry['params'];
 
 export const distributeStage = defineStage<DistributeEntry>({
   type: 'distribute',

@@ -6,8 +6,6 @@ import { STYLES, type Style } from '../../synth/faces/styles.js';
 import { defineStage } from '../../engine/stage.js';
 import type { GenerateFacesEntry } from '../../schemas/types/generate-faces.js';
 
-/** The generate-faces params, typed from schemas/stages/generate-faces.schema.json with its defaults filled in. */
-export type GenerateFacesParams = GenerateFacesEntry['params'];
 
 /** One line of annotations.jsonl: the ground truth a later stage's guesses can be scored against. */
 export interface FaceAnnotation extends Person {

@@ -13,8 +13,6 @@ import { shuffle, type Rng } from '../../lib/random.js';
 import { defineStage, type InputView } from '../../engine/stage.js';
 import type { MergeEntry } from '../../schemas/types/merge.js';
 
-/** The merge params, typed from schemas/stages/merge.schema.json with its defaults filled in. */
-export type MergeParams = MergeEntry['params'];
 
 /** How a source is read: a dataset says so in the pipeline; a generating stage writes `dataset.json`. */
 function sourceFormat(view: InputView): string {

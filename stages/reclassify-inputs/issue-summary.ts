@@ -1,11 +1,20 @@
 import type { Hash } from '../../cache/hash.js';
 import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 import type { ManifestRecord } from '../../datasets/record.js';
-import type { ReclassifyParams, SourceOutcome } from './stage.js';
+import type { RoundsResult } from './rounds.js';
+import type { ReclassifyParams } from './params.js';
 import { renderContactSheet, type SheetRow } from '../../report/contact-sheet.js';
 import { transitionMatrix } from './policy.js';
 import type { SourceIssue } from './rounds.js';
 import type { SourceReclassification, TruthScore } from '../../report/reclassification.js';
+
+/** What the rounds made of one source, as the stage hands it to the summary. */
+export interface SourceOutcome {
+  source: string;
+  result: RoundsResult;
+  /** The source's records in input order; issue indices point here. */
+  records: ManifestRecord[];
+}
 
 /** One line of issues.jsonl: an image confident learning flagged, and what became of it. */
 export interface IssueLine {

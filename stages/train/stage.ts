@@ -5,8 +5,6 @@ import { humanModelFileMap } from '../../ml/human/model-files.js';
 import { defineStage, paramsWithoutCacheSize, type StageContext } from '../../engine/stage.js';
 import type { TrainEntry } from '../../schemas/types/train.js';
 
-/** The train params, typed from schemas/stages/train.schema.json with its defaults filled in. */
-export type TrainParams = TrainEntry['params'];
 
 export const trainStage = defineStage<TrainEntry>({
   type: 'train',
