@@ -28,7 +28,8 @@ async function renderImages(): Promise<Uint8Array[]> {
   const rng = seededRandom(17);
   const images: Uint8Array[] = [];
   // 112×112 colour crops, like the demo's AffectNet-style source (real FER crops are 48–224 px).
-  for (let i = 0; i < IMAGES; i++) images.push(await encodePng(await renderFace(STYLES.affectnet, 112, rng, EMOTIONS[i % EMOTIONS.length]!)));
+  for (let i = 0; i < IMAGES; i++)
+    images.push(await encodePng(await renderFace(STYLES.affectnet, 112, rng, EMOTIONS[i % EMOTIONS.length]!)));
   return images;
 }
 
@@ -42,7 +43,9 @@ async function baseline(images: Uint8Array[], gear: GraphModel): Promise<number>
   const started = performance.now();
   for (let i = 0; i < images.length; i += 32) {
     const faces = await Promise.all(images.slice(i, i + 32).map(decode));
-    const crops = faces.map((f) => tf.tidy(() => tf.div(tf.tensor4d(Float32Array.from(f.pixels), [1, f.height, f.width, 3]), 255) as tf.Tensor4D));
+    const crops = faces.map((f) =>
+      tf.tidy(() => tf.div(tf.tensor4d(Float32Array.from(f.pixels), [1, f.height, f.width, 3]), 255) as tf.Tensor4D),
+    );
     runGear(gear, crops);
     tf.dispose(crops);
   }
@@ -50,7 +53,12 @@ async function baseline(images: Uint8Array[], gear: GraphModel): Promise<number>
 }
 
 /** agr's own path: requests of `batch` images to `workers` worker threads, each decoding and predicting. */
-async function workersPath(images: Uint8Array[], options: PredictOptions, workers: number, batch: number): Promise<{ rate: number; results: AgrResult[] }> {
+async function workersPath(
+  images: Uint8Array[],
+  options: PredictOptions,
+  workers: number,
+  batch: number,
+): Promise<{ rate: number; results: AgrResult[] }> {
   const results = new Array<AgrResult>(images.length);
   const started = performance.now();
   await mapRequests<AgrRequest, AgrResult>({
@@ -58,7 +66,11 @@ async function workersPath(images: Uint8Array[], options: PredictOptions, worker
     count: images.length,
     perRequest: batch,
     workers,
-    request: (indices) => ({ backend: 'wasm', options, images: indices.map((i) => ({ bytes: images[i]!, detect: false })) }),
+    request: (indices) => ({
+      backend: 'wasm',
+      options,
+      images: indices.map((i) => ({ bytes: images[i]!, detect: false })),
+    }),
     onReply: (indices, replies) => replies.forEach((r, k) => (results[indices[k]!] = r)),
   });
   // Worker start-up and model loading are in the time: that is what a stage run pays too.
@@ -96,7 +108,11 @@ async function main(): Promise<void> {
   // The same numbers as predictAttributes on this thread, image by image.
   const [faceres] = await Promise.all([loadHumanModel('faceres')]);
   const sample = await Promise.all(images.slice(0, 16).map(decode));
-  const here = predictAttributes({ gear, faceres }, sample.map((image) => ({ image, detect: false })), DEFAULT_MODELS);
+  const here = predictAttributes(
+    { gear, faceres },
+    sample.map((image) => ({ image, detect: false })),
+    DEFAULT_MODELS,
+  );
   const same = here.every((r, i) => JSON.stringify(r) === JSON.stringify(checked![i]));
   console.log(`worker results equal single-thread results on ${sample.length} images: ${same}`);
   if (!same) process.exitCode = 1;

@@ -28,10 +28,11 @@ function ensureSnakemake(): void {
   console.log('snakemake not on PATH; installing the Debian package…');
   const r = spawnSync('sh', ['-c', 'apt-get update && apt-get install -y snakemake'], { stdio: 'inherit' });
   if (r.status !== 0 || sh('sh', ['-c', 'command -v snakemake'], repoRoot).status !== 0) {
-    throw new Error('could not install snakemake (apt-get update && apt-get install -y snakemake failed; are we root?)');
+    throw new Error(
+      'could not install snakemake (apt-get update && apt-get install -y snakemake failed; are we root?)',
+    );
   }
 }
-
 
 function makeData(): void {
   const rand = seededRandom(42, 'bench/engine'); // the same bytes every run
@@ -47,7 +48,9 @@ function makeData(): void {
 // Both tools share data/ in one folder; their outputs go to out/ferdag and out/snake, their state to
 // .fer-dag/ and .snakemake/, so neither sees the other's files.
 function writeFerdag(label: string): void {
-  fs.writeFileSync(path.join(work, 'pipeline.yaml'), `version: 1
+  fs.writeFileSync(
+    path.join(work, 'pipeline.yaml'),
+    `version: 1
 seed: 1
 stages:
   count:
@@ -66,7 +69,8 @@ stages:
     deps: [out/ferdag/summary.txt]
     outs: [out/ferdag/final.txt]
     params: { label: ${label} }
-`);
+`,
+  );
 }
 
 // Every file is an input of `count` (not directory("data")), so Snakemake, like fer-dag, notices an edit to any one.
@@ -92,7 +96,10 @@ rule final:
     shell: "echo {params.label} $(cat {input}) > {output}"
 `;
 
-interface Timed { seconds: number; out: string }
+interface Timed {
+  seconds: number;
+  out: string;
+}
 
 function timed(cmd: string, args: string[]): Timed {
   const t0 = performance.now();
@@ -128,7 +135,9 @@ fs.mkdirSync(path.join(work, 'out', 'ferdag'), { recursive: true });
 fs.mkdirSync(path.join(work, 'out', 'snake'), { recursive: true });
 const t0 = performance.now();
 makeData();
-console.log(`created ${FILES} files in ${((performance.now() - t0) / 1000).toFixed(1)} s under ${path.relative(repoRoot, work)}/data`);
+console.log(
+  `created ${FILES} files in ${((performance.now() - t0) / 1000).toFixed(1)} s under ${path.relative(repoRoot, work)}/data`,
+);
 fs.writeFileSync(path.join(work, 'Snakefile'), SNAKEFILE);
 
 // --- cold ----------------------------------------------------------------------------------------------
@@ -147,8 +156,11 @@ for (let i = 0; i < REPS; i++) {
   noopF.push(f.seconds);
   const before = mtime('out/snake/final.txt');
   const s = snakemake('a');
-  expect(s.out.includes('Nothing to be done') && mtime('out/snake/final.txt') === before,
-    'snakemake no-op rerun did something', s.out);
+  expect(
+    s.out.includes('Nothing to be done') && mtime('out/snake/final.txt') === before,
+    'snakemake no-op rerun did something',
+    s.out,
+  );
   noopS.push(s.seconds);
 }
 
@@ -165,9 +177,16 @@ for (let i = 0; i < REPS; i++) {
   const countBefore = mtime('out/snake/count.txt');
   const summaryBefore = mtime('out/snake/summary.txt');
   const s = snakemake(label);
-  expect(read('out/snake/final.txt') === `${label} ${FILES}`, `snakemake with label=${label} did not rerun final`, s.out);
-  expect(mtime('out/snake/count.txt') === countBefore && mtime('out/snake/summary.txt') === summaryBefore,
-    'snakemake reran more than the last rule', s.out);
+  expect(
+    read('out/snake/final.txt') === `${label} ${FILES}`,
+    `snakemake with label=${label} did not rerun final`,
+    s.out,
+  );
+  expect(
+    mtime('out/snake/count.txt') === countBefore && mtime('out/snake/summary.txt') === summaryBefore,
+    'snakemake reran more than the last rule',
+    s.out,
+  );
   oneS.push(s.seconds);
 }
 
@@ -176,10 +195,16 @@ const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(2)).join(' ');
 console.log(`runs (s)  fer-dag no-op: ${fmt(noopF)} | snakemake no-op: ${fmt(noopS)}`);
 console.log(`runs (s)  fer-dag one-changed: ${fmt(oneF)} | snakemake one-changed: ${fmt(oneS)}`);
 const [nf, ns, of, os] = [median(noopF), median(noopS), median(oneF), median(oneS)];
-console.log(`fer-dag no-op: ${nf.toFixed(2)} s, snakemake no-op: ${ns.toFixed(2)} s  (median of ${REPS}, ${FILES} files)`);
+console.log(
+  `fer-dag no-op: ${nf.toFixed(2)} s, snakemake no-op: ${ns.toFixed(2)} s  (median of ${REPS}, ${FILES} files)`,
+);
 console.log(`fer-dag one-changed: ${of.toFixed(2)} s, snakemake one-changed: ${os.toFixed(2)} s`);
 const noopRatio = nf / ns;
-console.log(`target fer-dag no-op <= 0.5x snakemake: ${noopRatio <= 0.5 ? 'MET' : 'NOT MET'} (${noopRatio.toFixed(3)}x)`);
-console.log(`target fer-dag no-op < 1 s: ${nf < 1 ? 'MET' : 'NOT MET'} (${nf.toFixed(2)} s)${FILES === 70000 ? '' : ` [at ${FILES} files, target is stated for 70000]`}`);
+console.log(
+  `target fer-dag no-op <= 0.5x snakemake: ${noopRatio <= 0.5 ? 'MET' : 'NOT MET'} (${noopRatio.toFixed(3)}x)`,
+);
+console.log(
+  `target fer-dag no-op < 1 s: ${nf < 1 ? 'MET' : 'NOT MET'} (${nf.toFixed(2)} s)${FILES === 70000 ? '' : ` [at ${FILES} files, target is stated for 70000]`}`,
+);
 console.log(`noop_vs_snakemake: ${noopRatio.toFixed(3)}`);
 console.log(`one_changed_vs_snakemake: ${(of / os).toFixed(3)}`);

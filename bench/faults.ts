@@ -114,7 +114,10 @@ function snapshot(dir: string): Snapshot {
   const lock = fs.existsSync(lockFile) ? (JSON.parse(fs.readFileSync(lockFile, 'utf8')) as Locked) : { stages: {} };
   const stages = Object.fromEntries(Object.entries(lock.stages).map(([n, s]) => [n, `${s.key} ${s.outputs.tree}`]));
   const outDir = path.join(dir, OUTS);
-  const sha256 = (rel: string) => createHash('sha256').update(fs.readFileSync(path.join(outDir, rel))).digest('hex');
+  const sha256 = (rel: string) =>
+    createHash('sha256')
+      .update(fs.readFileSync(path.join(outDir, rel)))
+      .digest('hex');
   const outs = Object.fromEntries(listFiles(outDir).map((rel) => [rel, sha256(rel)]));
   return { stages, outs };
 }
@@ -213,7 +216,10 @@ async function main(): Promise<number> {
       }
       const locked = snapshot(dir).stages;
       type Event = { type: string; stage: string; key: string };
-      const events = stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Event);
+      const events = stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Event);
       for (const { stage, key } of events.filter((e) => e.type === 'stage-done')) {
         if (locked[stage]?.split(' ')[0] !== key) {
           counts.lockfilesMissing++;

@@ -28,7 +28,9 @@ const REPS = 3;
 const FIXTURE_VERSION = 2;
 
 if (!Number.isFinite(SCALE) || SCALE <= 0 || SMALL < CLASSES.length || LARGE < 1) {
-  throw new Error(`BENCH_IMAGES_SCALE must be a number > 0 giving at least ${CLASSES.length} small and 1 large image (got ${process.env.BENCH_IMAGES_SCALE})`);
+  throw new Error(
+    `BENCH_IMAGES_SCALE must be a number > 0 giving at least ${CLASSES.length} small and 1 large image (got ${process.env.BENCH_IMAGES_SCALE})`,
+  );
 }
 
 function sh(cmd: string, args: string[], cwd = work): SpawnSyncReturns<string> {
@@ -100,7 +102,9 @@ function picture(side: number, channels: 1 | 3, rand: () => number): Buffer {
       const dx = (x - cx) / rx;
       const dy = (y - cy) / ry;
       const inFace = dx * dx + dy * dy <= 1;
-      const inEye = Math.abs(y - (cy - ry * 0.3)) < eye && (Math.abs(x - (cx - rx * 0.4)) < eye || Math.abs(x - (cx + rx * 0.4)) < eye);
+      const inEye =
+        Math.abs(y - (cy - ry * 0.3)) < eye &&
+        (Math.abs(x - (cx - rx * 0.4)) < eye || Math.abs(x - (cx + rx * 0.4)) < eye);
       for (let c = 0; c < channels; c++) {
         const v = inEye ? 20 : inFace ? face[c]! : base[c]! + slope[c]! * (x + y) * (64 / side);
         px[(y * side + x) * channels + c] = clamp(v + (rand() - 0.5) * noise);
@@ -110,13 +114,19 @@ function picture(side: number, channels: 1 | 3, rand: () => number): Buffer {
   return px;
 }
 
-interface Stamp { version: number; small: number; large: number }
+interface Stamp {
+  version: number;
+  small: number;
+  large: number;
+}
 
 async function makeFixtures(): Promise<void> {
   const stampFile = path.join(work, 'fixtures.json');
   const want: Stamp = { version: FIXTURE_VERSION, small: SMALL, large: LARGE };
   if (fs.existsSync(stampFile) && fs.readFileSync(stampFile, 'utf8') === JSON.stringify(want)) {
-    console.log(`reusing ${SMALL} + ${LARGE} images under ${path.relative(repoRoot, work)}/data (delete it to regenerate)`);
+    console.log(
+      `reusing ${SMALL} + ${LARGE} images under ${path.relative(repoRoot, work)}/data (delete it to regenerate)`,
+    );
     return;
   }
   fs.rmSync(work, { recursive: true, force: true });
@@ -133,17 +143,29 @@ async function makeFixtures(): Promise<void> {
   const small = seededRandom(48, 'bench/merge'); // the same bytes every run
   for (let i = 0; i < SMALL; i++) {
     const raw = picture(48, 1, small);
-    const jpg = await sharp(raw, { raw: { width: 48, height: 48, channels: 1 } }).jpeg({ quality: 90 }).toBuffer();
-    await write(path.join(work, 'data', 'small', CLASSES[i % CLASSES.length]!, `s${String(i).padStart(6, '0')}.jpg`), jpg);
+    const jpg = await sharp(raw, { raw: { width: 48, height: 48, channels: 1 } })
+      .jpeg({ quality: 90 })
+      .toBuffer();
+    await write(
+      path.join(work, 'data', 'small', CLASSES[i % CLASSES.length]!, `s${String(i).padStart(6, '0')}.jpg`),
+      jpg,
+    );
   }
   const large = seededRandom(224, 'bench/merge');
   for (let i = 0; i < LARGE; i++) {
     const raw = picture(224, 3, large);
-    const png = await sharp(raw, { raw: { width: 224, height: 224, channels: 3 } }).png().toBuffer();
-    await write(path.join(work, 'data', 'large', CLASSES[i % CLASSES.length]!, `l${String(i).padStart(6, '0')}.png`), png);
+    const png = await sharp(raw, { raw: { width: 224, height: 224, channels: 3 } })
+      .png()
+      .toBuffer();
+    await write(
+      path.join(work, 'data', 'large', CLASSES[i % CLASSES.length]!, `l${String(i).padStart(6, '0')}.png`),
+      png,
+    );
   }
   fs.writeFileSync(stampFile, JSON.stringify(want));
-  console.log(`created ${SMALL} 48×48 gray JPGs + ${LARGE} 224×224 RGB PNGs in ${((performance.now() - t0) / 1000).toFixed(1)} s under ${path.relative(repoRoot, work)}/data`);
+  console.log(
+    `created ${SMALL} 48×48 gray JPGs + ${LARGE} 224×224 RGB PNGs in ${((performance.now() - t0) / 1000).toFixed(1)} s under ${path.relative(repoRoot, work)}/data`,
+  );
 }
 
 // --- runs --------------------------------------------------------------------------------------------
@@ -160,8 +182,14 @@ stages:
       normalize: { size: 48, channels: 1 }
 `;
 
-interface FerdagRun { stageSeconds: number; wallSeconds: number }
-interface PilRun { loopSeconds: number; wallSeconds: number }
+interface FerdagRun {
+  stageSeconds: number;
+  wallSeconds: number;
+}
+interface PilRun {
+  loopSeconds: number;
+  wallSeconds: number;
+}
 
 function ferdag(): FerdagRun {
   // A fresh store every time: merge memoises decodes by input bytes, so a kept store would time cache hits.
@@ -196,7 +224,8 @@ function checkManifest(): void {
   const blobs = new Set<string>();
   for (const line of lines) {
     const r = JSON.parse(line) as { blob: string; width: number; height: number; channels: number; format: string };
-    if (r.width !== 48 || r.height !== 48 || r.channels !== 1 || r.format !== 'png') throw new Error(`fer-dag wrote a record that is not a 48×48 gray PNG: ${line}`);
+    if (r.width !== 48 || r.height !== 48 || r.channels !== 1 || r.format !== 'png')
+      throw new Error(`fer-dag wrote a record that is not a 48×48 gray PNG: ${line}`);
     blobs.add(r.blob);
   }
   if (blobs.size !== TOTAL) throw new Error(`fer-dag's manifest has ${blobs.size} distinct blobs, expected ${TOTAL}`);
@@ -209,9 +238,16 @@ function pil(python: string, procs: number): PilRun {
   const wallSeconds = (performance.now() - t0) / 1000;
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
   if (r.status !== 0) throw new Error(`${python} peer_pil.py exited ${r.status ?? r.signal}:\n${out.slice(-4000)}`);
-  const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { images: number; ok: number; distinctOutputs: number; loopSeconds: number };
+  const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as {
+    images: number;
+    ok: number;
+    distinctOutputs: number;
+    loopSeconds: number;
+  };
   if (result.images !== TOTAL || result.ok !== TOTAL || result.distinctOutputs !== TOTAL) {
-    throw new Error(`PIL (${procs} process${procs === 1 ? '' : 'es'}) processed ${result.images} images, ${result.ok} to 48×48 L, ${result.distinctOutputs} distinct; expected ${TOTAL}`);
+    throw new Error(
+      `PIL (${procs} process${procs === 1 ? '' : 'es'}) processed ${result.images} images, ${result.ok} to 48×48 L, ${result.distinctOutputs} distinct; expected ${TOTAL}`,
+    );
   }
   return { loopSeconds: result.loopSeconds, wallSeconds };
 }
@@ -221,15 +257,21 @@ const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floo
 // --- setup -------------------------------------------------------------------------------------------
 if (!fs.existsSync(cli)) throw new Error(`${cli} is missing; build with npx tsc -p . first`);
 const python = pythonWith('PIL', 'python3-pil');
-const pyInfo = sh(python, ['-c', 'import sys, PIL; print(sys.version.split()[0], PIL.__version__)'], repoRoot).stdout.trim().split(' ');
+const pyInfo = sh(python, ['-c', 'import sys, PIL; print(sys.version.split()[0], PIL.__version__)'], repoRoot)
+  .stdout.trim()
+  .split(' ');
 fs.mkdirSync(work, { recursive: true });
 await makeFixtures();
 fs.writeFileSync(path.join(work, 'p.yaml'), PIPELINE);
 fs.writeFileSync(path.join(work, 'peer_pil.py'), PEER);
-console.log(`machine: ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}, ` +
-  `sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}, ${python} = Python ${pyInfo[0]} / Pillow ${pyInfo[1]}` +
-  `${process.env.UV_THREADPOOL_SIZE ? `, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}` : ''}`);
-console.log(`${TOTAL} images (${SMALL} 48×48 JPG + ${LARGE} 224×224 PNG), ${REPS} repetitions each, fresh fer-dag store every run`);
+console.log(
+  `machine: ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? 'unknown'}), node ${process.version}, ` +
+    `sharp ${sharp.versions.sharp} / libvips ${sharp.versions.vips}, ${python} = Python ${pyInfo[0]} / Pillow ${pyInfo[1]}` +
+    `${process.env.UV_THREADPOOL_SIZE ? `, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE}` : ''}`,
+);
+console.log(
+  `${TOTAL} images (${SMALL} 48×48 JPG + ${LARGE} 224×224 PNG), ${REPS} repetitions each, fresh fer-dag store every run`,
+);
 
 // Interleaved, so a slow patch of the machine hits every tool alike.
 const runsF: FerdagRun[] = [];
@@ -241,9 +283,11 @@ for (let i = 0; i < REPS; i++) {
   runsP2.push(pil(python, 2));
   const f = runsF[i]!;
   const [p1, p2] = [runsP1[i]!, runsP2[i]!];
-  console.log(`rep ${i + 1}: fer-dag merge ${f.stageSeconds.toFixed(2)} s (process ${f.wallSeconds.toFixed(2)} s) | ` +
-    `PIL 1 proc ${p1.loopSeconds.toFixed(2)} s (process ${p1.wallSeconds.toFixed(2)} s) | ` +
-    `PIL 2 procs ${p2.loopSeconds.toFixed(2)} s (process ${p2.wallSeconds.toFixed(2)} s)`);
+  console.log(
+    `rep ${i + 1}: fer-dag merge ${f.stageSeconds.toFixed(2)} s (process ${f.wallSeconds.toFixed(2)} s) | ` +
+      `PIL 1 proc ${p1.loopSeconds.toFixed(2)} s (process ${p1.wallSeconds.toFixed(2)} s) | ` +
+      `PIL 2 procs ${p2.loopSeconds.toFixed(2)} s (process ${p2.wallSeconds.toFixed(2)} s)`,
+  );
 }
 
 // --- report --------------------------------------------------------------------------------------------
@@ -255,14 +299,20 @@ const p1Wall = rate(median(runsP1.map((r) => r.wallSeconds)));
 const p2Loop = rate(median(runsP2.map((r) => r.loopSeconds)));
 const p2Wall = rate(median(runsP2.map((r) => r.wallSeconds)));
 const ips = (x: number): string => `${Math.round(x)} images/s`;
-console.log(`checked: fer-dag's manifest had ${TOTAL} lines (48×48 gray PNGs, all distinct) in every run; PIL processed ${TOTAL} in every run`);
+console.log(
+  `checked: fer-dag's manifest had ${TOTAL} lines (48×48 gray PNGs, all distinct) in every run; PIL processed ${TOTAL} in every run`,
+);
 console.log(`fer-dag merge stage:   ${ips(fStage)}  (whole process: ${ips(fWall)})   [median of ${REPS}]`);
 console.log(`PIL single process:    ${ips(p1Loop)}  (whole process: ${ips(p1Wall)})`);
 console.log(`PIL Pool(2):           ${ips(p2Loop)}  (whole process: ${ips(p2Wall)})`);
 const vs1 = fStage / p1Loop;
 const vs2 = fStage / p2Loop;
-console.log(`whole-process ratios: vs PIL single ${(fWall / p1Wall).toFixed(3)}, vs PIL Pool(2) ${(fWall / p2Wall).toFixed(3)}`);
+console.log(
+  `whole-process ratios: vs PIL single ${(fWall / p1Wall).toFixed(3)}, vs PIL Pool(2) ${(fWall / p2Wall).toFixed(3)}`,
+);
 console.log(`target fer-dag >= 1.0x PIL single process: ${vs1 >= 1 ? 'MET' : 'NOT MET'} (${vs1.toFixed(3)}x)`);
-console.log(`target fer-dag >= 1.0x PIL Pool(2): ${vs2 >= 1 ? 'MET' : 'NOT MET'} (${vs2.toFixed(3)}x)${TOTAL === 25000 ? '' : ` [at ${TOTAL} images, target is stated for 25000]`}`);
+console.log(
+  `target fer-dag >= 1.0x PIL Pool(2): ${vs2 >= 1 ? 'MET' : 'NOT MET'} (${vs2.toFixed(3)}x)${TOTAL === 25000 ? '' : ` [at ${TOTAL} images, target is stated for 25000]`}`,
+);
 console.log(`merge_vs_pil: ${vs1.toFixed(3)}`);
 console.log(`merge_vs_pil_2proc: ${vs2.toFixed(3)}`);

@@ -6,8 +6,10 @@ import { spawnSync } from 'node:child_process';
  * first interpreter that can import the module wins.
  */
 export function pythonWith(module: string, debianPackage: string): string {
-  const find = (): string | undefined => ['python3', '/usr/bin/python3']
-    .find((candidate) => spawnSync(candidate, ['-c', `import ${module}`], { encoding: 'utf8' }).status === 0);
+  const find = (): string | undefined =>
+    ['python3', '/usr/bin/python3'].find(
+      (candidate) => spawnSync(candidate, ['-c', `import ${module}`], { encoding: 'utf8' }).status === 0,
+    );
   const found = find();
   if (found) return found;
   console.log(`no python3 here can import ${module}; installing the Debian package ${debianPackage}…`);

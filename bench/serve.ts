@@ -42,11 +42,26 @@ async function main(): Promise<void> {
   const file = path.join(work, 'meeting.mp4');
   let started = performance.now();
   const video = await renderFaceVideo({
-    file, width: 640, height: 360, fps: 25, seconds: SECONDS, style: 'affectnet', seed: 9, ffmpeg: await ffmpegPath(),
-    faces: (['happy', 'sad', 'angry', 'neutral'] as const).map((emotion, k) => ({ emotion, x: 20 + k * 155, y: 100 + (k % 2) * 40, size: 110, drift: [15, 10] as [number, number] })),
+    file,
+    width: 640,
+    height: 360,
+    fps: 25,
+    seconds: SECONDS,
+    style: 'affectnet',
+    seed: 9,
+    ffmpeg: await ffmpegPath(),
+    faces: (['happy', 'sad', 'angry', 'neutral'] as const).map((emotion, k) => ({
+      emotion,
+      x: 20 + k * 155,
+      y: 100 + (k % 2) * 40,
+      size: 110,
+      drift: [15, 10] as [number, number],
+    })),
   });
   const bytes = fs.statSync(file).size;
-  process.stdout.write(`video: ${SECONDS} s, 640×360, 25 fps, 4 faces, ${(bytes / 1e6).toFixed(1)} MB, rendered in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `video: ${SECONDS} s, 640×360, 25 fps, 4 faces, ${(bytes / 1e6).toFixed(1)} MB, rendered in ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
 
   const pipeline = loadPipeline(path.join(work, 'p.yaml'), builtInRegistry);
   if (!pipeline.ok) throw new Error('bench pipeline invalid');
@@ -57,18 +72,37 @@ async function main(): Promise<void> {
   for (const stage of ['paper-cnn', 'transfer']) {
     const serving = await loadServing(pipeline.value, store, stage, recordOf);
     const seconds: Record<string, number> = {};
-    for (const [name, batchSize] of [['batched', 64], ['one face a call', 1]] as const) {
+    for (const [name, batchSize] of [
+      ['batched', 64],
+      ['one face a call', 1],
+    ] as const) {
       const { app } = await buildServer({
         models: serving.models,
-        analysis: { fps: 5, minConfidence: 0.3, maxFaces: 50, framing: serving.framing, maxSide: 1280, batchSize, tiles: 1, ...DEFAULT_LIMITS },
+        analysis: {
+          fps: 5,
+          minConfidence: 0.3,
+          maxFaces: 50,
+          framing: serving.framing,
+          maxSide: 1280,
+          batchSize,
+          tiles: 1,
+          ...DEFAULT_LIMITS,
+        },
         maxUploadBytes: 500 * 1024 * 1024,
       });
       const url = await app.listen({ port: 0, host: '127.0.0.1' });
       started = performance.now();
       const form = new FormData();
       form.append('file', new Blob([fs.readFileSync(file)]), 'meeting.mp4');
-      const { id } = (await (await fetch(`${url}/api/analyze`, { method: 'POST', body: form })).json()) as { id: string };
-      let job: { state: string; counts?: { frames: number; faces: number }; people?: unknown[]; timings?: Record<string, number> };
+      const { id } = (await (await fetch(`${url}/api/analyze`, { method: 'POST', body: form })).json()) as {
+        id: string;
+      };
+      let job: {
+        state: string;
+        counts?: { frames: number; faces: number };
+        people?: unknown[];
+        timings?: Record<string, number>;
+      };
       for (;;) {
         job = (await (await fetch(`${url}/api/jobs/${id}`)).json()) as typeof job;
         if (job.state === 'done' || job.state === 'failed') break;
@@ -77,11 +111,17 @@ async function main(): Promise<void> {
       seconds[name] = (performance.now() - started) / 1000;
       await app.close();
       if (job.state !== 'done') throw new Error(`the job failed: ${JSON.stringify(job)}`);
-      process.stdout.write(`${stage}, ${name}: ${seconds[name]!.toFixed(1)} s for ${job.counts!.frames} frames, ${job.counts!.faces} faces, ${job.people!.length} people ` +
-        `(detect+decode ${job.timings!.decodeAndDetect} s, classify ${job.timings!.classify} s) on ${serving.runtime.backend}\n`);
+      process.stdout.write(
+        `${stage}, ${name}: ${seconds[name]!.toFixed(1)} s for ${job.counts!.frames} frames, ${job.counts!.faces} faces, ${job.people!.length} people ` +
+          `(detect+decode ${job.timings!.decodeAndDetect} s, classify ${job.timings!.classify} s) on ${serving.runtime.backend}\n`,
+      );
     }
-    process.stdout.write(`serve ${stage}: ${(seconds.batched! / video.seconds).toFixed(2)} × real time (target ≤ 1.0)\n`);
-    process.stdout.write(`serve ${stage} batched vs one face a call: ${(seconds['one face a call']! / seconds.batched!).toFixed(2)}× faster\n`);
+    process.stdout.write(
+      `serve ${stage}: ${(seconds.batched! / video.seconds).toFixed(2)} × real time (target ≤ 1.0)\n`,
+    );
+    process.stdout.write(
+      `serve ${stage} batched vs one face a call: ${(seconds['one face a call']! / seconds.batched!).toFixed(2)}× faster\n`,
+    );
     serving.models.classifier.dispose();
     serving.models.detector.dispose();
   }

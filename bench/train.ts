@@ -56,9 +56,22 @@ function randomBatch(random: () => number): Batch {
 async function ferDagImagesPerSecond(replicaCount: number): Promise<{ imagesPerSecond: number; backend: string }> {
   const { dropout, batchNormMomentum } = defaultParams<TrainEntry>('train.schema.json'); // the train stage's paper CNN
   const spec = {
-    arch: 'paper-cnn' as const, inputSize: SIZE, channels: 1 as const, width: 1, classes: 7, dropout, batchNormMomentum,
+    arch: 'paper-cnn' as const,
+    inputSize: SIZE,
+    channels: 1 as const,
+    width: 1,
+    classes: 7,
+    dropout,
+    batchNormMomentum,
   };
-  const replicas = await ReplicaSet.start({ spec, replicas: replicaCount, backend: 'auto', seed: 1, learningRate: 3e-4, exampleSize: SIZE * SIZE });
+  const replicas = await ReplicaSet.start({
+    spec,
+    replicas: replicaCount,
+    backend: 'auto',
+    seed: 1,
+    learningRate: 3e-4,
+    exampleSize: SIZE * SIZE,
+  });
   const random = seededRandom(1, 'bench');
   try {
     await replicas.step(randomBatch(random));
@@ -73,14 +86,18 @@ async function ferDagImagesPerSecond(replicaCount: number): Promise<{ imagesPerS
 
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
-  return sorted.length % 2 ? sorted[(sorted.length - 1) / 2] as number : ((sorted[sorted.length / 2 - 1] as number) + (sorted[sorted.length / 2] as number)) / 2;
+  return sorted.length % 2
+    ? (sorted[(sorted.length - 1) / 2] as number)
+    : ((sorted[sorted.length / 2 - 1] as number) + (sorted[sorted.length / 2] as number)) / 2;
 };
 
 // The machine's load drifts (other processes, turbo), so the two sides alternate round by round and
 // each is summarised by its median.
 const ROUNDS = Number(process.env.BENCH_TRAIN_ROUNDS ?? 3);
 const python = pythonWith('torch', 'python3-torch');
-console.log(`paper CNN 48×48×1, batch ${BATCH}, ${STEPS} timed steps after one warm-up, ${ROUNDS} alternating rounds; ${CORES} cores`);
+console.log(
+  `paper CNN 48×48×1, batch ${BATCH}, ${STEPS} timed steps after one warm-up, ${ROUNDS} alternating rounds; ${CORES} cores`,
+);
 const single = await ferDagImagesPerSecond(1);
 console.log(`fer-dag, 1 replica (${single.backend}): ${single.imagesPerSecond.toFixed(1)} images/s`);
 const torchRuns: number[] = [];
@@ -91,11 +108,19 @@ for (let round = 1; round <= ROUNDS; round++) {
   const ours = await ferDagImagesPerSecond(CORES);
   backend = ours.backend;
   ferDagRuns.push(ours.imagesPerSecond);
-  console.log(`round ${round}: pytorch (${CORES} threads) ${torchRuns.at(-1)!.toFixed(1)} images/s · fer-dag (${CORES} replicas, ${backend}) ${ours.imagesPerSecond.toFixed(1)} images/s`);
+  console.log(
+    `round ${round}: pytorch (${CORES} threads) ${torchRuns.at(-1)!.toFixed(1)} images/s · fer-dag (${CORES} replicas, ${backend}) ${ours.imagesPerSecond.toFixed(1)} images/s`,
+  );
 }
 const peer = median(torchRuns);
 const ours = median(ferDagRuns);
-console.log(JSON.stringify({
-  backend, replicas: CORES, ferDag: Number(ours.toFixed(1)), ferDagOneReplica: Number(single.imagesPerSecond.toFixed(1)), pytorch: Number(peer.toFixed(1)),
-}));
+console.log(
+  JSON.stringify({
+    backend,
+    replicas: CORES,
+    ferDag: Number(ours.toFixed(1)),
+    ferDagOneReplica: Number(single.imagesPerSecond.toFixed(1)),
+    pytorch: Number(peer.toFixed(1)),
+  }),
+);
 console.log(`train_vs_pytorch: ${(ours / peer).toFixed(3)}`);

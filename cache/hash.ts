@@ -20,7 +20,8 @@ export async function sha256File(file: string): Promise<Hash> {
  */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`cannot hash non-finite number ${value}`);
+    if (typeof value === 'number' && !Number.isFinite(value))
+      throw new TypeError(`cannot hash non-finite number ${value}`);
     return JSON.stringify(value) ?? 'null';
   }
   if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;

@@ -46,8 +46,13 @@ function* shardEntries(store: Store): Iterable<{ name: string; file: string; isF
  */
 export async function verifyStore(store: Store, onProgress?: (done: number) => void): Promise<VerifyReport> {
   const report: VerifyReport = {
-    objectsChecked: 0, corrupt: [], droppedRecords: [],
-    droppedItems: 0, rejectedItems: 0, strayTemps: 0, upgradedRecords: 0,
+    objectsChecked: 0,
+    corrupt: [],
+    droppedRecords: [],
+    droppedItems: 0,
+    rejectedItems: 0,
+    strayTemps: 0,
+    upgradedRecords: 0,
   };
   report.strayTemps += store.removeStrayTemps();
   for (const { name, file, isFile } of shardEntries(store)) {

@@ -97,7 +97,10 @@ export class ItemMemo {
     if (this.entries) return this.entries;
     this.entries = new Map();
     if (!fs.existsSync(this.dir)) return this.entries;
-    for (const file of fs.readdirSync(this.dir).filter((f) => f.endsWith('.jsonl')).sort()) {
+    for (const file of fs
+      .readdirSync(this.dir)
+      .filter((f) => f.endsWith('.jsonl'))
+      .sort()) {
       for (const text of fs.readFileSync(path.join(this.dir, file), 'utf8').split('\n')) {
         if (!text) continue;
         const line = openLine(text);

@@ -153,7 +153,10 @@ export class StatCache {
 
   private flushShard(shard: Shard): void {
     if (!shard.dirty) return;
-    writeFileAtomic(this.shardFile(shard.root), encodeShard({ root: shard.root, rows: this.rowsIn(shard), trees: shard.trees }));
+    writeFileAtomic(
+      this.shardFile(shard.root),
+      encodeShard({ root: shard.root, rows: this.rowsIn(shard), trees: shard.trees }),
+    );
     shard.dirty = false;
   }
 }

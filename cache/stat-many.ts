@@ -38,14 +38,20 @@ export async function statMany(base: string, rels: readonly string[]): Promise<F
   if (threads < 2) return statRange(base, rels);
   // The first share is statted here, while the other threads start and work on theirs.
   const per = Math.ceil(rels.length / threads);
-  const others = Array.from({ length: threads - 1 }, (_, t) => new Promise<Float64Array>((resolve, reject) => {
-    const worker = new Worker(new URL(import.meta.url), { workerData: { base, rels: rels.slice((t + 1) * per, (t + 2) * per).join('\n') } });
-    worker.once('message', (result: Float64Array) => {
-      resolve(result);
-      void worker.terminate();
-    });
-    worker.once('error', reject);
-  }));
+  const others = Array.from(
+    { length: threads - 1 },
+    (_, t) =>
+      new Promise<Float64Array>((resolve, reject) => {
+        const worker = new Worker(new URL(import.meta.url), {
+          workerData: { base, rels: rels.slice((t + 1) * per, (t + 2) * per).join('\n') },
+        });
+        worker.once('message', (result: Float64Array) => {
+          resolve(result);
+          void worker.terminate();
+        });
+        worker.once('error', reject);
+      }),
+  );
   const rest = Promise.all(others);
   rest.catch(() => undefined); // awaited below; if this thread's share throws first, no rejection goes unhandled
   const stamps = new Float64Array(rels.length * STAMP_FIELDS);
@@ -56,7 +62,12 @@ export async function statMany(base: string, rels: readonly string[]): Promise<F
 
 /** The stamp of file `i` of what `statMany` returned. */
 export function stampAt(stamps: Float64Array, i: number): FileStamp {
-  return { size: stamps[i * STAMP_FIELDS]!, mtimeMs: stamps[i * STAMP_FIELDS + 1]!, ctimeMs: stamps[i * STAMP_FIELDS + 2]!, ino: stamps[i * STAMP_FIELDS + 3]! };
+  return {
+    size: stamps[i * STAMP_FIELDS]!,
+    mtimeMs: stamps[i * STAMP_FIELDS + 1]!,
+    ctimeMs: stamps[i * STAMP_FIELDS + 2]!,
+    ino: stamps[i * STAMP_FIELDS + 3]!,
+  };
 }
 
 if (!isMainThread && parentPort && (workerData as { base?: string } | undefined)?.base !== undefined) {

@@ -31,7 +31,13 @@ export function rowsOf(saved: SavedShard): Map<string, StatRow> {
   const rows = new Map<string, StatRow>();
   saved.paths.forEach((rel, i) => {
     const n = i * 4;
-    rows.set(rel, [saved.stamps[n]!, saved.stamps[n + 1]!, saved.stamps[n + 2]!, saved.stamps[n + 3]!, hashAt(saved, i)]);
+    rows.set(rel, [
+      saved.stamps[n]!,
+      saved.stamps[n + 1]!,
+      saved.stamps[n + 2]!,
+      saved.stamps[n + 3]!,
+      hashAt(saved, i),
+    ]);
   });
   return rows;
 }
@@ -59,7 +65,15 @@ export function encodeShard({ root, rows, trees }: ShardContent): Buffer {
   const lengths = Buffer.alloc(8);
   lengths.writeUInt32LE(header.length, 0);
   lengths.writeUInt32LE(paths.length, 4);
-  return Buffer.concat([MAGIC, lengths.subarray(0, 4), header, lengths.subarray(4), paths, Buffer.from(numbers.buffer), hashes]);
+  return Buffer.concat([
+    MAGIC,
+    lengths.subarray(0, 4),
+    header,
+    lengths.subarray(4),
+    paths,
+    Buffer.from(numbers.buffer),
+    hashes,
+  ]);
 }
 
 /** The saved shard, or undefined when the bytes are not a shard of this version (then it is rebuilt). */
@@ -69,7 +83,11 @@ export function decodeShard(bytes: Buffer): SavedShard | undefined {
   const headerLength = bytes.readUInt32LE(offset);
   offset += 4;
   if (offset + headerLength + 4 > bytes.length) return undefined;
-  const { root, trees, count } = JSON.parse(bytes.toString('utf8', offset, offset + headerLength)) as { root: string; trees: Record<string, Hash>; count: number };
+  const { root, trees, count } = JSON.parse(bytes.toString('utf8', offset, offset + headerLength)) as {
+    root: string;
+    trees: Record<string, Hash>;
+    count: number;
+  };
   offset += headerLength;
   const pathsLength = bytes.readUInt32LE(offset);
   offset += 4;
@@ -78,6 +96,8 @@ export function decodeShard(bytes: Buffer): SavedShard | undefined {
   offset += pathsLength;
   if (paths.length !== count || bytes.length !== offset + count * 64) return undefined;
   // Copied out, so the float64 view is aligned whatever the offset.
-  const stamps = new Float64Array(bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + count * 32));
+  const stamps = new Float64Array(
+    bytes.buffer.slice(bytes.byteOffset + offset, bytes.byteOffset + offset + count * 32),
+  );
   return { root, trees, paths, stamps, hashes: bytes.subarray(offset + count * 32) };
 }

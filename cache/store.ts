@@ -150,7 +150,10 @@ export class Store {
       const actual = sha256FileSync(temp);
       if (actual !== hash) {
         this.discardBlob(hash);
-        throw new CorruptBlobError(hash, `was corrupt (its bytes hash to ${actual.slice(0, 12)}…) and has been removed`);
+        throw new CorruptBlobError(
+          hash,
+          `was corrupt (its bytes hash to ${actual.slice(0, 12)}…) and has been removed`,
+        );
       }
       fs.chmodSync(temp, 0o644);
       fs.renameSync(temp, target);
@@ -365,5 +368,8 @@ function safeReaddir(dir: string, withTypes = false): string[] | fs.Dirent[] {
 }
 
 export function readRefs(data: Buffer): Hash[] {
-  return data.toString('utf8').split('\n').filter((line) => line.length === 64);
+  return data
+    .toString('utf8')
+    .split('\n')
+    .filter((line) => line.length === 64);
 }

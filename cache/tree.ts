@@ -153,7 +153,9 @@ export async function hashPath(statCache: StatCache, target: string, prefix = ''
       count: rels.length,
       unreadable,
       get files() {
-        files ??= Object.fromEntries(rels.map((rel, i) => [keyPrefix + rel, { hash: unchanged(i), size: stamps[i * STAMP_FIELDS]! }]));
+        files ??= Object.fromEntries(
+          rels.map((rel, i) => [keyPrefix + rel, { hash: unchanged(i), size: stamps[i * STAMP_FIELDS]! }]),
+        );
         return files;
       },
     };
@@ -161,7 +163,8 @@ export async function hashPath(statCache: StatCache, target: string, prefix = ''
   const files: Tree = {};
   for (const [i, rel] of rels.entries()) {
     const stamp = stampAt(stamps, i);
-    const hash = statCache.lookup(target, rel, stamp) ?? (await statCache.hashAndRemember(target, rel, base + rel, stamp));
+    const hash =
+      statCache.lookup(target, rel, stamp) ?? (await statCache.hashAndRemember(target, rel, base + rel, stamp));
     files[keyPrefix + rel] = { hash, size: stamp.size };
   }
   statCache.retainOnly(target, new Set(rels));

@@ -37,7 +37,11 @@ function storeFor(lockFile: string): Store {
 }
 
 /** Exit 0 when the runs match, 1 when any stage differs (so scripts and CI can gate on it). */
-export function auditCommand(lockA: string, lockB: string | undefined, flags: { json?: boolean; all?: boolean }): number {
+export function auditCommand(
+  lockA: string,
+  lockB: string | undefined,
+  flags: { json?: boolean; all?: boolean },
+): number {
   const a = readOrExit(lockA);
   const findings = lockB ? auditLockfiles(a, readOrExit(lockB)) : auditAgainstStore(a, storeFor(lockA));
   const differing = findings.filter((f) => f.kind !== 'same');

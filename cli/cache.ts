@@ -33,8 +33,10 @@ export async function cacheVerifyCommand(file: string | undefined, flags: { wait
     return EXIT_OK;
   }
   const dropped = report.droppedRecords.length + report.droppedItems + report.rejectedItems;
-  out.write(`store was damaged: ${report.corrupt.length} corrupt object(s) removed, ${dropped} result(s) dropped; ` +
-    'the next run recomputes them\n');
+  out.write(
+    `store was damaged: ${report.corrupt.length} corrupt object(s) removed, ${dropped} result(s) dropped; ` +
+      'the next run recomputes them\n',
+  );
   return EXIT_STAGE_FAILED;
 }
 
@@ -72,10 +74,12 @@ function planRoots(pipeline: Pipeline, store: Store, forgetMissing: boolean): Ro
   for (const listed of listRoots(store.root)) {
     const root = listed.root;
     if (!root) {
-      throw new CliExit(EXIT_STAGE_FAILED,
+      throw new CliExit(
+        EXIT_STAGE_FAILED,
         `fer-dag: ${listed.file} is damaged, so gc cannot tell what it protects; nothing was removed.\n` +
           'Run the pipeline that uses this store again to rewrite its root, ' +
-          'or delete that file if no pipeline needs it.');
+          'or delete that file if no pipeline needs it.',
+      );
     }
     if (!fs.existsSync(root.lockFile)) {
       if (forgetMissing) {

@@ -27,7 +27,10 @@ export const DEFAULT_PIPELINE = 'pipelines/demo.yaml';
 export function loadOrExit(file: string | undefined): Pipeline {
   const target = file ?? DEFAULT_PIPELINE;
   if (!file && !fs.existsSync(target)) {
-    throw new CliExit(EXIT_USAGE, `no pipeline given and ${DEFAULT_PIPELINE} does not exist here; pass the pipeline file, e.g. fer-dag run pipelines/paper.yaml`);
+    throw new CliExit(
+      EXIT_USAGE,
+      `no pipeline given and ${DEFAULT_PIPELINE} does not exist here; pass the pipeline file, e.g. fer-dag run pipelines/paper.yaml`,
+    );
   }
   const result = loadPipeline(target, builtInRegistry);
   if (!result.ok) throw new CliExit(EXIT_USAGE, formatDiagnostics(result.diagnostics));
@@ -38,7 +41,10 @@ export function loadOrExit(file: string | undefined): Pipeline {
 export function checkStageNames(pipeline: Pipeline, names: string[], flag: string): void {
   for (const name of names) {
     if (!pipeline.stages.has(name)) {
-      throw new CliExit(EXIT_USAGE, `${flag} ${name}: no such stage in ${path.relative(process.cwd(), pipeline.file)} (stages: ${pipeline.order.join(', ')})`);
+      throw new CliExit(
+        EXIT_USAGE,
+        `${flag} ${name}: no such stage in ${path.relative(process.cwd(), pipeline.file)} (stages: ${pipeline.order.join(', ')})`,
+      );
     }
   }
 }
@@ -57,7 +63,8 @@ export async function withLockedStore<T>(
   try {
     await lock.acquire(waitSeconds * 1000, (holder) => onWait?.(holder.pid, holder.command), signal);
   } catch (error) {
-    if (error instanceof StoreLockedError || error instanceof OrphanGroupsError) throw new CliExit(EXIT_STAGE_FAILED, `fer-dag: ${error.message}`);
+    if (error instanceof StoreLockedError || error instanceof OrphanGroupsError)
+      throw new CliExit(EXIT_STAGE_FAILED, `fer-dag: ${error.message}`);
     throw error;
   }
   const release = () => lock.release();
@@ -73,7 +80,8 @@ export async function withLockedStore<T>(
 
 export function parseJobs(value: string): number {
   const jobs = Number(value);
-  if (!Number.isInteger(jobs) || jobs < 1) throw new CliExit(EXIT_USAGE, `--jobs must be a whole number >= 1, got "${value}"`);
+  if (!Number.isInteger(jobs) || jobs < 1)
+    throw new CliExit(EXIT_USAGE, `--jobs must be a whole number >= 1, got "${value}"`);
   return jobs;
 }
 
@@ -83,7 +91,10 @@ export async function freshRecord(pipeline: Pipeline, store: Store, stage: strin
   const status = (await pipelineStatus(pipeline, store, [stage])).find((s) => s.stage === stage)!;
   if (status.state !== 'fresh') {
     const why = status.reasons.length ? ` (${status.reasons.join('; ')})` : '';
-    throw new CliExit(EXIT_STAGE_FAILED, `stage ${stage} is ${status.state.replace('-', ' ')}${why}; run \`fer-dag run ${path.relative(process.cwd(), pipeline.file)} --stage ${stage}\` first`);
+    throw new CliExit(
+      EXIT_STAGE_FAILED,
+      `stage ${stage} is ${status.state.replace('-', ' ')}${why}; run \`fer-dag run ${path.relative(process.cwd(), pipeline.file)} --stage ${stage}\` first`,
+    );
   }
   return store.getRecord(status.key)!;
 }

@@ -69,18 +69,27 @@ function program(): Command {
 
   cli
     .command('export <pipeline> <stage> <dir>')
-    .description("write a stage's output files into DIR; a dataset is also laid out as DIR/<class id>/… or DIR/<emotion>/<subgroup>/…")
-    .addOption(new Option('--by <layout>', 'folder layout of a dataset').choices(['class', 'subgroup']).default('class'))
+    .description(
+      "write a stage's output files into DIR; a dataset is also laid out as DIR/<class id>/… or DIR/<emotion>/<subgroup>/…",
+    )
+    .addOption(
+      new Option('--by <layout>', 'folder layout of a dataset').choices(['class', 'subgroup']).default('class'),
+    )
     .option('--overwrite', 'replace DIR if it is not empty')
-    .option('--link', 'hard-link images to the store instead of copying them: no extra space, but a write to an ' +
-      'exported image (by root, or after a chmod) changes the store\'s copy too and corrupts it')
-    .action(async (file, stage, dir, flags) => set(await (await import('./export.js')).exportCommand(file, stage, dir, flags)));
+    .option(
+      '--link',
+      'hard-link images to the store instead of copying them: no extra space, but a write to an ' +
+        "exported image (by root, or after a chmod) changes the store's copy too and corrupts it",
+    )
+    .action(async (file, stage, dir, flags) =>
+      set(await (await import('./export.js')).exportCommand(file, stage, dir, flags)),
+    );
 
   cli
     .command('report [pipeline]')
-    .description('copy the report stage\'s report.html out of the store, print its path and the accuracy matrix')
+    .description("copy the report stage's report.html out of the store, print its path and the accuracy matrix")
     .option('--stage <name>', 'the report stage, when the pipeline has several')
-    .option('--open', 'open report.html in the desktop\'s browser')
+    .option('--open', "open report.html in the desktop's browser")
     .action(async (file, flags) => set(await (await import('./report-command.js')).reportCommand(file, flags)));
 
   cli
@@ -92,10 +101,21 @@ function program(): Command {
     .option('--max-upload-mb <n>', 'largest upload accepted', '500')
     .option('--fps <n>', 'frames analysed per second of video, unless the upload says', '5')
     .option('--min-confidence <p>', 'faces blazeface scores below this are ignored', '0.5')
-    .option('--crop-scale <x>', 'crop faces at this multiple of the face box, centred, instead of the framing measured on the training images')
-    .option('--tiles <n>', 'also look for faces in n×n overlapping tiles of each frame (small faces, a classroom; costs n²+1 detections)', '1')
+    .option(
+      '--crop-scale <x>',
+      'crop faces at this multiple of the face box, centred, instead of the framing measured on the training images',
+    )
+    .option(
+      '--tiles <n>',
+      'also look for faces in n×n overlapping tiles of each frame (small faces, a classroom; costs n²+1 detections)',
+      '1',
+    )
     .option('--max-duration <minutes>', 'longest video analysed; a longer one is refused before decoding', '30')
-    .option('--max-megapixels <n>', 'largest image or video frame, in millions of pixels; larger is refused before decoding', '50')
+    .option(
+      '--max-megapixels <n>',
+      'largest image or video frame, in millions of pixels; larger is refused before decoding',
+      '50',
+    )
     .option('--headers-timeout-s <s>', 'seconds a client has to send its request headers', '30')
     .option('--request-timeout-s <s>', 'seconds a client has to send its whole request, upload included', '600')
     .option('--idle-timeout-s <s>', 'seconds a connection may stay silent before it is closed', '60')
@@ -104,12 +124,16 @@ function program(): Command {
   const cache = cli.command('cache').description('maintain the content-addressed store');
   cache
     .command('verify [pipeline]')
-    .description('re-hash every object; drop corrupt ones and the results that need them, so the next run recomputes them')
+    .description(
+      're-hash every object; drop corrupt ones and the results that need them, so the next run recomputes them',
+    )
     .option('--wait <seconds>', 'wait for the store lock')
     .action(async (file, flags) => set(await (await import('./cache.js')).cacheVerifyCommand(file, flags)));
   cache
     .command('gc [pipeline]')
-    .description('remove results and objects that no lockfile using the store references (the store lists them in roots/)')
+    .description(
+      'remove results and objects that no lockfile using the store references (the store lists them in roots/)',
+    )
     .option('--wait <seconds>', 'wait for the store lock')
     .option('--forget-missing', 'also remove the results of lockfiles that no longer exist (a deleted pipeline folder)')
     .action(async (file, flags) => set(await (await import('./cache.js')).cacheGcCommand(file, flags)));

@@ -23,18 +23,30 @@ export function publishReport(pipeline: Pipeline, store: Store, stage: string, r
  * `.fer-dag/reports/<stage>/`, so the page's path does not change between runs), prints where report.html
  * is and the accuracy matrix, and with --open hands the page to the desktop's browser.
  */
-export async function reportCommand(file: string | undefined, flags: { stage?: string; open?: boolean }): Promise<number> {
+export async function reportCommand(
+  file: string | undefined,
+  flags: { stage?: string; open?: boolean },
+): Promise<number> {
   const pipeline = loadOrExit(file);
   const reports = [...pipeline.stages.values()].filter((s) => s.entry.type === 'report').map((s) => s.name);
   const stage = flags.stage ?? (reports.length === 1 ? reports[0] : undefined);
   if (!stage) {
-    throw new CliExit(EXIT_USAGE, reports.length ? `the pipeline has ${reports.length} report stages (${reports.join(', ')}); name one with --stage` : `${path.relative(process.cwd(), pipeline.file)} has no stage of type report; add one (see the README, "type: report")`);
+    throw new CliExit(
+      EXIT_USAGE,
+      reports.length
+        ? `the pipeline has ${reports.length} report stages (${reports.join(', ')}); name one with --stage`
+        : `${path.relative(process.cwd(), pipeline.file)} has no stage of type report; add one (see the README, "type: report")`,
+    );
   }
   checkStageNames(pipeline, [stage], 'report');
   const store = new Store(pipeline.storeDir);
   const html = publishReport(pipeline, store, stage, await freshRecord(pipeline, store, stage));
-  const metrics = JSON.parse(fs.readFileSync(path.join(path.dirname(html), 'metrics.json'), 'utf8')) as CrossEvaluationMetrics;
-  process.stdout.write(`report: ${html}\n\naccuracy (%) [95 % interval], rows: models, columns: test sets\n${matrixText(metrics)}`);
+  const metrics = JSON.parse(
+    fs.readFileSync(path.join(path.dirname(html), 'metrics.json'), 'utf8'),
+  ) as CrossEvaluationMetrics;
+  process.stdout.write(
+    `report: ${html}\n\naccuracy (%) [95 % interval], rows: models, columns: test sets\n${matrixText(metrics)}`,
+  );
   if (flags.open) {
     const opener = process.platform === 'darwin' ? 'open' : process.platform === 'win32' ? 'explorer' : 'xdg-open';
     const child = spawn(opener, [html], { detached: true, stdio: 'ignore' });

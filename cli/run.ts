@@ -6,7 +6,15 @@ import { pipelineStatus } from '../engine/status.js';
 import { Store } from '../cache/store.js';
 import type { Pipeline } from '../engine/spec/pipeline.js';
 import { catchInterrupts } from './signals.js';
-import { checkStageNames, CliExit, EXIT_OK, EXIT_STAGE_FAILED, loadOrExit, parseJobs, withLockedStore } from './common.js';
+import {
+  checkStageNames,
+  CliExit,
+  EXIT_OK,
+  EXIT_STAGE_FAILED,
+  loadOrExit,
+  parseJobs,
+  withLockedStore,
+} from './common.js';
 
 export interface RunFlags {
   stage?: string[];
@@ -62,7 +70,10 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
     );
     logger.close();
     if (!flags.json) {
-      for (const html of reports) process.stdout.write(`report: ${path.relative(process.cwd(), html)} (\`fer-dag report\` prints its accuracy matrix)\n`);
+      for (const html of reports)
+        process.stdout.write(
+          `report: ${path.relative(process.cwd(), html)} (\`fer-dag report\` prints its accuracy matrix)\n`,
+        );
     }
     return interrupts.exitCode(summary.ok ? EXIT_OK : EXIT_STAGE_FAILED);
   } catch (error) {
@@ -77,7 +88,9 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
 
 /** The report stages this run brought up to date (ran or found fresh), copied where a browser can open them. */
 async function publishReports(pipeline: Pipeline, store: Store, summary: RunSummary): Promise<string[]> {
-  const reports = [...summary.executed, ...summary.fresh].filter((name) => pipeline.stages.get(name)?.type === 'report');
+  const reports = [...summary.executed, ...summary.fresh].filter(
+    (name) => pipeline.stages.get(name)?.type === 'report',
+  );
   if (!reports.length) return [];
   const { publishReport } = await import('./report-command.js');
   return reports.map((name) => publishReport(pipeline, store, name, store.getRecord(summary.lock.stages[name]!.key)!));

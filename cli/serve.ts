@@ -20,7 +20,8 @@ export interface ServeFlags {
 
 function numberFlag(name: string, value: string, low: number, high: number): number {
   const n = Number(value);
-  if (!Number.isFinite(n) || n < low || n > high) throw new CliExit(EXIT_USAGE, `--${name} must be a number from ${low} to ${high}, got "${value}"`);
+  if (!Number.isFinite(n) || n < low || n > high)
+    throw new CliExit(EXIT_USAGE, `--${name} must be a number from ${low} to ${high}, got "${value}"`);
   return n;
 }
 
@@ -38,7 +39,8 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
   const minConfidence = numberFlag('min-confidence', flags.minConfidence, 0.01, 0.99);
   const cropScale = flags.cropScale === undefined ? undefined : numberFlag('crop-scale', flags.cropScale, 0.5, 5);
   const tiles = numberFlag('tiles', flags.tiles, 1, 4);
-  if (!Number.isInteger(tiles)) throw new CliExit(EXIT_USAGE, `--tiles must be a whole number from 1 to 4, got "${flags.tiles}"`);
+  if (!Number.isInteger(tiles))
+    throw new CliExit(EXIT_USAGE, `--tiles must be a whole number from 1 to 4, got "${flags.tiles}"`);
   const maxDuration = numberFlag('max-duration', flags.maxDuration, 0.01, 24 * 60) * 60;
   const maxPixels = numberFlag('max-megapixels', flags.maxMegapixels, 0.01, 1000) * 1e6;
   const timeouts = {
@@ -47,9 +49,14 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
     idle: numberFlag('idle-timeout-s', flags.idleTimeoutS, 0.1, 3600),
   };
   const pipeline = loadOrExit(file);
-  const [{ defaultModelStage, ModelChoiceError }, { loadServing }, { buildServer }, { ffmpegPath }] = await Promise.all([
-    import('../serve/model-source.js'), import('../serve/load.js'), import('../serve/server.js'), import('../serve/ffmpeg.js'),
-  ]);
+  const [{ defaultModelStage, ModelChoiceError }, { loadServing }, { buildServer }, { ffmpegPath }] = await Promise.all(
+    [
+      import('../serve/model-source.js'),
+      import('../serve/load.js'),
+      import('../serve/server.js'),
+      import('../serve/ffmpeg.js'),
+    ],
+  );
   const ffmpeg = await ffmpegPath().catch((error: Error) => {
     throw new CliExit(1, `fer-dag serve: ${error.message}`);
   });
@@ -67,11 +74,23 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
   const { served, models, framing, runtime } = serving;
   const classifier = models.classifier;
   const say = (line: string) => process.stderr.write(`${line}\n`);
-  const interrupts = catchInterrupts((signal) => say(`${signal}: stopping (cancelling jobs, removing uploads); again forces`));
+  const interrupts = catchInterrupts((signal) =>
+    say(`${signal}: stopping (cancelling jobs, removing uploads); again forces`),
+  );
   try {
     const { app } = await buildServer({
       models,
-      analysis: { fps, minConfidence, maxFaces: 50, framing, maxSide: 1280, batchSize: 64, tiles, maxPixels, maxDuration },
+      analysis: {
+        fps,
+        minConfidence,
+        maxFaces: 50,
+        framing,
+        maxSide: 1280,
+        batchSize: 64,
+        tiles,
+        maxPixels,
+        maxDuration,
+      },
       maxUploadBytes: Math.round(maxUploadMb * 1024 * 1024),
       timeouts,
       log: (line) => say(line),
@@ -82,15 +101,22 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
           const head = `job ${job.id.slice(0, 8)} "${job.name}"`;
           if (job.state === 'cancelled') return say(`${head}: cancelled after ${seconds.toFixed(1)} s`);
           if (!r) return say(`${head}: failed (${job.error?.status}): ${job.error?.message}`);
-          const pace = r.kind === 'video' && r.duration ? ` (${(seconds / r.duration).toFixed(2)} × the video's length)` : '';
-          say(`${head}: ${r.counts.frames} frames, ${r.counts.faces} faces, ${r.people.length} people in ${seconds.toFixed(1)} s${pace}`);
+          const pace =
+            r.kind === 'video' && r.duration ? ` (${(seconds / r.duration).toFixed(2)} × the video's length)` : '';
+          say(
+            `${head}: ${r.counts.frames} frames, ${r.counts.faces} faces, ${r.people.length} people in ${seconds.toFixed(1)} s${pace}`,
+          );
         },
       },
     });
     const url = await app.listen({ port, host: flags.host });
     const meta = classifier.metadata;
-    say(`model: ${served.stage} (${meta.arch}${meta.backbone ? ` on ${meta.backbone}` : ''}, ${meta.inputSize ? `${meta.inputSize}×${meta.inputSize} ${meta.channels === 1 ? 'gray' : 'RGB'}, ` : ''}${meta.classes.length} classes) on ${runtime.backend}; faces by blazeface, min confidence ${minConfidence}${tiles > 1 ? `, whole frame and ${tiles}×${tiles} tiles` : ''}`);
-    say(`framing: crops ${framing.scale}× the face box, centre offset (${framing.dx}, ${framing.dy}) box sides: ${framing.from}`);
+    say(
+      `model: ${served.stage} (${meta.arch}${meta.backbone ? ` on ${meta.backbone}` : ''}, ${meta.inputSize ? `${meta.inputSize}×${meta.inputSize} ${meta.channels === 1 ? 'gray' : 'RGB'}, ` : ''}${meta.classes.length} classes) on ${runtime.backend}; faces by blazeface, min confidence ${minConfidence}${tiles > 1 ? `, whole frame and ${tiles}×${tiles} tiles` : ''}`,
+    );
+    say(
+      `framing: crops ${framing.scale}× the face box, centre offset (${framing.dx}, ${framing.dy}) box sides: ${framing.from}`,
+    );
     say(`ffmpeg: ${ffmpeg}`);
     process.stdout.write(`serving on ${url.replace('://0.0.0.0', '://127.0.0.1')} (Ctrl-C stops)\n`);
     const { signal } = interrupts;

@@ -13,7 +13,9 @@ export async function statusCommand(file: string | undefined, flags: { json?: bo
   for (const s of statuses) {
     const name = s.stage.padEnd(width);
     if (s.state === 'fresh') {
-      process.stdout.write(`${name}  fresh${s.restore.length ? ` (outs missing or edited in the workspace, restored by run: ${s.restore.join(', ')})` : ''}\n`);
+      process.stdout.write(
+        `${name}  fresh${s.restore.length ? ` (outs missing or edited in the workspace, restored by run: ${s.restore.join(', ')})` : ''}\n`,
+      );
     } else {
       const label = { stale: 'stale', 'never-run': 'never run', 'always-runs': 'always runs' }[s.state];
       process.stdout.write(`${name}  ${label}${s.reasons.length ? `: ${s.reasons.join('; ')}` : ''}\n`);

@@ -8,7 +8,10 @@ import { catchInterrupts } from './signals.js';
 import { CliExit, DEFAULT_PIPELINE, EXIT_OK, parseJobs, withLockedStore } from './common.js';
 import { builtInRegistry } from '../stages/registry.js';
 
-export async function watchCommand(file: string | undefined, flags: { jobs?: string; json?: boolean }): Promise<number> {
+export async function watchCommand(
+  file: string | undefined,
+  flags: { jobs?: string; json?: boolean },
+): Promise<number> {
   const target = file ?? DEFAULT_PIPELINE;
   const jobs = flags.jobs ? parseJobs(flags.jobs) : os.availableParallelism();
   const logger = chooseLogger(Boolean(flags.json));

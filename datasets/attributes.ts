@@ -14,7 +14,10 @@ export interface Attributes {
  * with the stage's thresholds; a source's own bucket is used when it gives no years; an age range (RAF-DB's
  * 20–39) gives a bucket only when the whole range lies in one.
  */
-export function annotatedPartial(annotations: Record<string, string | number> | undefined, t: AgeThresholds): Partial<Attributes> {
+export function annotatedPartial(
+  annotations: Record<string, string | number> | undefined,
+  t: AgeThresholds,
+): Partial<Attributes> {
   if (!annotations) return {};
   const { gender, age, ageYears, ageMin, ageMax, ethnicity } = annotations;
   const out: Partial<Attributes> = {};
@@ -39,7 +42,10 @@ export function isComplete(partial: Partial<Attributes>): partial is Attributes 
 }
 
 /** All three attributes from the annotations, or undefined when the source did not give all three. */
-export function annotatedAttributes(annotations: Record<string, string | number> | undefined, t: AgeThresholds): Attributes | undefined {
+export function annotatedAttributes(
+  annotations: Record<string, string | number> | undefined,
+  t: AgeThresholds,
+): Attributes | undefined {
   const partial = annotatedPartial(annotations, t);
   return isComplete(partial) ? partial : undefined;
 }
@@ -64,7 +70,9 @@ export interface Agreement {
 /** How often the models said what the annotations say, per attribute. */
 export function agreement(pairs: ReadonlyArray<{ annotated: Partial<Attributes>; predicted: Attributes }>): Agreement {
   const table = <K extends 'gender' | 'age' | 'ethnicity'>(key: K, values: readonly string[]): AttributeAgreement => {
-    const confusion = Object.fromEntries(values.map((a) => [a, Object.fromEntries(values.map((p) => [p, 0]))])) as Record<string, Record<string, number>>;
+    const confusion = Object.fromEntries(
+      values.map((a) => [a, Object.fromEntries(values.map((p) => [p, 0]))]),
+    ) as Record<string, Record<string, number>>;
     let agree = 0;
     let images = 0;
     for (const { annotated, predicted } of pairs) {
@@ -77,7 +85,11 @@ export function agreement(pairs: ReadonlyArray<{ annotated: Partial<Attributes>;
     return { images, agree, accuracy: images ? Number((agree / images).toFixed(4)) : 0, confusion };
   };
   const withYears = pairs.filter((p) => p.annotated.ageYears !== undefined && p.predicted.ageYears !== undefined);
-  const mae = withYears.reduce((sum, p) => sum + Math.abs((p.annotated.ageYears as number) - (p.predicted.ageYears as number)), 0) / withYears.length;
+  const mae =
+    withYears.reduce(
+      (sum, p) => sum + Math.abs((p.annotated.ageYears as number) - (p.predicted.ageYears as number)),
+      0,
+    ) / withYears.length;
   return {
     gender: table('gender', GENDERS),
     age: table('age', AGE_BUCKETS),

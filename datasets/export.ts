@@ -22,7 +22,14 @@ export const UNASSIGNED = 'unassigned';
 
 const hasAttributes = (line: ManifestRecord): boolean => Boolean(line.gender && line.age && line.ethnicity);
 
-const EXTENSIONS: Record<string, string> = { jpeg: '.jpg', jpg: '.jpg', png: '.png', webp: '.webp', bmp: '.bmp', gif: '.gif' };
+const EXTENSIONS: Record<string, string> = {
+  jpeg: '.jpg',
+  jpg: '.jpg',
+  png: '.png',
+  webp: '.webp',
+  bmp: '.bmp',
+  gif: '.gif',
+};
 
 /** A file name that says where the image came from: `nhfi__train_anger_a.png`, `fer2013__fer2013.csv_2.png`. */
 function exportName(line: ManifestRecord): string {
@@ -63,7 +70,11 @@ function place(store: Store, hash: string, target: string, link: boolean, report
  * for images agr could not give attributes).
  */
 export function exportStage(
-  store: Store, record: StageRecord, dir: string, layout: ExportLayout, link = false,
+  store: Store,
+  record: StageRecord,
+  dir: string,
+  layout: ExportLayout,
+  link = false,
 ): ExportReport {
   const report: ExportReport = { files: 0, images: 0, linked: 0, copied: 0 };
   for (const [rel, entry] of Object.entries(record.outputs)) {
@@ -72,12 +83,20 @@ export function exportStage(
   }
   const manifest = record.outputs[MANIFEST];
   if (!manifest) {
-    if (layout === 'subgroup') throw new ExportError(`stage ${record.stage} has no manifest.jsonl: --by subgroup needs a dataset stage`);
+    if (layout === 'subgroup')
+      throw new ExportError(`stage ${record.stage} has no manifest.jsonl: --by subgroup needs a dataset stage`);
     return report;
   }
-  const lines = store.readVerifiedBlob(manifest.hash).toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ManifestRecord);
+  const lines = store
+    .readVerifiedBlob(manifest.hash)
+    .toString('utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as ManifestRecord);
   if (layout === 'subgroup' && lines.length && !lines.some(hasAttributes)) {
-    throw new ExportError(`the manifest of stage ${record.stage} has no image with gender, age and ethnicity: export a stage at or after agr with --by subgroup`);
+    throw new ExportError(
+      `the manifest of stage ${record.stage} has no image with gender, age and ethnicity: export a stage at or after agr with --by subgroup`,
+    );
   }
   for (const line of lines) {
     const classId = EMOTIONS.indexOf(line.label);

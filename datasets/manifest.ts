@@ -10,14 +10,21 @@ export const MANIFEST = 'manifest.jsonl';
 
 /** The records of a dataset stage; `reader` names the stage type that needs them, for the error. */
 export function readManifest(view: InputView | undefined, reader: string): ManifestRecord[] {
-  if (!view?.files[MANIFEST]) throw new Error(`${reader} needs a dataset stage as input (one with a ${MANIFEST}); "${view?.name}" has none`);
-  return view.readText(MANIFEST).split('\n').filter((line) => line.trim()).map((line, i) => {
-    try {
-      return JSON.parse(line) as ManifestRecord;
-    } catch (error) {
-      throw new Error(`${view.name}/${MANIFEST} line ${i + 1} is not JSON (${(error as Error).message}); rerun ${view.name}`);
-    }
-  });
+  if (!view?.files[MANIFEST])
+    throw new Error(`${reader} needs a dataset stage as input (one with a ${MANIFEST}); "${view?.name}" has none`);
+  return view
+    .readText(MANIFEST)
+    .split('\n')
+    .filter((line) => line.trim())
+    .map((line, i) => {
+      try {
+        return JSON.parse(line) as ManifestRecord;
+      } catch (error) {
+        throw new Error(
+          `${view.name}/${MANIFEST} line ${i + 1} is not JSON (${(error as Error).message}); rerun ${view.name}`,
+        );
+      }
+    });
 }
 
 /** Records as manifest.jsonl holds them; also for other files of the same shape (an evaluator's list). */

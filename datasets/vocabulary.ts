@@ -17,7 +17,9 @@ export const SUBGROUPS: readonly string[] = GENDERS.flatMap((g) =>
 );
 
 export function subgroupOf(record: { gender?: string; age?: string; ethnicity?: string }): string | undefined {
-  return record.gender && record.age && record.ethnicity ? `${record.gender}-${record.age}-${record.ethnicity}` : undefined;
+  return record.gender && record.age && record.ethnicity
+    ? `${record.gender}-${record.age}-${record.ethnicity}`
+    : undefined;
 }
 
 export function emotionId(emotion: Emotion): number {
@@ -33,14 +35,32 @@ export function isEmotion(name: string): name is Emotion {
  * AffectNet's none/uncertain/no-face): such images are dropped and counted, not reported as errors.
  */
 const SPELLINGS: Record<string, Emotion | null> = {
-  angry: 'angry', anger: 'angry', mad: 'angry',
-  disgust: 'disgust', disgusted: 'disgust', disgusting: 'disgust',
-  fear: 'fear', fearful: 'fear', afraid: 'fear', scared: 'fear',
-  happy: 'happy', happiness: 'happy', joy: 'happy',
-  neutral: 'neutral', neutrality: 'neutral', calm: 'neutral',
-  sad: 'sad', sadness: 'sad',
-  surprise: 'surprise', surprised: 'surprise', suprise: 'surprise',
-  contempt: null, none: null, uncertain: null, 'no-face': null, noface: null,
+  angry: 'angry',
+  anger: 'angry',
+  mad: 'angry',
+  disgust: 'disgust',
+  disgusted: 'disgust',
+  disgusting: 'disgust',
+  fear: 'fear',
+  fearful: 'fear',
+  afraid: 'fear',
+  scared: 'fear',
+  happy: 'happy',
+  happiness: 'happy',
+  joy: 'happy',
+  neutral: 'neutral',
+  neutrality: 'neutral',
+  calm: 'neutral',
+  sad: 'sad',
+  sadness: 'sad',
+  surprise: 'surprise',
+  surprised: 'surprise',
+  suprise: 'surprise',
+  contempt: null,
+  none: null,
+  uncertain: null,
+  'no-face': null,
+  noface: null,
 };
 
 /** Canonical emotion for a class name in any common spelling; null = known non-emotion; undefined = unknown. */
@@ -57,9 +77,25 @@ export function canonicalEmotion(name: string): Emotion | null | undefined {
  */
 export const FER2013_IDS: readonly Emotion[] = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'];
 export const AFFECTNET_IDS: readonly (Emotion | 'contempt' | 'none' | 'uncertain' | 'no-face')[] = [
-  'neutral', 'happy', 'sad', 'surprise', 'fear', 'disgust', 'angry', 'contempt', 'none', 'uncertain', 'no-face',
+  'neutral',
+  'happy',
+  'sad',
+  'surprise',
+  'fear',
+  'disgust',
+  'angry',
+  'contempt',
+  'none',
+  'uncertain',
+  'no-face',
 ];
 /** RAF-DB basic emotion ids are 1-based. */
 export const RAFDB_IDS: Readonly<Record<number, Emotion>> = {
-  1: 'surprise', 2: 'fear', 3: 'disgust', 4: 'happy', 5: 'sad', 6: 'angry', 7: 'neutral',
+  1: 'surprise',
+  2: 'fear',
+  3: 'disgust',
+  4: 'happy',
+  5: 'sad',
+  6: 'angry',
+  7: 'neutral',
 };

@@ -27,9 +27,12 @@ function fileDifferences(a: Tree, b: Tree): string[] {
   for (const rel of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) {
     if (!a[rel]) lines.push(`${rel}: only in B`);
     else if (!b[rel]) lines.push(`${rel}: only in A`);
-    else if (a[rel]!.hash !== b[rel]!.hash) lines.push(`${rel}: ${a[rel]!.hash.slice(0, 12)} → ${b[rel]!.hash.slice(0, 12)}`);
+    else if (a[rel]!.hash !== b[rel]!.hash)
+      lines.push(`${rel}: ${a[rel]!.hash.slice(0, 12)} → ${b[rel]!.hash.slice(0, 12)}`);
   }
-  return lines.length > MAX_FILES_LISTED ? [...lines.slice(0, MAX_FILES_LISTED), `and ${lines.length - MAX_FILES_LISTED} more files`] : lines;
+  return lines.length > MAX_FILES_LISTED
+    ? [...lines.slice(0, MAX_FILES_LISTED), `and ${lines.length - MAX_FILES_LISTED} more files`]
+    : lines;
 }
 
 /**
@@ -43,7 +46,11 @@ export function auditLockfiles(a: Lockfile, b: Lockfile): Finding[] {
     const db = b.datasets[name];
     if (!da || !db) findings.push({ subject: `dataset ${name}`, kind: da ? 'only-in-a' : 'only-in-b', details: [] });
     else if (da.tree !== db.tree) {
-      findings.push({ subject: `dataset ${name}`, kind: 'dataset-differs', details: [`${da.files} files (${da.tree.slice(0, 12)}) vs ${db.files} files (${db.tree.slice(0, 12)})`] });
+      findings.push({
+        subject: `dataset ${name}`,
+        kind: 'dataset-differs',
+        details: [`${da.files} files (${da.tree.slice(0, 12)}) vs ${db.files} files (${db.tree.slice(0, 12)})`],
+      });
     }
   }
   for (const name of [...new Set([...Object.keys(a.stages), ...Object.keys(b.stages)])].sort()) {
@@ -53,9 +60,17 @@ export function auditLockfiles(a: Lockfile, b: Lockfile): Finding[] {
     if (!sa || !sb) {
       findings.push({ subject, kind: sa ? 'only-in-a' : 'only-in-b', details: [] });
     } else if (sa.key !== sb.key) {
-      findings.push({ subject, kind: 'changed', details: diffMaterial(lockedMaterial(a, name)!, lockedMaterial(b, name)!) });
+      findings.push({
+        subject,
+        kind: 'changed',
+        details: diffMaterial(lockedMaterial(a, name)!, lockedMaterial(b, name)!),
+      });
     } else if (sa.outputs.tree !== sb.outputs.tree) {
-      findings.push({ subject, kind: 'non-deterministic', details: ['same key, different outputs', ...fileDifferences(sa.outputs.files, sb.outputs.files)] });
+      findings.push({
+        subject,
+        kind: 'non-deterministic',
+        details: ['same key, different outputs', ...fileDifferences(sa.outputs.files, sb.outputs.files)],
+      });
     } else {
       findings.push({ subject, kind: 'same', details: [] });
     }
@@ -71,11 +86,21 @@ export function auditAgainstStore(lock: Lockfile, store: Store): Finding[] {
       const entry = lock.stages[name]!;
       const subject = `stage ${name}`;
       const record = store.getRecord(entry.key);
-      if (!record) return { subject, kind: 'missing-from-store', details: ['no record for its key: the next run recomputes it'] };
+      if (!record)
+        return { subject, kind: 'missing-from-store', details: ['no record for its key: the next run recomputes it'] };
       if (record.treeHash !== entry.outputs.tree || treeHash(entry.outputs.files) !== entry.outputs.tree) {
-        return { subject, kind: 'store-differs', details: ['the store holds other outputs for the same key', ...fileDifferences(entry.outputs.files, record.outputs)] };
+        return {
+          subject,
+          kind: 'store-differs',
+          details: [
+            'the store holds other outputs for the same key',
+            ...fileDifferences(entry.outputs.files, record.outputs),
+          ],
+        };
       }
-      const missing = Object.entries(record.outputs).filter(([, e]) => !store.hasBlob(e.hash)).map(([rel]) => `${rel}: blob missing`);
+      const missing = Object.entries(record.outputs)
+        .filter(([, e]) => !store.hasBlob(e.hash))
+        .map(([rel]) => `${rel}: blob missing`);
       if (missing.length) return { subject, kind: 'missing-from-store', details: missing };
       return { subject, kind: 'same', details: [] };
     });

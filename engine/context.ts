@@ -90,7 +90,11 @@ export function stageInputView(store: Store, name: string, files: Tree, treeHash
 }
 
 export function datasetInputView(
-  name: string, location: string, options: Record<string, unknown>, files: Tree, treeHash: Hash,
+  name: string,
+  location: string,
+  options: Record<string, unknown>,
+  files: Tree,
+  treeHash: Hash,
   unreadable: readonly UnreadableEntry[] = [],
 ): InputView {
   const isFile = fs.statSync(location).isFile();

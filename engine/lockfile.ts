@@ -45,7 +45,9 @@ export function readLockfile(file: string): Lockfile | undefined {
   try {
     parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as Partial<Lockfile>;
   } catch (error) {
-    throw new LockfileError(`${file}: not valid JSON (${(error as Error).message}); delete it and run again to rewrite it`);
+    throw new LockfileError(
+      `${file}: not valid JSON (${(error as Error).message}); delete it and run again to rewrite it`,
+    );
   }
   if (parsed.lockfileVersion !== LOCKFILE_VERSION || typeof parsed.stages !== 'object' || parsed.stages === null) {
     throw new LockfileError(`${file}: not a fer-dag lockfile of version ${LOCKFILE_VERSION}`);
@@ -59,7 +61,12 @@ export function readLockfile(file: string): Lockfile | undefined {
  */
 export function writeLockfile(file: string, lock: Lockfile, storeRoot?: string): void {
   writeFileAtomic(file, serializeLockfile(lock));
-  if (storeRoot) putRoot(storeRoot, file, Object.values(lock.stages).map((entry) => entry.key));
+  if (storeRoot)
+    putRoot(
+      storeRoot,
+      file,
+      Object.values(lock.stages).map((entry) => entry.key),
+    );
 }
 
 /** The one serializer: every key sorted, two-space indent, final newline. */
@@ -70,7 +77,16 @@ export function serializeLockfile(lock: Lockfile): string {
 export function lockedStage(key: Hash, material: KeyMaterial, outputs: Tree, tree: Hash): LockedStage {
   const { type, version, seed, params, inputs, datasets, sources, deps, models } = material;
   return {
-    key, type, version, seed, params, inputs, datasets, ...(sources ? { sources } : {}), deps, models,
+    key,
+    type,
+    version,
+    seed,
+    params,
+    inputs,
+    datasets,
+    ...(sources ? { sources } : {}),
+    deps,
+    models,
     outputs: { tree, files: outputs },
   };
 }

@@ -9,7 +9,8 @@ export function diffMaterial(before: KeyMaterial, after: Partial<KeyMaterial>, l
     changes.push(`code version ${before.version} → ${after.version}`);
   }
   if (after.seed !== undefined && before.seed !== after.seed) changes.push(`seed ${before.seed} → ${after.seed}`);
-  if (after.stream !== undefined && before.stream !== after.stream) changes.push(`stage renamed ${before.stream} → ${after.stream}`);
+  if (after.stream !== undefined && before.stream !== after.stream)
+    changes.push(`stage renamed ${before.stream} → ${after.stream}`);
   if (after.params !== undefined) changes.push(...diffValues('', before.params, after.params));
   const groups: [keyof KeyMaterial, string][] = [
     ['inputs', 'input'],
@@ -19,7 +20,9 @@ export function diffMaterial(before: KeyMaterial, after: Partial<KeyMaterial>, l
   ];
   if (after.sources !== undefined || before.sources !== undefined) {
     // A dataset read another way (labels, format, downsample): named down to the option that changed.
-    changes.push(...diffValues('sources', before.sources ?? {}, after.sources ?? {}).map((c) => `dataset read differently: ${c}`));
+    changes.push(
+      ...diffValues('sources', before.sources ?? {}, after.sources ?? {}).map((c) => `dataset read differently: ${c}`),
+    );
   }
   for (const [field, noun] of groups) {
     const a = before[field] as Record<string, string>;
@@ -48,7 +51,8 @@ function isObject(value: unknown): value is Record<string, unknown> {
 export function diffValues(at: string, a: unknown, b: unknown): string[] {
   if (isObject(a) && isObject(b)) {
     const out: string[] = [];
-    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort()) out.push(...diffValues(at ? `${at}.${k}` : k, a[k], b[k]));
+    for (const k of [...new Set([...Object.keys(a), ...Object.keys(b)])].sort())
+      out.push(...diffValues(at ? `${at}.${k}` : k, a[k], b[k]));
     return out;
   }
   return canonicalJson(a ?? null) === canonicalJson(b ?? null) ? [] : [`${at}: ${show(a)} → ${show(b)}`];

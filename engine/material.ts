@@ -64,7 +64,8 @@ export async function gatherMaterial(
   const models: Record<string, Hash> = {};
   for (const [name, file] of Object.entries(stage.definition.modelFiles?.(stage.entry) ?? {})) {
     const hashed = await hasher.file(file);
-    if (!hashed) throw new MissingDepError(`model file "${name}" (${file}) does not exist; install the package that provides it`);
+    if (!hashed)
+      throw new MissingDepError(`model file "${name}" (${file}) does not exist; install the package that provides it`);
     models[name] = hashed;
   }
   return {

@@ -69,7 +69,14 @@ export async function runPipeline(pipeline: Pipeline, store: Store, options: Run
   emit({ type: 'run-start', pipeline: pipeline.file, stages: order, jobs: options.jobs });
 
   const settle = async (stage: StageSpec): Promise<void> => {
-    const result = await evaluate(pipeline, store, stage, { completed, hasher, previous, forced: forced.has(stage.name), signal, emit });
+    const result = await evaluate(pipeline, store, stage, {
+      completed,
+      hasher,
+      previous,
+      forced: forced.has(stage.name),
+      signal,
+      emit,
+    });
     if (result.outcome === 'failed') {
       failed.push(stage.name);
       emit({ type: 'stage-failed', stage: stage.name, reason: result.reason, message: result.message });
@@ -91,7 +98,10 @@ export async function runPipeline(pipeline: Pipeline, store: Store, options: Run
       const stage = pipeline.stages.get(name)!;
       if (!stage.upstreamStages.every((u) => completed.has(u) || !selected.has(u))) continue;
       pending.delete(name);
-      running.set(name, settle(stage).finally(() => running.delete(name)));
+      running.set(
+        name,
+        settle(stage).finally(() => running.delete(name)),
+      );
     }
     if (signal.aborted && running.size === 0) {
       for (const name of pending) skipped.add(name);
@@ -126,7 +136,9 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   const { emit } = parts;
   let material: KeyMaterial;
   try {
-    const upstream = new Map([...parts.completed].map(([n, c]) => [n, { treeHash: c.record.treeHash, outputs: c.record.outputs }]));
+    const upstream = new Map(
+      [...parts.completed].map(([n, c]) => [n, { treeHash: c.record.treeHash, outputs: c.record.outputs }]),
+    );
     material = await gatherMaterial(pipeline, stage, upstream, parts.hasher);
   } catch (error) {
     const reason: StageFailure = error instanceof MissingDepError ? 'missing-out' : 'stage-error';
@@ -141,7 +153,9 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
     const found = store.findResult(key);
     if (found.state === 'complete') {
       try {
-        const restored = stage.outs.length ? await restoreOuts(pipeline, store, parts.hasher, stage, found.record.outputs) : [];
+        const restored = stage.outs.length
+          ? await restoreOuts(pipeline, store, parts.hasher, stage, found.record.outputs)
+          : [];
         // A record from before checksums was just found whole: it is sealed now, under the lock.
         const record = found.verified ? found.record : await store.putRecord(found.record);
         emit({ type: 'stage-fresh', stage: stage.name, key, restored });
@@ -166,8 +180,8 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
       : unusable
         ? unusable
         : !before
-        ? 'never run'
-        : diffMaterial(before, material).join('; ') || 'its cached result is missing from the store';
+          ? 'never run'
+          : diffMaterial(before, material).join('; ') || 'its cached result is missing from the store';
   emit({ type: 'stage-start', stage: stage.name, key, reason });
 
   const inputs = new Map<string, InputView>();
@@ -182,8 +196,15 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   }
 
   const { context, output } = createStageContext({
-    stage, pipelineDir: pipeline.dir, pipelineSeed: pipeline.seed, store, inputs, modelHashes: material.models,
-    signal: parts.signal, emit, guarded: guardedPaths(pipeline),
+    stage,
+    pipelineDir: pipeline.dir,
+    pipelineSeed: pipeline.seed,
+    store,
+    inputs,
+    modelHashes: material.models,
+    signal: parts.signal,
+    emit,
+    guarded: guardedPaths(pipeline),
   });
   const started = Date.now();
   try {
@@ -191,7 +212,11 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   } catch (error) {
     if (output.log) writeLogs(store, output.log); // kept for `cache gc` to collect; the message has the tail
     const message = error instanceof Error ? error.message : String(error);
-    const reason: StageFailure = parts.signal.aborted ? 'cancelled' : error instanceof StageFailedError ? error.reason : 'stage-error';
+    const reason: StageFailure = parts.signal.aborted
+      ? 'cancelled'
+      : error instanceof StageFailedError
+        ? error.reason
+        : 'stage-error';
     return { outcome: 'failed', reason, message: error instanceof StageFailedError ? message : describeError(error) };
   }
 
@@ -214,7 +239,13 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   for (const message of store.takeMemoRejections()) emit({ type: 'stage-log', stage: stage.name, message });
   // Written last, after its blobs are on the disk: until this rename happens the stage counts as never run.
   await store.putRecord(record);
-  emit({ type: 'stage-done', stage: stage.name, key, durationMs: record.durationMs, files: Object.keys(record.outputs).length });
+  emit({
+    type: 'stage-done',
+    stage: stage.name,
+    key,
+    durationMs: record.durationMs,
+    files: Object.keys(record.outputs).length,
+  });
   return { outcome: 'executed', completed: { key, material, record } };
 }
 
@@ -232,7 +263,11 @@ function writeLogs(store: Store, log: { stdout: string; stderr: string }): Stage
  * from the cache (a copy, so later edits cannot reach the store). Returns the outs that were restored.
  */
 async function restoreOuts(
-  pipeline: Pipeline, store: Store, hasher: InputHasher, stage: StageSpec, outputs: Tree,
+  pipeline: Pipeline,
+  store: Store,
+  hasher: InputHasher,
+  stage: StageSpec,
+  outputs: Tree,
 ): Promise<string[]> {
   const restored: string[] = [];
   for (const out of stage.outs) {
@@ -240,17 +275,25 @@ async function restoreOuts(
     const actual = await hasher.workspacePath(out);
     if (actual && treeHash(actual.files) === treeHash(expected)) continue;
     removeWorkspaceOut(hasher.pipelineDir, out, guardedPaths(pipeline));
-    for (const [rel, entry] of Object.entries(expected)) store.restoreBlob(entry.hash, path.resolve(hasher.pipelineDir, rel));
+    for (const [rel, entry] of Object.entries(expected))
+      store.restoreBlob(entry.hash, path.resolve(hasher.pipelineDir, rel));
     restored.push(out);
   }
   return restored;
 }
 
-function updatedLockfile(pipeline: Pipeline, previous: Lockfile, completed: Map<string, Completed>, hasher: InputHasher): Lockfile {
+function updatedLockfile(
+  pipeline: Pipeline,
+  previous: Lockfile,
+  completed: Map<string, Completed>,
+  hasher: InputHasher,
+): Lockfile {
   const lock = emptyLockfile(pipeline.name, pipeline.seed);
   for (const [name, entry] of Object.entries(previous.stages)) if (pipeline.stages.has(name)) lock.stages[name] = entry;
-  for (const [name, done] of completed) lock.stages[name] = lockedStage(done.key, done.material, done.record.outputs, done.record.treeHash);
-  for (const [name, entry] of Object.entries(previous.datasets)) if (pipeline.datasets.has(name)) lock.datasets[name] = entry;
+  for (const [name, done] of completed)
+    lock.stages[name] = lockedStage(done.key, done.material, done.record.outputs, done.record.treeHash);
+  for (const [name, entry] of Object.entries(previous.datasets))
+    if (pipeline.datasets.has(name)) lock.datasets[name] = entry;
   for (const [name, spec] of pipeline.datasets) {
     const hashed = hasher.hashedDataset(name);
     if (hashed) {

@@ -36,7 +36,12 @@ export async function pipelineStatus(pipeline: Pipeline, store: Store, targets: 
     const notFresh = stage.upstreamStages.filter((u) => !fresh.has(u));
     if (notFresh.length) {
       const own = before
-        ? diffMaterial(before, { type: stage.type, version: stage.definition.version, params: keyParams(stage), seed: pipeline.seed })
+        ? diffMaterial(before, {
+            type: stage.type,
+            version: stage.definition.version,
+            params: keyParams(stage),
+            seed: pipeline.seed,
+          })
         : [];
       const reasons = [...own, ...notFresh.map((u) => `upstream ${u} will run`)];
       statuses.push(before ? { stage: name, state: 'stale', reasons } : { stage: name, state: 'never-run', reasons });
@@ -65,7 +70,11 @@ export async function pipelineStatus(pipeline: Pipeline, store: Store, targets: 
       statuses.push({ stage: name, state: 'stale', reasons: [found.reason] });
     } else if (before) {
       const reasons = diffMaterial(before, material);
-      statuses.push({ stage: name, state: 'stale', reasons: reasons.length ? reasons : ['its cached result is missing from the store'] });
+      statuses.push({
+        stage: name,
+        state: 'stale',
+        reasons: reasons.length ? reasons : ['its cached result is missing from the store'],
+      });
     } else {
       statuses.push({ stage: name, state: 'never-run', reasons: [] });
     }

@@ -43,7 +43,9 @@ export function watchPipeline(file: string, registry: StageRegistry, hooks: Watc
     for (const ds of pipeline.datasets.values()) targets.add(ds.path);
     for (const stage of pipeline.stages.values()) {
       for (const dep of stage.deps) {
-        const ownedByStage = [...pipeline.stages.values()].some((s) => s.outs.some((o) => dep === o || dep.startsWith(`${o}/`)));
+        const ownedByStage = [...pipeline.stages.values()].some((s) =>
+          s.outs.some((o) => dep === o || dep.startsWith(`${o}/`)),
+        );
         if (!ownedByStage) targets.add(path.resolve(pipeline.dir, dep));
       }
     }
@@ -57,7 +59,10 @@ export function watchPipeline(file: string, registry: StageRegistry, hooks: Watc
       watcher.unwatch([...watched].filter((t) => !targets.has(t)));
       watcher.add([...targets].filter((t) => !watched.has(t)));
     } else {
-      watcher = watch([...targets], { ignoreInitial: true, ignored: (p) => path.basename(p).startsWith('.') && p !== specFile });
+      watcher = watch([...targets], {
+        ignoreInitial: true,
+        ignored: (p) => path.basename(p).startsWith('.') && p !== specFile,
+      });
       watcher.on('all', (_event, changed) => schedule(changed));
     }
     watched = targets;

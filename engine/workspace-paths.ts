@@ -37,7 +37,7 @@ export function outProblem(
   out: string,
   guarded: readonly ProtectedPath[] = [],
 ): string | undefined {
-  if (out.trim() === '') return 'is empty; name a file or folder inside the pipeline\'s folder';
+  if (out.trim() === '') return "is empty; name a file or folder inside the pipeline's folder";
   if (path.isAbsolute(out) || path.win32.isAbsolute(out)) {
     return "is an absolute path; an out is relative to the pipeline's folder and stays inside it";
   }

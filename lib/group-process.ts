@@ -1,6 +1,11 @@
 import { spawn } from 'node:child_process';
 import {
-  endGroups, KILL_WAIT_MS, registerGroup, signalGroups, unregisterGroup, waitGroupsGone,
+  endGroups,
+  KILL_WAIT_MS,
+  registerGroup,
+  signalGroups,
+  unregisterGroup,
+  waitGroupsGone,
 } from './process-groups.js';
 
 export interface GroupRunOptions {

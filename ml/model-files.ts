@@ -34,11 +34,19 @@ export function storeSaveHandler(output: OutputWriter, dir: string, metadata?: U
         convertedBy: artifacts.convertedBy ?? null,
         modelTopology: artifacts.modelTopology,
         weightsManifest: [{ paths: [`./${WEIGHTS_FILE}`], weights: artifacts.weightSpecs }],
-        ...(metadata ?? artifacts.userDefinedMetadata ? { userDefinedMetadata: { ...artifacts.userDefinedMetadata, ...metadata } } : {}),
+        ...((metadata ?? artifacts.userDefinedMetadata)
+          ? { userDefinedMetadata: { ...artifacts.userDefinedMetadata, ...metadata } }
+          : {}),
       };
       output.writeFile(`${dir}/${WEIGHTS_FILE}`, weights);
       output.writeJson(`${dir}/model.json`, json);
-      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON({ modelTopology: artifacts.modelTopology, weightSpecs: artifacts.weightSpecs, weightData: weights.buffer }) };
+      return {
+        modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON({
+          modelTopology: artifacts.modelTopology,
+          weightSpecs: artifacts.weightSpecs,
+          weightData: weights.buffer,
+        }),
+      };
     },
   };
 }
@@ -85,7 +93,8 @@ export interface ModelMetadata {
 }
 
 export function modelMetadata(view: InputView): ModelMetadata {
-  if (!view.files[TRAINED_MODEL_JSON]) throw new Error(`"${view.name}" has no ${TRAINED_MODEL_JSON}: models: must name train stages`);
+  if (!view.files[TRAINED_MODEL_JSON])
+    throw new Error(`"${view.name}" has no ${TRAINED_MODEL_JSON}: models: must name train stages`);
   const json = JSON.parse(view.readText(TRAINED_MODEL_JSON)) as { userDefinedMetadata?: Partial<ModelMetadata> };
   const meta = json.userDefinedMetadata ?? {};
   if ((meta.arch !== 'paper-cnn' && meta.arch !== 'transfer') || !Array.isArray(meta.classes)) {

@@ -14,7 +14,11 @@ const BATCH = 64;
  * image is not run on it again, whichever test set the image is in.
  */
 export async function modelProbabilities(
-  ctx: StageContext<unknown>, view: InputView, examples: readonly Example[], backend: BackendChoice, tally: { predicted: number; memoised: number },
+  ctx: StageContext<unknown>,
+  view: InputView,
+  examples: readonly Example[],
+  backend: BackendChoice,
+  tally: { predicted: number; memoised: number },
 ): Promise<Map<Hash, Float32Array>> {
   const meta = modelMetadata(view);
   const memo = ctx.memo('model-predictions');
@@ -38,7 +42,11 @@ export async function modelProbabilities(
   let source: ExampleSource;
   if (meta.arch === 'paper-cnn') {
     const { PixelSource } = await import('./training/examples.js');
-    source = new PixelSource((hash) => ctx.readBlob(hash), { inputSize: meta.inputSize as number, channels: meta.channels as 1 | 3 }, 64);
+    source = new PixelSource(
+      (hash) => ctx.readBlob(hash),
+      { inputSize: meta.inputSize as number, channels: meta.channels as 1 | 3 },
+      64,
+    );
   } else {
     const { backboneFeatures } = await import('./training/features.js');
     source = (await backboneFeatures(ctx, backend, meta.backbone ?? 'mobileface', todo)).source;
@@ -49,7 +57,10 @@ export async function modelProbabilities(
     for (let start = 0; start < todo.length; start += BATCH) {
       const chunk = todo.slice(start, start + BATCH);
       const batch = await source.batch(chunk);
-      const probabilities = tf.tidy(() => (model.predict(tf.tensor(batch.x, [chunk.length, ...inputShape])) as tf.Tensor).dataSync() as Float32Array);
+      const probabilities = tf.tidy(
+        () =>
+          (model.predict(tf.tensor(batch.x, [chunk.length, ...inputShape])) as tf.Tensor).dataSync() as Float32Array,
+      );
       const classes = probabilities.length / chunk.length;
       chunk.forEach((e, i) => {
         // Rounded before use as well as before memoising, so a rerun from the memo scores exactly the same.

@@ -23,7 +23,9 @@ async function tryNative(pkg: string): Promise<string | undefined> {
     return tf.findBackend('tensorflow') ? undefined : `${pkg} loaded but registered no backend`;
   } catch (error) {
     const message = (error as Error).message.split('\n')[0] ?? '';
-    return (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND' ? `${pkg} is not installed` : `${pkg} failed to load: ${message}`;
+    return (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND'
+      ? `${pkg} is not installed`
+      : `${pkg} failed to load: ${message}`;
   }
 }
 

@@ -38,20 +38,34 @@ export async function renderContactSheet(rows: readonly SheetRow[], title: strin
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${GAP}" y="26" font-family="sans-serif" font-size="18" font-weight="bold">${escape(title)}</text>`,
   ];
-  if (subtitle) parts.push(`<text x="${GAP}" y="46" font-family="sans-serif" font-size="12" fill="#555">${escape(subtitle)}</text>`);
+  if (subtitle)
+    parts.push(
+      `<text x="${GAP}" y="46" font-family="sans-serif" font-size="12" fill="#555">${escape(subtitle)}</text>`,
+    );
   for (const [r, row] of rows.entries()) {
     const top = top0 + r * rowHeight;
-    parts.push(`<text x="${GAP}" y="${top + THUMB / 2}" font-family="sans-serif" font-size="14" font-weight="bold">${escape(row.title)}</text>`);
-    if (row.items.length === 0) parts.push(`<text x="${TITLE_WIDTH}" y="${top + THUMB / 2}" font-family="sans-serif" font-size="12" fill="#777">no issues</text>`);
+    parts.push(
+      `<text x="${GAP}" y="${top + THUMB / 2}" font-family="sans-serif" font-size="14" font-weight="bold">${escape(row.title)}</text>`,
+    );
+    if (row.items.length === 0)
+      parts.push(
+        `<text x="${TITLE_WIDTH}" y="${top + THUMB / 2}" font-family="sans-serif" font-size="12" fill="#777">no issues</text>`,
+      );
     for (const [c, item] of row.items.entries()) {
       const left = TITLE_WIDTH + c * (THUMB + GAP);
       const raster = resizeSquare(toChannels(await decodeImage(item.image), 3), THUMB, 'cover');
       const uri = `data:image/png;base64,${encodePng(raster).toString('base64')}`;
       parts.push(`<image x="${left}" y="${top}" width="${THUMB}" height="${THUMB}" xlink:href="${uri}"/>`);
-      parts.push(`<text x="${left}" y="${top + THUMB + 13}" font-family="sans-serif" font-size="11">${escape(item.caption[0])}</text>`);
-      parts.push(`<text x="${left}" y="${top + THUMB + 26}" font-family="sans-serif" font-size="11" fill="#555">${escape(item.caption[1])}</text>`);
+      parts.push(
+        `<text x="${left}" y="${top + THUMB + 13}" font-family="sans-serif" font-size="11">${escape(item.caption[0])}</text>`,
+      );
+      parts.push(
+        `<text x="${left}" y="${top + THUMB + 26}" font-family="sans-serif" font-size="11" fill="#555">${escape(item.caption[1])}</text>`,
+      );
     }
   }
   parts.push('</svg>');
-  return sharp(Buffer.from(parts.join('\n'))).png().toBuffer();
+  return sharp(Buffer.from(parts.join('\n')))
+    .png()
+    .toBuffer();
 }

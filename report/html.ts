@@ -18,11 +18,17 @@ export function pngFigure(kind: string, png: Uint8Array, caption: string): strin
 }
 
 /** A table from a header row and body rows; cells are text (escaped) unless given as { html }. */
-export function table(header: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number | { html: string }>>, className = ''): string {
+export function table(
+  header: readonly string[],
+  rows: ReadonlyArray<ReadonlyArray<string | number | { html: string }>>,
+  className = '',
+): string {
   const cell = (c: string | number | { html: string }, tag: 'td' | 'th') =>
     `<${tag}>${typeof c === 'object' ? c.html : escapeHtml(String(c))}</${tag}>`;
-  return `<table${className ? ` class="${className}"` : ''}><thead><tr>${header.map((h) => cell(h, 'th')).join('')}</tr></thead>` +
-    `<tbody>${rows.map((r) => `<tr>${r.map((c) => cell(c, 'td')).join('')}</tr>`).join('')}</tbody></table>`;
+  return (
+    `<table${className ? ` class="${className}"` : ''}><thead><tr>${header.map((h) => cell(h, 'th')).join('')}</tr></thead>` +
+    `<tbody>${rows.map((r) => `<tr>${r.map((c) => cell(c, 'td')).join('')}</tr>`).join('')}</tbody></table>`
+  );
 }
 
 export function section(id: string, title: string, body: string): string {
@@ -44,9 +50,15 @@ figcaption { font-size: 0.8rem; color: #555; }
 nav a { margin-right: 1rem; }
 `;
 
-export function page(title: string, subtitle: string, sections: ReadonlyArray<{ id: string; title: string; html: string }>): string {
+export function page(
+  title: string,
+  subtitle: string,
+  sections: ReadonlyArray<{ id: string; title: string; html: string }>,
+): string {
   const nav = sections.map((s) => `<a href="#${escapeHtml(s.id)}">${escapeHtml(s.title)}</a>`).join('');
-  return `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>` +
+  return (
+    `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>` +
     `<body><h1>${escapeHtml(title)}</h1><p class="lead">${escapeHtml(subtitle)}</p><nav>${nav}</nav>` +
-    `${sections.map((s) => section(s.id, s.title, s.html)).join('')}</body></html>\n`;
+    `${sections.map((s) => section(s.id, s.title, s.html)).join('')}</body></html>\n`
+  );
 }

@@ -11,18 +11,41 @@ const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
  * acceptance.json: per emotion, attempts, accepted, the rate and the rejection reasons; every open hole with its
  * attempts.
  */
-export function acceptanceReport(outcomes: readonly HoleOutcome[], p: Pick<SynthesisSettings, 'synthesizer' | 'maxAttempts' | 'checks'>) {
-  const perEmotion = Object.fromEntries(EMOTIONS.map((emotion) => {
-    const mine = outcomes.filter((o) => o.hole.emotion === emotion);
-    const attempts = mine.flatMap((o) => o.attempts);
-    const rejected: Record<string, number> = {};
-    for (const a of attempts) {
-      for (const r of a.rejections ?? []) rejected[r] = (rejected[r] ?? 0) + 1;
-      if (a.error) rejected['generation failed'] = (rejected['generation failed'] ?? 0) + 1;
+export function acceptanceReport(
+  outcomes: readonly HoleOutcome[],
+  p: Pick<SynthesisSettings, 'synthesizer' | 'maxAttempts' | 'checks'>,
+) {
+  const perEmotion = Object.fromEntries(
+    EMOTIONS.map((emotion) => {
+      const mine = outcomes.filter((o) => o.hole.emotion === emotion);
+      const attempts = mine.flatMap((o) => o.attempts);
+      const rejected: Record<string, number> = {};
+      for (const a of attempts) {
+        for (const r of a.rejections ?? []) rejected[r] = (rejected[r] ?? 0) + 1;
+        if (a.error) rejected['generation failed'] = (rejected['generation failed'] ?? 0) + 1;
+      }
+      const accepted = mine.filter((o) => o.record).length;
+      return [
+        emotion,
+        {
+          holes: mine.length,
+          attempts: attempts.length,
+          accepted,
+          acceptanceRate: attempts.length ? Number((accepted / attempts.length).toFixed(4)) : null,
+          rejected,
+        },
+      ];
+    }),
+  ) as Record<
+    string,
+    {
+      holes: number;
+      attempts: number;
+      accepted: number;
+      acceptanceRate: number | null;
+      rejected: Record<string, number>;
     }
-    const accepted = mine.filter((o) => o.record).length;
-    return [emotion, { holes: mine.length, attempts: attempts.length, accepted, acceptanceRate: attempts.length ? Number((accepted / attempts.length).toFixed(4)) : null, rejected }];
-  })) as Record<string, { holes: number; attempts: number; accepted: number; acceptanceRate: number | null; rejected: Record<string, number> }>;
+  >;
   return {
     synthesizer: p.synthesizer.type,
     maxAttempts: p.maxAttempts,
@@ -57,25 +80,40 @@ export interface BalanceDeficits {
 export function acceptanceTable(perEmotion: AcceptanceReport['perEmotion']): string[] {
   const lines = ['| emotion | attempts | accepted | acceptance | rejected for |', '|---|---:|---:|---:|---|'];
   for (const [emotion, e] of Object.entries(perEmotion)) {
-    lines.push(`| ${emotion} | ${e.attempts} | ${e.accepted} | ${e.acceptanceRate === null ? '–' : pct(e.acceptanceRate)} | ${Object.entries(e.rejected).map(([k, v]) => `${k} ${v}`).join(', ') || '–'} |`);
+    lines.push(
+      `| ${emotion} | ${e.attempts} | ${e.accepted} | ${e.acceptanceRate === null ? '–' : pct(e.acceptanceRate)} | ${
+        Object.entries(e.rejected)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ') || '–'
+      } |`,
+    );
   }
   return lines;
 }
 
 /** Up to `perEmotion` generated images per emotion, captioned with the subgroup they were asked for. */
-export function renderGeneratedSheet(generated: readonly ManifestRecord[], perEmotion: number, read: (blob: string) => Uint8Array, title = 'Generated evaluator images'): Promise<Buffer> {
+export function renderGeneratedSheet(
+  generated: readonly ManifestRecord[],
+  perEmotion: number,
+  read: (blob: string) => Uint8Array,
+  title = 'Generated evaluator images',
+): Promise<Buffer> {
   // Taken in turn from each source, so one source does not fill every row.
   const interleaved = (of: ManifestRecord[]): ManifestRecord[] => {
-    const bySource = [...new Set(of.map((r) => r.source))].sort().map((source) => of.filter((r) => r.source === source));
+    const bySource = [...new Set(of.map((r) => r.source))]
+      .sort()
+      .map((source) => of.filter((r) => r.source === source));
     const longest = Math.max(0, ...bySource.map((list) => list.length));
     return Array.from({ length: longest }, (_, i) => bySource.flatMap((list) => (list[i] ? [list[i]!] : []))).flat();
   };
   const rows: SheetRow[] = EMOTIONS.map((emotion) => ({
     title: emotion,
-    items: interleaved(generated.filter((r) => r.label === emotion)).slice(0, perEmotion).map((r) => ({
-      image: read(r.blob),
-      caption: [`${r.gender} ${r.age}`, `${r.ethnicity} · ${r.source.slice(0, 9)}`] as [string, string],
-    })),
+    items: interleaved(generated.filter((r) => r.label === emotion))
+      .slice(0, perEmotion)
+      .map((r) => ({
+        image: read(r.blob),
+        caption: [`${r.gender} ${r.age}`, `${r.ethnicity} · ${r.source.slice(0, 9)}`] as [string, string],
+      })),
   }));
   return renderContactSheet(rows, title, `${generated.length} accepted, as converted to each source's format`);
 }

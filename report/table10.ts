@@ -25,7 +25,8 @@ function accuracyWithInterval(c: CellScores, between = ', '): string {
 /** One row per model: its name, then a cell per test set. */
 function modelRows(m: Matrix, between?: string): string[][] {
   return m.models.map((model) => [
-    model, ...m.testSets.map((s) => accuracyWithInterval(m.cells[model]![s.name]!, between)),
+    model,
+    ...m.testSets.map((s) => accuracyWithInterval(m.cells[model]![s.name]!, between)),
   ]);
 }
 
@@ -40,7 +41,8 @@ export function accuracyMatrix(m: Matrix): AccuracyMatrix {
 /** The matrix as Markdown table lines (table10.md and report.md). */
 export function matrixMarkdown(m: Matrix): string[] {
   return [
-    `| model | ${m.testSets.map(heading).join(' | ')} |`, `|---|${m.testSets.map(() => '---:').join('|')}|`,
+    `| model | ${m.testSets.map(heading).join(' | ')} |`,
+    `|---|${m.testSets.map(() => '---:').join('|')}|`,
     ...modelRows(m).map(([model, ...cells]) => `| ${model} | ${cells.join(' | ')} |`),
   ];
 }
@@ -85,25 +87,30 @@ export function table10Markdown(m: Table10): string {
 /** report.md's line of gains, after the matrix. */
 export function gainsLine(m: Pick<CrossEvaluationMetrics, 'generalisation'>): string {
   const g = m.generalisation;
-  const gains = Object.entries(g.gainsInPoints)
-    .map(([model, gain]) => `over ${model} ${gain.points.toFixed(2)} ${interval(gain)}${gain.real ? ' (real)' : ''}`);
+  const gains = Object.entries(g.gainsInPoints).map(
+    ([model, gain]) => `over ${model} ${gain.points.toFixed(2)} ${interval(gain)}${gain.real ? ' (real)' : ''}`,
+  );
   return `Gain of ${g.mergedModel} on ${g.testSet} (accuracy points): ` + gains.join('; ');
 }
 
 /** report.html's Table 10 section: the heat map (drawn by the caller), the table with intervals, the gains. */
 export function table10Html(m: Table10, matrixSvg: string): string {
   const gains = Object.entries(m.generalisation.gainsInPoints).map(([model, g]) => [
-    model, signed(g.points), interval(g),
+    model,
+    signed(g.points),
+    interval(g),
     { html: g.real ? '<span class="real">real</span>' : '<span class="noise">not shown</span>' },
   ]);
   const { mergedModel, testSet } = m.generalisation;
-  const caption = 'accuracy (%) per trained model and test set (the paper\'s Table 10)';
-  return svgFigure('accuracy-matrix', matrixSvg, caption) +
+  const caption = "accuracy (%) per trained model and test set (the paper's Table 10)";
+  return (
+    svgFigure('accuracy-matrix', matrixSvg, caption) +
     table(['model', ...m.testSets.map(heading)], modelRows(m), 'table10') +
     (gains.length
       ? `<p>Gain of <b>${mergedModel}</b> on <b>${testSet}</b>, in accuracy points, ` +
         'with its paired-bootstrap 95 % interval:</p>' +
         table(['over', 'gain', 'interval', 'verdict'], gains)
       : '<p>One model only: no gains to compare ' +
-        '(name more train stages under the cross-evaluate stage\'s models:).</p>');
+        "(name more train stages under the cross-evaluate stage's models:).</p>")
+  );
 }

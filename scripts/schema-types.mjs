@@ -26,16 +26,25 @@ function typeFile(name, schema) {
   ];
   const body = [`export type ${pascal(name)}Schema = ${json};`];
   if (name !== 'common') {
-    body.push('', `/** An entry of a ${name} stage as validated, with its schema's defaults filled in. */`,
-      `export type ${pascal(name)}Entry = FromSchema<${pascal(name)}Schema, { references: [CommonSchema] }>;`);
+    body.push(
+      '',
+      `/** An entry of a ${name} stage as validated, with its schema's defaults filled in. */`,
+      `export type ${pascal(name)}Entry = FromSchema<${pascal(name)}Schema, { references: [CommonSchema] }>;`,
+    );
   }
   return [...head, ...body, ''].join('\n');
 }
 
-const wanted = new Map(fs.readdirSync(from).filter((f) => f.endsWith('.schema.json')).sort().map((f) => {
-  const name = f.replace(/\.schema\.json$/, '');
-  return [`${name}.ts`, typeFile(name, JSON.parse(fs.readFileSync(path.join(from, f), 'utf8')))];
-}));
+const wanted = new Map(
+  fs
+    .readdirSync(from)
+    .filter((f) => f.endsWith('.schema.json'))
+    .sort()
+    .map((f) => {
+      const name = f.replace(/\.schema\.json$/, '');
+      return [`${name}.ts`, typeFile(name, JSON.parse(fs.readFileSync(path.join(from, f), 'utf8')))];
+    }),
+);
 const present = fs.existsSync(to) ? fs.readdirSync(to).filter((f) => f.endsWith('.ts')) : [];
 const current = (f, text) => present.includes(f) && fs.readFileSync(path.join(to, f), 'utf8') === text;
 const stale = [

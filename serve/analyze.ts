@@ -3,7 +3,14 @@ import type { Raster } from '../datasets/images/raster.js';
 import type { FaceClassifier } from './classifier.js';
 import { cropFace, findFaces, type FaceOptions } from './faces.js';
 import { imageFrame, MediaError, videoFrames, type Frame, type MediaInfo } from './media.js';
-import { emotionShares, round, summarisePeople, type FaceResult, type FrameResult, type PersonSummary } from './summary.js';
+import {
+  emotionShares,
+  round,
+  summarisePeople,
+  type FaceResult,
+  type FrameResult,
+  type PersonSummary,
+} from './summary.js';
 import { FaceTracker, type Box } from './track.js';
 
 export interface AnalysisOptions extends FaceOptions {
@@ -55,7 +62,14 @@ interface PendingFace {
  * frame (blazeface takes one image a call); classification waits until `batchSize` crops are queued and
  * runs them in one call. Between frames the event loop gets a turn, so the server answers while it works.
  */
-export async function analyzeMedia(file: string, info: MediaInfo, models: Models, options: AnalysisOptions, progress: Progress, signal?: AbortSignal): Promise<Analysis> {
+export async function analyzeMedia(
+  file: string,
+  info: MediaInfo,
+  models: Models,
+  options: AnalysisOptions,
+  progress: Progress,
+  signal?: AbortSignal,
+): Promise<Analysis> {
   const started = performance.now();
   const classes = [...models.classifier.classes];
   const frames: FrameResult[] = [];
@@ -87,7 +101,10 @@ export async function analyzeMedia(file: string, info: MediaInfo, models: Models
 
   const step = info.kind === 'video' ? 1 / options.fps : 1;
   const tracker = new FaceTracker(0.3, Math.max(1, Math.round(options.fps)));
-  let width: number, height: number, source: AsyncIterable<Frame> | Frame[], warning = (): string | undefined => undefined;
+  let width: number,
+    height: number,
+    source: AsyncIterable<Frame> | Frame[],
+    warning = (): string | undefined => undefined;
   if (info.kind === 'image') {
     const image = await imageFrame(file, options.maxSide, options.maxPixels);
     ({ width, height } = image);
@@ -110,7 +127,13 @@ export async function analyzeMedia(file: string, info: MediaInfo, models: Models
     const boxes = found.map((f) => f.box.map((v) => Math.round(v * frame.scale)) as Box);
     const people = tracker.assign(frame.index, boxes);
     for (const [i, face] of found.entries()) {
-      pending.push({ frame: result, crop: cropFace(frame.raster, face.box), box: boxes[i] as Box, person: people[i] as number, detection: face.score });
+      pending.push({
+        frame: result,
+        crop: cropFace(frame.raster, face.box),
+        box: boxes[i] as Box,
+        person: people[i] as number,
+        detection: face.score,
+      });
       if (pending.length >= options.batchSize) await flush();
     }
     faces += found.length;
@@ -124,7 +147,10 @@ export async function analyzeMedia(file: string, info: MediaInfo, models: Models
   if (!frames.length) throw new MediaError('the video has no frames to analyse', 422);
   if (!faces) {
     const what = info.kind === 'image' ? 'the image' : `${frames.length} frames sampled at ${options.fps} fps`;
-    throw new MediaError(`no faces found in ${what} (faces scoring below ${options.minConfidence} are not counted; faces under about 1/20 of the frame's long side are found only when the server runs with --tiles)`, 422);
+    throw new MediaError(
+      `no faces found in ${what} (faces scoring below ${options.minConfidence} are not counted; faces under about 1/20 of the frame's long side are found only when the server runs with --tiles)`,
+      422,
+    );
   }
   for (const frame of frames) frame.faces.sort((a, b) => a.person - b.person);
   const seconds = (performance.now() - started) / 1000;
@@ -141,6 +167,10 @@ export async function analyzeMedia(file: string, info: MediaInfo, models: Models
     emotions: emotionShares(frames, classes),
     counts: { frames: frames.length, faces },
     warnings,
-    timings: { seconds: round(seconds, 2), decodeAndDetect: round(seconds - classifyMs / 1000, 2), classify: round(classifyMs / 1000, 2) },
+    timings: {
+      seconds: round(seconds, 2),
+      decodeAndDetect: round(seconds - classifyMs / 1000, 2),
+      classify: round(classifyMs / 1000, 2),
+    },
   };
 }

@@ -27,16 +27,21 @@ export async function loadFaceClassifier(view: InputView): Promise<FaceClassifie
   const metadata = modelMetadata(view);
   const model: LayersModel = await loadTrainedModel(view);
   const backboneName: BackboneName = metadata.backbone ?? 'mobileface';
-  const backbone: GraphModel | undefined = metadata.arch === 'transfer' ? await loadHumanModel(backboneName) : undefined;
+  const backbone: GraphModel | undefined =
+    metadata.arch === 'transfer' ? await loadHumanModel(backboneName) : undefined;
   const inputShape = (model.inputs[0]?.shape ?? []).slice(1) as number[];
   const exampleSize = inputShape.reduce((a, b) => a * b, 1);
 
   async function inputs(crops: readonly Raster[]): Promise<Float32Array> {
     if (backbone) {
-      const features = await extractFeatures(backbone, backboneName, crops.map((crop) => {
-        const rgb = toChannels(crop, 3);
-        return { pixels: rgb.data, width: rgb.width, height: rgb.height, channels: 3 as const };
-      }));
+      const features = await extractFeatures(
+        backbone,
+        backboneName,
+        crops.map((crop) => {
+          const rgb = toChannels(crop, 3);
+          return { pixels: rgb.data, width: rgb.width, height: rgb.height, channels: 3 as const };
+        }),
+      );
       const x = new Float32Array(crops.length * exampleSize);
       features.forEach((f, i) => x.set(f, i * exampleSize));
       return x;
@@ -54,7 +59,9 @@ export async function loadFaceClassifier(view: InputView): Promise<FaceClassifie
     async classify(crops) {
       if (!crops.length) return [];
       const x = await inputs(crops);
-      const probabilities = tf.tidy(() => (model.predict(tf.tensor(x, [crops.length, ...inputShape])) as tf.Tensor).dataSync() as Float32Array);
+      const probabilities = tf.tidy(
+        () => (model.predict(tf.tensor(x, [crops.length, ...inputShape])) as tf.Tensor).dataSync() as Float32Array,
+      );
       const classes = probabilities.length / crops.length;
       return crops.map((_, i) => probabilities.slice(i * classes, (i + 1) * classes));
     },

@@ -4,7 +4,6 @@ import type { Raster } from '../datasets/images/raster.js';
 import { frameBox, type Framing } from './framing.js';
 import { intersection, iou, type Box } from './track.js';
 
-
 export interface FaceOptions {
   /** Faces blazeface scores below this are not reported (human's default: 0.5). */
   minConfidence: number;
@@ -39,19 +38,30 @@ export function findFaces(detector: GraphModel, frame: Raster, options: FaceOpti
   const found = detectFaces(detector, image, detector1, 'pad').map((f) => ({ rawBox: f.rawBox, score: f.score }));
   if (options.tiles > 1) {
     const n = options.tiles;
-    const [tileW, tileH] = [Math.min(frame.width, Math.ceil((frame.width / n) * (1 + TILE_OVERLAP))), Math.min(frame.height, Math.ceil((frame.height / n) * (1 + TILE_OVERLAP)))];
+    const [tileW, tileH] = [
+      Math.min(frame.width, Math.ceil((frame.width / n) * (1 + TILE_OVERLAP))),
+      Math.min(frame.height, Math.ceil((frame.height / n) * (1 + TILE_OVERLAP))),
+    ];
     for (let row = 0; row < n; row++) {
       for (let col = 0; col < n; col++) {
         const left = Math.round((col * (frame.width - tileW)) / (n - 1));
         const top = Math.round((row * (frame.height - tileH)) / (n - 1));
         const tile = cropFace(frame, [left, top, tileW, tileH]);
-        for (const f of detectFaces(detector, { pixels: tile.data, width: tileW, height: tileH, channels: 3 }, detector1, 'pad')) {
+        for (const f of detectFaces(
+          detector,
+          { pixels: tile.data, width: tileW, height: tileH, channels: 3 },
+          detector1,
+          'pad',
+        )) {
           found.push({ rawBox: [f.rawBox[0] + left, f.rawBox[1] + top, f.rawBox[2], f.rawBox[3]], score: f.score });
         }
       }
     }
   }
-  return suppressOverlaps(found, options.maxFaces).map((face) => ({ box: frameBox(face.rawBox, options.framing), score: face.score }));
+  return suppressOverlaps(found, options.maxFaces).map((face) => ({
+    box: frameBox(face.rawBox, options.framing),
+    score: face.score,
+  }));
 }
 
 /** The share of the smaller box that lies in the other: 1 when one holds the other. */
@@ -67,7 +77,8 @@ function suppressOverlaps<T extends { rawBox: Box; score: number }>(faces: T[], 
   const kept: T[] = [];
   for (const face of [...faces].sort((a, b) => b.score - a.score)) {
     if (kept.length >= max) break;
-    if (kept.every((k) => iou(k.rawBox, face.rawBox) <= 0.3 && containment(k.rawBox, face.rawBox) <= 0.6)) kept.push(face);
+    if (kept.every((k) => iou(k.rawBox, face.rawBox) <= 0.3 && containment(k.rawBox, face.rawBox) <= 0.6))
+      kept.push(face);
   }
   return kept;
 }

@@ -34,7 +34,9 @@ export async function ffmpegPath(): Promise<string> {
     if (probe.exitCode === 0) return (resolved = candidate);
     failures.push(`${candidate}: ${probe.failed && probe.code ? probe.code : `exit ${probe.exitCode}`}`);
   }
-  throw new Error(`no working ffmpeg (${failures.join('; ')}): run \`npm install\` (it brings @ffmpeg-installer/ffmpeg) or install ffmpeg on the PATH, or set FFMPEG`);
+  throw new Error(
+    `no working ffmpeg (${failures.join('; ')}): run \`npm install\` (it brings @ffmpeg-installer/ffmpeg) or install ffmpeg on the PATH, or set FFMPEG`,
+  );
 }
 
 /**
@@ -46,7 +48,17 @@ export async function ffmpegPath(): Promise<string> {
 export function guardedInput(file: string, demuxer: Demuxer): string[] {
   // QuickTime's data references can name other files; they are off by default, and stay off whatever changes.
   const mov = demuxer === 'mov' ? ['-enable_drefs', '0', '-use_absolute_path', '0'] : [];
-  return ['-protocol_whitelist', 'file', '-format_whitelist', DEMUXERS.join(','), '-f', demuxer, ...mov, '-i', `file:${file}`];
+  return [
+    '-protocol_whitelist',
+    'file',
+    '-format_whitelist',
+    DEMUXERS.join(','),
+    '-f',
+    demuxer,
+    ...mov,
+    '-i',
+    `file:${file}`,
+  ];
 }
 
 export interface VideoProbe {
@@ -65,13 +77,19 @@ const PROBE_TIMEOUT_MS = 30_000;
  * container's header and exits 1 for want of an output, which is what we want: nothing is decoded), or null
  * when it finds no video stream in it.
  */
-export async function probeVideo(file: string, demuxer: Demuxer): Promise<{ video: VideoProbe | null; reason: string }> {
+export async function probeVideo(
+  file: string,
+  demuxer: Demuxer,
+): Promise<{ video: VideoProbe | null; reason: string }> {
   const args = ['-hide_banner', '-nostdin', ...guardedInput(file, demuxer)];
   const options = { reject: false, stripFinalNewline: true, timeout: PROBE_TIMEOUT_MS, stdin: 'ignore' } as const;
   const { stderr, timedOut } = await execa(await ffmpegPath(), args, options);
   if (timedOut) return { video: null, reason: `ffmpeg took over ${PROBE_TIMEOUT_MS / 1000} s to read the header` };
   const stream = /Stream #\d+:\d+\S*: Video: ([\w-]+)(?:[^\n]*?, (\d+)x(\d+))?/.exec(stderr);
-  const lines = stderr.split('\n').map((l) => l.trim()).filter(Boolean);
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
   // ffmpeg's own last words name the problem ("Invalid data found when processing input", …).
   const reason = lines.filter((l) => !/At least one output file must be specified/.test(l)).pop() ?? 'no video stream';
   if (!stream) return { video: null, reason: reason.replace(`file:${file}`, 'the file').replace(/^.*?: /, '') };

@@ -18,7 +18,12 @@ export interface Framing {
 }
 
 /** Human's crop for its attribute models (1.4 × the box, centred), about FER2013's tight framing. */
-export const HUMAN_FRAMING: Framing = { scale: 1.4, dx: 0, dy: 0, from: "human's default (1.4 × the face box, centred)" };
+export const HUMAN_FRAMING: Framing = {
+  scale: 1.4,
+  dx: 0,
+  dy: 0,
+  from: "human's default (1.4 × the face box, centred)",
+};
 
 const median = (values: number[]) => {
   const sorted = [...values].sort((a, b) => a - b);
@@ -50,9 +55,14 @@ function onCanvas(image: Raster): Raster {
     }
   }
   const data = new Uint8Array(side * side * channels);
-  for (let p = 0; p < side * side; p++) for (let c = 0; c < channels; c++) data[p * channels + c] = Math.round(border[c]! / count);
+  for (let p = 0; p < side * side; p++)
+    for (let c = 0; c < channels; c++) data[p * channels + c] = Math.round(border[c]! / count);
   const [left, top] = [Math.floor((side - width) / 2), Math.floor((side - height) / 2)];
-  for (let y = 0; y < height; y++) data.set(image.data.subarray(y * width * channels, (y + 1) * width * channels), ((top + y) * side + left) * channels);
+  for (let y = 0; y < height; y++)
+    data.set(
+      image.data.subarray(y * width * channels, (y + 1) * width * channels),
+      ((top + y) * side + left) * channels,
+    );
   return { width: side, height: side, channels, data };
 }
 
@@ -60,13 +70,22 @@ function onCanvas(image: Raster): Raster {
  * Measures the framing on training images (square face crops): the median over the images where blazeface
  * finds a face, which is robust to the odd misplaced box. Null when too few show one.
  */
-export function measureFraming(detector: GraphModel, images: readonly Raster[], minConfidence = 0.3): { framing: Framing | null; measured: number; found: number } {
+export function measureFraming(
+  detector: GraphModel,
+  images: readonly Raster[],
+  minConfidence = 0.3,
+): { framing: Framing | null; measured: number; found: number } {
   const scales: number[] = [];
   const dxs: number[] = [];
   const dys: number[] = [];
   for (const image of images) {
     const canvas = onCanvas(image);
-    const pixels = { pixels: canvas.data, width: canvas.width, height: canvas.height, channels: canvas.channels === 3 ? 3 as const : 1 as const };
+    const pixels = {
+      pixels: canvas.data,
+      width: canvas.width,
+      height: canvas.height,
+      channels: canvas.channels === 3 ? (3 as const) : (1 as const),
+    };
     const [face] = detectFaces(detector, pixels, { minConfidence, maxFaces: 1, scale: 1 });
     if (!face) continue;
     const [left, top] = [Math.floor((canvas.width - image.width) / 2), Math.floor((canvas.height - image.height) / 2)];
@@ -79,14 +98,22 @@ export function measureFraming(detector: GraphModel, images: readonly Raster[], 
   }
   if (scales.length < MIN_FRAMING_FACES) return { framing: null, measured: images.length, found: scales.length };
   return {
-    framing: { scale: round(median(scales)), dx: round(median(dxs)), dy: round(median(dys)), from: `measured on ${scales.length} of ${images.length} training images` },
+    framing: {
+      scale: round(median(scales)),
+      dx: round(median(dxs)),
+      dy: round(median(dys)),
+      from: `measured on ${scales.length} of ${images.length} training images`,
+    },
     measured: images.length,
     found: scales.length,
   };
 }
 
 /** The square crop a detector box stands for under `framing`: [x, y, side, side] in the same pixels. */
-export function frameBox(rawBox: readonly [number, number, number, number], framing: Framing): [number, number, number, number] {
+export function frameBox(
+  rawBox: readonly [number, number, number, number],
+  framing: Framing,
+): [number, number, number, number] {
   const [x, y, w, h] = rawBox;
   const side = Math.max(w, h);
   const size = side * framing.scale;

@@ -26,7 +26,11 @@ export interface Job {
   error?: { status: number; message: string };
 }
 
-export type RunJob = (input: JobInput, progress: (done: number, total: number) => void, signal: AbortSignal) => Promise<Analysis>;
+export type RunJob = (
+  input: JobInput,
+  progress: (done: number, total: number) => void,
+  signal: AbortSignal,
+) => Promise<Analysis>;
 
 export interface JobEvents {
   started?(job: Job): void;
@@ -54,7 +58,11 @@ export class JobQueue {
   private readonly finished: LRUCache<string, Job>;
   private closing = false;
 
-  constructor(private readonly run: RunJob, keep = 50, private readonly events: JobEvents = {}) {
+  constructor(
+    private readonly run: RunJob,
+    keep = 50,
+    private readonly events: JobEvents = {},
+  ) {
     this.finished = new LRUCache<string, Job>({ max: keep });
   }
 
@@ -63,7 +71,13 @@ export class JobQueue {
       fs.rmSync(input.dir, { recursive: true, force: true });
       throw new MediaError('the server is shutting down', 503);
     }
-    const job: Job = { id: randomUUID(), name: input.name, kind: input.info.kind, state: 'queued', progress: { done: 0, total: 0 } };
+    const job: Job = {
+      id: randomUUID(),
+      name: input.name,
+      kind: input.info.kind,
+      state: 'queued',
+      progress: { done: 0, total: 0 },
+    };
     let end = () => {};
     const ended = new Promise<void>((resolve) => (end = resolve));
     this.waiting.push({ job, input, controller: new AbortController(), ended, end });
@@ -121,17 +135,22 @@ export class JobQueue {
     try {
       job.state = 'running';
       this.events.started?.(job);
-      job.result = await this.run(input, (done, total) => {
-        job.progress = { done, total };
-      }, controller.signal);
+      job.result = await this.run(
+        input,
+        (done, total) => {
+          job.progress = { done, total };
+        },
+        controller.signal,
+      );
     } catch (error) {
       if (controller.signal.aborted) {
         outcome = 'cancelled';
       } else {
         outcome = 'failed';
-        job.error = error instanceof MediaError
-          ? { status: error.status, message: error.message }
-          : { status: 500, message: `analysis failed: ${error instanceof Error ? error.message : String(error)}` };
+        job.error =
+          error instanceof MediaError
+            ? { status: error.status, message: error.message }
+            : { status: 500, message: `analysis failed: ${error instanceof Error ? error.message : String(error)}` };
       }
     } finally {
       this.retire(pending, outcome, started);

@@ -19,8 +19,11 @@ export interface Serving {
  * the model's training images (or a fixed centred crop of `cropScale` face boxes when one is given).
  */
 export async function loadServing(
-  pipeline: Pipeline, store: Store, stage: string,
-  recordOf: Parameters<typeof servedModel>[3], cropScale?: number,
+  pipeline: Pipeline,
+  store: Store,
+  stage: string,
+  recordOf: Parameters<typeof servedModel>[3],
+  cropScale?: number,
 ): Promise<Serving> {
   const served = await servedModel(pipeline, store, stage, recordOf);
   const runtime = await selectBackend('auto');

@@ -7,7 +7,10 @@ import { sniffFile, type Demuxer } from './sniff.js';
 
 /** An upload the server cannot use; `status` is the HTTP status it answers with. */
 export class MediaError extends Error {
-  constructor(message: string, readonly status: number) {
+  constructor(
+    message: string,
+    readonly status: number,
+  ) {
     super(message);
   }
 }
@@ -54,10 +57,12 @@ export async function probeMedia(file: string, displayName: string, limits = DEF
   }
   if (sniffed.kind === 'image') {
     // The header only: libvips reads the size without decoding, so a 100000×100000 PNG costs nothing here.
-    const header = await sharp(file, { limitInputPixels: false }).metadata().catch((error: Error) => {
-      const what = `looks like a ${sniffed.format.toUpperCase()} image but cannot be read (${error.message})`;
-      throw new MediaError(`"${displayName}" ${what}; ${SUPPORTED}`, 415);
-    });
+    const header = await sharp(file, { limitInputPixels: false })
+      .metadata()
+      .catch((error: Error) => {
+        const what = `looks like a ${sniffed.format.toUpperCase()} image but cannot be read (${error.message})`;
+        throw new MediaError(`"${displayName}" ${what}; ${SUPPORTED}`, 415);
+      });
     checkPixels(displayName, header.width ?? 0, header.height ?? 0, limits.maxPixels);
     // An animated GIF is a video: ffmpeg reads it, with the gif demuxer only.
     if (sniffed.format !== 'gif' || (header.pages ?? 1) === 1) {
@@ -72,14 +77,20 @@ export async function probeMedia(file: string, displayName: string, limits = DEF
   }
   checkPixels(displayName, video.width, video.height, limits.maxPixels);
   if (video.duration > limits.maxDuration) {
-    throw new MediaError(`"${displayName}" is ${clock(video.duration)} long; this server analyses videos of at most ${clock(limits.maxDuration)} (--max-duration ${limits.maxDuration / 60}): cut it shorter, or start the server with a larger --max-duration`, 413);
+    throw new MediaError(
+      `"${displayName}" is ${clock(video.duration)} long; this server analyses videos of at most ${clock(limits.maxDuration)} (--max-duration ${limits.maxDuration / 60}): cut it shorter, or start the server with a larger --max-duration`,
+      413,
+    );
   }
   return { kind: 'video', duration: video.duration, format: video.codec, demuxer };
 }
 
 function checkPixels(displayName: string, width: number, height: number, maxPixels: number): void {
   if (width * height <= maxPixels) return;
-  throw new MediaError(`"${displayName}" is ${width}×${height} pixels (${megapixels(width * height)}); this server takes at most ${megapixels(maxPixels)} (--max-megapixels): scale it down first`, 413);
+  throw new MediaError(
+    `"${displayName}" is ${width}×${height} pixels (${megapixels(width * height)}); this server takes at most ${megapixels(maxPixels)} (--max-megapixels): scale it down first`,
+    413,
+  );
 }
 
 const megapixels = (pixels: number) => `${Number((pixels / 1e6).toPrecision(3))} megapixels`;
@@ -108,15 +119,26 @@ export interface Frame {
  * decode more than `maxPixels` whatever the header said when it was probed.
  */
 export async function imageFrame(
-  file: string, maxSide: number, maxPixels = DEFAULT_LIMITS.maxPixels,
+  file: string,
+  maxSide: number,
+  maxPixels = DEFAULT_LIMITS.maxPixels,
 ): Promise<{ frame: Frame; width: number; height: number }> {
   const header = await sharp(file, { limitInputPixels: maxPixels }).metadata();
   const turned = (header.orientation ?? 1) >= 5; // EXIF 5–8 are the quarter turns
   const [width, height] = turned ? [header.height!, header.width!] : [header.width!, header.height!];
-  const { data, info } = await sharp(file, { limitInputPixels: maxPixels }).rotate()
+  const { data, info } = await sharp(file, { limitInputPixels: maxPixels })
+    .rotate()
     .resize({ width: maxSide, height: maxSide, fit: 'inside', withoutEnlargement: true })
-    .removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  const raster = { width: info.width, height: info.height, channels: 3 as const, data: new Uint8Array(data.buffer, data.byteOffset, data.length) };
+    .removeAlpha()
+    .toColourspace('srgb')
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const raster = {
+    width: info.width,
+    height: info.height,
+    channels: 3 as const,
+    data: new Uint8Array(data.buffer, data.byteOffset, data.length),
+  };
   return { frame: { index: 0, t: 0, raster, scale: width / info.width }, width, height };
 }
 
@@ -145,17 +167,40 @@ export interface DecodeOptions {
  * ffmpeg leads its own process group (registered, so a forced exit of the server ends it too) and stops at
  * `maxDuration`, so a header that understates the length cannot make the job run longer.
  */
-export async function videoFrames(file: string, fps: number, maxSide: number, options: DecodeOptions = {}): Promise<VideoFrames> {
+export async function videoFrames(
+  file: string,
+  fps: number,
+  maxSide: number,
+  options: DecodeOptions = {},
+): Promise<VideoFrames> {
   const demuxer = options.demuxer ?? sniffedDemuxer(file);
   if (!demuxer) throw new MediaError('not a video: its first bytes name no container ffmpeg may read', 415);
   const maxDuration = options.maxDuration ?? DEFAULT_LIMITS.maxDuration;
   const fit = `scale='if(gte(iw,ih),min(${maxSide},iw),-2)':'if(gte(iw,ih),-2,min(${maxSide},ih))'`;
   const { signal } = options;
   signal?.throwIfAborted();
-  const child = execa(await ffmpegPath(), [
-    '-hide_banner', '-nostdin', ...guardedInput(file, demuxer), '-map', '0:v:0', '-an', '-sn',
-    '-t', String(maxDuration), '-vf', `fps=${fps},${fit}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
-  ], { reject: false, buffer: false, detached: true, stdin: 'ignore' });
+  const child = execa(
+    await ffmpegPath(),
+    [
+      '-hide_banner',
+      '-nostdin',
+      ...guardedInput(file, demuxer),
+      '-map',
+      '0:v:0',
+      '-an',
+      '-sn',
+      '-t',
+      String(maxDuration),
+      '-vf',
+      `fps=${fps},${fit}`,
+      '-f',
+      'rawvideo',
+      '-pix_fmt',
+      'rgb24',
+      'pipe:1',
+    ],
+    { reject: false, buffer: false, detached: true, stdin: 'ignore' },
+  );
   // Frames are read only once the header is parsed. If ffmpeg exits first, Node resumes an unread stdout that has
   // no 'readable' listener (child_process flushStdio) and the frames flow away; a listener keeps them buffered,
   // and ffmpeg waits on the full pipe until they are read.
@@ -175,10 +220,18 @@ export async function videoFrames(file: string, fps: number, maxSide: number, op
       stderr += chunk;
       const output = /Output #0[\s\S]*?Stream #0:0\S*: Video: rawvideo[^\n]*?, (\d+)x(\d+)/.exec(stderr);
       const input = /Input #0[\s\S]*?Stream #0:\d+\S*: Video: [^\n]*?, (\d+)x(\d+)/.exec(stderr);
-      if (output) resolve({ width: Number(output[1]), height: Number(output[2]), input: input ? [Number(input[1]), Number(input[2])] : [0, 0] });
+      if (output)
+        resolve({
+          width: Number(output[1]),
+          height: Number(output[2]),
+          input: input ? [Number(input[1]), Number(input[2])] : [0, 0],
+        });
     });
     child.then((result) => {
-      const failed = new MediaError(`ffmpeg could not decode the video: ${lastLine(stderr) || `exit ${result.exitCode}`}`, 422);
+      const failed = new MediaError(
+        `ffmpeg could not decode the video: ${lastLine(stderr) || `exit ${result.exitCode}`}`,
+        422,
+      );
       reject(signal?.aborted ? signal.reason : failed);
     }, reject);
   });
@@ -219,7 +272,12 @@ export async function videoFrames(file: string, fps: number, maxSide: number, op
       if (child.exitCode === null) stop();
     }
   }
-  return { width: Math.round(width * scale), height: Math.round(height * scale), frames: frames(), warning: () => warning };
+  return {
+    width: Math.round(width * scale),
+    height: Math.round(height * scale),
+    frames: frames(),
+    warning: () => warning,
+  };
 }
 
 /** The demuxer a file's magic bytes name: a video container's, or gif for a GIF (animated ones are videos). */
@@ -230,5 +288,11 @@ function sniffedDemuxer(file: string): Demuxer | undefined {
 }
 
 function lastLine(text: string): string {
-  return text.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
+  return (
+    text
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .pop() ?? ''
+  );
 }

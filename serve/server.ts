@@ -34,7 +34,11 @@ export interface Timeouts {
 export const DEFAULT_TIMEOUTS: Timeouts = { headers: 30, request: 600, idle: 60 };
 
 const PAGE_DIR = new URL('../../serve/page/', import.meta.url);
-const PAGE_FILES = { '/': ['index.html', 'text/html; charset=utf-8'], '/app.js': ['app.js', 'text/javascript; charset=utf-8'], '/app.css': ['app.css', 'text/css; charset=utf-8'] } as const;
+const PAGE_FILES = {
+  '/': ['index.html', 'text/html; charset=utf-8'],
+  '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/app.css': ['app.css', 'text/css; charset=utf-8'],
+} as const;
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const MAX_FPS = 30;
 // eslint-disable-next-line no-control-regex -- control characters are what a shown file name must not carry
@@ -42,7 +46,10 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/g;
 
 /** A request the server refuses; the message is shown on the page as is. */
 class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -57,7 +64,10 @@ function displayName(filename: string | undefined): string {
 function parseFps(value: unknown): number {
   const fps = Number(value);
   if (typeof value !== 'string' || value.trim() === '' || !Number.isFinite(fps) || fps <= 0 || fps > MAX_FPS) {
-    throw new HttpError(400, `fps must be a number of frames a second above 0 and at most ${MAX_FPS}, got "${String(value).slice(0, 20)}"`);
+    throw new HttpError(
+      400,
+      `fps must be a number of frames a second above 0 and at most ${MAX_FPS}, got "${String(value).slice(0, 20)}"`,
+    );
   }
   return fps;
 }
@@ -91,10 +101,13 @@ function megabytes(bytes: number): string {
  * headersTimeout, requestTimeout and socket timeout), so slow clients cannot hold connections.
  */
 export async function buildServer(options: ServerOptions): Promise<{ app: FastifyInstance; jobs: JobQueue }> {
-  const page = Object.fromEntries(Object.entries(PAGE_FILES).map(([route, [file]]) => [route, fs.readFileSync(new URL(file, PAGE_DIR))]));
+  const page = Object.fromEntries(
+    Object.entries(PAGE_FILES).map(([route, [file]]) => [route, fs.readFileSync(new URL(file, PAGE_DIR))]),
+  );
   const tempRoot = fs.mkdtempSync(path.join(options.tempRoot ?? os.tmpdir(), 'fer-dag-serve-'));
   const jobs = new JobQueue(
-    (input, progress, signal) => analyzeMedia(input.file, input.info, options.models, { ...options.analysis, fps: input.fps }, progress, signal),
+    (input, progress, signal) =>
+      analyzeMedia(input.file, input.info, options.models, { ...options.analysis, fps: input.fps }, progress, signal),
     50,
     options.events,
   );
@@ -125,19 +138,23 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
   });
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, _request, reply) => {
-    if (error instanceof HttpError || error instanceof MediaError) return reply.code(error.status).send({ error: error.message });
+    if (error instanceof HttpError || error instanceof MediaError)
+      return reply.code(error.status).send({ error: error.message });
     if (error.code === 'FST_REQ_FILE_TOO_LARGE') {
       return reply.code(413).send({
         error: `the file is over the upload limit of ${megabytes(options.maxUploadBytes)}; start the server with a larger --max-upload-mb`,
       });
     }
-    if (error.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE') return reply.code(400).send({ error: 'send the file as multipart/form-data, in a field named "file"' });
+    if (error.code === 'FST_INVALID_MULTIPART_CONTENT_TYPE')
+      return reply.code(400).send({ error: 'send the file as multipart/form-data, in a field named "file"' });
     if (error.code === 'FST_FILES_LIMIT') return reply.code(400).send({ error: 'send one file per request' });
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
     if (status === 500) process.stderr.write(`fer-dag serve: ${describeError(error)}\n`);
     return reply.code(status).send({ error: status === 500 ? `internal error: ${error.message}` : error.message });
   });
-  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no such page: ${request.method} ${request.url.slice(0, 100)}` }));
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send({ error: `no such page: ${request.method} ${request.url.slice(0, 100)}` }),
+  );
 
   for (const [route, [, type]] of Object.entries(PAGE_FILES)) {
     app.get(route, (_request, reply) => reply.type(type).header('cache-control', 'no-cache').send(page[route]));
@@ -154,7 +171,8 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
   }));
 
   app.post('/api/analyze', async (request, reply) => {
-    if (!request.isMultipart()) throw new HttpError(400, 'send the file as multipart/form-data, in a field named "file"');
+    if (!request.isMultipart())
+      throw new HttpError(400, 'send the file as multipart/form-data, in a field named "file"');
     const client = request.ip;
     const dir = fs.mkdtempSync(path.join(tempRoot, 'job-'));
     const file = path.join(dir, 'upload');
@@ -172,7 +190,10 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
           }
           if (part.fieldname !== 'file') {
             part.file.resume();
-            throw new HttpError(400, `the file must be sent in a field named "file", not "${part.fieldname.slice(0, 40)}"`);
+            throw new HttpError(
+              400,
+              `the file must be sent in a field named "file", not "${part.fieldname.slice(0, 40)}"`,
+            );
           }
           name = displayName(part.filename);
           await pipeline(part.file, fs.createWriteStream(file));
@@ -189,8 +210,10 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
         }
         throw error;
       }
-      if (name === undefined) throw new HttpError(400, 'no file: send the video or image in a multipart field named "file"');
-      if (fs.statSync(file).size === 0) throw new HttpError(400, `"${name}" is empty (0 bytes): choose the video or image again`);
+      if (name === undefined)
+        throw new HttpError(400, 'no file: send the video or image in a multipart field named "file"');
+      if (fs.statSync(file).size === 0)
+        throw new HttpError(400, `"${name}" is empty (0 bytes): choose the video or image again`);
       const { maxPixels, maxDuration } = options.analysis;
       const info = await probeMedia(file, name, { maxPixels, maxDuration });
       const job = jobs.submit({ dir, file, name, info, fps });
@@ -204,7 +227,11 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
 
   const findJob = (id: string): Job => {
     const job = JOB_ID.test(id) ? jobs.get(id) : undefined;
-    if (!job) throw new HttpError(404, `no job "${id.slice(0, 40)}": the id is wrong, or the server restarted or has since run 50 other jobs`);
+    if (!job)
+      throw new HttpError(
+        404,
+        `no job "${id.slice(0, 40)}": the id is wrong, or the server restarted or has since run 50 other jobs`,
+      );
     return job;
   };
   const downloads = (job: Job) => ({ json: `/api/jobs/${job.id}/result.json`, csv: `/api/jobs/${job.id}/result.csv` });
@@ -236,13 +263,18 @@ export async function buildServer(options: ServerOptions): Promise<{ app: Fastif
   app.get('/api/jobs/:id/result.json', async (request, reply) => {
     const job = findJob((request.params as { id: string }).id);
     const result = finishedResult(job);
-    return reply.header('content-disposition', 'attachment; filename="expressions.json"').send({ name: job.name, ...result });
+    return reply
+      .header('content-disposition', 'attachment; filename="expressions.json"')
+      .send({ name: job.name, ...result });
   });
 
   app.get('/api/jobs/:id/result.csv', async (request, reply) => {
     const job = findJob((request.params as { id: string }).id);
     const result = finishedResult(job);
-    return reply.type('text/csv; charset=utf-8').header('content-disposition', 'attachment; filename="expressions.csv"').send(framesCsv(result.frames, result.classes));
+    return reply
+      .type('text/csv; charset=utf-8')
+      .header('content-disposition', 'attachment; filename="expressions.csv"')
+      .send(framesCsv(result.frames, result.classes));
   });
 
   return { app, jobs };

@@ -61,7 +61,12 @@ export function sniff(head: Buffer): Sniffed {
   if (starts(0x30, 0x26, 0xb2, 0x75, 0x8e, 0x66, 0xcf, 0x11)) {
     return { kind: 'video', demuxer: 'asf', container: 'ASF/WMV' };
   }
-  const reference = namesOtherFiles(head.toString('utf8').replace(/^\uFEFF/, '').trimStart());
+  const reference = namesOtherFiles(
+    head
+      .toString('utf8')
+      .replace(/^\uFEFF/, '')
+      .trimStart(),
+  );
   return reference ? { kind: 'reference', what: reference } : { kind: 'unknown' };
 }
 

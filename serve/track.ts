@@ -30,7 +30,10 @@ export class FaceTracker {
   private readonly tracks: Track[] = [];
   private nextPerson = 1;
 
-  constructor(private readonly minOverlap = 0.3, private readonly maxGap = 5) {}
+  constructor(
+    private readonly minOverlap = 0.3,
+    private readonly maxGap = 5,
+  ) {}
 
   assign(frame: number, boxes: readonly Box[]): number[] {
     const live = this.tracks.filter((t) => frame - t.lastFrame <= this.maxGap + 1);
@@ -42,7 +45,9 @@ export class FaceTracker {
       }
     });
     // Ties go to the track seen most recently, then to the lower person number: the result does not depend on order.
-    pairs.sort((a, b) => b.overlap - a.overlap || b.track.lastFrame - a.track.lastFrame || a.track.person - b.track.person);
+    pairs.sort(
+      (a, b) => b.overlap - a.overlap || b.track.lastFrame - a.track.lastFrame || a.track.person - b.track.person,
+    );
     const people = new Array<number>(boxes.length).fill(0);
     const taken = new Set<Track>();
     for (const { face, track } of pairs) {

@@ -47,12 +47,20 @@ export interface Verdict {
 
 /** Probabilities in EMOTIONS order from a train stage's pixel model, fed as training fed it (PixelSource). */
 function trainedScores(reference: Extract<ReferenceClassifier, { kind: 'trained' }>, face: FaceImage): Float32Array {
-  let raster = toChannels({ width: face.width, height: face.height, channels: face.channels, data: face.pixels }, reference.channels);
+  let raster = toChannels(
+    { width: face.width, height: face.height, channels: face.channels, data: face.pixels },
+    reference.channels,
+  );
   raster = resizeSquare(raster, reference.inputSize, 'cover');
-  return tf.tidy(() => {
-    const x = tf.div(tf.tensor4d(Float32Array.from(raster.data), [1, reference.inputSize, reference.inputSize, reference.channels]), 255);
-    return (reference.model.predict(x) as tf.Tensor).dataSync() as Float32Array;
-  }).slice();
+  return tf
+    .tidy(() => {
+      const x = tf.div(
+        tf.tensor4d(Float32Array.from(raster.data), [1, reference.inputSize, reference.inputSize, reference.channels]),
+        255,
+      );
+      return (reference.model.predict(x) as tf.Tensor).dataSync() as Float32Array;
+    })
+    .slice();
 }
 
 /** The square crop at a detector box, `size` pixels a side, as 8-bit RGB (outside the image is black). */
@@ -65,7 +73,12 @@ export function faceCrop(image: FaceImage, box: readonly [number, number, number
  * Runs the enabled checks on one generated image, in order of cost; a failed check does not stop the others, so
  * the report says all that was wrong.
  */
-export function checkImage(models: CheckModels, image: FaceImage, wanted: { emotion: Emotion; subgroup: Subgroup }, settings: CheckSettings): Verdict {
+export function checkImage(
+  models: CheckModels,
+  image: FaceImage,
+  wanted: { emotion: Emotion; subgroup: Subgroup },
+  settings: CheckSettings,
+): Verdict {
   const rejections: Rejection[] = [];
   let face: FaceImage = image;
   let box: [number, number, number, number] | undefined;
@@ -79,17 +92,28 @@ export function checkImage(models: CheckModels, image: FaceImage, wanted: { emot
   if (settings.emotion) {
     const reference = models.reference;
     if (!reference) throw new Error('the emotion check needs a reference classifier');
-    const scores = reference.kind === 'pretrained' ? emotionScores(reference.model, [face])[0]! : trainedScores(reference, face);
-    verdict.emotionScores = Object.fromEntries(EMOTIONS.map((e, i) => [e, Number((scores[i] as number).toFixed(4))])) as Record<Emotion, number>;
+    const scores =
+      reference.kind === 'pretrained' ? emotionScores(reference.model, [face])[0]! : trainedScores(reference, face);
+    verdict.emotionScores = Object.fromEntries(
+      EMOTIONS.map((e, i) => [e, Number((scores[i] as number).toFixed(4))]),
+    ) as Record<Emotion, number>;
     const index = EMOTIONS.indexOf(wanted.emotion);
     const best = scores.indexOf(Math.max(...scores));
     if (best !== index || (scores[index] as number) < settings.emotion.minScore) rejections.push('emotion');
   }
   if (settings.attributes.length) {
     if (!models.attributes) throw new Error('the attribute check needs the agr models');
-    const [prediction] = predictAttributes(models.attributes, [{ image: face, detect: false }], { detector: settings.detector, genderModel: 'faceres', ageModel: 'faceres' }) as AttributePrediction[];
+    const [prediction] = predictAttributes(models.attributes, [{ image: face, detect: false }], {
+      detector: settings.detector,
+      genderModel: 'faceres',
+      ageModel: 'faceres',
+    }) as AttributePrediction[];
     const top = (scores: Record<string, number>) => Object.entries(scores).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
-    const predicted = { gender: top(prediction!.gender), age: ageBucket(prediction!.ageYears, settings.ageBuckets), ethnicity: top(prediction!.ethnicity) };
+    const predicted = {
+      gender: top(prediction!.gender),
+      age: ageBucket(prediction!.ageYears, settings.ageBuckets),
+      ethnicity: top(prediction!.ethnicity),
+    };
     verdict.predicted = predicted;
     for (const key of settings.attributes) if (predicted[key] !== wanted.subgroup[key]) rejections.push(key);
   }

@@ -68,7 +68,9 @@ interface Waiter {
 }
 
 function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error ? signal.reason : Object.assign(new Error('image generation was cancelled'), { name: 'AbortError' });
+  return signal.reason instanceof Error
+    ? signal.reason
+    : Object.assign(new Error('image generation was cancelled'), { name: 'AbortError' });
 }
 
 /** The id and answer of a stdout line, or undefined for anything else (libraries print progress bars and banners). */
@@ -83,7 +85,10 @@ function parseAnswer(line: string): { id: number; answer: Answer } | undefined {
   const { id, ok, error } = value as Record<string, unknown>;
   if (typeof id !== 'number') return undefined;
   if (ok === true) return { id, answer: { ok: true } };
-  return { id, answer: { ok: false, error: typeof error === 'string' ? error : `no error given (it answered ${line.trim()})` } };
+  return {
+    id,
+    answer: { ok: false, error: typeof error === 'string' ? error : `no error given (it answered ${line.trim()})` },
+  };
 }
 
 function isPngOrJpeg(bytes: Uint8Array): boolean {
@@ -171,14 +176,21 @@ class Program {
     if (!this.spawned) {
       const cause = result.originalMessage ?? result.shortMessage;
       // spawn says ENOENT for a missing working folder too, which "install it" would not fix.
-      if (!fs.existsSync(this.cwd)) return `${program} could not start: its working folder ${this.cwd} does not exist (${cause})`;
+      if (!fs.existsSync(this.cwd))
+        return `${program} could not start: its working folder ${this.cwd} does not exist (${cause})`;
       if (result.code === 'ENOENT') {
         return `${program} was not found (${cause}): install it or put it on PATH, or give its full path (or ./path, relative to ${this.cwd}) as the first item of command`;
       }
-      if (result.code === 'EACCES') return `${program} could not start (${cause}): is it a program, and executable (chmod +x)?`;
+      if (result.code === 'EACCES')
+        return `${program} could not start (${cause}): is it a program, and executable (chmod +x)?`;
       return `${program} could not start: ${cause}`;
     }
-    const how = result.exitCode !== undefined ? `exited with code ${result.exitCode}` : result.signal ? `was killed by ${result.signal}` : `failed: ${result.shortMessage}`;
+    const how =
+      result.exitCode !== undefined
+        ? `exited with code ${result.exitCode}`
+        : result.signal
+          ? `was killed by ${result.signal}`
+          : `failed: ${result.shortMessage}`;
     return `${program} ${how}; its stderr: ${this.stderrTail.trim() || '(empty)'}`;
   }
 
@@ -197,7 +209,12 @@ class Program {
       const onAbort = () => settle(abortError(signal));
       // A timeout gives up this image only: the program may be slow rather than dead, and the next image may come.
       const timer = setTimeout(
-        () => settle(new SynthesisError(`the synthesizer program ${this.label} did not answer request ${request.id} within ${timeoutMs / 1000} s (timeoutSeconds); this image was given up`)),
+        () =>
+          settle(
+            new SynthesisError(
+              `the synthesizer program ${this.label} did not answer request ${request.id} within ${timeoutMs / 1000} s (timeoutSeconds); this image was given up`,
+            ),
+          ),
         timeoutMs,
       );
       signal.addEventListener('abort', onAbort, { once: true });
@@ -233,7 +250,8 @@ export function commandSynthesizer(options: CommandSynthesizerOptions): Synthesi
   const concurrency = options.concurrency ?? 1;
   const timeoutMs = (options.timeoutSeconds ?? 600) * 1000;
   if (command.length === 0) throw new Error('a command synthesizer needs a command (the program and its arguments)');
-  if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`concurrency must be a whole number of at least 1, not ${concurrency}`);
+  if (!Number.isInteger(concurrency) || concurrency < 1)
+    throw new Error(`concurrency must be a whole number of at least 1, not ${concurrency}`);
   if (!(timeoutMs > 0)) throw new Error(`timeoutSeconds must be positive, not ${options.timeoutSeconds}`);
 
   const label = `\`${command.join(' ')}\``;
@@ -262,12 +280,20 @@ export function commandSynthesizer(options: CommandSynthesizerOptions): Synthesi
     try {
       bytes = await fs.promises.readFile(out);
     } catch {
-      throw new SynthesisError(`the synthesizer program ${label} answered ok for request ${id} but wrote no file at ${out}`);
+      throw new SynthesisError(
+        `the synthesizer program ${label} answered ok for request ${id} but wrote no file at ${out}`,
+      );
     }
     await fs.promises.rm(out, { force: true });
     if (!isPngOrJpeg(bytes)) {
-      const start = bytes.subarray(0, 4).toString('hex').replace(/(..)(?!$)/g, '$1 ') || 'nothing: it is empty';
-      throw new SynthesisError(`the synthesizer program ${label} wrote ${out} for request ${id} but it is not a PNG or JPEG (it starts with ${start})`);
+      const start =
+        bytes
+          .subarray(0, 4)
+          .toString('hex')
+          .replace(/(..)(?!$)/g, '$1 ') || 'nothing: it is empty';
+      throw new SynthesisError(
+        `the synthesizer program ${label} wrote ${out} for request ${id} but it is not a PNG or JPEG (it starts with ${start})`,
+      );
     }
     return bytes;
   }
@@ -287,8 +313,13 @@ export function commandSynthesizer(options: CommandSynthesizerOptions): Synthesi
         const id = ++lastId;
         const out = path.join(outDir!, `${id}.png`);
         const { prompt, negativePrompt, seed, width, height, steps } = request;
-        const answer = await current.ask({ id, prompt, negative_prompt: negativePrompt, seed, width, height, steps, out }, timeoutMs, signal);
-        if (!answer.ok) throw new SynthesisError(`the synthesizer program ${label} could not generate image ${id}: ${answer.error}`);
+        const answer = await current.ask(
+          { id, prompt, negative_prompt: negativePrompt, seed, width, height, steps, out },
+          timeoutMs,
+          signal,
+        );
+        if (!answer.ok)
+          throw new SynthesisError(`the synthesizer program ${label} could not generate image ${id}: ${answer.error}`);
         return await readImage(id, out);
       } finally {
         slots.release();

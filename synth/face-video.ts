@@ -43,8 +43,16 @@ export function tileAt(video: SceneVideo, k: number, t: number): [number, number
  * one): a library does not go looking for programs.
  */
 export async function renderFaceVideo(options: {
-  file: string; faces: SceneFace[]; width: number; height: number; fps: number; seconds: number; style: StyleName; seed: number;
-  codec?: 'h264' | 'vp8'; ffmpeg: string;
+  file: string;
+  faces: SceneFace[];
+  width: number;
+  height: number;
+  fps: number;
+  seconds: number;
+  style: StyleName;
+  seed: number;
+  codec?: 'h264' | 'vp8';
+  ffmpeg: string;
 }): Promise<SceneVideo> {
   const { width, height, fps, seconds, style } = options;
   const rng = seededRandom(options.seed, 'face-video');
@@ -59,14 +67,30 @@ export async function renderFaceVideo(options: {
   const video: SceneVideo = { file: options.file, width, height, fps, seconds, faces: options.faces };
   const background = Buffer.alloc(width * height * 3);
   for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) background.set([70 + Math.round((60 * x) / width), 90, 110 + Math.round((50 * y) / height)], (y * width + x) * 3);
+    for (let x = 0; x < width; x++)
+      background.set([70 + Math.round((60 * x) / width), 90, 110 + Math.round((50 * y) / height)], (y * width + x) * 3);
   }
-  const encoder = options.codec === 'vp8'
-    ? ['-c:v', 'libvpx', '-b:v', '1M', '-deadline', 'realtime', '-cpu-used', '8']
-    : ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-pix_fmt', 'yuv420p', '-movflags', '+faststart'];
+  const encoder =
+    options.codec === 'vp8'
+      ? ['-c:v', 'libvpx', '-b:v', '1M', '-deadline', 'realtime', '-cpu-used', '8']
+      : ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20', '-pix_fmt', 'yuv420p', '-movflags', '+faststart'];
   const child = execa(options.ffmpeg, [
-    '-hide_banner', '-loglevel', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${width}x${height}`, '-r', String(fps), '-i', 'pipe:0',
-    ...encoder, options.file,
+    '-hide_banner',
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'rawvideo',
+    '-pix_fmt',
+    'rgb24',
+    '-s',
+    `${width}x${height}`,
+    '-r',
+    String(fps),
+    '-i',
+    'pipe:0',
+    ...encoder,
+    options.file,
   ]);
   const frameCount = Math.round(seconds * fps);
   for (let n = 0; n < frameCount; n++) {

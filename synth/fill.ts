@@ -9,10 +9,24 @@ import { loadHumanModel } from '../ml/human/models.js';
 import { selectBackend } from '../ml/runtime.js';
 import { mapBounded } from '../lib/parallel/map-bounded.js';
 import type { StageContext } from '../engine/stage.js';
-import { checkImage, faceCrop, type Rejection, type CheckModels, type CheckSettings, type ReferenceClassifier, type Verdict } from './checks.js';
+import {
+  checkImage,
+  faceCrop,
+  type Rejection,
+  type CheckModels,
+  type CheckSettings,
+  type ReferenceClassifier,
+  type Verdict,
+} from './checks.js';
 import { holeRequest } from './prompts.js';
 import type { Hole } from './select.js';
-import { SynthesisError, type SynthesisRequest, type SynthesisSettings, type Synthesizer, type SynthesizerSpec } from './types.js';
+import {
+  SynthesisError,
+  type SynthesisRequest,
+  type SynthesisSettings,
+  type Synthesizer,
+  type SynthesizerSpec,
+} from './types.js';
 
 /** One hole's fate: the accepted image's record, or every attempt's reasons. */
 export interface HoleOutcome {
@@ -38,15 +52,33 @@ async function makeSynthesizer(spec: SynthesizerSpec, pipelineDir: string): Prom
   const model = spec.model !== undefined ? { model: spec.model } : {};
   switch (spec.type) {
     case 'procedural':
-      return (await import('./procedural.js')).proceduralSynthesizer({ look: spec.look, ...(spec.looks ? { looks: spec.looks } : {}) });
+      return (await import('./procedural.js')).proceduralSynthesizer({
+        look: spec.look,
+        ...(spec.looks ? { looks: spec.looks } : {}),
+      });
     case 'command':
-      if (!spec.command) throw new Error('synthesizer type command needs command: [program, args…] (see docs/synthesizers.md)');
-      return (await import('./command.js')).commandSynthesizer({ command: spec.command, cwd: pipelineDir, timeoutSeconds: spec.timeoutSeconds, concurrency: spec.concurrency, ...model });
+      if (!spec.command)
+        throw new Error('synthesizer type command needs command: [program, args…] (see docs/synthesizers.md)');
+      return (await import('./command.js')).commandSynthesizer({
+        command: spec.command,
+        cwd: pipelineDir,
+        timeoutSeconds: spec.timeoutSeconds,
+        concurrency: spec.concurrency,
+        ...model,
+      });
     case 'http':
-      if (!spec.servers) throw new Error('synthesizer type http needs servers: [http://host:port, …] (AUTOMATIC1111 started with --api)');
+      if (!spec.servers)
+        throw new Error(
+          'synthesizer type http needs servers: [http://host:port, …] (AUTOMATIC1111 started with --api)',
+        );
       return (await import('./http.js')).httpSynthesizer({
-        servers: spec.servers, concurrencyPerServer: spec.concurrencyPerServer, timeoutMs: spec.timeoutMs, attempts: spec.attempts, backoffMs: spec.backoffMs,
-        ...(spec.extra ? { extra: spec.extra } : {}), ...model,
+        servers: spec.servers,
+        concurrencyPerServer: spec.concurrencyPerServer,
+        timeoutMs: spec.timeoutMs,
+        attempts: spec.attempts,
+        backoffMs: spec.backoffMs,
+        ...(spec.extra ? { extra: spec.extra } : {}),
+        ...model,
       });
   }
 }
@@ -55,18 +87,33 @@ async function makeSynthesizer(spec: SynthesizerSpec, pipelineDir: string): Prom
  * The reference classifier the emotion check asks: human-models' FER2013 model, or a train stage named in
  * `models:`.
  */
-async function referenceClassifier(ctx: StageContext<SynthesisSettings>, name: string): Promise<{ classifier: ReferenceClassifier; identity: unknown }> {
-  if (name === 'pretrained') return { classifier: { kind: 'pretrained', model: await loadHumanModel('emotion') }, identity: 'pretrained emotion' };
+async function referenceClassifier(
+  ctx: StageContext<SynthesisSettings>,
+  name: string,
+): Promise<{ classifier: ReferenceClassifier; identity: unknown }> {
+  if (name === 'pretrained')
+    return {
+      classifier: { kind: 'pretrained', model: await loadHumanModel('emotion') },
+      identity: 'pretrained emotion',
+    };
   const view = ctx.inputs.get(name);
   const models = Array.isArray(ctx.entry.models) ? ctx.entry.models : [];
-  if (!view || !models.includes(name)) throw new Error(`checks.emotion.classifier names "${name}": name it under models: of this stage (a train stage), or say pretrained`);
+  if (!view || !models.includes(name))
+    throw new Error(
+      `checks.emotion.classifier names "${name}": name it under models: of this stage (a train stage), or say pretrained`,
+    );
   const { loadTrainedModel, modelMetadata } = await import('../ml/model-files.js');
   const meta = modelMetadata(view);
   if (meta.arch !== 'paper-cnn' || !meta.inputSize || !meta.channels) {
-    throw new Error(`checks.emotion.classifier "${name}" is a ${meta.arch} model; the emotion check takes a train stage with arch: paper-cnn, or pretrained`);
+    throw new Error(
+      `checks.emotion.classifier "${name}" is a ${meta.arch} model; the emotion check takes a train stage with arch: paper-cnn, or pretrained`,
+    );
   }
   const model = await loadTrainedModel(view);
-  return { classifier: { kind: 'trained', model, inputSize: meta.inputSize, channels: meta.channels, stage: name }, identity: { stage: name, tree: view.treeHash } };
+  return {
+    classifier: { kind: 'trained', model, inputSize: meta.inputSize, channels: meta.channels, stage: name },
+    identity: { stage: name, tree: view.treeHash },
+  };
 }
 
 function faceImageOf(raster: { width: number; height: number; data: Uint8Array }): FaceImage {
@@ -74,12 +121,24 @@ function faceImageOf(raster: { width: number; height: number; data: Uint8Array }
 }
 
 /** Cuts the accepted face (or takes the whole image) and writes it as its source's images are. */
-async function convert(image: FaceImage, face: Verdict['face'], target: TargetFormat): Promise<{ bytes: Buffer; width: number; height: number }> {
+async function convert(
+  image: FaceImage,
+  face: Verdict['face'],
+  target: TargetFormat,
+): Promise<{ bytes: Buffer; width: number; height: number }> {
   const crop = faceCrop(image, face ?? [0, 0, image.width, image.height], target.size);
-  const raster = toChannels({ width: crop.width, height: crop.height, channels: 3, data: crop.pixels }, target.channels);
-  const raw = sharp(Buffer.from(raster.data), { raw: { width: target.size, height: target.size, channels: target.channels } });
+  const raster = toChannels(
+    { width: crop.width, height: crop.height, channels: 3, data: crop.pixels },
+    target.channels,
+  );
+  const raw = sharp(Buffer.from(raster.data), {
+    raw: { width: target.size, height: target.size, channels: target.channels },
+  });
   const shaped = target.channels === 1 ? raw.toColourspace('b-w') : raw;
-  const bytes = target.format === 'jpeg' ? await shaped.jpeg({ quality: 92 }).toBuffer() : await shaped.png({ compressionLevel: 6 }).toBuffer();
+  const bytes =
+    target.format === 'jpeg'
+      ? await shaped.jpeg({ quality: 92 }).toBuffer()
+      : await shaped.png({ compressionLevel: 6 }).toBuffer();
   return { bytes, width: target.size, height: target.size };
 }
 
@@ -108,7 +167,9 @@ export async function fillHoles(
   const models: CheckModels = {
     blazeface: await loadHumanModel(BLAZEFACE_MODEL),
     ...(reference ? { reference: reference.classifier } : {}),
-    ...(p.checks.attributes.length ? { attributes: { gear: await loadHumanModel('gear'), faceres: await loadHumanModel('faceres') } } : {}),
+    ...(p.checks.attributes.length
+      ? { attributes: { gear: await loadHumanModel('gear'), faceres: await loadHumanModel('faceres') } }
+      : {}),
   };
   const checksKey = { settings, classifier: reference?.identity ?? null, models: ctx.modelHashes };
   const synthesizer = await makeSynthesizer(p.synthesizer, ctx.pipelineDir);
@@ -158,7 +219,10 @@ export async function fillHoles(
     const outcomes = await mapBounded(holes, synthesizer.concurrency, async (hole) => {
       const outcome: HoleOutcome = { hole, attempts: [] };
       for (let attempt = 0; attempt < p.maxAttempts && !outcome.record; attempt++) {
-        const request = { ...holeRequest(p, ctx.seed, hole, attempt), ...(synthesizer.bySource ? { source: hole.source } : {}) };
+        const request = {
+          ...holeRequest(p, ctx.seed, hole, attempt),
+          ...(synthesizer.bySource ? { source: hole.source } : {}),
+        };
         let generated: { blob: Hash; bytes: Uint8Array };
         try {
           generated = await generate(request);
@@ -172,23 +236,45 @@ export async function fillHoles(
           outcome.attempts.push({ attempt, seed: request.seed, error: result.unreadable });
           continue;
         }
-        outcome.attempts.push({ attempt, seed: request.seed, ...(result.verdict.accepted ? {} : { rejections: result.verdict.rejections }) });
+        outcome.attempts.push({
+          attempt,
+          seed: request.seed,
+          ...(result.verdict.accepted ? {} : { rejections: result.verdict.rejections }),
+        });
         if (result.verdict.accepted && result.converted) {
           const target = formatOf(hole);
           const { gender, age, ethnicity } = request.subgroup;
           outcome.record = {
-            blob: result.converted.blob, source: hole.source, origPath: `generated/${hole.emotion}/${hole.subgroup}/${hole.slot}.${target.format === 'jpeg' ? 'jpg' : 'png'}`,
-            label: hole.emotion, sourceLabel: hole.emotion, width: result.converted.width, height: result.converted.height,
-            channels: target.channels, format: target.format, synthetic: true, split: 'evaluator',
-            gender, age, ethnicity, subgroup: hole.subgroup, attributes: { from: 'requested' },
-            prompt: request.prompt, negativePrompt: request.negativePrompt, seed: request.seed, generator: synthesizer.identity, attempt,
+            blob: result.converted.blob,
+            source: hole.source,
+            origPath: `generated/${hole.emotion}/${hole.subgroup}/${hole.slot}.${target.format === 'jpeg' ? 'jpg' : 'png'}`,
+            label: hole.emotion,
+            sourceLabel: hole.emotion,
+            width: result.converted.width,
+            height: result.converted.height,
+            channels: target.channels,
+            format: target.format,
+            synthetic: true,
+            split: 'evaluator',
+            gender,
+            age,
+            ethnicity,
+            subgroup: hole.subgroup,
+            attributes: { from: 'requested' },
+            prompt: request.prompt,
+            negativePrompt: request.negativePrompt,
+            seed: request.seed,
+            generator: synthesizer.identity,
+            attempt,
           } satisfies ManifestRecord;
         }
       }
       ctx.progress(++done, holes.length, 'generating and checking faces');
       return outcome;
     });
-    ctx.log(`synthesis: ${tally.generated} images generated, ${tally.fromMemo} from earlier runs, ${tally.checked} checked`);
+    ctx.log(
+      `synthesis: ${tally.generated} images generated, ${tally.fromMemo} from earlier runs, ${tally.checked} checked`,
+    );
     return { outcomes, tally };
   } finally {
     await synthesizer.close?.();

@@ -87,7 +87,12 @@ function txt2imgBody(request: SynthesisRequest, extra: Record<string, unknown>):
 }
 
 /** One request, bounded by its own timeout and by the caller's signal; the caller's abort is thrown, never retried. */
-async function postTxt2img(server: string, body: string, timeoutMs: number, signal: AbortSignal): Promise<Uint8Array | Failure> {
+async function postTxt2img(
+  server: string,
+  body: string,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<Uint8Array | Failure> {
   // A controller of our own rather than AbortSignal.any: its listener on the long-lived stage signal is
   // removed when the request ends, and we know whether it was our timeout or the caller that stopped it.
   const controller = new AbortController();
@@ -113,9 +118,19 @@ async function postTxt2img(server: string, body: string, timeoutMs: number, sign
     } catch (error) {
       if (signal.aborted) throw signal.reason;
       if (timedOut) {
-        return { server, problem: `no answer within ${timeoutMs} ms (timeout)`, retry: true, hint: 'is the server stuck or busy with other work? a slow GPU may need a larger timeoutMs' };
+        return {
+          server,
+          problem: `no answer within ${timeoutMs} ms (timeout)`,
+          retry: true,
+          hint: 'is the server stuck or busy with other work? a slow GPU may need a larger timeoutMs',
+        };
       }
-      return { server, problem: `cannot reach it (${networkCause(error)})`, retry: true, hint: `is the server running at that address? ${API_HINT}` };
+      return {
+        server,
+        problem: `cannot reach it (${networkCause(error)})`,
+        retry: true,
+        hint: `is the server running at that address? ${API_HINT}`,
+      };
     }
     return readAnswer(server, response, text);
   } finally {
@@ -129,11 +144,26 @@ function readAnswer(server: string, response: Response, text: string): Uint8Arra
     const status = response.status;
     const problem = `HTTP ${status} (${response.statusText || STATUS_CODES[status] || 'unknown status'})`;
     const failure = { server, problem, body: text };
-    if (status >= 500) return { ...failure, retry: true, hint: "the server's console shows its error (a GPU out of memory often answers 500)" };
-    if (status === 429) return { ...failure, retry: true, hint: 'the server limits requests: lower concurrencyPerServer' };
+    if (status >= 500)
+      return {
+        ...failure,
+        retry: true,
+        hint: "the server's console shows its error (a GPU out of memory often answers 500)",
+      };
+    if (status === 429)
+      return { ...failure, retry: true, hint: 'the server limits requests: lower concurrencyPerServer' };
     if (status === 404) return { ...failure, retry: false, hint: `the server has no /sdapi/v1/txt2img: ${API_HINT}` };
-    if (status === 401 || status === 403) return { ...failure, retry: false, hint: 'the server asks for credentials (--api-auth), which this synthesizer does not send' };
-    return { ...failure, retry: false, hint: 'a bad request stays bad, so it is not retried: check the request and the extra fields (sampler_name, override_settings, ...)' };
+    if (status === 401 || status === 403)
+      return {
+        ...failure,
+        retry: false,
+        hint: 'the server asks for credentials (--api-auth), which this synthesizer does not send',
+      };
+    return {
+      ...failure,
+      retry: false,
+      hint: 'a bad request stays bad, so it is not retried: check the request and the extra fields (sampler_name, override_settings, ...)',
+    };
   }
   let json: unknown;
   try {
@@ -149,7 +179,12 @@ function readAnswer(server: string, response: Response, text: string): Uint8Arra
   const base64 = images[0].replace(/^data:[^,]*,/, '');
   const bytes = Buffer.from(base64, 'base64');
   if (!isPngOrJpeg(bytes)) {
-    return { server, problem: `images[0] is not a base64 PNG or JPEG (it starts "${clip(base64, 40)}")`, retry: true, hint: API_HINT };
+    return {
+      server,
+      problem: `images[0] is not a base64 PNG or JPEG (it starts "${clip(base64, 40)}")`,
+      retry: true,
+      hint: API_HINT,
+    };
   }
   // A copy of our own: a small Buffer may be a view into Node's shared pool, which `.buffer` would expose.
   return new Uint8Array(bytes);
@@ -167,7 +202,8 @@ function describe(failures: Failure[]): string {
   const where = others.length > 0 ? `${last.server} (after also trying ${others.join(', ')})` : last.server;
   const times = failures.length === 1 ? 'once' : `${failures.length} times`;
   const retried = last.retry ? '' : ', not retried';
-  const body = last.body === undefined ? '' : `; ${failures.length > 1 ? 'last body' : 'body'} "${clip(last.body, 200)}"`;
+  const body =
+    last.body === undefined ? '' : `; ${failures.length > 1 ? 'last body' : 'body'} "${clip(last.body, 200)}"`;
   return `txt2img at ${where} failed ${times}${retried}: ${last.problem}${body}; ${last.hint}`;
 }
 
@@ -181,7 +217,10 @@ class ServerPool {
   /** Where the search for a server starts, moved on at each request so ties rotate over the pool. */
   private next = 0;
 
-  constructor(count: number, private readonly limit: number) {
+  constructor(
+    count: number,
+    private readonly limit: number,
+  ) {
     this.busy = new Array<number>(count).fill(0);
   }
 
@@ -222,7 +261,12 @@ class ServerPool {
     for (let k = 0; k < this.busy.length; k++) {
       const i = (this.next + k) % this.busy.length;
       if (this.busy[i]! >= this.limit) continue;
-      if (best === undefined || this.busy[i]! < this.busy[best]! || (this.busy[i] === this.busy[best] && avoid(best) && !avoid(i))) best = i;
+      if (
+        best === undefined ||
+        this.busy[i]! < this.busy[best]! ||
+        (this.busy[i] === this.busy[best] && avoid(best) && !avoid(i))
+      )
+        best = i;
     }
     return best;
   }
@@ -258,7 +302,8 @@ function checkServer(server: string): string {
   } catch {
     throw new Error(`httpSynthesizer: server "${server}" is not a URL (e.g. http://127.0.0.1:7860)`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`httpSynthesizer: server "${server}" is not an http(s) URL`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new Error(`httpSynthesizer: server "${server}" is not an http(s) URL`);
   return server.replace(/\/+$/, '');
 }
 
@@ -268,7 +313,8 @@ function endpoint(server: string): URL {
 }
 
 function positiveInteger(value: number, name: string): number {
-  if (!Number.isInteger(value) || value < 1) throw new Error(`httpSynthesizer: ${name} must be a positive integer, not ${value}`);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`httpSynthesizer: ${name} must be a positive integer, not ${value}`);
   return value;
 }
 

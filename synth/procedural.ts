@@ -12,7 +12,9 @@ import type { SynthesisRequest, Synthesizer } from './types.js';
  * model); everything else of the request it honours. Offline and fast, so the demo and the tests exercise
  * the whole balancing path.
  */
-export function proceduralSynthesizer(options: { look?: StyleName; looks?: Record<string, StyleName> } = {}): Synthesizer {
+export function proceduralSynthesizer(
+  options: { look?: StyleName; looks?: Record<string, StyleName> } = {},
+): Synthesizer {
   const look = options.look ?? 'affectnet';
   const looks = options.looks && Object.keys(options.looks).length ? options.looks : undefined;
   return {
@@ -24,7 +26,13 @@ export function proceduralSynthesizer(options: { look?: StyleName; looks?: Recor
       const rng = seededRandom(request.seed, 'procedural synthesizer');
       const { gender, age, ethnicity } = request.subgroup;
       const style = STYLES[(request.source !== undefined ? looks?.[request.source] : undefined) ?? look];
-      const face = await renderFace(style, request.width, rng, request.emotion, personInSubgroup(rng, gender, age, ethnicity));
+      const face = await renderFace(
+        style,
+        request.width,
+        rng,
+        request.emotion,
+        personInSubgroup(rng, gender, age, ethnicity),
+      );
       return encodePng(face);
     },
   };

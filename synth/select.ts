@@ -7,7 +7,8 @@ import { shuffle, type Rng } from '../lib/random.js';
 export function subgroupConfidence(record: ManifestRecord): number {
   const scores = record.attributes?.scores;
   if (!scores) return 1;
-  const of = (table: Record<string, number> | undefined, key: string | undefined) => (table && key && table[key] !== undefined ? (table[key] as number) : 1);
+  const of = (table: Record<string, number> | undefined, key: string | undefined) =>
+    table && key && table[key] !== undefined ? (table[key] as number) : 1;
   return of(scores.gender, record.gender) * of(scores.ethnicity, record.ethnicity) * of(scores.age, record.age);
 }
 
@@ -29,7 +30,13 @@ export interface Selection {
  * Picks `perSubgroup` images of each emotion × subgroup from each source's `split` part, the most confident
  * first (a seeded shuffle breaks ties), and lists the places left empty.
  */
-export function selectEvaluator(records: readonly ManifestRecord[], sources: readonly string[], split: string, perSubgroup: number, random: (label: string) => Rng): Selection {
+export function selectEvaluator(
+  records: readonly ManifestRecord[],
+  sources: readonly string[],
+  split: string,
+  perSubgroup: number,
+  random: (label: string) => Rng,
+): Selection {
   const picked = new Map<string, ManifestRecord[]>();
   const holes: Hole[] = [];
   for (const source of sources) {
@@ -37,7 +44,9 @@ export function selectEvaluator(records: readonly ManifestRecord[], sources: rea
     const pool = records.filter((r) => r.source === source && r.split === split && r.subgroup);
     for (const emotion of EMOTIONS) {
       for (const subgroup of SUBGROUPS) {
-        const cell = pool.filter((r) => r.label === emotion && r.subgroup === subgroup).sort((a, b) => (a.blob < b.blob ? -1 : 1));
+        const cell = pool
+          .filter((r) => r.label === emotion && r.subgroup === subgroup)
+          .sort((a, b) => (a.blob < b.blob ? -1 : 1));
         const ranked = shuffle(random(`${source} ${emotion} ${subgroup}`), cell)
           .map((r, order) => ({ r, order, confidence: subgroupConfidence(r) }))
           .sort((a, b) => b.confidence - a.confidence || a.order - b.order)

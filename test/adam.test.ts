@@ -12,7 +12,10 @@ test("the replicas' fused Adam takes the same steps as tfjs' Adam, learning-rate
   const initial = shapes.map((s) => Float32Array.from({ length: s.reduce((a, b) => a * b) }, random));
   const variables = initial.map((values, i) => tf.variable(tf.tensor(values, shapes[i]), true, `w${i}`));
   const reference = tf.train.adam(0.01);
-  const fused = new FusedAdam(initial.map((v) => v.length), 0.01);
+  const fused = new FusedAdam(
+    initial.map((v) => v.length),
+    0.01,
+  );
   const ours = initial.map((v) => v.slice());
   for (let step = 0; step < 5; step++) {
     if (step === 3) {
@@ -30,6 +33,7 @@ test("the replicas' fused Adam takes the same steps as tfjs' Adam, learning-rate
     const expected = v.dataSync();
     const moved = Math.max(...Array.from(expected, (e, j) => Math.abs(e - initial[i]![j]!)));
     assert.ok(moved > 0.01, 'the weights moved');
-    for (let j = 0; j < expected.length; j++) assert.ok(Math.abs(ours[i]![j]! - expected[j]!) <= 1e-6, `w${i}[${j}]: ${ours[i]![j]} vs ${expected[j]}`);
+    for (let j = 0; j < expected.length; j++)
+      assert.ok(Math.abs(ours[i]![j]! - expected[j]!) <= 1e-6, `w${i}[${j}]: ${ours[i]![j]} vs ${expected[j]}`);
   });
 });

@@ -24,8 +24,9 @@ function pipeline(balanceParams: string, sources = SOURCES): string {
   return `version: 1\nseed: 11\nstages:\n${sources}  evaluator: { type: balance-with-synthesis, input: distribute, params: { ${balanceParams} } }\n`;
 }
 
-test('every emotion × subgroup cell of every source\'s evaluator holds exactly perSubgroup images', async () => {
-  const params = 'perSubgroup: 1, width: 160, height: 160, maxAttempts: 4, checks: { emotion: { enabled: false }, attributes: [] }';
+test("every emotion × subgroup cell of every source's evaluator holds exactly perSubgroup images", async () => {
+  const params =
+    'perSubgroup: 1, width: 160, height: 160, maxAttempts: 4, checks: { emotion: { enabled: false }, attributes: [] }';
   const dir = makeProject({ 'p.yaml': pipeline(params) });
   const run = await cli(dir, 'run', 'p.yaml');
   assert.equal(run.code, 0, run.stdout + run.stderr);
@@ -36,7 +37,11 @@ test('every emotion × subgroup cell of every source\'s evaluator holds exactly 
     assert.equal(evaluator.length, EMOTIONS.length * SUBGROUPS.length, `${source}: one image per cell`);
     for (const emotion of EMOTIONS) {
       for (const subgroup of SUBGROUPS) {
-        assert.equal(evaluator.filter((r) => r.label === emotion && r.subgroup === subgroup).length, 1, `${source} ${emotion} ${subgroup}`);
+        assert.equal(
+          evaluator.filter((r) => r.label === emotion && r.subgroup === subgroup).length,
+          1,
+          `${source} ${emotion} ${subgroup}`,
+        );
       }
     }
     const generated = evaluator.filter((r) => r.synthetic);
@@ -44,7 +49,10 @@ test('every emotion × subgroup cell of every source\'s evaluator holds exactly 
     assert.equal(deficits.sources[source].open.length, 0);
     assert.equal(deficits.sources[source].real + generated.length, evaluator.length);
     for (const r of generated) {
-      assert.ok(r.prompt?.includes(`${r.ethnicity === 'others' ? 'hispanic' : r.ethnicity} ${r.age} ${r.gender}`), r.prompt);
+      assert.ok(
+        r.prompt?.includes(`${r.ethnicity === 'others' ? 'hispanic' : r.ethnicity} ${r.age} ${r.gender}`),
+        r.prompt,
+      );
       assert.equal(typeof r.seed, 'number');
       assert.match(r.generator!, /procedural/);
       assert.equal(r.split, 'evaluator');
@@ -58,7 +66,11 @@ test('every emotion × subgroup cell of every source\'s evaluator holds exactly 
   assert.equal(all.filter((r) => r.split === 'test').length, 0);
   assert.equal(all.filter((r) => r.split === 'evaluator').length, 2 * 280);
   const attempts = deficits.total.holes + sumRejected(out.json('acceptance.json'));
-  assert.deepEqual([out.metrics().generated, out.metrics().checked], [attempts, attempts], 'each attempt generated and checked once');
+  assert.deepEqual(
+    [out.metrics().generated, out.metrics().checked],
+    [attempts, attempts],
+    'each attempt generated and checked once',
+  );
 });
 
 function sumRejected(acceptance: { perEmotion: Record<string, { attempts: number; accepted: number }> }): number {
@@ -85,7 +97,10 @@ for await (const line of createInterface({ input: process.stdin })) {
 `;
   const dir = makeProject({
     'blank.mjs': program,
-    'p.yaml': pipeline("perSubgroup: 1, maxAttempts: 2, synthesizer: { type: command, command: [node, blank.mjs], model: blank }, checks: { emotion: { enabled: false }, attributes: [] }", ONE_SOURCE),
+    'p.yaml': pipeline(
+      'perSubgroup: 1, maxAttempts: 2, synthesizer: { type: command, command: [node, blank.mjs], model: blank }, checks: { emotion: { enabled: false }, attributes: [] }',
+      ONE_SOURCE,
+    ),
   });
   const run = await cli(dir, 'run', 'p.yaml');
   assert.equal(run.code, 0, run.stdout + run.stderr);
@@ -97,11 +112,20 @@ for await (const line of createInterface({ input: process.stdin })) {
   assert.equal(deficits.total.filled, 0);
   assert.equal(acceptance.openHoles.length, holes);
   for (const open of acceptance.openHoles.slice(0, 20)) {
-    assert.deepEqual(open.attempts.map((a: { attempt: number; rejections: string[] }) => [a.attempt, a.rejections]), [[0, ['no-face']], [1, ['no-face']]]);
+    assert.deepEqual(
+      open.attempts.map((a: { attempt: number; rejections: string[] }) => [a.attempt, a.rejections]),
+      [
+        [0, ['no-face']],
+        [1, ['no-face']],
+      ],
+    );
     assert.notEqual(open.attempts[0].seed, open.attempts[1].seed, 'each attempt asks for another seed');
   }
   const happy = acceptance.perEmotion.happy;
-  assert.deepEqual([happy.attempts, happy.accepted, happy.acceptanceRate, happy.rejected['no-face']], [2 * happy.holes, 0, 0, 2 * happy.holes]);
+  assert.deepEqual(
+    [happy.attempts, happy.accepted, happy.acceptanceRate, happy.rejected['no-face']],
+    [2 * happy.holes, 0, 0, 2 * happy.holes],
+  );
   assert.match(out.blob(out.files['balance.md']!.hash).toString(), /\| happy \| \d+ \| 0 \| 0 % \| no-face \d+ \|/);
   // The real images picked are still the evaluator; nothing was invented to fill the holes.
   assert.equal(out.records('evaluator.jsonl').filter((r) => r.synthetic).length, 0);
@@ -109,10 +133,22 @@ for await (const line of createInterface({ input: process.stdin })) {
   assert.deepEqual([out.metrics().generated, out.metrics().checked], [2 * holes, holes]);
 
   // A laxer detector is a new check: every image is checked again, none is generated again.
-  fs.writeFileSync(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('maxAttempts: 2,', 'maxAttempts: 2, detector: { minConfidence: 0.3 },'));
+  fs.writeFileSync(
+    path.join(dir, 'p.yaml'),
+    fs
+      .readFileSync(path.join(dir, 'p.yaml'), 'utf8')
+      .replace('maxAttempts: 2,', 'maxAttempts: 2, detector: { minConfidence: 0.3 },'),
+  );
   const again = await cli(dir, 'run', 'p.yaml');
   assert.equal(again.code, 0, again.stdout + again.stderr);
-  assert.deepEqual([stageOutput(dir, 'evaluator').metrics().generated, stageOutput(dir, 'evaluator').metrics().checked, stageOutput(dir, 'evaluator').metrics().fromMemo], [0, holes, 2 * holes]);
+  assert.deepEqual(
+    [
+      stageOutput(dir, 'evaluator').metrics().generated,
+      stageOutput(dir, 'evaluator').metrics().checked,
+      stageOutput(dir, 'evaluator').metrics().fromMemo,
+    ],
+    [0, holes, 2 * holes],
+  );
 });
 
 const servers: http.Server[] = [];
@@ -133,27 +169,44 @@ test('the http synthesizer survives a server that times out, fails or answers ga
       const request = JSON.parse(body) as { seed: number; width: number; prompt: string };
       const kind = request.seed % 10;
       if (kind === 0) return res.writeHead(500).end('CUDA out of memory');
-      if (kind === 1) return res.writeHead(200, { 'content-type': 'application/json' }).end('{"images": ["bm90IGFuIGltYWdl"]}');
+      if (kind === 1)
+        return res.writeHead(200, { 'content-type': 'application/json' }).end('{"images": ["bm90IGFuIGltYWdl"]}');
       if (kind === 2) return; // never answers
-      const emotion = EMOTIONS.find((e) => request.prompt.includes(e === 'angry' ? 'angry' : e.slice(0, 5))) ?? 'neutral';
+      const emotion =
+        EMOTIONS.find((e) => request.prompt.includes(e === 'angry' ? 'angry' : e.slice(0, 5))) ?? 'neutral';
       const rng = seededRandom(request.seed);
-      const face = await renderFace(STYLES.affectnet, request.width, rng, emotion, personInSubgroup(rng, 'female', 'young', 'white'));
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ images: [(await encodePng(face)).toString('base64')] }));
+      const face = await renderFace(
+        STYLES.affectnet,
+        request.width,
+        rng,
+        emotion,
+        personInSubgroup(rng, 'female', 'young', 'white'),
+      );
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ images: [(await encodePng(face)).toString('base64')] }));
     });
   });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const dir = makeProject({
-    'p.yaml': pipeline(`perSubgroup: 1, width: 128, height: 128, maxAttempts: 1, synthesizer: { type: http, servers: [${url}], attempts: 2, backoffMs: 1, timeoutMs: 6000, concurrencyPerServer: 16, model: procedural-test }, checks: { emotion: { enabled: false }, attributes: [] }`, ONE_SOURCE),
+    'p.yaml': pipeline(
+      `perSubgroup: 1, width: 128, height: 128, maxAttempts: 1, synthesizer: { type: http, servers: [${url}], attempts: 2, backoffMs: 1, timeoutMs: 6000, concurrencyPerServer: 16, model: procedural-test }, checks: { emotion: { enabled: false }, attributes: [] }`,
+      ONE_SOURCE,
+    ),
   });
   const run = await cli(dir, 'run', 'p.yaml');
   assert.equal(run.code, 0, run.stdout + run.stderr);
   const out = stageOutput(dir, 'evaluator');
   const acceptance = out.json('acceptance.json');
   const errors = acceptance.openHoles.flatMap((h: { attempts: Array<{ seed: number; error?: string }> }) => h.attempts);
-  const bySeed = (digit: number) => errors.filter((a: { seed: number }) => a.seed % 10 === digit).map((a: { error?: string }) => a.error ?? '');
-  assert.ok(bySeed(0).length > 0 && bySeed(0).every((e: string) => /HTTP 500/.test(e) && /failed 2 times/.test(e)), bySeed(0).find((e: string) => !/HTTP 500/.test(e) || !/failed 2 times/.test(e)));
+  const bySeed = (digit: number) =>
+    errors.filter((a: { seed: number }) => a.seed % 10 === digit).map((a: { error?: string }) => a.error ?? '');
+  assert.ok(
+    bySeed(0).length > 0 && bySeed(0).every((e: string) => /HTTP 500/.test(e) && /failed 2 times/.test(e)),
+    bySeed(0).find((e: string) => !/HTTP 500/.test(e) || !/failed 2 times/.test(e)),
+  );
   assert.ok(bySeed(1).length > 0 && bySeed(1).every((e: string) => /PNG|JPEG|image/i.test(e)), bySeed(1)[0]);
   assert.ok(bySeed(2).length > 0 && bySeed(2).every((e: string) => /time/i.test(e)), bySeed(2)[0]);
   const generated = out.records('evaluator.jsonl').filter((r) => r.synthetic);

@@ -28,7 +28,9 @@ export function runCli(cwd: string, args: string[], env: Record<string, string> 
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
-      cwd, env: { ...process.env, FER_DAG_DEBUG: '', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd,
+      env: { ...process.env, FER_DAG_DEBUG: '', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
@@ -62,7 +64,10 @@ export function assertRefused(c: Case, result: CliResult, target: string): void 
   assert.match(output, c.message, output.slice(0, 2000));
   assert.doesNotMatch(output, /^\s+at /m, 'a stack trace was printed');
   assert.doesNotMatch(output, /internal error/);
-  assert.ok(output.split('\n').every((line) => line.length < 300), 'a huge source line was echoed');
+  assert.ok(
+    output.split('\n').every((line) => line.length < 300),
+    'a huge source line was echoed',
+  );
 }
 
 export function assertUntouched(root: string, outside: string): void {

@@ -4,11 +4,18 @@ import sharp from 'sharp';
 import { encodePng } from '../datasets/images/codec/png.js';
 import { renderContactSheet } from '../report/contact-sheet.js';
 
-const square = (value: number) => encodePng({ width: 20, height: 20, channels: 1, data: new Uint8Array(400).fill(value) });
+const square = (value: number) =>
+  encodePng({ width: 20, height: 20, channels: 1, data: new Uint8Array(400).fill(value) });
 
 test('a contact sheet shows one row per class with each issue captioned, and renders the same twice', async () => {
   const rows = [
-    { title: 'angry', items: [{ image: square(128), caption: ['angry → sad', 'p 0.91'] as [string, string] }, { image: square(0), caption: ['angry → fear', 'p 0.72'] as [string, string] }] },
+    {
+      title: 'angry',
+      items: [
+        { image: square(128), caption: ['angry → sad', 'p 0.91'] as [string, string] },
+        { image: square(0), caption: ['angry → fear', 'p 0.72'] as [string, string] },
+      ],
+    },
     { title: 'disgust', items: [] },
   ];
   const png = await renderContactSheet(rows, 'fer2013: most confident label issues');

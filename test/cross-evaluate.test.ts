@@ -23,7 +23,7 @@ stages:
   report: { type: report, inputs: [cross, train-gray, train-merged, distribute, evaluator] }
 `;
 
-test('cross-evaluate scores every model on every source\'s evaluator and the merged one, and a rescoring predicts nothing again', async () => {
+test("cross-evaluate scores every model on every source's evaluator and the merged one, and a rescoring predicts nothing again", async () => {
   const dir = makeProject({ 'p.yaml': PIPELINE(200) });
   const run = await cli(dir, 'run', 'p.yaml');
   assert.equal(run.code, 0, run.stdout + run.stderr);
@@ -31,17 +31,26 @@ test('cross-evaluate scores every model on every source\'s evaluator and the mer
   const entry = () => (JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8')) as Lockfile).stages.cross!;
   const files = entry().outputs.files as Record<string, { hash: string }>;
   const metrics = JSON.parse(store.readBlob(files['metrics.json']!.hash).toString());
-  assert.deepEqual(metrics.testSets, [{ name: 'colour', images: 280 }, { name: 'gray', images: 280 }, { name: 'merged', images: 560 }]);
+  assert.deepEqual(metrics.testSets, [
+    { name: 'colour', images: 280 },
+    { name: 'gray', images: 280 },
+    { name: 'merged', images: 560 },
+  ]);
   for (const model of ['train-gray', 'train-merged']) {
     for (const set of ['colour', 'gray', 'merged']) {
       const cell = metrics.cells[model][set];
       const diagonal = cell.confusion.reduce((sum: number, row: number[], i: number) => sum + row[i]!, 0);
       assert.equal(cell.images, metrics.testSets.find((s: { name: string }) => s.name === set).images);
-      assert.equal(cell.accuracy, Number((diagonal / cell.images).toFixed(4)), `${model} on ${set}: accuracy is the confusion's diagonal`);
+      assert.equal(
+        cell.accuracy,
+        Number((diagonal / cell.images).toFixed(4)),
+        `${model} on ${set}: accuracy is the confusion's diagonal`,
+      );
       assert.ok(cell.intervals.accuracy[0] <= cell.accuracy && cell.accuracy <= cell.intervals.accuracy[1]);
       assert.deepEqual(Object.keys(cell.perClassRecall), [...EMOTIONS]);
       // Every test image is in exactly one gender group and is either real or generated.
-      const inGroups = (g: { groups: Record<string, { images: number }> }) => Object.values(g.groups).reduce((n, x) => n + x.images, 0);
+      const inGroups = (g: { groups: Record<string, { images: number }> }) =>
+        Object.values(g.groups).reduce((n, x) => n + x.images, 0);
       assert.equal(inGroups(cell.groups.gender), cell.images);
       assert.equal(inGroups(cell.groups.origin), cell.images);
     }
@@ -50,7 +59,10 @@ test('cross-evaluate scores every model on every source\'s evaluator and the mer
   const merged = metrics.cells['train-merged'].merged.accuracy;
   const gray = metrics.cells['train-gray'].merged.accuracy;
   assert.ok(Math.abs(gain.points - 100 * (merged - gray)) < 0.02, 'the gain is the difference of the two accuracies');
-  assert.ok(gain.interval[0] <= gain.points && gain.points <= gain.interval[1], 'the paired interval holds the observed gain');
+  assert.ok(
+    gain.interval[0] <= gain.points && gain.points <= gain.interval[1],
+    'the paired interval holds the observed gain',
+  );
   const table = store.readBlob(files['table10.md']!.hash).toString();
   assert.match(table, /\| train-merged \| [\d.]+ \[[\d.]+, [\d.]+\] \| [\d.]+ \[/);
   const first = store.getRecord(entry().key)!.metrics as { imagesPredicted: number; predictionsMemoised: number };
@@ -60,7 +72,11 @@ test('cross-evaluate scores every model on every source\'s evaluator and the mer
   fs.writeFileSync(path.join(dir, 'p.yaml'), PIPELINE(300));
   const again = await cli(dir, 'run', 'p.yaml', '--json');
   assert.deepEqual(executedStages(again), ['cross', 'report']);
-  assert.deepEqual(store.getRecord(entry().key)!.metrics, { ...first, imagesPredicted: 0, predictionsMemoised: 2 * 560 });
+  assert.deepEqual(store.getRecord(entry().key)!.metrics, {
+    ...first,
+    imagesPredicted: 0,
+    predictionsMemoised: 2 * 560,
+  });
 
   // The report: `fer-dag report` copies it out and prints the matrix; headless Chromium renders every chart.
   const shown = await cli(dir, 'report', 'p.yaml');

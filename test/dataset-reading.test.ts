@@ -9,7 +9,10 @@ import { imageBytes } from './image-fixtures.js';
 /** A folders dataset of two faces and a merge of it; `dataset` is the dataset's YAML mapping. */
 async function project(): Promise<string> {
   const dir = makeProject();
-  for (const [rel, seed] of [['data/nhfi/anger/n1.png', 1], ['data/nhfi/happy/n2.png', 2]] as const) {
+  for (const [rel, seed] of [
+    ['data/nhfi/anger/n1.png', 1],
+    ['data/nhfi/happy/n2.png', 2],
+  ] as const) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), await imageBytes(seed, { size: 32 }));
   }
@@ -28,7 +31,11 @@ function mergedLabels(dir: string): string[] {
   const lock = JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8'));
   const store = new Store(path.join(dir, '.fer-dag'));
   const manifest = store.readBlob(lock.stages.merge.outputs.files['manifest.jsonl'].hash).toString();
-  return manifest.trim().split('\n').map((line) => (JSON.parse(line) as { label: string }).label).sort();
+  return manifest
+    .trim()
+    .split('\n')
+    .map((line) => (JSON.parse(line) as { label: string }).label)
+    .sort();
 }
 
 test('a dataset read another way (its labels option) makes merge stale and rerun, naming the option', async () => {

@@ -35,7 +35,8 @@ test('a stage that fails when it runs prints its message; --debug or FER_DAG_DEB
 });
 
 test('an error of the system (a store path through a file) is one line naming the path; --debug adds the stack', async () => {
-  const spec = 'version: 1\nstore: p.yaml/store\nstages:\n  s: { type: command, cmd: [sh, -c, "echo hi > o.txt"], outs: [o.txt] }\n';
+  const spec =
+    'version: 1\nstore: p.yaml/store\nstages:\n  s: { type: command, cmd: [sh, -c, "echo hi > o.txt"], outs: [o.txt] }\n';
   const { dir, root } = makeCase({ name: 'store through a file', spec, message: /./ });
   try {
     const plain = await runCli(dir, ['run', 'p.yaml']);

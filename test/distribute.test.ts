@@ -28,7 +28,12 @@ function read(dir: string, stage: string, rel: string): Buffer {
   return new Store(path.join(dir, '.fer-dag')).readBlob(files[rel]!.hash);
 }
 
-const manifest = (dir: string, stage: string) => read(dir, stage, 'manifest.jsonl').toString().trim().split('\n').map((l) => JSON.parse(l) as ManifestRecord);
+const manifest = (dir: string, stage: string) =>
+  read(dir, stage, 'manifest.jsonl')
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as ManifestRecord);
 
 test('distribute splits each source × emotion 80/10/10 to within one image, the same way in every run with the same seed', async () => {
   const [dir, twin] = [makeProject({ 'p.yaml': PIPELINE() }), makeProject({ 'p.yaml': PIPELINE() })];
@@ -41,15 +46,29 @@ test('distribute splits each source × emotion 80/10/10 to within one image, the
   for (const source of ['gray', 'colour']) {
     for (const emotion of EMOTIONS) {
       const stratum = records.filter((r) => r.source === source && r.label === emotion);
-      for (const [split, fraction] of [['train', 0.8], ['val', 0.1], ['test', 0.1]] as const) {
+      for (const [split, fraction] of [
+        ['train', 0.8],
+        ['val', 0.1],
+        ['test', 0.1],
+      ] as const) {
         const n = stratum.filter((r) => r.split === split).length;
-        assert.ok(Math.abs(n - stratum.length * fraction) <= 1, `${source} ${emotion} ${split}: ${n} of ${stratum.length}`);
+        assert.ok(
+          Math.abs(n - stratum.length * fraction) <= 1,
+          `${source} ${emotion} ${split}: ${n} of ${stratum.length}`,
+        );
       }
     }
   }
   for (const r of records) assert.equal(r.subgroup, `${r.gender}-${r.age}-${r.ethnicity}`);
-  assert.ok(records.some((r) => r.sourceSplit), 'the source\'s own split (FER2013 usage) is kept apart');
-  assert.equal(lockOf(twin).stages.distribute!.outputs.tree, lockOf(dir).stages.distribute!.outputs.tree, 'identical across runs');
+  assert.ok(
+    records.some((r) => r.sourceSplit),
+    "the source's own split (FER2013 usage) is kept apart",
+  );
+  assert.equal(
+    lockOf(twin).stages.distribute!.outputs.tree,
+    lockOf(dir).stages.distribute!.outputs.tree,
+    'identical across runs',
+  );
 
   // distribution.json counts what the manifest holds, all 40 subgroups listed for every emotion.
   const d = JSON.parse(read(dir, 'distribute', 'distribution.json').toString());
@@ -71,12 +90,17 @@ test('distribute splits each source × emotion 80/10/10 to within one image, the
   fs.writeFileSync(path.join(dir, 'p.yaml'), PIPELINE('{ train: 0.7, val: 0.2, test: 0.2 }'));
   const bad = await cli(dir, 'run', 'p.yaml');
   assert.equal(bad.code, 2);
-  assert.match(bad.stdout + bad.stderr, /params\.split adds up to 1\.1, not 1 \(train 0\.7, val 0\.2, test 0\.2\); make the fractions sum to 1/);
+  assert.match(
+    bad.stdout + bad.stderr,
+    /params\.split adds up to 1\.1, not 1 \(train 0\.7, val 0\.2, test 0\.2\); make the fractions sum to 1/,
+  );
 });
 
 test('a model trained on a distributed dataset validates on its val split and never sees its test split', async () => {
   const dir = makeProject({
-    'p.yaml': PIPELINE() + '  train: { type: train, input: distribute, params: { epochs: 1, width: 0.125, inputSize: 24, batchSize: 16 } }\n',
+    'p.yaml':
+      PIPELINE() +
+      '  train: { type: train, input: distribute, params: { epochs: 1, width: 0.125, inputSize: 24, batchSize: 16 } }\n',
   });
   const run = await cli(dir, 'run', 'p.yaml');
   assert.equal(run.code, 0, run.stdout + run.stderr);
@@ -97,7 +121,11 @@ test('export --by subgroup lays a distributed dataset out as <emotion>/<subgroup
   for (const emotion of fs.readdirSync(path.join(dir, 'out')).filter((f) => EMOTIONS.includes(f as never))) {
     for (const subgroup of fs.readdirSync(path.join(dir, 'out', emotion))) {
       const inFolder = fs.readdirSync(path.join(dir, 'out', emotion, subgroup)).length;
-      assert.equal(inFolder, records.filter((r) => r.label === emotion && r.subgroup === subgroup).length, `${emotion}/${subgroup}`);
+      assert.equal(
+        inFolder,
+        records.filter((r) => r.label === emotion && r.subgroup === subgroup).length,
+        `${emotion}/${subgroup}`,
+      );
       files += inFolder;
     }
   }

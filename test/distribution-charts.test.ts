@@ -44,16 +44,20 @@ function groups(svg: string, prefix: string): string[] {
 
 /** The text of every element in the SVG's groups of one role, e.g. `role-title-text`. */
 function textsOfRole(svg: string, role: string): string[] {
-  return groups(svg, `mark-text ${role}`).flatMap((g) => [...g.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!));
+  return groups(svg, `mark-text ${role}`).flatMap((g) =>
+    [...g.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!),
+  );
 }
 
 /** The drawn shapes of one mark group, with their aria label, fill and height (rects are written as paths). */
 function shapes(group: string): Array<{ label: string; fill: string; height: number }> {
-  return [...group.matchAll(/<path aria-label="([^"]*)"[^>]* d="M[^h]*h[^v]*v([-\d.e]+)h[^"]*" fill="([^"]*)"/g)].map((m) => ({
-    label: m[1]!,
-    height: Number(m[2]),
-    fill: m[3]!,
-  }));
+  return [...group.matchAll(/<path aria-label="([^"]*)"[^>]* d="M[^h]*h[^v]*v([-\d.e]+)h[^"]*" fill="([^"]*)"/g)].map(
+    (m) => ({
+      label: m[1]!,
+      height: Number(m[2]),
+      fill: m[3]!,
+    }),
+  );
 }
 
 /** Which channel dominates a `#rrggbb` or `rgb(r, g, b)` fill. */
@@ -69,7 +73,11 @@ test('there are 40 subgroups, gender first, then age, then ethnicity', () => {
   assert.equal(names.length, 40);
   assert.equal(new Set(names).size, 40);
   assert.deepEqual(names.slice(0, 6), [
-    'female-child-white', 'female-child-black', 'female-child-asian', 'female-child-indian', 'female-child-others',
+    'female-child-white',
+    'female-child-black',
+    'female-child-asian',
+    'female-child-indian',
+    'female-child-others',
     'female-young-white',
   ]);
   assert.equal(names[20], 'male-child-white');
@@ -78,16 +86,29 @@ test('there are 40 subgroups, gender first, then age, then ethnicity', () => {
 
 test('the attribute chart has a gender, an age and an ethnicity panel, with a bar for every value', async () => {
   const { svg } = await renderAttributeShares('RAF-DB', COUNTS);
-  assert.deepEqual(textsOfRole(svg, 'role-title-text').sort(), ['Age', 'Ethnicity', 'Gender', 'RAF-DB: gender, age and ethnicity']);
+  assert.deepEqual(textsOfRole(svg, 'role-title-text').sort(), [
+    'Age',
+    'Ethnicity',
+    'Gender',
+    'RAF-DB: gender, age and ethnicity',
+  ]);
   const bars = groups(svg, 'mark-rect role-mark').map(shapes);
-  assert.deepEqual(bars.map((panel) => panel.length), [2, 4, 5], '2 + 4 + 5 = 11 bars, zero bars included');
+  assert.deepEqual(
+    bars.map((panel) => panel.length),
+    [2, 4, 5],
+    '2 + 4 + 5 = 11 bars, zero bars included',
+  );
   assert.deepEqual(
     bars.map((panel) => panel.map((b) => /^value: (\w+);/.exec(b.label)?.[1])),
-    [['female', 'male'], ['child', 'young', 'adult', 'old'], ['white', 'black', 'asian', 'indian', 'others']],
+    [
+      ['female', 'male'],
+      ['child', 'young', 'adult', 'old'],
+      ['white', 'black', 'asian', 'indian', 'others'],
+    ],
   );
 });
 
-test('each bar is its value\'s share of the images, on a 0-100 axis, and carries its count', async () => {
+test("each bar is its value's share of the images, on a 0-100 axis, and carries its count", async () => {
   const { svg } = await renderAttributeShares('RAF-DB', COUNTS);
   const [gender, age, ethnicity] = groups(svg, 'mark-rect role-mark').map((g) => shapes(g).map((b) => b.height));
   const plotHeight = 200; // the panels' height: 100 % of the images
@@ -97,11 +118,15 @@ test('each bar is its value\'s share of the images, on a 0-100 axis, and carries
     [54, 12, 26, 8, 0],
   ];
   [gender!, age!, ethnicity!].forEach((heights, i) =>
-    heights.forEach((h, j) => assert.ok(Math.abs(h - (plotHeight * expected[i]![j]!) / 100) < 0.01, `panel ${i} bar ${j}: ${h}`)),
+    heights.forEach((h, j) =>
+      assert.ok(Math.abs(h - (plotHeight * expected[i]![j]!) / 100) < 0.01, `panel ${i} bar ${j}: ${h}`),
+    ),
   );
   // Taller bar, larger count: the heights rank the values as the counts do.
   assert.ok(ethnicity![0]! > ethnicity![2]! && ethnicity![2]! > ethnicity![1]! && ethnicity![1]! > ethnicity![3]!);
-  const labels = groups(svg, 'mark-text role-mark').flatMap((g) => [...g.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]));
+  const labels = groups(svg, 'mark-text role-mark').flatMap((g) =>
+    [...g.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]),
+  );
   assert.deepEqual(labels.sort(), ['0', '0', '120', '250', '260', '380', '540', '600', '620', '80', '150'].sort());
 });
 
@@ -134,15 +159,24 @@ test('an empty cell is filled unlike every cell that has images', async () => {
   const emptyFills = new Set(rects.filter((r) => r.label.endsWith('; images: 0')).map((r) => r.fill));
   const fullFills = new Set(rects.filter((r) => !r.label.endsWith('; images: 0')).map((r) => r.fill));
   assert.equal(emptyFills.size, 1, 'all empty cells look alike');
-  assert.ok(![...emptyFills].some((f) => fullFills.has(f)), `empty fill ${[...emptyFills]} is also used by a non-empty cell`);
+  assert.ok(
+    ![...emptyFills].some((f) => fullFills.has(f)),
+    `empty fill ${[...emptyFills]} is also used by a non-empty cell`,
+  );
   assert.ok(fullFills.size > 10, 'non-empty cells are shaded by their count');
   // Not merely another shade of the ramp: the empty cells are red, every other cell is blue.
-  assert.ok([...emptyFills].every((f) => hue(f) === 'red'), `empty fill ${[...emptyFills]} is not red`);
+  assert.ok(
+    [...emptyFills].every((f) => hue(f) === 'red'),
+    `empty fill ${[...emptyFills]} is not red`,
+  );
   assert.deepEqual([...new Set([...fullFills].map(hue))], ['blue']);
 });
 
 test('both PNGs are their SVG at twice the size, and Vega has nothing to warn about', async () => {
-  const charts = [await renderAttributeShares('RAF-DB', COUNTS), await renderSubgroupHeatmap('RAF-DB', heatmapCells().cells)];
+  const charts = [
+    await renderAttributeShares('RAF-DB', COUNTS),
+    await renderSubgroupHeatmap('RAF-DB', heatmapCells().cells),
+  ];
   for (const { svg, png, warnings } of charts) {
     const [, width, height] = /^<svg [^>]*width="(\d+)" height="(\d+)"/.exec(svg)!;
     const meta = await sharp(png).metadata();

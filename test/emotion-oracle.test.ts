@@ -12,11 +12,22 @@ import type { FaceImage } from '../ml/architectures/backbone.js';
 import { loadHumanModel } from '../ml/human/models.js';
 import { selectBackend } from '../ml/runtime.js';
 import {
-  EMOTION_MODEL_ORDER, EMOTION_ORACLE_MODEL, EMOTION_ORACLE_PREPROCESSING, emotionOracleProbabilities, emotionScores, fromModelOrder,
+  EMOTION_MODEL_ORDER,
+  EMOTION_ORACLE_MODEL,
+  EMOTION_ORACLE_PREPROCESSING,
+  emotionOracleProbabilities,
+  emotionScores,
+  fromModelOrder,
 } from '../ml/human/emotion-oracle.js';
 
 /** `count` procedural faces showing `expression`, in a style's own size and channels. */
-async function faces(style: 'fer2013' | 'affectnet', size: number, expression: Emotion, count: number, seed: number): Promise<FaceImage[]> {
+async function faces(
+  style: 'fer2013' | 'affectnet',
+  size: number,
+  expression: Emotion,
+  count: number,
+  seed: number,
+): Promise<FaceImage[]> {
   const random = seededRandom(seed, 'emotion oracle', style, expression);
   const out: FaceImage[] = [];
   for (let i = 0; i < count; i++) {
@@ -40,10 +51,16 @@ function uniformImage(width: number, height: number, rgb: readonly number[]): Fa
 
 const argmax = (row: Float32Array): Emotion => EMOTIONS[row.reduce((best, v, i) => (v > row[best]! ? i : best), 0)]!;
 
-function assertProbabilities(row: Float32Array | { error: string } | undefined, what: string): asserts row is Float32Array {
+function assertProbabilities(
+  row: Float32Array | { error: string } | undefined,
+  what: string,
+): asserts row is Float32Array {
   assert.ok(row instanceof Float32Array, `${what}: ${JSON.stringify(row)}`);
   assert.equal(row.length, EMOTIONS.length, what);
-  assert.ok(row.every((p) => p >= 0 && p <= 1), `${what}: ${row.join(', ')} leave 0..1`);
+  assert.ok(
+    row.every((p) => p >= 0 && p <= 1),
+    `${what}: ${row.join(', ')} leave 0..1`,
+  );
   const sum = row.reduce((a, p) => a + p, 0);
   assert.ok(Math.abs(sum - 1) <= 1e-4, `${what}: sums to ${sum}`);
 }
@@ -98,7 +115,8 @@ test("emotionScores feeds the graph human's preprocessing and reorders what it a
   // 0..1 RGB → 0.2989 R + 0.5870 G + 0.1140 B → (gray − 0.5) × 2; gray input counts as R = G = B.
   const expected = [(0.2989 - 0.5) * 2, (0.2989 + 0.587 + 0.114 - 0.5) * 2, -1];
   expected.forEach((want, i) => {
-    for (const v of values.subarray(i * pixel, (i + 1) * pixel)) assert.ok(Math.abs(v - want) <= 1e-6, `image ${i}: ${v}, expected ${want}`);
+    for (const v of values.subarray(i * pixel, (i + 1) * pixel))
+      assert.ok(Math.abs(v - want) <= 1e-6, `image ${i}: ${v}, expected ${want}`);
   });
   input.dispose();
   assert.equal(rows.length, 3);
@@ -113,8 +131,17 @@ test("emotionScores feeds the graph human's preprocessing and reorders what it a
 
 test('a gray image is fed exactly as its RGB copy, through the bilinear resize', () => {
   const { model, fed } = fakeModel([0, 0, 0, 1, 0, 0, 0]);
-  const gray: FaceImage = { pixels: Uint8Array.from({ length: 48 * 48 }, (_, i) => (i * 37) % 256), width: 48, height: 48, channels: 1 };
-  const rgb: FaceImage = { ...gray, channels: 3, pixels: Uint8Array.from({ length: 48 * 48 * 3 }, (_, i) => gray.pixels[Math.floor(i / 3)]!) };
+  const gray: FaceImage = {
+    pixels: Uint8Array.from({ length: 48 * 48 }, (_, i) => (i * 37) % 256),
+    width: 48,
+    height: 48,
+    channels: 1,
+  };
+  const rgb: FaceImage = {
+    ...gray,
+    channels: 3,
+    pixels: Uint8Array.from({ length: 48 * 48 * 3 }, (_, i) => gray.pixels[Math.floor(i / 3)]!),
+  };
   emotionScores(model, [gray, rgb]);
   const [a, b] = tf.split(fed[0]!, 2, 0);
   assert.deepEqual(a!.dataSync(), b!.dataSync());
@@ -124,7 +151,10 @@ test('a gray image is fed exactly as its RGB copy, through the bilinear resize',
 test('a model whose outputs are not probabilities is an error, not passed on', () => {
   const before = tf.memory().numTensors;
   const logits = fakeModel([2.5, -1, 0.3, 4, 0, 1, -3]);
-  assert.throws(() => emotionScores(logits.model, [uniformImage(4, 4, [128])]), /expected probabilities \(a softmax output\)/);
+  assert.throws(
+    () => emotionScores(logits.model, [uniformImage(4, 4, [128])]),
+    /expected probabilities \(a softmax output\)/,
+  );
   const scaled = fakeModel([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]);
   assert.throws(() => emotionScores(scaled.model, [uniformImage(4, 4, [128])]), /sum to 0\.7/);
   tf.dispose([...logits.fed, ...scaled.fed]);
@@ -160,7 +190,8 @@ describe(`the pretrained "${EMOTION_ORACLE_MODEL}" model`, () => {
     assert.deepEqual(emotionScores(model, images), rows);
     images.forEach((image, i) => {
       const [alone] = emotionScores(model, [image]);
-      for (let k = 0; k < EMOTIONS.length; k++) assert.ok(Math.abs(alone![k]! - rows[i]![k]!) <= 1e-6, `image ${i}, class ${k}`);
+      for (let k = 0; k < EMOTIONS.length; k++)
+        assert.ok(Math.abs(alone![k]! - rows[i]![k]!) <= 1e-6, `image ${i}, class ${k}`);
     });
     assert.notDeepEqual(rows[0], rows[3], 'two faces, one answer');
   });
@@ -191,10 +222,16 @@ describe('emotionOracleProbabilities', () => {
     files.push(await encode(colour[0]!, 'jpeg'));
     files.push(await encodePng(await renderFace(STYLES.affectnet, 64, seededRandom(2, 'png rgb'), 'fear')));
     const progress: Array<[number, number]> = [];
-    const results = await emotionOracleProbabilities(files.length, (i) => files[i]!, { backend: 'wasm', progress: (done, total) => progress.push([done, total]) });
+    const results = await emotionOracleProbabilities(files.length, (i) => files[i]!, {
+      backend: 'wasm',
+      progress: (done, total) => progress.push([done, total]),
+    });
     assert.equal(results.length, files.length);
     const failed = results[3];
-    assert.ok(failed && !(failed instanceof Float32Array) && /^cannot decode: /.test(failed.error), JSON.stringify(failed));
+    assert.ok(
+      failed && !(failed instanceof Float32Array) && /^cannot decode: /.test(failed.error),
+      JSON.stringify(failed),
+    );
     // What the workers answer is what emotionScores gives for the decoded pixels here.
     const model = await loadHumanModel(EMOTION_ORACLE_MODEL);
     for (let i = 0; i < files.length; i++) {
@@ -204,17 +241,29 @@ describe('emotionOracleProbabilities', () => {
       const raster = await decodeImage(files[i]!);
       const channels = raster.channels <= 2 ? 1 : 3;
       assert.equal(raster.channels, i >= files.length - 2 ? 3 : 1, `file ${i} decodes to ${raster.channels} channels`);
-      const [here] = emotionScores(model, [{ pixels: raster.data, width: raster.width, height: raster.height, channels }]);
-      for (let k = 0; k < EMOTIONS.length; k++) assert.ok(Math.abs(here![k]! - row[k]!) <= 1e-6, `file ${i}, class ${k}: ${row[k]} vs ${here![k]}`);
+      const [here] = emotionScores(model, [
+        { pixels: raster.data, width: raster.width, height: raster.height, channels },
+      ]);
+      for (let k = 0; k < EMOTIONS.length; k++)
+        assert.ok(Math.abs(here![k]! - row[k]!) <= 1e-6, `file ${i}, class ${k}: ${row[k]} vs ${here![k]}`);
     }
     model.dispose();
     assert.deepEqual(progress.at(-1), [files.length, files.length]);
-    assert.ok(progress.every(([done], i) => i === 0 || done > progress[i - 1]![0]), JSON.stringify(progress));
+    assert.ok(
+      progress.every(([done], i) => i === 0 || done > progress[i - 1]![0]),
+      JSON.stringify(progress),
+    );
     const again = await emotionOracleProbabilities(files.length, (i) => files[i]!, { backend: 'wasm' });
     assert.deepEqual(again, results);
   });
 
   test('no images need no workers', async () => {
-    assert.deepEqual(await emotionOracleProbabilities(0, () => assert.fail('read without work'), { backend: 'wasm', progress: () => assert.fail('progress without work') }), []);
+    assert.deepEqual(
+      await emotionOracleProbabilities(0, () => assert.fail('read without work'), {
+        backend: 'wasm',
+        progress: () => assert.fail('progress without work'),
+      }),
+      [],
+    );
   });
 });

@@ -41,8 +41,25 @@ seed: 5
 stages:
 ${SOURCES}${options.fourth ? FOURTH : ''}${REST(['fer2013', 'nhfi', 'affectnet', ...(options.fourth ? ['fer2013-more'] : [])].join(', '), options.nhfiEpochs ?? 2)}`;
 
-const ALL_STAGES = ['fer2013', 'nhfi', 'affectnet', 'merge', 'reclassify', 'agr', 'distribute', 'evaluator', 'artificial', 'train-fer2013', 'train-nhfi',
-  'train-affectnet', 'train-artificial', 'train-merged', 'cross', 'report', 'card'];
+const ALL_STAGES = [
+  'fer2013',
+  'nhfi',
+  'affectnet',
+  'merge',
+  'reclassify',
+  'agr',
+  'distribute',
+  'evaluator',
+  'artificial',
+  'train-fer2013',
+  'train-nhfi',
+  'train-affectnet',
+  'train-artificial',
+  'train-merged',
+  'cross',
+  'report',
+  'card',
+];
 const sorted = (names: string[]) => [...names].sort();
 
 function lockfile(dir: string): Lockfile {
@@ -61,7 +78,8 @@ describe('the reduced demo, end to end', () => {
 
   test('every stage type runs in it, and a second run executes nothing and says where the report is', async () => {
     const types = new Set(Object.values(lockfile(dir).stages).map((s) => s.type));
-    for (const type of builtInRegistry.types()) assert.ok(types.has(type), `stage type ${type} is not in the end-to-end pipeline`);
+    for (const type of builtInRegistry.types())
+      assert.ok(types.has(type), `stage type ${type} is not in the end-to-end pipeline`);
     const again = await cli(dir, 'run', 'p.yaml');
     assert.equal(again.code, 0, again.stderr);
     assert.match(again.stderr + again.stdout, /nothing to do: all 17 stages are fresh/);
@@ -91,17 +109,38 @@ describe('the reduced demo, end to end', () => {
     fs.writeFileSync(path.join(dir, 'p.yaml'), pipeline({ fourth: true, nhfiEpochs: 3 }));
     const run = await cli(dir, 'run', 'p.yaml', '--json');
     assert.equal(run.code, 0, run.stderr.slice(-3000));
-    assert.deepEqual(sorted(executedStages(run)), sorted(['fer2013-more', 'merge', 'reclassify', 'agr', 'distribute', 'evaluator', 'train-fer2013', 'train-nhfi',
-      'train-affectnet', 'train-merged', 'cross', 'report']));
+    assert.deepEqual(
+      sorted(executedStages(run)),
+      sorted([
+        'fer2013-more',
+        'merge',
+        'reclassify',
+        'agr',
+        'distribute',
+        'evaluator',
+        'train-fer2013',
+        'train-nhfi',
+        'train-affectnet',
+        'train-merged',
+        'cross',
+        'report',
+      ]),
+    );
     const store = new Store(path.join(dir, '.fer-dag'));
     const agr = store.getRecord(lockfile(dir).stages.agr!.key as never)!;
     const metrics = agr.metrics as { imagesPredicted: number; predictionsMemoised: number };
-    const lines = store.readBlob(agr.outputs['manifest.jsonl']!.hash).toString().trim().split('\n').map((l) => JSON.parse(l) as { source: string });
+    const lines = store
+      .readBlob(agr.outputs['manifest.jsonl']!.hash)
+      .toString()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { source: string });
     const added = lines.filter((r) => r.source === 'fer2013-more').length;
-    const previous = (store.getRecord(before.stages.agr!.key as never)!.metrics as { imagesPredicted: number }).imagesPredicted;
+    const previous = (store.getRecord(before.stages.agr!.key as never)!.metrics as { imagesPredicted: number })
+      .imagesPredicted;
     store.close();
     assert.ok(added > 0);
-    assert.equal(metrics.imagesPredicted, added, 'only the new source\'s images went through the attribute models');
+    assert.equal(metrics.imagesPredicted, added, "only the new source's images went through the attribute models");
     assert.equal(metrics.predictionsMemoised, previous, 'every earlier image came from the memo');
   });
 });

@@ -34,17 +34,21 @@ function groups(svg: string, prefix: string): string[] {
 
 /** The text of every element in the SVG's groups of one role, e.g. `role-title-text`. */
 function textsOfRole(svg: string, role: string): string[] {
-  return groups(svg, `mark-text ${role}`).flatMap((g) => [...g.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!));
+  return groups(svg, `mark-text ${role}`).flatMap((g) =>
+    [...g.matchAll(/<text[^>]*>([^<]*)<\/text>/g)].map((m) => m[1]!),
+  );
 }
 
 /** The cells of a heatmap (rects are written as paths), with their aria label, top edge and fill. */
 function cells(svg: string): Array<{ label: string; y: number; fill: string }> {
   const [rects] = groups(svg, 'mark-rect role-mark');
-  return [...rects!.matchAll(/<path aria-label="([^"]*)"[^>]* d="M[-\d.e]+,([-\d.e]+)[^"]*" fill="([^"]*)"/g)].map((m) => ({
-    label: m[1]!,
-    y: Number(m[2]),
-    fill: m[3]!,
-  }));
+  return [...rects!.matchAll(/<path aria-label="([^"]*)"[^>]* d="M[-\d.e]+,([-\d.e]+)[^"]*" fill="([^"]*)"/g)].map(
+    (m) => ({
+      label: m[1]!,
+      y: Number(m[2]),
+      fill: m[3]!,
+    }),
+  );
 }
 
 /** WCAG relative luminance of a `#rrggbb` or `rgb(r, g, b)` fill: lower is darker. */
@@ -65,7 +69,20 @@ test('the accuracy matrix has one cell and one label per model and test set, in 
   assert.deepEqual(textsOfRole(svg, 'role-axis-title').sort(), ['test set', 'trained model']);
   // Rows top to bottom in the given model order, whatever order `accuracy` lists them in.
   const rowModel = rects.map((r) => /model: ([^;]*);/.exec(r.label)?.[1]);
-  assert.deepEqual(rowModel, ['RAF-DB', 'RAF-DB', 'RAF-DB', 'RAF-DB', 'FER2013', 'FER2013', 'FER2013', 'FER2013', 'merged', 'merged', 'merged', 'merged']);
+  assert.deepEqual(rowModel, [
+    'RAF-DB',
+    'RAF-DB',
+    'RAF-DB',
+    'RAF-DB',
+    'FER2013',
+    'FER2013',
+    'FER2013',
+    'FER2013',
+    'merged',
+    'merged',
+    'merged',
+    'merged',
+  ]);
   const tops = [0, 4, 8].map((i) => rects[i]!.y);
   assert.ok(tops[0]! < tops[1]! && tops[1]! < tops[2]!, `rows are not top to bottom: ${tops}`);
   assert.deepEqual(textsOfRole(svg, 'role-axis-label').slice(0, 4), ['RAF-DB', 'FER2013', 'AffectNet', 'merged']);
@@ -80,8 +97,14 @@ test('a higher accuracy is a darker cell, and its label turns white', async () =
   assert.ok(best < mid && mid < worst, `luminances ${best}, ${mid}, ${worst} do not fall as accuracy rises`);
   const [labels] = groups(svg, 'mark-text role-mark');
   const fills = [...labels!.matchAll(/<text[^>]* fill="([^"]*)"[^>]*>([^<]*)</g)].map((m) => [m[2], m[1]]);
-  assert.deepEqual(fills.find(([t]) => t === '86.7'), ['86.7', 'white']);
-  assert.deepEqual(fills.find(([t]) => t === '12.3'), ['12.3', '#222222']);
+  assert.deepEqual(
+    fills.find(([t]) => t === '86.7'),
+    ['86.7', 'white'],
+  );
+  assert.deepEqual(
+    fills.find(([t]) => t === '12.3'),
+    ['12.3', '#222222'],
+  );
 });
 
 test('a missing accuracy is refused, naming the model and the test set', () => {
@@ -121,13 +144,35 @@ test('a confusion matrix that is not square, or does not match the classes, is r
   assert.throws(() => confusionSpec('m', DIAGONAL.slice(0, 6)), {
     message: 'm: the confusion matrix has 6 rows, but there are 7 classes',
   });
-  assert.throws(() => confusionSpec('m', [[1, 0], [0, 1]], ['a', 'b', 'c']), {
-    message: 'm: the confusion matrix has 2 rows, but there are 3 classes',
-  });
+  assert.throws(
+    () =>
+      confusionSpec(
+        'm',
+        [
+          [1, 0],
+          [0, 1],
+        ],
+        ['a', 'b', 'c'],
+      ),
+    {
+      message: 'm: the confusion matrix has 2 rows, but there are 3 classes',
+    },
+  );
   // Counts passed where shares were meant would saturate every cell.
-  assert.throws(() => confusionSpec('m', [[12, 3], [4, 20]], ['a', 'b']), {
-    message: 'm: true a, predicted a: 12 is not a share between 0 and 1',
-  });
+  assert.throws(
+    () =>
+      confusionSpec(
+        'm',
+        [
+          [12, 3],
+          [4, 20],
+        ],
+        ['a', 'b'],
+      ),
+    {
+      message: 'm: true a, predicted a: 12 is not a share between 0 and 1',
+    },
+  );
 });
 
 test('both PNGs are their SVG at twice the size, and Vega has nothing to warn about', async () => {

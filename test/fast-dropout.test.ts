@@ -13,7 +13,11 @@ test('FastDropout drops the given share in training, scales the rest, and is the
   assert.ok(Math.abs(kept.length / trained.length - 0.75) < 0.01, `kept ${kept.length / trained.length}`);
   assert.ok(kept.every((v) => Math.abs(v - 1 / 0.75) < 1e-6));
   const second = (layer.apply(input, { training: true }) as tf.Tensor).dataSync();
-  assert.notDeepEqual(Array.from(second.slice(0, 200)), Array.from(trained.slice(0, 200)), 'each call draws a new mask');
+  assert.notDeepEqual(
+    Array.from(second.slice(0, 200)),
+    Array.from(trained.slice(0, 200)),
+    'each call draws a new mask',
+  );
   assert.ok((layer.apply(input, { training: false }) as tf.Tensor).dataSync().every((v) => v === 1));
   assert.equal(layer.getClassName(), 'Dropout', 'saved models name the stock layer, so they load anywhere');
 });

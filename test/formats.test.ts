@@ -15,13 +15,24 @@ import { fer2013Row, imageBytes } from './image-fixtures.js';
 async function read(format: string, root: string, options: DatasetOptions = {}): Promise<SourceListing> {
   const store = new Store(path.join(root, '..', `.store-${path.basename(root)}`));
   const { files } = await hashPath(store.statCache, root);
-  return FORMAT_READERS[format]!(datasetInputView('src', root, { format, ...options }, files, treeHash(files)), options);
+  return FORMAT_READERS[format]!(
+    datasetInputView('src', root, { format, ...options }, files, treeHash(files)),
+    options,
+  );
 }
 
 const labelsByPath = (listing: SourceListing) => Object.fromEntries(listing.images.map((i) => [i.origPath, i.label]));
 
 test('class names in any common spelling resolve; contempt is known but not canonical', () => {
-  for (const [name, emotion] of Object.entries({ Anger: 'angry', HAPPINESS: 'happy', neutrality: 'neutral', sadness: 'sad', surprised: 'surprise', fearful: 'fear', disgusted: 'disgust' })) {
+  for (const [name, emotion] of Object.entries({
+    Anger: 'angry',
+    HAPPINESS: 'happy',
+    neutrality: 'neutral',
+    sadness: 'sad',
+    surprised: 'surprise',
+    fearful: 'fear',
+    disgusted: 'disgust',
+  })) {
     assert.equal(canonicalEmotion(name), emotion, name);
   }
   assert.equal(canonicalEmotion('contempt'), null);
@@ -31,22 +42,55 @@ test('class names in any common spelling resolve; contempt is known but not cano
 
 test('fer2013-csv reads FER2013 ids in their own order: 4 is sad and 6 is neutral', async () => {
   const dir = makeProject({
-    'fer/fer2013.csv': ['emotion,pixels,Usage', fer2013Row(4, 1), fer2013Row(6, 2, 'PublicTest'), fer2013Row(0, 3, 'PrivateTest'), fer2013Row(5, 4)].join('\n') + '\n',
+    'fer/fer2013.csv':
+      [
+        'emotion,pixels,Usage',
+        fer2013Row(4, 1),
+        fer2013Row(6, 2, 'PublicTest'),
+        fer2013Row(0, 3, 'PrivateTest'),
+        fer2013Row(5, 4),
+      ].join('\n') + '\n',
   });
   const listing = await read('fer2013-csv', path.join(dir, 'fer'));
-  assert.deepEqual(labelsByPath(listing), { 'fer2013.csv:2': 'sad', 'fer2013.csv:3': 'neutral', 'fer2013.csv:4': 'angry', 'fer2013.csv:5': 'surprise' });
-  assert.deepEqual(listing.images.map((i) => [i.split, i.fields?.usage]), [['train', 'Training'], ['val', 'PublicTest'], ['test', 'PrivateTest'], ['train', 'Training']]);
+  assert.deepEqual(labelsByPath(listing), {
+    'fer2013.csv:2': 'sad',
+    'fer2013.csv:3': 'neutral',
+    'fer2013.csv:4': 'angry',
+    'fer2013.csv:5': 'surprise',
+  });
+  assert.deepEqual(
+    listing.images.map((i) => [i.split, i.fields?.usage]),
+    [
+      ['train', 'Training'],
+      ['val', 'PublicTest'],
+      ['test', 'PrivateTest'],
+      ['train', 'Training'],
+    ],
+  );
   assert.deepEqual(listing.skipped, []);
 });
 
 test('a FER2013 row with an unknown id is skipped and named by its line; a wrong pixel count is left to decoding', async () => {
   const dir = makeProject({
-    'fer/fer2013.csv': ['emotion,pixels,Usage', fer2013Row(3, 1), fer2013Row(3, 2, 'Training', 2000), fer2013Row(9, 3), ',1 2,Training'].join('\n') + '\n',
+    'fer/fer2013.csv':
+      [
+        'emotion,pixels,Usage',
+        fer2013Row(3, 1),
+        fer2013Row(3, 2, 'Training', 2000),
+        fer2013Row(9, 3),
+        ',1 2,Training',
+      ].join('\n') + '\n',
   });
   const listing = await read('fer2013-csv', path.join(dir, 'fer'));
   // The pixels are counted where they are parsed (merge's workers), under the same line number.
-  assert.deepEqual(listing.images.map((i) => i.origPath), ['fer2013.csv:2', 'fer2013.csv:3']);
-  assert.throws(() => parsePixelText(String(listing.images[1]!.bytes.kind === 'pixels' && listing.images[1]!.bytes.read()), 2304), /2000 pixels, expected 2304/);
+  assert.deepEqual(
+    listing.images.map((i) => i.origPath),
+    ['fer2013.csv:2', 'fer2013.csv:3'],
+  );
+  assert.throws(
+    () => parsePixelText(String(listing.images[1]!.bytes.kind === 'pixels' && listing.images[1]!.bytes.read()), 2304),
+    /2000 pixels, expected 2304/,
+  );
   assert.deepEqual(listing.skipped, [
     { origPath: 'fer2013.csv:4', reason: 'emotion "9" is not a FER2013 id 0–6' },
     { origPath: 'fer2013.csv:5', reason: 'emotion "" is not a FER2013 id 0–6' },
@@ -54,30 +98,55 @@ test('a FER2013 row with an unknown id is skipped and named by its line; a wrong
 });
 
 /** The gray values of each image a listing holds, as merge's workers parse them. */
-const pixelsOf = (listing: SourceListing) => listing.images.map((i) => (i.bytes.kind === 'pixels' ? [...parsePixelText(String(i.bytes.read()), 2304)] : []));
+const pixelsOf = (listing: SourceListing) =>
+  listing.images.map((i) => (i.bytes.kind === 'pixels' ? [...parsePixelText(String(i.bytes.read()), 2304)] : []));
 
 test("FER2013's other shapes read into the same images: Kaggle's quoted train.csv (CRLF, BOM) and icml_face_data.csv", async () => {
-  const rows = [[4, 1, 'Training'], [6, 2, 'PublicTest'], [0, 3, 'PrivateTest']] as const;
+  const rows = [
+    [4, 1, 'Training'],
+    [6, 2, 'PublicTest'],
+    [0, 3, 'PrivateTest'],
+  ] as const;
   const pixels = (seed: number) => fer2013Row(0, seed).split(',')[1]!;
   const dir = makeProject({
-    'original/fer2013.csv': ['emotion,pixels,Usage', ...rows.map(([id, seed, usage]) => fer2013Row(id, seed, usage))].join('\n') + '\n',
+    'original/fer2013.csv':
+      ['emotion,pixels,Usage', ...rows.map(([id, seed, usage]) => fer2013Row(id, seed, usage))].join('\n') + '\n',
     // Kaggle's train.csv: a byte-order mark, CRLF line ends, each pixels field quoted, no Usage.
-    'kaggle/train.csv': '\uFEFF' + ['emotion,pixels', ...rows.map(([id, seed]) => `${id},"${pixels(seed)}"`)].join('\r\n') + '\r\n',
+    'kaggle/train.csv':
+      '\uFEFF' + ['emotion,pixels', ...rows.map(([id, seed]) => `${id},"${pixels(seed)}"`)].join('\r\n') + '\r\n',
     // icml_face_data.csv: a space after each comma of the header, Usage before pixels.
-    'icml/icml_face_data.csv': ['emotion, Usage, pixels', ...rows.map(([id, seed, usage]) => `${id},${usage},${pixels(seed)}`)].join('\n') + '\n',
+    'icml/icml_face_data.csv':
+      ['emotion, Usage, pixels', ...rows.map(([id, seed, usage]) => `${id},${usage},${pixels(seed)}`)].join('\n') +
+      '\n',
   });
   const original = await read('fer2013-csv', path.join(dir, 'original'));
   const kaggle = await read('fer2013-csv', path.join(dir, 'kaggle'));
   const icml = await read('fer2013-csv', path.join(dir, 'icml'));
   for (const listing of [original, kaggle, icml]) {
     assert.deepEqual(listing.skipped, []);
-    assert.deepEqual(listing.images.map((i) => i.label), ['sad', 'neutral', 'angry']);
+    assert.deepEqual(
+      listing.images.map((i) => i.label),
+      ['sad', 'neutral', 'angry'],
+    );
     assert.deepEqual(pixelsOf(listing), pixelsOf(original));
   }
-  assert.deepEqual(kaggle.images.map((i) => i.origPath), ['train.csv:2', 'train.csv:3', 'train.csv:4']);
-  assert.deepEqual(icml.images.map((i) => [i.split, i.fields?.usage]), [['train', 'Training'], ['val', 'PublicTest'], ['test', 'PrivateTest']]);
+  assert.deepEqual(
+    kaggle.images.map((i) => i.origPath),
+    ['train.csv:2', 'train.csv:3', 'train.csv:4'],
+  );
+  assert.deepEqual(
+    icml.images.map((i) => [i.split, i.fields?.usage]),
+    [
+      ['train', 'Training'],
+      ['val', 'PublicTest'],
+      ['test', 'PrivateTest'],
+    ],
+  );
   // Without Usage the file's name is its split: Kaggle's train.csv is FER2013's Training part.
-  assert.deepEqual(kaggle.images.map((i) => [i.split, i.fields]), Array(3).fill(['train', undefined]));
+  assert.deepEqual(
+    kaggle.images.map((i) => [i.split, i.fields]),
+    Array(3).fill(['train', undefined]),
+  );
 });
 
 test("Kaggle's test.csv (no emotion column) is refused, naming the labelled files; a file without pixels is named", async () => {
@@ -87,20 +156,39 @@ test("Kaggle's test.csv (no emotion column) is refused, naming the labelled file
   });
   const listing = await read('fer2013-csv', path.join(dir, 'kaggle'));
   assert.equal(listing.images.length, 0);
-  assert.deepEqual(listing.skipped.map((s) => s.origPath), ['example_submission.csv:1', 'test.csv:1']);
+  assert.deepEqual(
+    listing.skipped.map((s) => s.origPath),
+    ['example_submission.csv:1', 'test.csv:1'],
+  );
   assert.match(listing.skipped[0]!.reason, /header names no "pixels" column \(found "id,emotion"\)/);
-  assert.match(listing.skipped[1]!.reason, /no "emotion" column: the file is unlabelled .* use the labelled fer2013\.csv or icml_face_data\.csv/);
+  assert.match(
+    listing.skipped[1]!.reason,
+    /no "emotion" column: the file is unlabelled .* use the labelled fer2013\.csv or icml_face_data\.csv/,
+  );
 });
 
 test('folders: class folders in any spelling, optional split folders, a labels map, unknown folders skipped', async () => {
   const dir = makeProject();
   const png = await imageBytes(1);
-  for (const rel of ['nhfi/train/anger/a.png', 'nhfi/train/neutrality/b.png', 'nhfi/test/Happiness/c.png', 'nhfi/test/contempt/d.png', 'nhfi/test/bored/e.png', 'nhfi/test/bored/f.png', 'nhfi/test/sad/notes.txt', 'nhfi/readme.png']) {
+  for (const rel of [
+    'nhfi/train/anger/a.png',
+    'nhfi/train/neutrality/b.png',
+    'nhfi/test/Happiness/c.png',
+    'nhfi/test/contempt/d.png',
+    'nhfi/test/bored/e.png',
+    'nhfi/test/bored/f.png',
+    'nhfi/test/sad/notes.txt',
+    'nhfi/readme.png',
+  ]) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), png);
   }
   const listing = await read('folders', path.join(dir, 'nhfi'));
-  assert.deepEqual(labelsByPath(listing), { 'test/Happiness/c.png': 'happy', 'train/anger/a.png': 'angry', 'train/neutrality/b.png': 'neutral' });
+  assert.deepEqual(labelsByPath(listing), {
+    'test/Happiness/c.png': 'happy',
+    'train/anger/a.png': 'angry',
+    'train/neutrality/b.png': 'neutral',
+  });
   assert.deepEqual(listing.images.map((i) => i.split).sort(), ['test', 'train', 'train']);
   assert.deepEqual(listing.dropped, { contempt: 1 });
   const reasons = listing.skipped.map((s) => `${s.origPath} ${s.count ?? 1}: ${s.reason.split(';')[0]}`).sort();
@@ -118,7 +206,15 @@ test('folders: class folders in any spelling, optional split folders, a labels m
 test('affectnet reads its own ids: 0 is neutral and 6 is angry; 7–10 are dropped and counted by name', async () => {
   const dir = makeProject();
   const png = await imageBytes(2, { channels: 3 });
-  for (const rel of ['an/0/x.png', 'an/6/y.png', 'an/1/z.png', 'an/7/c.png', 'an/8/n.png', 'an/10/f.png', 'an/11/q.png']) {
+  for (const rel of [
+    'an/0/x.png',
+    'an/6/y.png',
+    'an/1/z.png',
+    'an/7/c.png',
+    'an/8/n.png',
+    'an/10/f.png',
+    'an/11/q.png',
+  ]) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.writeFileSync(path.join(dir, rel), png);
   }
@@ -130,17 +226,24 @@ test('affectnet reads its own ids: 0 is neutral and 6 is angry; 7–10 are dropp
 });
 
 test('raf-db reads the label list (1 surprise … 7 neutral) and finds aligned images; missing ones are listed', async () => {
-  const dir = makeProject({ 'raf/EmoLabel/list_patition_label.txt': 'train_00001.jpg 1\ntrain_00002.jpg 7\ntest_0001.jpg 6\ntest_0002.jpg 4\ntest_0003.jpg x\n' });
+  const dir = makeProject({
+    'raf/EmoLabel/list_patition_label.txt':
+      'train_00001.jpg 1\ntrain_00002.jpg 7\ntest_0001.jpg 6\ntest_0002.jpg 4\ntest_0003.jpg x\n',
+  });
   const jpg = await imageBytes(3, { channels: 3, format: 'jpeg' });
   fs.mkdirSync(path.join(dir, 'raf/Image/aligned'), { recursive: true });
-  for (const name of ['train_00001_aligned.jpg', 'train_00002_aligned.jpg', 'test_0001_aligned.jpg']) fs.writeFileSync(path.join(dir, 'raf/Image/aligned', name), jpg);
+  for (const name of ['train_00001_aligned.jpg', 'train_00002_aligned.jpg', 'test_0001_aligned.jpg'])
+    fs.writeFileSync(path.join(dir, 'raf/Image/aligned', name), jpg);
   const listing = await read('raf-db', path.join(dir, 'raf'));
   assert.deepEqual(labelsByPath(listing), {
     'Image/aligned/test_0001_aligned.jpg': 'angry',
     'Image/aligned/train_00001_aligned.jpg': 'surprise',
     'Image/aligned/train_00002_aligned.jpg': 'neutral',
   });
-  assert.deepEqual(listing.skipped.map((s) => s.origPath), ['EmoLabel/list_patition_label.txt:4', 'EmoLabel/list_patition_label.txt:5']);
+  assert.deepEqual(
+    listing.skipped.map((s) => s.origPath),
+    ['EmoLabel/list_patition_label.txt:4', 'EmoLabel/list_patition_label.txt:5'],
+  );
   assert.match(listing.skipped[0]!.reason, /image test_0002.jpg is listed but not found/);
 });
 
@@ -154,9 +257,15 @@ test('raf-db keeps its manual gender, race and age range as annotations; "unsure
   });
   const jpg = await imageBytes(4, { channels: 3, format: 'jpeg' });
   fs.mkdirSync(path.join(dir, 'raf/Image/aligned'), { recursive: true });
-  for (const name of ['train_00001_aligned.jpg', 'test_0001_aligned.jpg']) fs.writeFileSync(path.join(dir, 'raf/Image/aligned', name), jpg);
+  for (const name of ['train_00001_aligned.jpg', 'test_0001_aligned.jpg'])
+    fs.writeFileSync(path.join(dir, 'raf/Image/aligned', name), jpg);
   const listing = await read('raf-db', path.join(dir, 'raf'));
   const byPath = Object.fromEntries(listing.images.map((i) => [i.origPath, i.annotations]));
-  assert.deepEqual(byPath['Image/aligned/train_00001_aligned.jpg'], { gender: 'female', ethnicity: 'asian', ageMin: 20, ageMax: 39 });
+  assert.deepEqual(byPath['Image/aligned/train_00001_aligned.jpg'], {
+    gender: 'female',
+    ethnicity: 'asian',
+    ageMin: 20,
+    ageMax: 39,
+  });
   assert.deepEqual(byPath['Image/aligned/test_0001_aligned.jpg'], { ethnicity: 'black', ageMin: 70, ageMax: 120 });
 });

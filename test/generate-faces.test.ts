@@ -32,7 +32,10 @@ async function runProject(seed: number, stages: string): Promise<Run> {
   const loaded = loadPipeline(path.join(dir, 'p.yaml'), builtInRegistry);
   assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.diagnostics));
   const events: EngineEvent[] = [];
-  const summary = await runPipeline(loaded.value, new Store(loaded.value.storeDir), { jobs: 2, emit: (e) => events.push(e) });
+  const summary = await runPipeline(loaded.value, new Store(loaded.value.storeDir), {
+    jobs: 2,
+    emit: (e) => events.push(e),
+  });
   const store = new Store(path.join(dir, '.fer-dag'));
   const bytes = (stage: string, rel: string) => {
     const file = summary.lock.stages[stage]!.outputs.files[rel];
@@ -41,7 +44,10 @@ async function runProject(seed: number, stages: string): Promise<Run> {
   };
   const text = (stage: string, rel: string) => bytes(stage, rel).toString('utf8');
   const annotations = (stage: string) =>
-    text(stage, 'annotations.jsonl').trimEnd().split('\n').map((line) => JSON.parse(line) as FaceAnnotation);
+    text(stage, 'annotations.jsonl')
+      .trimEnd()
+      .split('\n')
+      .map((line) => JSON.parse(line) as FaceAnnotation);
   return { lock: summary.lock, events, text, bytes, annotations };
 }
 
@@ -63,7 +69,10 @@ test('fer2013 style: the original CSV layout with FER2013 label ids', async () =
     assert.ok(values.every((v) => Number.isInteger(v) && v >= 0 && v <= 255));
     assert.ok(['Training', 'PublicTest', 'PrivateTest'].includes(usage!), usage);
   }
-  const fer2013Id = { angry: 0, disgust: 1, fear: 2, happy: 3, sad: 4, surprise: 5, neutral: 6 } as Record<string, number>;
+  const fer2013Id = { angry: 0, disgust: 1, fear: 2, happy: 3, sad: 4, surprise: 5, neutral: 6 } as Record<
+    string,
+    number
+  >;
   const seen = new Set<string>();
   for (const a of annotations) {
     const line = Number(/^fer2013\.csv:(\d+)$/.exec(a.origPath)![1]); // 1-based, the header is line 1
@@ -73,14 +82,28 @@ test('fer2013 style: the original CSV layout with FER2013 label ids', async () =
   assert.ok(seen.has('sad') && seen.has('neutral'), 'the run has sad (id 4) and neutral (id 6) rows to check');
   assert.equal(annotations[0]!.origPath, 'fer2013.csv:2');
   assert.ok(!annotations.some((a) => a.trueLabel === 'contempt'), 'FER2013 has no contempt class');
-  assert.deepEqual(JSON.parse(run.text('fer', 'dataset.json')), { format: 'fer2013-csv', style: 'fer2013', generator: 'fer-dag procedural faces v1' });
+  assert.deepEqual(JSON.parse(run.text('fer', 'dataset.json')), {
+    format: 'fer2013-csv',
+    style: 'fer2013',
+    generator: 'fer-dag procedural faces v1',
+  });
 });
 
 test('affectnet style: folders named by AffectNet ids, RGB PNGs of the requested size, some contempt', async () => {
   const run = await main();
   const annotations = run.annotations('aff');
-  const affectNetId: Record<string, string> = { neutral: '0', happy: '1', sad: '2', surprise: '3', fear: '4', disgust: '5', angry: '6', contempt: '7' };
-  for (const a of annotations) assert.equal(a.origPath.split('/')[0], affectNetId[a.givenLabel], `${a.origPath} is ${a.givenLabel}`);
+  const affectNetId: Record<string, string> = {
+    neutral: '0',
+    happy: '1',
+    sad: '2',
+    surprise: '3',
+    fear: '4',
+    disgust: '5',
+    angry: '6',
+    contempt: '7',
+  };
+  for (const a of annotations)
+    assert.equal(a.origPath.split('/')[0], affectNetId[a.givenLabel], `${a.origPath} is ${a.givenLabel}`);
   assert.ok(annotations.some((a) => a.givenLabel === 'angry' && a.origPath.startsWith('6/')));
   assert.ok(annotations.some((a) => a.givenLabel === 'neutral' && a.origPath.startsWith('0/')));
   assert.equal(annotations.filter((a) => a.trueLabel === 'contempt' && a.origPath.startsWith('7/')).length, 2);
@@ -93,12 +116,22 @@ test("nhfi style: NHFI's Kaggle folder names, gray PNGs, some contempt", async (
   const run = await main();
   const annotations = run.annotations('nhfi');
   const folders = new Set(annotations.map((a) => a.origPath.split('/')[0]));
-  for (const folder of folders) assert.ok(['anger', 'contempt', 'disgust', 'fear', 'happy', 'neutrality', 'sad', 'surprise'].includes(folder!), folder);
+  for (const folder of folders)
+    assert.ok(
+      ['anger', 'contempt', 'disgust', 'fear', 'happy', 'neutrality', 'sad', 'surprise'].includes(folder!),
+      folder,
+    );
   assert.ok(annotations.some((a) => a.givenLabel === 'angry' && a.origPath.startsWith('anger/')));
   assert.ok(annotations.some((a) => a.givenLabel === 'neutral' && a.origPath.startsWith('neutrality/')));
   assert.equal(annotations.filter((a) => a.origPath.startsWith('contempt/')).length, 2);
-  const files = Object.keys(run.lock.stages.nhfi!.outputs.files).filter((rel) => rel.endsWith('.png')).sort();
-  assert.deepEqual(files, annotations.map((a) => a.origPath), 'every image is annotated; annotations sorted by origPath');
+  const files = Object.keys(run.lock.stages.nhfi!.outputs.files)
+    .filter((rel) => rel.endsWith('.png'))
+    .sort();
+  assert.deepEqual(
+    files,
+    annotations.map((a) => a.origPath),
+    'every image is annotated; annotations sorted by origPath',
+  );
   const image = await sharp(run.bytes('nhfi', files[0]!)).metadata(); // raw() would expand gray to sRGB
   assert.deepEqual([image.width, image.height, image.channels, image.space], [32, 32, 1, 'b-w']);
   assert.equal(JSON.parse(run.text('nhfi', 'dataset.json')).format, 'folders');
@@ -106,7 +139,11 @@ test("nhfi style: NHFI's Kaggle folder names, gray PNGs, some contempt", async (
 
 test('label noise: exactly round(labelNoise × n) images are filed under another emotion, the true one kept', async () => {
   const run = await main();
-  for (const [stage, noise] of [['fer', 0.2], ['crowd', 0.1], ['aff', 0.1]] as const) {
+  for (const [stage, noise] of [
+    ['fer', 0.2],
+    ['crowd', 0.1],
+    ['aff', 0.1],
+  ] as const) {
     const emotions = run.annotations(stage).filter((a) => a.trueLabel !== 'contempt');
     const flipped = emotions.filter((a) => a.givenLabel !== a.trueLabel);
     assert.equal(flipped.length, Math.round(noise * emotions.length), stage);
@@ -114,8 +151,15 @@ test('label noise: exactly round(labelNoise × n) images are filed under another
     assert.ok(record, `${stage} ran`);
   }
   const crowd = run.annotations('crowd');
-  assert.ok(new Set(crowd.filter((a) => a.givenLabel !== a.trueLabel).map((a) => a.givenLabel)).size >= 4, 'wrong labels spread over the other emotions');
-  assert.ok(run.events.some((e) => e.type === 'stage-progress' && e.stage === 'crowd' && e.done === e.total && e.total === crowd.length));
+  assert.ok(
+    new Set(crowd.filter((a) => a.givenLabel !== a.trueLabel).map((a) => a.givenLabel)).size >= 4,
+    'wrong labels spread over the other emotions',
+  );
+  assert.ok(
+    run.events.some(
+      (e) => e.type === 'stage-progress' && e.stage === 'crowd' && e.done === e.total && e.total === crowd.length,
+    ),
+  );
 });
 
 test('attributes are skewed: common subgroups are many times as frequent as rare ones, some are missing', async () => {
@@ -130,7 +174,9 @@ test('attributes are skewed: common subgroups are many times as frequent as rare
   const sorted = [...counts.values()].sort((a, b) => b - a);
   assert.ok(sorted[0]! >= 5 * sorted.at(-1)!, `most common ${sorted[0]}, rarest ${sorted.at(-1)}`);
   assert.ok(counts.size < 40, `${counts.size} of 40 gender-age-ethnicity subgroups present`);
-  const whiteOrAsian = run.annotations('crowd').filter((a) => a.ethnicity === 'white' || a.ethnicity === 'asian').length;
+  const whiteOrAsian = run
+    .annotations('crowd')
+    .filter((a) => a.ethnicity === 'white' || a.ethnicity === 'asian').length;
   assert.ok(whiteOrAsian > 0.6 * run.annotations('crowd').length);
 });
 
@@ -138,13 +184,18 @@ test('the same seed gives byte-identical outputs; another seed gives different o
   const [first, again, other] = [await main(), await runProject(5, STAGES), await runProject(6, STAGES)];
   for (const stage of ['fer', 'nhfi', 'aff']) {
     assert.equal(again.lock.stages[stage]!.outputs.tree, first.lock.stages[stage]!.outputs.tree, `${stage} reproduces`);
-    assert.notEqual(other.lock.stages[stage]!.outputs.tree, first.lock.stages[stage]!.outputs.tree, `${stage} depends on the seed`);
+    assert.notEqual(
+      other.lock.stages[stage]!.outputs.tree,
+      first.lock.stages[stage]!.outputs.tree,
+      `${stage} depends on the seed`,
+    );
   }
 });
 
 test('bad params are reported when the pipeline loads: unknown fields, and fer2013 at a size other than 48', () => {
   const dir = makeProject({
-    'p.yaml': 'version: 1\nstages:\n  a: { type: generate-faces, params: { style: nhfi, perClas: 3 } }\n  b: { type: generate-faces, params: { style: fer2013, size: 32 } }\n',
+    'p.yaml':
+      'version: 1\nstages:\n  a: { type: generate-faces, params: { style: nhfi, perClas: 3 } }\n  b: { type: generate-faces, params: { style: fer2013, size: 32 } }\n',
   });
   const loaded = loadPipeline(path.join(dir, 'p.yaml'), builtInRegistry);
   assert.ok(!loaded.ok);

@@ -49,7 +49,9 @@ export function cli(cwd: string, ...args: string[]): Promise<CliResult> {
 
 /** Stage names a run executed, read from its NDJSON events. */
 export function executedStages(result: CliResult): string[] {
-  return events(result).filter((e) => e.type === 'stage-done').map((e) => String(e.stage));
+  return events(result)
+    .filter((e) => e.type === 'stage-done')
+    .map((e) => String(e.stage));
 }
 
 export function events(result: CliResult): Record<string, unknown>[] {
@@ -127,7 +129,12 @@ export function stageOutput(dir: string, stage: string) {
     text,
     json: (rel: string) => JSON.parse(text(rel)),
     /** A manifest-shaped file's records (manifest.jsonl by default). */
-    records: (rel = 'manifest.jsonl') => text(rel).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ManifestRecord),
+    records: (rel = 'manifest.jsonl') =>
+      text(rel)
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as ManifestRecord),
     blob: (hash: string) => store.readBlob(hash),
     metrics: () => store.getRecord(entry.key)!.metrics as Record<string, number>,
   };

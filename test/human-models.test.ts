@@ -5,7 +5,13 @@ import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
 import { BACKBONES, extractFeatures, type BackboneName, type FaceImage } from '../ml/architectures/backbone.js';
-import { humanModelFiles, humanModelNames, humanModelPath, humanModelsDir, loadHumanModel } from '../ml/human/models.js';
+import {
+  humanModelFiles,
+  humanModelNames,
+  humanModelPath,
+  humanModelsDir,
+  loadHumanModel,
+} from '../ml/human/models.js';
 import { selectBackend } from '../ml/runtime.js';
 
 /**
@@ -14,14 +20,19 @@ import { selectBackend } from '../ml/runtime.js';
  */
 function image(seed: number, size: number, channels: 1 | 3): FaceImage {
   const pixels = new Uint8Array(size * size * channels);
-  const cx = size * (0.3 + 0.1 * (seed % 4)), cy = size * (0.35 + 0.07 * (seed % 5));
+  const cx = size * (0.3 + 0.1 * (seed % 4)),
+    cy = size * (0.35 + 0.07 * (seed % 5));
   for (let y = 0; y < size; y++) {
     for (let x = 0; x < size; x++) {
       const blob = Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (0.04 * size * size));
-      const mouth = Math.exp(-((x - size / 2) ** 2 / (0.02 * size * size) + (y - size * 0.75) ** 2 / (0.004 * size * size)));
+      const mouth = Math.exp(
+        -((x - size / 2) ** 2 / (0.02 * size * size) + (y - size * 0.75) ** 2 / (0.004 * size * size)),
+      );
       for (let c = 0; c < channels; c++) {
         const ramp = (x + y * (1 + c + seed)) / (size * (2 + c + seed));
-        pixels[(y * size + x) * channels + c] = Math.round(255 * Math.min(1, 0.2 + 0.3 * ramp + 0.5 * blob - 0.3 * mouth * (seed % 2)));
+        pixels[(y * size + x) * channels + c] = Math.round(
+          255 * Math.min(1, 0.2 + 0.3 * ramp + 0.5 * blob - 0.3 * mouth * (seed % 2)),
+        );
       }
     }
   }
@@ -35,7 +46,8 @@ function asRgb(gray: FaceImage): FaceImage {
   return { ...gray, pixels, channels: 3 };
 }
 
-const largestDifference = (a: Float32Array, b: Float32Array): number => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+const largestDifference = (a: Float32Array, b: Float32Array): number =>
+  a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 const largestMagnitude = (a: Float32Array): number => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
 before(async () => {
@@ -69,7 +81,9 @@ test('a model loads from disk without touching the network, keeping the metadata
     globalThis.fetch = realFetch;
   }
   // emotion keeps its signature inside userDefinedMetadata, where tfjs looks when the json has none of its own.
-  const json = JSON.parse(readFileSync(humanModelPath('emotion'), 'utf8')) as { userDefinedMetadata: { signature: object } };
+  const json = JSON.parse(readFileSync(humanModelPath('emotion'), 'utf8')) as {
+    userDefinedMetadata: { signature: object };
+  };
   assert.deepEqual(model.metadata, json.userDefinedMetadata);
   assert.deepEqual(model.modelSignature, json.userDefinedMetadata.signature);
   assert.deepEqual(model.inputs[0]!.shape, [-1, 64, 64, 1]);
@@ -132,9 +146,15 @@ for (const name of ['mobileface', 'faceres'] as const) {
 
     test('a wrongly sized pixel buffer is an error naming the sizes, and leaves no tensors behind', async () => {
       const before = tf.memory().numTensors;
-      await assert.rejects(extractFeatures(model, name, [image(8, 48, 1), { pixels: new Uint8Array(10), width: 4, height: 4, channels: 1 }]), {
-        message: 'image of 4×4×1 needs 16 bytes, got 10',
-      });
+      await assert.rejects(
+        extractFeatures(model, name, [
+          image(8, 48, 1),
+          { pixels: new Uint8Array(10), width: 4, height: 4, channels: 1 },
+        ]),
+        {
+          message: 'image of 4×4×1 needs 16 bytes, got 10',
+        },
+      );
       assert.equal(tf.memory().numTensors, before);
     });
 
@@ -147,7 +167,10 @@ for (const name of ['mobileface', 'faceres'] as const) {
       // moving its crop by 1% of the face changes the norm by 6e-5 of itself. wasm arithmetic is IEEE, so
       // the slack only covers a differently ordered sum in another build of the backend.
       const close = (got: number, want: number) => Math.abs(got - want) <= 2e-6 * pinned.norm;
-      assert.ok(close(sum, pinned.sum) && close(norm, pinned.norm), `sum ${sum}, norm ${norm}; pinned ${JSON.stringify(pinned)}`);
+      assert.ok(
+        close(sum, pinned.sum) && close(norm, pinned.norm),
+        `sum ${sum}, norm ${norm}; pinned ${JSON.stringify(pinned)}`,
+      );
     });
   });
 }

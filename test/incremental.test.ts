@@ -105,7 +105,10 @@ test('status says fresh, stale with the reason, or never run', async () => {
   assert.match(before.stdout, /a {2}never run/);
   await cli(dir, 'run', 'p.yaml', '--stage', 'b');
   assert.deepEqual(takeRuns(dir), ['a', 'b']);
-  fs.writeFileSync(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('tag: one', 'tag: uno'));
+  fs.writeFileSync(
+    path.join(dir, 'p.yaml'),
+    fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('tag: one', 'tag: uno'),
+  );
   const after = await cli(dir, 'status', 'p.yaml');
   assert.equal(after.code, 0);
   assert.match(after.stdout, /a {2}stale: params\.tag: "one" → "uno"/);
@@ -138,7 +141,10 @@ stages:
   const result = await cli(dir, 'run', 'p.yaml', '--jobs', '1');
   assert.equal(result.code, 1);
   assert.deepEqual(takeRuns(dir), ['independent']);
-  assert.match(result.stdout, /FAILED {3}broken \(command-failed\):\n {6}`node -e .*` exited with code 3\n {6}model file is corrupt/);
+  assert.match(
+    result.stdout,
+    /FAILED {3}broken \(command-failed\):\n {6}`node -e .*` exited with code 3\n {6}model file is corrupt/,
+  );
   assert.match(result.stdout, /skipped {2}after-broken: upstream broken failed/);
   assert.match(result.stdout, /1 stage failed \(broken\), 1 skipped/);
 });
@@ -163,10 +169,14 @@ stages:
     const result = await cli(dir, 'run', 'p.yaml', '--jobs', jobs);
     assert.equal(result.code, 0, result.stderr);
     const t = Object.fromEntries(
-      fs.readFileSync(path.join(dir, 'times.log'), 'utf8').trim().split('\n').map((l) => {
-        const [name, what, at] = l.split(' ');
-        return [`${name}-${what}`, Number(at)];
-      }),
+      fs
+        .readFileSync(path.join(dir, 'times.log'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => {
+          const [name, what, at] = l.split(' ');
+          return [`${name}-${what}`, Number(at)];
+        }),
     );
     return t['left-start']! < t['right-end']! && t['right-start']! < t['left-end']!;
   };
@@ -192,7 +202,10 @@ test('--dry-run lists what would run and runs nothing', async () => {
   const dir = threeStageProject();
   await cli(dir, 'run', 'p.yaml');
   takeRuns(dir);
-  fs.writeFileSync(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('tag: three', 'tag: 3'));
+  fs.writeFileSync(
+    path.join(dir, 'p.yaml'),
+    fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('tag: three', 'tag: 3'),
+  );
   const result = await cli(dir, 'run', 'p.yaml', '--dry-run');
   assert.equal(result.code, 0);
   assert.deepEqual(takeRuns(dir), []);

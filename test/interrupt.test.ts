@@ -56,7 +56,7 @@ stages:
     outs: [out/e.txt]
 `;
 
-test('a run killed with SIGKILL leaves no orphan writing into the next run\'s outs', async () => {
+test("a run killed with SIGKILL leaves no orphan writing into the next run's outs", async () => {
   const dir = makeProject({ 'p.yaml': APPENDER });
   try {
     const first = startCli(dir, ['run', 'p.yaml']);
@@ -71,10 +71,13 @@ test('a run killed with SIGKILL leaves no orphan writing into the next run\'s ou
 
     const second = await cli(dir, 'run', 'p.yaml');
     assert.equal(second.code, 0, second.stderr);
-    assert.equal(running(orphan), false, 'the first run\'s command was ended before the second ran');
+    assert.equal(running(orphan), false, "the first run's command was ended before the second ran");
     const lines = fs.readFileSync(out, 'utf8').trimEnd().split('\n');
     assert.equal(lines.length, 40, `the out has one command's 40 lines, not a mix: ${lines.join(' ')}`);
-    assert.deepEqual(lines, Array.from({ length: 40 }, (_, i) => `line${i + 1}`));
+    assert.deepEqual(
+      lines,
+      Array.from({ length: 40 }, (_, i) => `line${i + 1}`),
+    );
     const verify = await cli(dir, 'cache', 'verify', 'p.yaml');
     assert.equal(verify.code, 0, verify.stdout + verify.stderr);
   } finally {
@@ -135,7 +138,10 @@ async function runUntilStageB(dir: string) {
   return { child, done, background: readPid(dir, 'background.pid') };
 }
 
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   const name = `${signal} during a command: exit ${code}, lockfile of the finished stage, lock released, no grandchild`;
   test(name, async () => {
     const dir = makeProject({ 'p.yaml': TWO_STAGES });
@@ -169,7 +175,7 @@ test('a second SIGINT forces the exit while a command ignores SIGTERM', async ()
     assert.equal(result.code, 130, result.stderr);
     assert.match(result.stderr, /SIGINT again: stopping now/);
     assert.equal(fs.existsSync(lockFile(dir)), false, 'the forced exit released the store lock');
-    await waitFor(() => !running(background), 2000, 'the forced exit to kill the command\'s group');
+    await waitFor(() => !running(background), 2000, "the forced exit to kill the command's group");
     assert.doesNotMatch(result.stdout + result.stderr, STACK_FRAME);
   } finally {
     cleanUp(dir, ['background.pid']);

@@ -67,7 +67,18 @@ describe('the lockfile', () => {
     assertSortedDeep(lock);
     assert.deepEqual(Object.keys(lock), ['datasets', 'lockfileVersion', 'pipeline', 'seed', 'stages']);
     assert.deepEqual(Object.keys(lock.stages), ['a', 'b', 'c']);
-    assert.deepEqual(Object.keys(lock.stages.a!), ['datasets', 'deps', 'inputs', 'key', 'models', 'outputs', 'params', 'seed', 'type', 'version']);
+    assert.deepEqual(Object.keys(lock.stages.a!), [
+      'datasets',
+      'deps',
+      'inputs',
+      'key',
+      'models',
+      'outputs',
+      'params',
+      'seed',
+      'type',
+      'version',
+    ]);
     assert.deepEqual(Object.keys(lock.stages.a!.outputs as object), ['files', 'tree']);
     assert.equal(text, `${JSON.stringify(lock, null, 2)}\n`);
     assert.doesNotMatch(text, /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}/);
@@ -124,13 +135,22 @@ describe('fer-dag audit of two lockfiles', () => {
     assert.equal(la!.stages.r!.key, lb!.stages.r!.key);
     const result = await cli(a, 'audit', 'p.lock.json', path.join(b, 'p.lock.json'), '--all');
     assert.equal(result.code, 1, result.stdout + result.stderr);
-    assert.match(result.stdout, / {2}stage r: NON-DETERMINISTIC\n {6}same key, different outputs\n {6}out\/r\.txt: [0-9a-f]{12} → [0-9a-f]{12}\n/);
+    assert.match(
+      result.stdout,
+      / {2}stage r: NON-DETERMINISTIC\n {6}same key, different outputs\n {6}out\/r\.txt: [0-9a-f]{12} → [0-9a-f]{12}\n/,
+    );
     assert.ok(result.stdout.includes('  stage fixed: same\n'), result.stdout);
     assert.ok(result.stdout.endsWith('1 difference, 1 same; not deterministic: r\n'), result.stdout);
 
     const json = await cli(a, 'audit', 'p.lock.json', path.join(b, 'p.lock.json'), '--json');
     const findings = (JSON.parse(json.stdout) as { findings: { subject: string; kind: string }[] }).findings;
-    assert.deepEqual(findings.map((f) => [f.subject, f.kind]), [['stage fixed', 'same'], ['stage r', 'non-deterministic']]);
+    assert.deepEqual(
+      findings.map((f) => [f.subject, f.kind]),
+      [
+        ['stage fixed', 'same'],
+        ['stage r', 'non-deterministic'],
+      ],
+    );
   });
 });
 
@@ -156,7 +176,12 @@ describe('fer-dag audit of one lockfile against its store', () => {
     const result = await cli(dir, 'audit', 'p.lock.json');
     assert.equal(result.code, 1, result.stdout + result.stderr);
     for (const stage of ['a', 'b', 'c']) {
-      assert.ok(result.stdout.includes(`  stage ${stage}: missing from store\n      no record for its key: the next run recomputes it\n`), result.stdout);
+      assert.ok(
+        result.stdout.includes(
+          `  stage ${stage}: missing from store\n      no record for its key: the next run recomputes it\n`,
+        ),
+        result.stdout,
+      );
     }
     assert.ok(result.stdout.endsWith('3 differences, 0 same\n'), result.stdout);
   });

@@ -15,20 +15,26 @@ function bandSource(): ExampleSource {
       const x = new Float32Array(examples.length * SIZE * SIZE);
       examples.forEach((e, k) => {
         const noise = seededRandom(1, e.blob);
-        for (let i = 0; i < SIZE * SIZE; i++) x[k * SIZE * SIZE + i] = (Math.floor(i / SIZE) >> 1) === e.label ? 0.8 + 0.2 * noise() : 0.35 * noise();
+        for (let i = 0; i < SIZE * SIZE; i++)
+          x[k * SIZE * SIZE + i] = Math.floor(i / SIZE) >> 1 === e.label ? 0.8 + 0.2 * noise() : 0.35 * noise();
       });
       return { x, labels: Int32Array.from(examples, (e) => e.label) };
     },
   };
 }
 
-const examples: Example[] = Array.from({ length: 84 }, (_, i) => ({ blob: `image-${i}`, label: i % 7, source: 'bands' }));
+const examples: Example[] = Array.from({ length: 84 }, (_, i) => ({
+  blob: `image-${i}`,
+  label: i % 7,
+  source: 'bands',
+}));
 
 test('folds are disjoint, cover every image and keep the class mix', () => {
   const folds = assignFolds(examples, 3, seededRandom(2, 'folds'));
   assert.equal(folds.length, 84);
   for (let f = 0; f < 3; f++) {
-    for (let label = 0; label < 7; label++) assert.equal(examples.filter((e, i) => folds[i] === f && e.label === label).length, 4);
+    for (let label = 0; label < 7; label++)
+      assert.equal(examples.filter((e, i) => folds[i] === f && e.label === label).length, 4);
   }
   assert.deepEqual(assignFolds(examples, 3, seededRandom(2, 'folds')), folds, 'seeded');
 });
@@ -36,11 +42,30 @@ test('folds are disjoint, cover every image and keep the class mix', () => {
 test('every image gets probabilities from a model that did not train on it, and they beat chance', async () => {
   const foldOf = assignFolds(examples, 3, seededRandom(5, 'folds'));
   const rows = await outOfFoldProbabilities(examples, foldOf, undefined, bandSource(), {
-    folds: 3, replicas: 2, backend: 'wasm', seed: 5, validationSplit: 0.2, random: (fold) => seededRandom(5, `oof ${fold}`),
-    spec: { arch: 'paper-cnn', inputSize: SIZE, channels: 1, width: 0.125, classes: 7, dropout: 0, batchNormMomentum: 0.5 },
+    folds: 3,
+    replicas: 2,
+    backend: 'wasm',
+    seed: 5,
+    validationSplit: 0.2,
+    random: (fold) => seededRandom(5, `oof ${fold}`),
+    spec: {
+      arch: 'paper-cnn',
+      inputSize: SIZE,
+      channels: 1,
+      width: 0.125,
+      classes: 7,
+      dropout: 0,
+      batchNormMomentum: 0.5,
+    },
     fit: {
-      epochs: 6, batchSize: 16, learningRate: 0.01, reduceLr: { factor: 0.5, patience: 3, minLearningRate: 1e-5 }, flip: false,
-      signal: new AbortController().signal, progress: () => {}, log: () => {},
+      epochs: 6,
+      batchSize: 16,
+      learningRate: 0.01,
+      reduceLr: { factor: 0.5, patience: 3, minLearningRate: 1e-5 },
+      flip: false,
+      signal: new AbortController().signal,
+      progress: () => {},
+      log: () => {},
     },
   });
   assert.equal(rows.length, 84);

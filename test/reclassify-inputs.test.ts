@@ -36,7 +36,12 @@ function outputs(dir: string, stage: string) {
     files,
     read,
     json: (rel: string) => JSON.parse(read(rel).toString()),
-    manifest: () => read('manifest.jsonl').toString().trim().split('\n').map((l) => JSON.parse(l) as ManifestRecord),
+    manifest: () =>
+      read('manifest.jsonl')
+        .toString()
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as ManifestRecord),
   };
 }
 
@@ -48,7 +53,13 @@ test('reclassify-inputs finds flipped labels, relabels them with their history, 
   const run = await cli(dir, 'run', 'p.yaml');
   assert.equal(run.code, 0, run.stdout + run.stderr);
   const out = outputs(dir, 'reclassify');
-  assert.deepEqual(Object.keys(out.files).sort(), ['contact-sheet.png', 'issues.jsonl', 'manifest.jsonl', 'out-of-fold.jsonl', 'report.json']);
+  assert.deepEqual(Object.keys(out.files).sort(), [
+    'contact-sheet.png',
+    'issues.jsonl',
+    'manifest.jsonl',
+    'out-of-fold.jsonl',
+    'report.json',
+  ]);
   const before = outputs(dir, 'merge').manifest();
   const after = out.manifest();
   assert.equal(after.length, before.length, 'relabel keeps every image');
@@ -61,7 +72,10 @@ test('reclassify-inputs finds flipped labels, relabels them with their history, 
   assert.equal(truth.mislabelled, before.filter((r) => r.label !== r.trueLabel).length);
   // Flagging at random would be right 1 time in 10 here; the demo-sized measurement is bench/reclassify.
   const baseRate = truth.mislabelled / before.length;
-  assert.ok(truth.precision >= 4 * baseRate && truth.recall >= 0.5, `precision ${truth.precision} (base rate ${baseRate.toFixed(3)}), recall ${truth.recall} on ${truth.mislabelled} flips`);
+  assert.ok(
+    truth.precision >= 4 * baseRate && truth.recall >= 0.5,
+    `precision ${truth.precision} (base rate ${baseRate.toFixed(3)}), recall ${truth.recall} on ${truth.mislabelled} flips`,
+  );
 
   // Each changed image says what it was, and the matrix and the counts agree with the manifest.
   const changed = after.filter((r, i) => r.label !== before[i]!.label);
@@ -72,15 +86,35 @@ test('reclassify-inputs finds flipped labels, relabels them with their history, 
     assert.equal(r.labelHistory!.at(-1)!.to, r.label);
     assert.equal(r.labelHistory![0]!.stage, 'reclassify');
   }
-  const offDiagonal = source.labelMatrix.flatMap((row: number[], i: number) => row.filter((_, j) => i !== j)).reduce((a: number, b: number) => a + b, 0);
+  const offDiagonal = source.labelMatrix
+    .flatMap((row: number[], i: number) => row.filter((_, j) => i !== j))
+    .reduce((a: number, b: number) => a + b, 0);
   assert.equal(offDiagonal, changed.length);
-  const issues = out.read('issues.jsonl').toString().trim().split('\n').map((l) => JSON.parse(l));
+  const issues = out
+    .read('issues.jsonl')
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   assert.equal(new Set(issues.map((i) => i.blob)).size, source.issues);
-  assert.ok(report.topIssues.every((i: { blob: string }) => after.some((r) => r.blob === i.blob)), 'top issues name images by blob');
+  assert.ok(
+    report.topIssues.every((i: { blob: string }) => after.some((r) => r.blob === i.blob)),
+    'top issues name images by blob',
+  );
 
-  const probabilities = out.read('out-of-fold.jsonl').toString().trim().split('\n').map((l) => JSON.parse(l));
-  assert.deepEqual(probabilities.map((p) => p.blob), before.map((r) => r.blob));
-  assert.ok(probabilities.every((p) => p.p.length === 7 && Math.abs(p.p.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-3));
+  const probabilities = out
+    .read('out-of-fold.jsonl')
+    .toString()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    probabilities.map((p) => p.blob),
+    before.map((r) => r.blob),
+  );
+  assert.ok(
+    probabilities.every((p) => p.p.length === 7 && Math.abs(p.p.reduce((a: number, b: number) => a + b, 0) - 1) < 1e-3),
+  );
 
   const sheet = await sharp(out.read('contact-sheet.png')).metadata();
   assert.equal(sheet.format, 'png');
@@ -102,7 +136,14 @@ test('another policy or threshold retrains nothing it has trained before', async
   assert.deepEqual(executedStages(report), ['reclassify']);
   assert.doesNotMatch(report.stdout, /training 3 fold models/);
   assert.match(report.stdout, /3 fold models memoised for this labelling, none trained/);
-  assert.deepEqual(outputs(dir, 'reclassify').manifest().map((r) => r.label), outputs(dir, 'merge').manifest().map((r) => r.label));
+  assert.deepEqual(
+    outputs(dir, 'reclassify')
+      .manifest()
+      .map((r) => r.label),
+    outputs(dir, 'merge')
+      .manifest()
+      .map((r) => r.label),
+  );
 
   // Back to relabel with another report size: both labellings are memoised, and the output is the first run's.
   setParams(dir, 'policy: report', 'policy: relabel, topIssues: 5');
@@ -135,8 +176,19 @@ test('oracle: pretrained trains nothing, scores every image with the FER2013 mod
   assert.match(report.oracleNote, /FER2013/);
   assert.equal(report.sources.faces.rounds.length, 2);
   assert.equal(report.sources.faces.rounds[1].heldOutAccuracy, null, 'nothing retrained');
-  assert.ok(report.sources.faces.rounds[0].heldOutAccuracy > 1 / 7, 'the pretrained model beats chance on procedural faces');
-  assert.deepEqual(outputs(dir, 'reclassify').manifest().map((r) => r.label), outputs(dir, 'merge').manifest().map((r) => r.label), 'report changes nothing');
+  assert.ok(
+    report.sources.faces.rounds[0].heldOutAccuracy > 1 / 7,
+    'the pretrained model beats chance on procedural faces',
+  );
+  assert.deepEqual(
+    outputs(dir, 'reclassify')
+      .manifest()
+      .map((r) => r.label),
+    outputs(dir, 'merge')
+      .manifest()
+      .map((r) => r.label),
+    'report changes nothing',
+  );
 });
 
 test('a run stopped during a fold keeps the folds it finished', async () => {

@@ -33,8 +33,22 @@ let busy: string;
 /** A video made by ffmpeg's lavfi sources (no faces: the server decodes it all the same). */
 async function lavfi(file: string, source: string, seconds: number): Promise<string> {
   await execa(ffmpeg, [
-    '-loglevel', 'error', '-y', '-f', 'lavfi', '-i', source, '-t', String(seconds),
-    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', file,
+    '-loglevel',
+    'error',
+    '-y',
+    '-f',
+    'lavfi',
+    '-i',
+    source,
+    '-t',
+    String(seconds),
+    '-c:v',
+    'libx264',
+    '-preset',
+    'ultrafast',
+    '-pix_fmt',
+    'yuv420p',
+    file,
   ]);
   return file;
 }
@@ -56,7 +70,11 @@ function uploadsUnder(tmp: string): string[] {
  * connection; resolves with the seconds that took and what the server answered (bounded by `giveUpS`).
  */
 function dripFeed(
-  url: string, head: string, drip: string, everyMs: number, giveUpS: number,
+  url: string,
+  head: string,
+  drip: string,
+  everyMs: number,
+  giveUpS: number,
 ): Promise<{ seconds: number; answer: string }> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
@@ -99,11 +117,22 @@ describe('fer-dag serve under abuse', () => {
   before(async () => {
     tmp = fs.mkdtempSync(path.join(project, 'tmp-'));
     media = fs.mkdtempSync(path.join(project, 'media-'));
-    server = await serve(project, [
-      '--headers-timeout-s', String(TIMEOUT_S), '--request-timeout-s', String(TIMEOUT_S),
-      '--idle-timeout-s', String(IDLE_TIMEOUT_S),
-      '--max-duration', '10', '--max-megapixels', '50',
-    ], tmp);
+    server = await serve(
+      project,
+      [
+        '--headers-timeout-s',
+        String(TIMEOUT_S),
+        '--request-timeout-s',
+        String(TIMEOUT_S),
+        '--idle-timeout-s',
+        String(IDLE_TIMEOUT_S),
+        '--max-duration',
+        '10',
+        '--max-megapixels',
+        '50',
+      ],
+      tmp,
+    );
   });
 
   after(() => {
@@ -144,9 +173,13 @@ describe('fer-dag serve under abuse', () => {
     assert.match(slowHeaders.answer, /^HTTP\/1\.1 408/);
 
     const body = '--XX\r\nContent-Disposition: form-data; name="file"; filename="slow.mp4"\r\n\r\n';
-    const slowBody = await dripFeed(server.url,
+    const slowBody = await dripFeed(
+      server.url,
       `${request}Host: x\r\nContent-Type: multipart/form-data; boundary=XX\r\nContent-Length: 100000\r\n\r\n${body}`,
-      'x'.repeat(1000), 500, 15);
+      'x'.repeat(1000),
+      500,
+      15,
+    );
     assert.ok(slowBody.seconds < TIMEOUT_S + 2, `upload cut off after ${slowBody.seconds.toFixed(1)} s`);
 
     const silent = await dripFeed(server.url, '', '', 500, 15);
@@ -162,8 +195,10 @@ describe('fer-dag serve under abuse', () => {
     const started = performance.now();
     const answer = await upload(server.url, long);
     assert.equal(answer.status, 413, JSON.stringify(answer.body));
-    assert.match(String(answer.body.error),
-      /"two-hours\.mp4" is 2 h 0 min long; this server analyses videos of at most 10 min \(--max-duration 10\)/);
+    assert.match(
+      String(answer.body.error),
+      /"two-hours\.mp4" is 2 h 0 min long; this server analyses videos of at most 10 min \(--max-duration 10\)/,
+    );
     assert.ok(performance.now() - started < 5000, 'answered from the header, not by decoding');
 
     const short = await lavfi(path.join(media, 'ten-seconds.mp4'), 'color=c=gray:size=16x16:rate=1', 10);
@@ -178,7 +213,10 @@ describe('fer-dag serve under abuse', () => {
     fs.writeFileSync(huge, pngHeader(100_000, 100_000));
     const answer = await upload(server.url, huge);
     assert.equal(answer.status, 413, JSON.stringify(answer.body));
-    assert.match(String(answer.body.error), /"huge\.png" is 100000×100000 pixels .*at most 50 megapixels \(--max-megapixels\)/);
+    assert.match(
+      String(answer.body.error),
+      /"huge\.png" is 100000×100000 pixels .*at most 50 megapixels \(--max-megapixels\)/,
+    );
     // The same bytes that are not a complete PNG are still a PNG to the sniffer: libvips says why, not ffmpeg.
     const broken = path.join(media, 'broken.png');
     fs.writeFileSync(broken, pngHeader(100, 100).subarray(0, 20));
@@ -210,7 +248,11 @@ describe('fer-dag serve under abuse', () => {
     });
     await waitFor(() => /gone\.mp4/.test(server.stderr().slice(before)), 5000, 'the dropped upload logged');
     await new Promise((r) => setTimeout(r, 300));
-    const logged = server.stderr().slice(before).split('\n').filter((line) => line.includes('gone.mp4'));
+    const logged = server
+      .stderr()
+      .slice(before)
+      .split('\n')
+      .filter((line) => line.includes('gone.mp4'));
     assert.equal(logged.length, 1, logged.join('\n'));
     assert.match(logged[0]!, /^upload "gone\.mp4" from \S+ dropped after \d+ KB: the client went away/);
     assert.doesNotMatch(server.stderr(), STACK_LINE);
@@ -259,7 +301,7 @@ describe('fer-dag serve under abuse', () => {
     assert.match(String((await finished(server.url, String(next.body.id))).body.error), /no faces found/);
   });
 
-  test('the page\'s Cancel button stops a running analysis and says so; the page stays usable', async () => {
+  test("the page's Cancel button stops a running analysis and says so; the page stays usable", async () => {
     const browser = await chromium.launch({ executablePath: chromiumPath(), args: ['--no-sandbox', '--disable-gpu'] });
     try {
       const page = await browser.newPage();
@@ -292,7 +334,7 @@ test('Ctrl-C during a running job: serve ends ffmpeg, removes its temporary fold
     await waitFor(() => /analysing/.test(server.stderr()), 20_000, 'the job to start');
     // The job logs before it spawns ffmpeg: on a busy machine the process may appear a moment later.
     let decoding = await ffmpegsUnder(tmp);
-    for (const deadline = Date.now() + 10_000; decoding.length === 0 && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 10_000; decoding.length === 0 && Date.now() < deadline;) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       decoding = await ffmpegsUnder(tmp);
     }

@@ -44,7 +44,10 @@ export interface Answer {
 }
 
 export async function upload(
-  url: string, file: string, fields: Record<string, string> = {}, name = path.basename(file),
+  url: string,
+  file: string,
+  fields: Record<string, string> = {},
+  name = path.basename(file),
 ): Promise<Answer> {
   const form = new FormData();
   for (const [k, v] of Object.entries(fields)) form.append(k, v);

@@ -23,8 +23,20 @@ stages:
 const EMOTIONS = ['happy', 'surprise', 'angry'] as const;
 const MAX_UPLOAD_MB = 1;
 
-interface Face { box: [number, number, number, number]; person: number; emotion: string }
-interface Result { fps: number; width: number; height: number; frames: Array<{ t: number; faces: Face[] }>; people: Array<{ person: number; emotion: string; frames: number }>; emotions: Record<string, number>; downloads: { csv: string; json: string } }
+interface Face {
+  box: [number, number, number, number];
+  person: number;
+  emotion: string;
+}
+interface Result {
+  fps: number;
+  width: number;
+  height: number;
+  frames: Array<{ t: number; faces: Face[] }>;
+  people: Array<{ person: number; emotion: string; frames: number }>;
+  emotions: Record<string, number>;
+  downloads: { csv: string; json: string };
+}
 
 describe('fer-dag serve', () => {
   let dir: string;
@@ -36,14 +48,30 @@ describe('fer-dag serve', () => {
     const run = await cli(dir, 'run', 'p.yaml');
     assert.equal(run.code, 0, run.stdout + run.stderr);
     video = await renderFaceVideo({
-      file: path.join(dir, 'class.mp4'), width: 640, height: 360, fps: 10, seconds: 2, style: 'affectnet', seed: 5,
+      file: path.join(dir, 'class.mp4'),
+      width: 640,
+      height: 360,
+      fps: 10,
+      seconds: 2,
+      style: 'affectnet',
+      seed: 5,
       ffmpeg: await ffmpegPath(),
-      faces: EMOTIONS.map((emotion, k) => ({ emotion, x: 50 + k * 200, y: 90 + (k % 2) * 60, size: 120, drift: [12, 6] as [number, number] })),
+      faces: EMOTIONS.map((emotion, k) => ({
+        emotion,
+        x: 50 + k * 200,
+        y: 90 + (k % 2) * 60,
+        size: 120,
+        drift: [12, 6] as [number, number],
+      })),
     });
     // The server keeps uploads in a folder of the system's temporary folder: here, one the test can look in.
     fs.mkdirSync(path.join(dir, 'tmp'));
     // The drawn faces score 0.6–0.9 with blazeface (photographs score higher); 0.3 keeps every one.
-    const started = serve(dir, ['--min-confidence', '0.3', '--max-upload-mb', String(MAX_UPLOAD_MB)], path.join(dir, 'tmp'));
+    const started = serve(
+      dir,
+      ['--min-confidence', '0.3', '--max-upload-mb', String(MAX_UPLOAD_MB)],
+      path.join(dir, 'tmp'),
+    );
     server = await started;
   });
 
@@ -67,13 +95,17 @@ describe('fer-dag serve', () => {
       for (const face of frame.faces) {
         const overlaps = EMOTIONS.map((_, k) => iou(face.box, tileAt(video, k, frame.t)));
         const k = overlaps.indexOf(Math.max(...overlaps));
-        assert.ok(overlaps[k]! >= 0.6, `t = ${frame.t}: box ${face.box} overlaps face ${k} by only ${overlaps[k]!.toFixed(2)}`);
+        assert.ok(
+          overlaps[k]! >= 0.6,
+          `t = ${frame.t}: box ${face.box} overlaps face ${k} by only ${overlaps[k]!.toFixed(2)}`,
+        );
         personOf.set(k, (personOf.get(k) ?? new Set()).add(face.person));
         emotionsOf.set(k, [...(emotionsOf.get(k) ?? []), face.emotion]);
       }
     }
     assert.deepEqual([...personOf.keys()].sort(), [0, 1, 2]);
-    for (const [k, people] of personOf) assert.equal(people.size, 1, `face ${k} (${EMOTIONS[k]}) kept one person id, got ${[...people]}`);
+    for (const [k, people] of personOf)
+      assert.equal(people.size, 1, `face ${k} (${EMOTIONS[k]}) kept one person id, got ${[...people]}`);
     assert.equal(new Set([...personOf.values()].map((p) => [...p][0])).size, 3, 'three different people');
     for (const [k, emotions] of emotionsOf) {
       const right = emotions.filter((e) => e === EMOTIONS[k]).length;
@@ -112,7 +144,20 @@ describe('fer-dag serve', () => {
     fs.writeFileSync(huge, Buffer.alloc(MAX_UPLOAD_MB * 1024 * 1024 + 4096, 7));
     const { execa } = await import('execa');
     const noFaces = path.join(dir, 'empty-room.mp4');
-    await execa(await ffmpegPath(), ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=320x240:rate=10', '-t', '1', '-pix_fmt', 'yuv420p', noFaces]);
+    await execa(await ffmpegPath(), [
+      '-loglevel',
+      'error',
+      '-y',
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc=size=320x240:rate=10',
+      '-t',
+      '1',
+      '-pix_fmt',
+      'yuv420p',
+      noFaces,
+    ]);
 
     const cases: Array<[string, Promise<{ status: number; body: Record<string, unknown> }>, number, RegExp]> = [
       ['not a video', upload(server.url, notMedia), 415, /"notes\.txt" is not a video or an image/],
@@ -144,7 +189,11 @@ describe('fer-dag serve', () => {
     assert.equal((done.body as unknown as Result).people.length, 3);
     const [root, ...others] = fs.readdirSync(path.join(dir, 'tmp'));
     assert.deepEqual(others, []);
-    assert.deepEqual(fs.readdirSync(path.join(dir, 'tmp', root!)), [], 'every upload, good or bad, was deleted when its job or request ended');
+    assert.deepEqual(
+      fs.readdirSync(path.join(dir, 'tmp', root!)),
+      [],
+      'every upload, good or bad, was deleted when its job or request ended',
+    );
   });
 
   test('the page uploads the video, then draws a box and label on each face and a timeline per person', async () => {
@@ -162,20 +211,27 @@ describe('fer-dag serve', () => {
       await page.setInputFiles('#file', notes);
       await page.click('#analyze');
       await page.waitForSelector('#error:not([hidden])', { timeout: 30_000 });
-      assert.match(await page.locator('#error').textContent() ?? '', /"agenda\.txt" is not a video or an image/);
+      assert.match((await page.locator('#error').textContent()) ?? '', /"agenda\.txt" is not a video or an image/);
       await page.setInputFiles('#file', video.file);
       await page.click('#analyze');
       await page.waitForSelector('.face-box', { timeout: 60_000 });
       const counts = await page.evaluate(() => {
-        const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } }).document;
-        return Object.fromEntries(['.face-box', '.face-label', '.timeline', '#shares .share'].map((s) => [s, doc.querySelectorAll(s).length]));
+        const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): { length: number } } })
+          .document;
+        return Object.fromEntries(
+          ['.face-box', '.face-label', '.timeline', '#shares .share'].map((s) => [s, doc.querySelectorAll(s).length]),
+        );
       });
       assert.equal(counts['.face-box'], 3, JSON.stringify(counts));
       assert.equal(counts['.face-label'], 3);
       assert.equal(counts['.timeline'], 3);
       assert.ok(counts['#shares .share']! >= 3);
       const labels = await page.locator('.face-label').allTextContents();
-      for (const emotion of EMOTIONS) assert.ok(labels.some((l) => l.includes(emotion)), `a label says ${emotion}: ${labels.join(' | ')}`);
+      for (const emotion of EMOTIONS)
+        assert.ok(
+          labels.some((l) => l.includes(emotion)),
+          `a label says ${emotion}: ${labels.join(' | ')}`,
+        );
       fs.mkdirSync(path.join(dir, 'screens'), { recursive: true });
       await page.screenshot({ path: path.join(dir, 'screens', 'serve.png'), fullPage: true });
       assert.ok(fs.statSync(path.join(dir, 'screens', 'serve.png')).size > 10_000);
@@ -199,7 +255,10 @@ stages:
   });
   const untrained = await cli(dir, 'serve', 'p.yaml', '--port', '0');
   assert.equal(untrained.code, 1, untrained.stderr);
-  assert.match(untrained.stderr, /stage train-merged is never run.*run `fer-dag run p\.yaml --stage train-merged` first/);
+  assert.match(
+    untrained.stderr,
+    /stage train-merged is never run.*run `fer-dag run p\.yaml --stage train-merged` first/,
+  );
   const ambiguous = await cli(dir, 'serve', 'two.yaml', '--port', '0');
   assert.equal(ambiguous.code, 2);
   assert.match(ambiguous.stderr, /2 train stages \(train-a, train-b\).*name one with --model/);

@@ -21,9 +21,17 @@ let computed: string[] = [];
 const letterCount: StageDefinition<Record<string, never>> = {
   type: 'test-letter-count',
   version: '1',
-  schema: path.join(makeProject({ 'letter-count.schema.json': JSON.stringify({
-    type: 'object', required: ['type', 'inputs'], properties: { type: {}, inputs: {} }, additionalProperties: false,
-  }) }), 'letter-count.schema.json'),
+  schema: path.join(
+    makeProject({
+      'letter-count.schema.json': JSON.stringify({
+        type: 'object',
+        required: ['type', 'inputs'],
+        properties: { type: {}, inputs: {} },
+        additionalProperties: false,
+      }),
+    }),
+    'letter-count.schema.json',
+  ),
   params: () => ({}),
   async run(ctx) {
     const source = ctx.input('letters');
@@ -64,7 +72,10 @@ stages:
     const loaded = loadPipeline(path.join(dir, 'p.yaml'), stageRegistry([...builtInStages, letterCount]));
     assert.ok(loaded.ok, loaded.ok ? '' : JSON.stringify(loaded.diagnostics));
     const events: EngineEvent[] = [];
-    const summary = await runPipeline(loaded.value, new Store(loaded.value.storeDir), { jobs: 1, emit: (e) => events.push(e) });
+    const summary = await runPipeline(loaded.value, new Store(loaded.value.storeDir), {
+      jobs: 1,
+      emit: (e) => events.push(e),
+    });
     return { summary, events, lock: summary.lock };
   };
 
@@ -84,7 +95,8 @@ stages:
   const second = await run();
   assert.deepEqual(second.summary.executed, ['count']);
   assert.deepEqual(computed, ['three.txt']);
-  const draws = (lock: typeof first.lock) => store.readBlob(lock.stages.count!.outputs.files['draw.json']!.hash).toString();
+  const draws = (lock: typeof first.lock) =>
+    store.readBlob(lock.stages.count!.outputs.files['draw.json']!.hash).toString();
   assert.equal(draws(first.lock), draws(second.lock), 'same seed and stage name give the same random draws');
 
   // The record lists the blob the output refers to, so gc keeps it and verify checks it.
@@ -133,12 +145,18 @@ test('a symlinked folder inside a dataset is hashed; a link back up does not loo
 });
 
 test("a model file's hash is part of the key: replacing the weights reruns the stage", async () => {
-  const dir = makeProject({ 'weights.bin': 'v1', 'p.yaml': 'version: 1\nstages:\n  predict: { type: test-uses-model }\n' });
+  const dir = makeProject({
+    'weights.bin': 'v1',
+    'p.yaml': 'version: 1\nstages:\n  predict: { type: test-uses-model }\n',
+  });
   let runs = 0;
   const usesModel: StageDefinition<Record<string, never>> = {
     type: 'test-uses-model',
     version: '1',
-    schema: path.join(makeProject({ 's.json': JSON.stringify({ type: 'object', required: ['type'], properties: { type: {} } }) }), 's.json'),
+    schema: path.join(
+      makeProject({ 's.json': JSON.stringify({ type: 'object', required: ['type'], properties: { type: {} } }) }),
+      's.json',
+    ),
     params: () => ({}),
     modelFiles: () => ({ classifier: path.join(dir, 'weights.bin') }),
     async run(ctx) {

@@ -22,7 +22,8 @@ async function keysOf(text: string, files: Record<string, string> = FILES): Prom
   const hasher = new InputHasher(store, pipeline.dir);
   const keys: Record<string, string> = {};
   try {
-    for (const name of pipeline.order) keys[name] = stageKey(await gatherMaterial(pipeline, pipeline.stages.get(name)!, new Map(), hasher));
+    for (const name of pipeline.order)
+      keys[name] = stageKey(await gatherMaterial(pipeline, pipeline.stages.get(name)!, new Map(), hasher));
   } finally {
     store.close();
   }
@@ -49,7 +50,10 @@ stages:
 describe('canonical JSON', () => {
   test('keys are sorted at every depth and arrays keep their order', () => {
     assert.equal(canonicalJson({ a: 1, b: [{ d: 1, c: 2 }] }), '{"a":1,"b":[{"c":2,"d":1}]}');
-    assert.equal(canonicalJson({ z: { y: { x: 1, w: [3, 1, 2] } }, a: null }), '{"a":null,"z":{"y":{"w":[3,1,2],"x":1}}}');
+    assert.equal(
+      canonicalJson({ z: { y: { x: 1, w: [3, 1, 2] } }, a: null }),
+      '{"a":null,"z":{"y":{"w":[3,1,2],"x":1}}}',
+    );
   });
 
   test('two objects equal as data serialise to the same bytes whatever their key order', () => {
@@ -77,7 +81,9 @@ describe('the stage key', () => {
     assert.equal(stageKey(material), pinned);
     // The same key from the canonical text written out by hand: sha256 of sorted, whitespace-free JSON.
     const text =
-      '{"datasets":{"faces":"' + '1'.repeat(64) + '"},"deps":{"make.mjs":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},' +
+      '{"datasets":{"faces":"' +
+      '1'.repeat(64) +
+      '"},"deps":{"make.mjs":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},' +
       '"inputs":{},"models":{},"params":{"cmd":["node","make.mjs","${params.size}"],"env":{},"outs":["out/a.txt"],"params":{"size":3}},' +
       '"seed":7,"stream":"a","type":"command","version":"1"}';
     assert.equal(sha256(text), pinned);
@@ -110,7 +116,7 @@ version: 1
     assert.match(base.small!, /^[0-9a-f]{64}$/);
   });
 
-  test('changing a param value changes that stage\'s key and no other', async () => {
+  test("changing a param value changes that stage's key and no other", async () => {
     const base = await keysOf(BASE);
     const changed = await keysOf(BASE.replace('size: 3', 'size: 4'));
     assert.notEqual(changed.small, base.small);
@@ -143,7 +149,7 @@ version: 1
     assert.equal(renamed.large, base.large);
   });
 
-  test('editing a dep\'s contents changes the key of the stage that reads it', async () => {
+  test("editing a dep's contents changes the key of the stage that reads it", async () => {
     const before = await keysOf(BASE);
     const after = await keysOf(BASE, { ...FILES, 'src.txt': 'hello, again\n' });
     assert.notEqual(after.small, before.small);

@@ -23,7 +23,10 @@ test('the TypeScript copies of the stage schemas are current (npm run build rewr
   assert.equal(check.status, 0, check.stderr);
   const stageSchemas = fs.readdirSync(path.join(schemasDir, 'stages')).filter((f) => f.endsWith('.schema.json'));
   assert.deepEqual(
-    fs.readdirSync(path.join(schemasDir, 'types')).filter((f) => f.endsWith('.ts')).sort(),
+    fs
+      .readdirSync(path.join(schemasDir, 'types'))
+      .filter((f) => f.endsWith('.ts'))
+      .sort(),
     stageSchemas.map((f) => f.replace('.schema.json', '.ts')).sort(),
   );
 });
@@ -62,7 +65,9 @@ test('defaultParams gives what the loader fills into an entry that leaves params
 test('defineStage hands every hook the params, typed from the schema, and declares only the hooks given', () => {
   const seen: unknown[] = [];
   const stage = defineStage<AgrEntry>({
-    type: 'agr', version: '1', schema: 'agr.schema.json',
+    type: 'agr',
+    version: '1',
+    schema: 'agr.schema.json',
     keyParams: (params) => ({ young: params.ageBuckets.young }),
     modelFiles: (params, entry) => {
       seen.push(params, entry.input);
@@ -81,7 +86,9 @@ test('defineStage hands every hook the params, typed from the schema, and declar
 
   // A stage whose params are its whole entry says so.
   const command = defineStage<CommandEntry, CommandEntry>({
-    type: 'command', version: '1', schema: 'command.schema.json',
+    type: 'command',
+    version: '1',
+    schema: 'command.schema.json',
     params: (e) => e,
     workspacePaths: ({ deps, outs }) => ({ deps, outs }),
     run: async () => {},

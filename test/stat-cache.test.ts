@@ -11,7 +11,8 @@ import { makeProject, writeFiles } from './helpers.js';
 test('over 8,000 files the stats run on worker threads, and an edit that keeps the size is still seen', async () => {
   const dir = makeProject();
   const files: Record<string, string> = {};
-  for (let i = 0; i < 9000; i++) files[`data/${i % 9}/${String(i).padStart(5, '0')}.txt`] = `image ${String(i).padStart(5, '0')}`;
+  for (let i = 0; i < 9000; i++)
+    files[`data/${i % 9}/${String(i).padStart(5, '0')}.txt`] = `image ${String(i).padStart(5, '0')}`;
   writeFiles(dir, files);
   const stateDir = path.join(dir, 'state');
   const first = new StatCache(stateDir);
@@ -51,7 +52,10 @@ test('a stat-cache shard survives the round trip to disk exactly, its paths sort
     ['a/1.png', [123, 1732530000123.456, 1732530000999.5, 987654321, sha256('one')]],
   ]);
   const saved = decodeShard(encodeShard({ root: '/data/x', rows, trees: { '': sha256('tree') } }))!;
-  assert.deepEqual([saved.root, saved.trees, saved.paths], ['/data/x', { '': sha256('tree') }, ['a/1.png', 'b/é ü.png']]);
+  assert.deepEqual(
+    [saved.root, saved.trees, saved.paths],
+    ['/data/x', { '': sha256('tree') }, ['a/1.png', 'b/é ü.png']],
+  );
   assert.deepEqual(rowsOf(saved), new Map([...rows].reverse()));
   const empty = decodeShard(encodeShard({ root: '/r', rows: new Map(), trees: {} }))!;
   assert.deepEqual([empty.paths, rowsOf(empty)], [[], new Map()]);
@@ -65,7 +69,11 @@ test('a damaged or old-format shard costs a re-hash, never a wrong hash', async 
   cache.flush();
   const [shard] = fs.readdirSync(stateDir);
   assert.match(shard!, /\.bin$/);
-  assert.equal(decodeShard(fs.readFileSync(path.join(stateDir, shard!)).subarray(0, 40)), undefined, 'a truncated shard is not decoded');
+  assert.equal(
+    decodeShard(fs.readFileSync(path.join(stateDir, shard!)).subarray(0, 40)),
+    undefined,
+    'a truncated shard is not decoded',
+  );
 
   fs.truncateSync(path.join(stateDir, shard!), 40);
   const afterDamage = new StatCache(stateDir);
@@ -75,7 +83,10 @@ test('a damaged or old-format shard costs a re-hash, never a wrong hash', async 
   // A store from before the binary shards: its JSON shard is neither trusted nor left behind.
   fs.rmSync(path.join(stateDir, shard!));
   const legacy = path.join(stateDir, shard!.replace(/\.bin$/, '.json'));
-  fs.writeFileSync(legacy, JSON.stringify({ root: path.join(dir, 'data'), rows: [['a.txt', [5, 0, 0, 0, sha256('wrong')]]] }));
+  fs.writeFileSync(
+    legacy,
+    JSON.stringify({ root: path.join(dir, 'data'), rows: [['a.txt', [5, 0, 0, 0, sha256('wrong')]]] }),
+  );
   const upgraded = new StatCache(stateDir);
   assert.equal((await hashPath(upgraded, path.join(dir, 'data'))).files['a.txt']!.hash, sha256('alpha'));
   assert.equal(upgraded.filesRead, 2);

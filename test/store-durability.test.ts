@@ -16,7 +16,10 @@ async function fileSystemCalls(work: () => Promise<void>): Promise<string[]> {
   const calls: string[] = [];
   const pathOfFd = new Map<number, string>();
   const saved = {
-    openSync: realFs.openSync, fsyncSync: realFs.fsyncSync, renameSync: realFs.renameSync, open: realFs.promises.open,
+    openSync: realFs.openSync,
+    fsyncSync: realFs.fsyncSync,
+    renameSync: realFs.renameSync,
+    open: realFs.promises.open,
   };
   realFs.openSync = ((file: fs.PathLike, ...rest: unknown[]) => {
     const fd = (saved.openSync as (...a: unknown[]) => number)(file, ...rest);
@@ -57,9 +60,18 @@ test('a record is renamed into place only after its blobs, their folders and its
   const output = store.putBytes('an output');
   const image = store.putBytes('an image the manifest names');
   const record: StageRecord = {
-    recordVersion: 2, key: 'a'.repeat(64), stage: 's', type: 'command', version: '1', material: {},
-    outputs: { 'out.txt': { hash: output, size: 9 } }, treeHash: 'b'.repeat(64),
-    refs: store.putBytes(`${image}\n`), runtime: {}, durationMs: 1, finishedAt: '2026-01-01T00:00:00.000Z',
+    recordVersion: 2,
+    key: 'a'.repeat(64),
+    stage: 's',
+    type: 'command',
+    version: '1',
+    material: {},
+    outputs: { 'out.txt': { hash: output, size: 9 } },
+    treeHash: 'b'.repeat(64),
+    refs: store.putBytes(`${image}\n`),
+    runtime: {},
+    durationMs: 1,
+    finishedAt: '2026-01-01T00:00:00.000Z',
   };
 
   const calls = await fileSystemCalls(async () => {
@@ -74,9 +86,14 @@ test('a record is renamed into place only after its blobs, their folders and its
   const renamed = at(`rename ${recordFile}`);
   for (const blob of [output, image, record.refs!]) {
     assert.ok(at(`fsync ${store.blobPath(blob)}`) < renamed, `blob ${blob} flushed before the record`);
-    assert.ok(at(`fsync ${path.dirname(store.blobPath(blob))}`) < renamed, 'its shard folder flushed before the record');
+    assert.ok(
+      at(`fsync ${path.dirname(store.blobPath(blob))}`) < renamed,
+      'its shard folder flushed before the record',
+    );
   }
-  const ownBytes = calls.findIndex((c) => c.startsWith(`fsync ${path.join(root, 'tmp', path.basename(recordFile))}.tmp-`));
+  const ownBytes = calls.findIndex((c) =>
+    c.startsWith(`fsync ${path.join(root, 'tmp', path.basename(recordFile))}.tmp-`),
+  );
   assert.ok(ownBytes >= 0 && ownBytes < renamed, "the record's own bytes flushed before its rename");
   assert.ok(at(`fsync ${path.dirname(recordFile)}`) > renamed, 'the runs/ folder flushed after the rename');
   assert.equal(store.readRecord(record.key).state, 'ok');
@@ -88,8 +105,18 @@ test('a stage with many new blobs flushes them with one syncfs before its record
   const store = new Store(root);
   const images = Array.from({ length: 600 }, (_, i) => store.putBytes(`image ${i}`));
   const record: StageRecord = {
-    recordVersion: 2, key: 'e'.repeat(64), stage: 's', type: 'merge', version: '1', material: {}, outputs: {},
-    treeHash: 'f'.repeat(64), refs: store.putBytes(`${images.join('\n')}\n`), runtime: {}, durationMs: 1, finishedAt: '',
+    recordVersion: 2,
+    key: 'e'.repeat(64),
+    stage: 's',
+    type: 'merge',
+    version: '1',
+    material: {},
+    outputs: {},
+    treeHash: 'f'.repeat(64),
+    refs: store.putBytes(`${images.join('\n')}\n`),
+    runtime: {},
+    durationMs: 1,
+    finishedAt: '',
   };
   const childProcess = createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
   const realSpawnSync = childProcess.spawnSync;
@@ -109,8 +136,13 @@ test('a stage with many new blobs flushes them with one syncfs before its record
   });
   if (process.platform === 'linux') {
     assert.ok(syncfsCalled, 'one syncfs instead of 600 fsyncs');
-    assert.ok(calls.filter((c) => c.includes(`${path.sep}objects${path.sep}`)).length === 0, calls.slice(0, 5).join(', '));
+    assert.ok(
+      calls.filter((c) => c.includes(`${path.sep}objects${path.sep}`)).length === 0,
+      calls.slice(0, 5).join(', '),
+    );
   }
-  assert.ok(calls.indexOf(`rename ${store.recordPath(record.key)}`) < calls.indexOf(`fsync ${path.join(root, 'runs')}`));
+  assert.ok(
+    calls.indexOf(`rename ${store.recordPath(record.key)}`) < calls.indexOf(`fsync ${path.join(root, 'runs')}`),
+  );
   fs.rmSync(root, { recursive: true, force: true });
 });

@@ -4,7 +4,16 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { Store } from '../cache/store.js';
 import {
-  cli, makeProject, SLOW_SCRIPT, SLOW_STAGE, startCli, STEP_SCRIPT, takeRuns, THREE_STAGES, threeStageProject, waitFor,
+  cli,
+  makeProject,
+  SLOW_SCRIPT,
+  SLOW_STAGE,
+  startCli,
+  STEP_SCRIPT,
+  takeRuns,
+  THREE_STAGES,
+  threeStageProject,
+  waitFor,
   writeFiles,
 } from './helpers.js';
 import { imageBytes } from './image-fixtures.js';
@@ -43,7 +52,7 @@ test('cache gc --wait queued behind a run keeps what that run produced', async (
   assert.match(gcOut, /removed 0 stage results/);
 });
 
-test('two pipelines sharing one store keep each other\'s results through gc; a deleted one is reported', async () => {
+test("two pipelines sharing one store keep each other's results through gc; a deleted one is reported", async () => {
   const root = makeProject();
   const shared = THREE_STAGES.replace('seed: 3\n', 'seed: 3\nstore: ../S\n');
   for (const name of ['A', 'B']) {
@@ -82,7 +91,10 @@ test('verify after a blob was deleted exits 1 and names the result it dropped', 
   fs.rmSync(storeOf(dir).blobPath(outBlob(dir, 'b', 'out/b.txt')));
   const verify = await cli(dir, 'cache', 'verify', 'p.yaml');
   assert.equal(verify.code, 1, verify.stdout);
-  assert.match(verify.stdout, /dropped {2}result of stage b \(.*blob\(s\) it needs are missing.*\): the next run recomputes/);
+  assert.match(
+    verify.stdout,
+    /dropped {2}result of stage b \(.*blob\(s\) it needs are missing.*\): the next run recomputes/,
+  );
   assert.doesNotMatch(verify.stdout, /store is consistent/);
   assert.equal((await cli(dir, 'run', 'p.yaml')).code, 0);
   assert.deepEqual(takeRuns(dir), ['b']);
@@ -131,8 +143,13 @@ stages:
 }
 
 const manifestOf = (dir: string): { blob: string; origPath: string }[] => {
-  const text = storeOf(dir).readBlob(outBlob(dir, 'merge', 'manifest.jsonl')).toString();
-  return text.trim().split('\n').map((line) => JSON.parse(line));
+  const text = storeOf(dir)
+    .readBlob(outBlob(dir, 'merge', 'manifest.jsonl'))
+    .toString();
+  return text
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line));
 };
 
 test('a stage whose refs (the images its manifest names) are gone is stale in status and runs again', async () => {
@@ -242,7 +259,7 @@ test('export copies by default: writing an exported file leaves the store intact
   assert.equal(fs.statSync(linkedFile).ino, fs.statSync(storeOf(dir).blobPath(image)).ino);
 });
 
-test('an old store\'s records (no checksum) are still used, and sealed by the next run', async () => {
+test("an old store's records (no checksum) are still used, and sealed by the next run", async () => {
   const dir = threeStageProject();
   await cli(dir, 'run', 'p.yaml');
   takeRuns(dir);
@@ -279,9 +296,18 @@ test('a closure too large to stat blob by blob is checked against one listing, a
   const store = new Store(path.join(root, 'store'));
   const images = Array.from({ length: 2500 }, (_, i) => store.putBytes(`image ${i}`));
   const record = {
-    recordVersion: 2 as const, key: 'c'.repeat(64), stage: 'merge', type: 'merge', version: '1', material: {},
-    outputs: {}, treeHash: 'd'.repeat(64), refs: store.putBytes(`${images.join('\n')}\n`), runtime: {},
-    durationMs: 1, finishedAt: '',
+    recordVersion: 2 as const,
+    key: 'c'.repeat(64),
+    stage: 'merge',
+    type: 'merge',
+    version: '1',
+    material: {},
+    outputs: {},
+    treeHash: 'd'.repeat(64),
+    refs: store.putBytes(`${images.join('\n')}\n`),
+    runtime: {},
+    durationMs: 1,
+    finishedAt: '',
   };
   assert.deepEqual(store.missingBlobs(record), []);
   fs.rmSync(store.blobPath(images[1234]!));

@@ -3,7 +3,16 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { Store } from '../cache/store.js';
-import { cli, makeProject, SLOW_SCRIPT, SLOW_STAGE, startCli, takeRuns, threeStageProject, waitFor } from './helpers.js';
+import {
+  cli,
+  makeProject,
+  SLOW_SCRIPT,
+  SLOW_STAGE,
+  startCli,
+  takeRuns,
+  threeStageProject,
+  waitFor,
+} from './helpers.js';
 
 function outputBlobOf(dir: string, stage: string, file: string): string {
   const lock = JSON.parse(fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8'));
@@ -103,7 +112,10 @@ test('cache gc keeps what the lockfile references and removes results no lockfil
   const dir = threeStageProject();
   await cli(dir, 'run', 'p.yaml');
   const oldBlob = outputBlobOf(dir, 'c', 'out/c.txt');
-  fs.writeFileSync(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('tag: three', 'tag: drei'));
+  fs.writeFileSync(
+    path.join(dir, 'p.yaml'),
+    fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('tag: three', 'tag: drei'),
+  );
   await cli(dir, 'run', 'p.yaml');
   takeRuns(dir);
   const store = new Store(path.join(dir, '.fer-dag'));

@@ -59,19 +59,31 @@ interface LogLine {
   request?: Record<string, unknown> & { id: number; out: string };
 }
 
-function fakeProgram(mode: 'good' | 'fail' | 'garbage' | 'exit' | 'silent' | 'noise', extra: Partial<CommandSynthesizerOptions> = {}) {
+function fakeProgram(
+  mode: 'good' | 'fail' | 'garbage' | 'exit' | 'silent' | 'noise',
+  extra: Partial<CommandSynthesizerOptions> = {},
+) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-synth-test-'));
   fs.writeFileSync(path.join(dir, 'fake.mjs'), FAKE_PROGRAM);
   const logFile = path.join(dir, 'log.jsonl');
   const synth = commandSynthesizer({ command: [process.execPath, 'fake.mjs', mode, logFile], cwd: dir, ...extra });
   const log = (): LogLine[] =>
-    fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as LogLine) : [];
+    fs.existsSync(logFile)
+      ? fs
+          .readFileSync(logFile, 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as LogLine)
+      : [];
   const starts = () => log().filter((l) => l.event === 'start');
   /** Closes the synthesizer and checks that it left no process and no files behind. */
   const finish = async () => {
     await synth.close?.();
-    for (const { pid } of starts()) assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `program ${pid} is still running`);
-    for (const line of log()) if (line.request) assert.equal(fs.existsSync(path.dirname(line.request.out)), false, 'the output folder is removed');
+    for (const { pid } of starts())
+      assert.throws(() => process.kill(pid, 0), { code: 'ESRCH' }, `program ${pid} is still running`);
+    for (const line of log())
+      if (line.request)
+        assert.equal(fs.existsSync(path.dirname(line.request.out)), false, 'the output folder is removed');
     fs.rmSync(dir, { recursive: true, force: true });
   };
   return { synth, log, starts, finish };
@@ -106,17 +118,43 @@ test('a good program is started once, gets every protocol field, may answer out 
   const fake = fakeProgram('good', { concurrency: 2, model: 'sd-v1-4' });
   try {
     assert.equal(fake.synth.concurrency, 2);
-    const [first, second] = await Promise.all([fake.synth.generate(request(), signal), fake.synth.generate(request({ seed: 2, prompt: 'jpeg' }), signal)]);
+    const [first, second] = await Promise.all([
+      fake.synth.generate(request(), signal),
+      fake.synth.generate(request({ seed: 2, prompt: 'jpeg' }), signal),
+    ]);
     assert.deepEqual(Buffer.from(first), PNG);
     assert.deepEqual([...second.subarray(0, 3)], [0xff, 0xd8, 0xff], 'a JPEG is accepted too');
     assert.equal(fake.starts().length, 1);
     const requests = fake.log().filter((l) => l.request);
-    assert.deepEqual(requests.map((l) => l.inFlight), [1, 2], 'with concurrency 2 the second request is sent before the first is answered');
+    assert.deepEqual(
+      requests.map((l) => l.inFlight),
+      [1, 2],
+      'with concurrency 2 the second request is sent before the first is answered',
+    );
     const sent = requests[0]!.request!;
-    assert.deepEqual(Object.keys(sent).sort(), ['height', 'id', 'negative_prompt', 'out', 'prompt', 'seed', 'steps', 'width']);
-    assert.deepEqual({ ...sent, out: path.basename(sent.out) }, {
-      id: 1, prompt: 'a photo of a happy woman', negative_prompt: 'blurry, cartoon', seed: 1, width: 512, height: 512, steps: 30, out: '1.png',
-    });
+    assert.deepEqual(Object.keys(sent).sort(), [
+      'height',
+      'id',
+      'negative_prompt',
+      'out',
+      'prompt',
+      'seed',
+      'steps',
+      'width',
+    ]);
+    assert.deepEqual(
+      { ...sent, out: path.basename(sent.out) },
+      {
+        id: 1,
+        prompt: 'a photo of a happy woman',
+        negative_prompt: 'blurry, cartoon',
+        seed: 1,
+        width: 512,
+        height: 512,
+        steps: 30,
+        out: '1.png',
+      },
+    );
     assert.ok(path.dirname(sent.out).startsWith(os.tmpdir()), 'images are written to a private temp folder');
     assert.deepEqual(fs.readdirSync(path.dirname(sent.out)), [], 'each image file is deleted once read');
   } finally {
@@ -129,7 +167,13 @@ test('with the default concurrency of 1, requests wait for the previous answer',
   try {
     assert.equal(fake.synth.concurrency, 1);
     await Promise.all([1, 2, 3].map((seed) => fake.synth.generate(request({ seed }), signal)));
-    assert.deepEqual(fake.log().filter((l) => l.request).map((l) => l.inFlight), [1, 1, 1]);
+    assert.deepEqual(
+      fake
+        .log()
+        .filter((l) => l.request)
+        .map((l) => l.inFlight),
+      [1, 1, 1],
+    );
     assert.equal(fake.starts().length, 1);
   } finally {
     await fake.finish();
@@ -137,18 +181,30 @@ test('with the default concurrency of 1, requests wait for the previous answer',
 });
 
 test('the identity is the command and the declared model, and nothing else', () => {
-  const a = commandSynthesizer({ command: ['python3', 'sd.py'], cwd: '/a', model: 'sd-v1-4', timeoutSeconds: 5, env: { HF_TOKEN: 'x' } });
+  const a = commandSynthesizer({
+    command: ['python3', 'sd.py'],
+    cwd: '/a',
+    model: 'sd-v1-4',
+    timeoutSeconds: 5,
+    env: { HF_TOKEN: 'x' },
+  });
   const b = commandSynthesizer({ command: ['python3', 'sd.py'], cwd: '/b', model: 'sd-v1-4' });
   assert.equal(a.identity, 'command {"command":["python3","sd.py"],"model":"sd-v1-4"}');
   assert.equal(a.identity, b.identity);
   assert.notEqual(commandSynthesizer({ command: ['python3 sd.py'], cwd: '/a', model: 'sd-v1-4' }).identity, a.identity);
-  assert.equal(commandSynthesizer({ command: ['python3', 'sd.py'], cwd: '/a' }).identity, 'command {"command":["python3","sd.py"],"model":null}');
+  assert.equal(
+    commandSynthesizer({ command: ['python3', 'sd.py'], cwd: '/a' }).identity,
+    'command {"command":["python3","sd.py"],"model":null}',
+  );
 });
 
 test("an ok:false answer fails that image with the program's error, and the next image still comes", async () => {
   const fake = fakeProgram('fail');
   try {
-    await assert.rejects(fake.synth.generate(request({ prompt: 'bad' }), signal), synthesisError(/the synthesizer program `.*fake\.mjs fail .*` could not generate image 1: CUDA out of memory/));
+    await assert.rejects(
+      fake.synth.generate(request({ prompt: 'bad' }), signal),
+      synthesisError(/the synthesizer program `.*fake\.mjs fail .*` could not generate image 1: CUDA out of memory/),
+    );
     assert.deepEqual(Buffer.from(await fake.synth.generate(request(), signal)), PNG);
     assert.equal(fake.starts().length, 1);
   } finally {
@@ -159,7 +215,12 @@ test("an ok:false answer fails that image with the program's error, and the next
 test('an out file that is not a PNG or JPEG fails the image and says what it starts with', async () => {
   const fake = fakeProgram('garbage');
   try {
-    await assert.rejects(fake.synth.generate(request(), signal), synthesisError(/fake\.mjs garbage .*` wrote \S+1\.png for request 1 but it is not a PNG or JPEG \(it starts with 3c 68 74 6d\)/));
+    await assert.rejects(
+      fake.synth.generate(request(), signal),
+      synthesisError(
+        /fake\.mjs garbage .*` wrote \S+1\.png for request 1 but it is not a PNG or JPEG \(it starts with 3c 68 74 6d\)/,
+      ),
+    );
   } finally {
     await fake.finish();
   }
@@ -167,17 +228,27 @@ test('an out file that is not a PNG or JPEG fails the image and says what it sta
 
 test('a program that exits fails its pending image with the exit code and stderr, is restarted once, then fails fast', async () => {
   const fake = fakeProgram('exit');
-  const exited = synthesisError(/the synthesizer program `.*fake\.mjs exit .*` exited with code 3; its stderr: loading weights\nfatal: the weights file is corrupted$/);
+  const exited = synthesisError(
+    /the synthesizer program `.*fake\.mjs exit .*` exited with code 3; its stderr: loading weights\nfatal: the weights file is corrupted$/,
+  );
   try {
     await fake.synth.generate(request(), signal);
     await assert.rejects(fake.synth.generate(request({ seed: 2 }), signal), exited);
     assert.equal(fake.starts().length, 1);
 
-    assert.deepEqual(Buffer.from(await fake.synth.generate(request({ seed: 3 }), signal)), PNG, 'the next image restarts it');
+    assert.deepEqual(
+      Buffer.from(await fake.synth.generate(request({ seed: 3 }), signal)),
+      PNG,
+      'the next image restarts it',
+    );
     assert.equal(fake.starts().length, 2);
     await assert.rejects(fake.synth.generate(request({ seed: 4 }), signal), exited);
 
-    await assert.rejects(fake.synth.generate(request({ seed: 5 }), signal), exited, 'no second restart: the same failure, at once');
+    await assert.rejects(
+      fake.synth.generate(request({ seed: 5 }), signal),
+      exited,
+      'no second restart: the same failure, at once',
+    );
     assert.equal(fake.starts().length, 2);
   } finally {
     await fake.finish();
@@ -188,7 +259,10 @@ test('a program that never answers fails the image after timeoutSeconds, and clo
   const fake = fakeProgram('silent', { timeoutSeconds: 0.3 });
   try {
     const started = Date.now();
-    await assert.rejects(fake.synth.generate(request(), signal), synthesisError(/fake\.mjs silent .*` did not answer request 1 within 0\.3 s \(timeoutSeconds\)/));
+    await assert.rejects(
+      fake.synth.generate(request(), signal),
+      synthesisError(/fake\.mjs silent .*` did not answer request 1 within 0\.3 s \(timeoutSeconds\)/),
+    );
     assert.ok(Date.now() - started < 2000, `failed after ${Date.now() - started} ms`);
   } finally {
     await fake.finish(); // the program ignores the end of its stdin: close has to kill it
@@ -198,7 +272,9 @@ test('a program that never answers fails the image after timeoutSeconds, and clo
 test('a command that does not exist fails with "not found" and how to fix it, without retrying', async () => {
   const synth = commandSynthesizer({ command: ['fer-dag-no-such-synthesizer', '--model', 'x'], cwd: os.tmpdir() });
   try {
-    const notFound = synthesisError(/the synthesizer program `fer-dag-no-such-synthesizer --model x` was not found .*ENOENT.*: install it or put it on PATH, or give its full path/);
+    const notFound = synthesisError(
+      /the synthesizer program `fer-dag-no-such-synthesizer --model x` was not found .*ENOENT.*: install it or put it on PATH, or give its full path/,
+    );
     await assert.rejects(synth.generate(request(), signal), notFound);
     await assert.rejects(synth.generate(request(), signal), notFound);
   } finally {
@@ -226,7 +302,11 @@ test('a cancelled request is rejected with the signal’s reason, not as a faile
     controller.abort(); // the first is with the program, the second waits for its turn
     await assert.rejects(pending, { name: 'AbortError' });
     await assert.rejects(queued, { name: 'AbortError' });
-    assert.deepEqual(Buffer.from(await fake.synth.generate(request({ seed: 3 }), signal)), PNG, 'the program keeps serving');
+    assert.deepEqual(
+      Buffer.from(await fake.synth.generate(request({ seed: 3 }), signal)),
+      PNG,
+      'the program keeps serving',
+    );
   } finally {
     await fake.finish();
   }

@@ -17,7 +17,9 @@ const request: SynthesisRequest = {
   subgroup: { gender: 'female', age: 'young', ethnicity: 'asian' },
 };
 
-const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: 'red' } }).png().toBuffer();
+const png = await sharp({ create: { width: 8, height: 8, channels: 3, background: 'red' } })
+  .png()
+  .toBuffer();
 const goodAnswer = JSON.stringify({ images: [png.toString('base64')], parameters: {}, info: '{}' });
 
 /** What a fake server's handler does with the n-th request (counted from 1): answer, or never answer. */
@@ -79,34 +81,64 @@ test('a good server returns the decoded image for a txt2img body built from the 
   const image = await synthesizer.generate(request, new AbortController().signal);
   assert.deepEqual(Buffer.from(image), png);
   assert.deepEqual(server.bodies, [
-    { prompt: request.prompt, negative_prompt: 'blurry', seed: 42, steps: 12, width: 64, height: 48, batch_size: 1, n_iter: 1, ...extra },
+    {
+      prompt: request.prompt,
+      negative_prompt: 'blurry',
+      seed: 42,
+      steps: 12,
+      width: 64,
+      height: 48,
+      batch_size: 1,
+      n_iter: 1,
+      ...extra,
+    },
   ]);
 
   assert.equal(synthesizer.concurrency, 1);
   assert.ok(!synthesizer.identity.includes('127.0.0.1'), synthesizer.identity);
   const identity = (options: Partial<Parameters<typeof httpSynthesizer>[0]>) =>
     httpSynthesizer({ servers: [server.url], extra, model: 'sd-v1-4', ...options }).identity;
-  assert.equal(identity({ servers: ['http://gpu-7:7860', 'http://gpu-8:7860/'] }), synthesizer.identity, 'another server, same model: same identity');
-  assert.equal(identity({ extra: { override_settings: { sd_model_checkpoint: 'sd-v1-4' }, cfg_scale: 7, sampler_name: 'Euler a' } }), synthesizer.identity, 'key order does not matter');
+  assert.equal(
+    identity({ servers: ['http://gpu-7:7860', 'http://gpu-8:7860/'] }),
+    synthesizer.identity,
+    'another server, same model: same identity',
+  );
+  assert.equal(
+    identity({
+      extra: { override_settings: { sd_model_checkpoint: 'sd-v1-4' }, cfg_scale: 7, sampler_name: 'Euler a' },
+    }),
+    synthesizer.identity,
+    'key order does not matter',
+  );
   assert.notEqual(identity({ model: 'sdxl' }), synthesizer.identity);
   assert.notEqual(identity({ extra: { ...extra, cfg_scale: 9 } }), synthesizer.identity);
 });
 
 test('a data-URL image is decoded too', async () => {
-  const server = await fakeServer(always({ body: JSON.stringify({ images: [`data:image/png;base64,${png.toString('base64')}`] }) }));
+  const server = await fakeServer(
+    always({ body: JSON.stringify({ images: [`data:image/png;base64,${png.toString('base64')}`] }) }),
+  );
   const image = await httpSynthesizer({ servers: [server.url] }).generate(request, new AbortController().signal);
   assert.deepEqual(Buffer.from(image), png);
 });
 
 test('HTTP 500 is retried: two failures then an image succeed with 3 attempts, and fail with 2', async () => {
-  const flaky = () => (n: number): Reply => (n <= 2 ? { status: 500, body: 'CUDA out of memory' } : { body: goodAnswer });
+  const flaky =
+    () =>
+    (n: number): Reply =>
+      n <= 2 ? { status: 500, body: 'CUDA out of memory' } : { body: goodAnswer };
   const server = await fakeServer(flaky());
-  const image = await httpSynthesizer({ servers: [server.url], attempts: 3, ...fast }).generate(request, new AbortController().signal);
+  const image = await httpSynthesizer({ servers: [server.url], attempts: 3, ...fast }).generate(
+    request,
+    new AbortController().signal,
+  );
   assert.deepEqual(Buffer.from(image), png);
   assert.equal(server.bodies.length, 3);
 
   const twice = await fakeServer(flaky());
-  const error = await failure(httpSynthesizer({ servers: [twice.url], attempts: 2, ...fast }).generate(request, new AbortController().signal));
+  const error = await failure(
+    httpSynthesizer({ servers: [twice.url], attempts: 2, ...fast }).generate(request, new AbortController().signal),
+  );
   assert.equal(twice.bodies.length, 2);
   assert.equal(
     error.message,
@@ -127,7 +159,12 @@ test('a retry goes to another server when one keeps failing', async () => {
 test('a server that never answers times out, is retried, and the error says so', async () => {
   const server = await fakeServer(always('hang'));
   const started = Date.now();
-  const error = await failure(httpSynthesizer({ servers: [server.url], timeoutMs: 200, backoffMs: 10 }).generate(request, new AbortController().signal));
+  const error = await failure(
+    httpSynthesizer({ servers: [server.url], timeoutMs: 200, backoffMs: 10 }).generate(
+      request,
+      new AbortController().signal,
+    ),
+  );
   assert.equal(server.bodies.length, 3);
   assert.match(error.message, /failed 3 times: no answer within 200 ms \(timeout\)/);
   assert.ok(Date.now() - started < 2000, 'three timeouts of 200 ms, not the default two minutes');
@@ -138,19 +175,35 @@ test('an unreachable server is retried and the error asks whether it runs with -
   await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
   const url = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
   await new Promise((resolve) => closed.close(resolve));
-  const error = await failure(httpSynthesizer({ servers: [url], attempts: 2, ...fast }).generate(request, new AbortController().signal));
-  assert.match(error.message, new RegExp(`^txt2img at ${url} failed 2 times: cannot reach it \\(.*ECONNREFUSED.*\\); .*--api\\?$`));
+  const error = await failure(
+    httpSynthesizer({ servers: [url], attempts: 2, ...fast }).generate(request, new AbortController().signal),
+  );
+  assert.match(
+    error.message,
+    new RegExp(`^txt2img at ${url} failed 2 times: cannot reach it \\(.*ECONNREFUSED.*\\); .*--api\\?$`),
+  );
 });
 
 test('a 200 that is not an image is retried, and the error names what was wrong', async () => {
   const cases: [Reply, RegExp][] = [
-    [{ body: '<html>Gradio</html>' }, /failed 3 times: the answer is not JSON; last body "<html>Gradio<\/html>"; .*--api\?$/],
-    [{ body: JSON.stringify({ images: [], info: '' }) }, /failed 3 times: the JSON answer has no images; last body "\{"images":\[\],"info":""\}"/],
-    [{ body: JSON.stringify({ images: [Buffer.from('GIF89a not ours').toString('base64')] }) }, /failed 3 times: images\[0\] is not a base64 PNG or JPEG \(it starts "R0lGODlh/],
+    [
+      { body: '<html>Gradio</html>' },
+      /failed 3 times: the answer is not JSON; last body "<html>Gradio<\/html>"; .*--api\?$/,
+    ],
+    [
+      { body: JSON.stringify({ images: [], info: '' }) },
+      /failed 3 times: the JSON answer has no images; last body "\{"images":\[\],"info":""\}"/,
+    ],
+    [
+      { body: JSON.stringify({ images: [Buffer.from('GIF89a not ours').toString('base64')] }) },
+      /failed 3 times: images\[0\] is not a base64 PNG or JPEG \(it starts "R0lGODlh/,
+    ],
   ];
   for (const [reply, message] of cases) {
     const server = await fakeServer(always(reply));
-    const error = await failure(httpSynthesizer({ servers: [server.url], ...fast }).generate(request, new AbortController().signal));
+    const error = await failure(
+      httpSynthesizer({ servers: [server.url], ...fast }).generate(request, new AbortController().signal),
+    );
     assert.match(error.message, message);
     assert.equal(server.bodies.length, 3);
   }
@@ -158,19 +211,38 @@ test('a 200 that is not an image is retried, and the error names what was wrong'
 
 test('a 400 is not retried: a bad request stays bad', async () => {
   const server = await fakeServer(always({ status: 400, body: JSON.stringify({ detail: 'unknown sampler' }) }));
-  const error = await failure(httpSynthesizer({ servers: [server.url], extra: { sampler_name: 'nope' }, ...fast }).generate(request, new AbortController().signal));
+  const error = await failure(
+    httpSynthesizer({ servers: [server.url], extra: { sampler_name: 'nope' }, ...fast }).generate(
+      request,
+      new AbortController().signal,
+    ),
+  );
   assert.equal(server.bodies.length, 1);
-  assert.match(error.message, /failed once, not retried: HTTP 400 \(Bad Request\); body "\{"detail":"unknown sampler"\}"; .*extra fields/);
+  assert.match(
+    error.message,
+    /failed once, not retried: HTTP 400 \(Bad Request\); body "\{"detail":"unknown sampler"\}"; .*extra fields/,
+  );
 });
 
 test('concurrent callers never put more than concurrencyPerServer requests on a server, and every server is used', async () => {
-  const pool = [await fakeServer(always({ body: goodAnswer, delayMs: 50 })), await fakeServer(always({ body: goodAnswer, delayMs: 50 }))];
+  const pool = [
+    await fakeServer(always({ body: goodAnswer, delayMs: 50 })),
+    await fakeServer(always({ body: goodAnswer, delayMs: 50 })),
+  ];
   const synthesizer = httpSynthesizer({ servers: pool.map((s) => s.url), concurrencyPerServer: 1 });
   assert.equal(synthesizer.concurrency, 2);
-  const images = await Promise.all(Array.from({ length: 6 }, (_, i) => synthesizer.generate({ ...request, seed: i }, new AbortController().signal)));
+  const images = await Promise.all(
+    Array.from({ length: 6 }, (_, i) => synthesizer.generate({ ...request, seed: i }, new AbortController().signal)),
+  );
   assert.equal(images.length, 6);
-  assert.deepEqual(pool.map((s) => s.maxInFlight), [1, 1]);
-  assert.ok(pool.every((s) => s.bodies.length > 0), 'both servers take requests');
+  assert.deepEqual(
+    pool.map((s) => s.maxInFlight),
+    [1, 1],
+  );
+  assert.ok(
+    pool.every((s) => s.bodies.length > 0),
+    'both servers take requests',
+  );
   assert.deepEqual(pool.flatMap((s) => s.bodies.map((b) => b.seed)).sort(), [0, 1, 2, 3, 4, 5]);
 });
 
@@ -180,7 +252,10 @@ test("the caller's abort rejects at once with its reason and is not retried", as
   const reason = new Error('stage cancelled');
   setTimeout(() => controller.abort(reason), 50);
   const started = Date.now();
-  await assert.rejects(httpSynthesizer({ servers: [server.url], timeoutMs: 10_000, backoffMs: 10 }).generate(request, controller.signal), (e) => e === reason);
+  await assert.rejects(
+    httpSynthesizer({ servers: [server.url], timeoutMs: 10_000, backoffMs: 10 }).generate(request, controller.signal),
+    (e) => e === reason,
+  );
   assert.ok(Date.now() - started < 1000, 'not after the timeout');
   await new Promise((resolve) => setTimeout(resolve, 100));
   assert.equal(server.bodies.length, 1, 'no retry after the abort');

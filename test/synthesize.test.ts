@@ -28,7 +28,11 @@ stages:
       assert.ok(records.filter((r) => r.label === emotion && r.subgroup === subgroup).length <= 1);
     }
   }
-  assert.ok(records.every((r) => r.source === 'artificial' && r.synthetic && r.split === 'train' && r.prompt && typeof r.seed === 'number'));
+  assert.ok(
+    records.every(
+      (r) => r.source === 'artificial' && r.synthetic && r.split === 'train' && r.prompt && typeof r.seed === 'number',
+    ),
+  );
   const meta = await sharp(out.blob(records[0]!.blob)).metadata();
   assert.deepEqual([meta.width, meta.height, meta.channels, meta.format], [32, 32, 1, 'png']);
 });

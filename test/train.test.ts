@@ -22,16 +22,17 @@ const SIZE = 16;
  */
 function bandImage(label: number, seed: number): Buffer {
   const data = new Uint8Array(SIZE * SIZE);
-  let s = seed * 2654435761 >>> 0;
+  let s = (seed * 2654435761) >>> 0;
   for (let i = 0; i < data.length; i++) {
     s = (s * 1664525 + 1013904223) >>> 0;
     const row = Math.floor(i / SIZE);
-    data[i] = (row >> 1) === label ? 200 + (s % 50) : s % 90;
+    data[i] = row >> 1 === label ? 200 + (s % 50) : s % 90;
   }
   return encodePng({ width: SIZE, height: SIZE, channels: 1, data });
 }
 
-const TRAIN = '{ inputSize: 16, width: 0.125, dropout: 0, batchNormMomentum: 0.5, batchSize: 16, learningRate: 0.01, EPOCHS }';
+const TRAIN =
+  '{ inputSize: 16, width: 0.125, dropout: 0, batchNormMomentum: 0.5, batchSize: 16, learningRate: 0.01, EPOCHS }';
 
 function bandsProject(epochs = 6, extraParams = ''): string {
   const files: Record<string, string> = {};
@@ -41,7 +42,9 @@ function bandsProject(epochs = 6, extraParams = ''): string {
     fs.mkdirSync(folder, { recursive: true });
     for (let i = 0; i < 16; i++) fs.writeFileSync(path.join(folder, `${i}.png`), bandImage(label, label * 100 + i));
   }
-  fs.writeFileSync(path.join(dir, 'p.yaml'), `version: 1
+  fs.writeFileSync(
+    path.join(dir, 'p.yaml'),
+    `version: 1
 seed: 11
 datasets:
   bands: { format: folders, path: data/bands }
@@ -51,7 +54,8 @@ stages:
     type: train
     input: merge
     params: ${TRAIN.replace('EPOCHS', `epochs: ${epochs}${extraParams}`)}
-`);
+`,
+  );
   return dir;
 }
 
@@ -62,7 +66,11 @@ function lock(dir: string): Lockfile {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the tests read fields of whatever JSON the stage wrote
 type StageJson = any;
 
-function trainOutput(dir: string): { store: Store; files: Record<string, { hash: string }>; json(rel: string): StageJson } {
+function trainOutput(dir: string): {
+  store: Store;
+  files: Record<string, { hash: string }>;
+  json(rel: string): StageJson;
+} {
   const store = new Store(path.join(dir, '.fer-dag'));
   const files = lock(dir).stages.train!.outputs.files as Record<string, { hash: string }>;
   return { store, files, json: (rel) => JSON.parse(store.readBlob(files[rel]!.hash).toString()) };
@@ -73,26 +81,49 @@ test('a tiny paper-cnn learns a learnable dataset and writes model, history, cur
   const result = await cli(dir, 'run', 'p.yaml', '--json');
   assert.equal(result.code, 0, result.stdout + result.stderr);
   const out = trainOutput(dir);
-  assert.deepEqual(Object.keys(out.files).sort(), ['history.json', 'learning-curves.png', 'metrics.json', 'model/model.json', 'model/weights.bin']);
+  assert.deepEqual(Object.keys(out.files).sort(), [
+    'history.json',
+    'learning-curves.png',
+    'metrics.json',
+    'model/model.json',
+    'model/weights.bin',
+  ]);
   const metrics = out.json('metrics.json');
   assert.equal(metrics.backend, 'wasm');
-  assert.match(metrics.passedOver.join('; '), /@tensorflow\/tfjs-node is not installed/, 'why faster backends were passed over');
+  assert.match(
+    metrics.passedOver.join('; '),
+    /@tensorflow\/tfjs-node is not installed/,
+    'why faster backends were passed over',
+  );
   assert.equal(metrics.images.train + metrics.images.validation, 7 * 16);
   assert.ok(metrics.valAccuracy >= 0.6, `validation accuracy ${metrics.valAccuracy} (chance is 0.14)`);
-  const history = out.json('history.json') as Array<{ epoch: number; loss: number; valAccuracy: number; learningRate: number }>;
+  const history = out.json('history.json') as Array<{
+    epoch: number;
+    loss: number;
+    valAccuracy: number;
+    learningRate: number;
+  }>;
   assert.equal(history.length, 6);
   assert.ok((history.at(-1)?.loss ?? 9) < (history[0]?.loss ?? 0), 'the training loss goes down');
   assert.equal(out.store.readBlob(out.files['learning-curves.png']!.hash).subarray(1, 4).toString(), 'PNG');
 
   // The stored model loads back through the store's IO handler and scores what the record says.
   await selectBackend('wasm');
-  const view = { name: 'train', files: out.files, readFile: (rel: string) => out.store.readBlob(out.files[rel]!.hash), readText: (rel: string) => out.store.readBlob(out.files[rel]!.hash).toString() } as unknown as InputView;
+  const view = {
+    name: 'train',
+    files: out.files,
+    readFile: (rel: string) => out.store.readBlob(out.files[rel]!.hash),
+    readText: (rel: string) => out.store.readBlob(out.files[rel]!.hash).toString(),
+  } as unknown as InputView;
   const model = await tfl.loadLayersModel(storeLoadHandler(view, 'model'));
-  const x = tf.tensor4d(Float32Array.from({ length: 7 * SIZE * SIZE }, (_, i) => {
-    const label = Math.floor(i / (SIZE * SIZE));
-    const row = Math.floor((i % (SIZE * SIZE)) / SIZE);
-    return (row >> 1) === label ? 0.9 : 0.1;
-  }), [7, SIZE, SIZE, 1]);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: 7 * SIZE * SIZE }, (_, i) => {
+      const label = Math.floor(i / (SIZE * SIZE));
+      const row = Math.floor((i % (SIZE * SIZE)) / SIZE);
+      return row >> 1 === label ? 0.9 : 0.1;
+    }),
+    [7, SIZE, SIZE, 1],
+  );
   const predicted = Array.from(tf.argMax(model.predict(x) as tf.Tensor, -1).dataSync());
   assert.ok(predicted.filter((p, i) => p === i).length >= 5, `clean bands classified as ${predicted}`);
 });
@@ -103,7 +134,10 @@ test('same seed, same backend: identical weights; changing only epochs retrains 
   assert.equal(trainOutput(a).files['model/weights.bin']!.hash, trainOutput(b).files['model/weights.bin']!.hash);
   assert.equal(trainOutput(a).files['history.json']!.hash, trainOutput(b).files['history.json']!.hash);
 
-  fs.writeFileSync(path.join(a, 'p.yaml'), fs.readFileSync(path.join(a, 'p.yaml'), 'utf8').replace('epochs: 3', 'epochs: 4'));
+  fs.writeFileSync(
+    path.join(a, 'p.yaml'),
+    fs.readFileSync(path.join(a, 'p.yaml'), 'utf8').replace('epochs: 3', 'epochs: 4'),
+  );
   const rerun = await cli(a, 'run', 'p.yaml', '--json');
   assert.equal(rerun.code, 0, rerun.stderr);
   assert.deepEqual(executedStages(rerun), ['train']);
@@ -111,10 +145,28 @@ test('same seed, same backend: identical weights; changing only epochs retrains 
 });
 
 test('memory stays flat: replicas hold the same number of tensors after every step', async () => {
-  const spec = { arch: 'paper-cnn' as const, inputSize: 16, channels: 1 as const, width: 0.125, classes: 7, dropout: 0.25, batchNormMomentum: 0.9 };
-  const replicas = await ReplicaSet.start({ spec, replicas: 2, backend: 'wasm', seed: 1, learningRate: 1e-3, exampleSize: SIZE * SIZE });
+  const spec = {
+    arch: 'paper-cnn' as const,
+    inputSize: 16,
+    channels: 1 as const,
+    width: 0.125,
+    classes: 7,
+    dropout: 0.25,
+    batchNormMomentum: 0.9,
+  };
+  const replicas = await ReplicaSet.start({
+    spec,
+    replicas: 2,
+    backend: 'wasm',
+    seed: 1,
+    learningRate: 1e-3,
+    exampleSize: SIZE * SIZE,
+  });
   try {
-    const batch = () => ({ x: Float32Array.from({ length: 8 * SIZE * SIZE }, (_, i) => (i % 7) / 7), labels: Int32Array.from({ length: 8 }, (_, i) => i % 7) });
+    const batch = () => ({
+      x: Float32Array.from({ length: 8 * SIZE * SIZE }, (_, i) => (i % 7) / 7),
+      labels: Int32Array.from({ length: 8 }, (_, i) => i % 7),
+    });
     await replicas.step(batch());
     const after1 = await replicas.tensorCounts();
     for (let i = 0; i < 5; i++) {
@@ -129,7 +181,11 @@ test('memory stays flat: replicas hold the same number of tensors after every st
     for (let i = 0; i < 8; i++) {
       const row = Array.from(evaluated.probabilities.subarray(i * 7, i * 7 + 7));
       assert.ok(Math.abs(row.reduce((a, b) => a + b) - 1) < 1e-5, 'each row is a distribution');
-      assert.equal(row.indexOf(Math.max(...row)), evaluated.predictions[i], 'the prediction is its most probable class');
+      assert.equal(
+        row.indexOf(Math.max(...row)),
+        evaluated.predictions[i],
+        'the prediction is its most probable class',
+      );
     }
   } finally {
     await replicas.close();
@@ -168,7 +224,10 @@ test('transfer: backbone features are memoised per image, so another head retrai
   assert.equal(metrics.arch, 'transfer');
   assert.equal(trainOutput(dir).json('model/model.json').userDefinedMetadata.backbone, 'mobileface');
 
-  fs.writeFileSync(path.join(dir, 'p.yaml'), fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('headUnits: [16, 8]', 'headUnits: [32]'));
+  fs.writeFileSync(
+    path.join(dir, 'p.yaml'),
+    fs.readFileSync(path.join(dir, 'p.yaml'), 'utf8').replace('headUnits: [16, 8]', 'headUnits: [32]'),
+  );
   const second = await cli(dir, 'run', 'p.yaml', '--json');
   assert.equal(second.code, 0, second.stderr);
   assert.deepEqual(executedStages(second), ['train']);

@@ -6,19 +6,44 @@ import type { ManifestRecord } from '../datasets/record.js';
 import { trainStage } from '../stages/train/stage.js';
 import { PixelSource, selectExamples, splitValidation } from '../ml/training/examples.js';
 
-const record = (blob: string, source: string, label: string, extra: Partial<ManifestRecord> = {}): ManifestRecord => ({
-  blob, source, label, origPath: blob, sourceLabel: label, width: 4, height: 4, channels: 1, format: 'png', synthetic: false, ...extra,
-} as ManifestRecord);
+const record = (blob: string, source: string, label: string, extra: Partial<ManifestRecord> = {}): ManifestRecord =>
+  ({
+    blob,
+    source,
+    label,
+    origPath: blob,
+    sourceLabel: label,
+    width: 4,
+    height: 4,
+    channels: 1,
+    format: 'png',
+    synthetic: false,
+    ...extra,
+  }) as ManifestRecord;
 
 test('trainOn picks sources, the artificial images or all; the test split is never trained on', () => {
   const records = [
-    record('a', 'fer2013', 'angry'), record('b', 'nhfi', 'happy', { split: 'train' }), record('c', 'nhfi', 'sad', { split: 'test' }),
+    record('a', 'fer2013', 'angry'),
+    record('b', 'nhfi', 'happy', { split: 'train' }),
+    record('c', 'nhfi', 'sad', { split: 'test' }),
     record('d', 'gen', 'fear', { synthetic: true, split: 'val' }),
   ];
-  assert.deepEqual(selectExamples(records, ['nhfi'], ['train', 'val']).map((e) => [e.blob, e.label]), [['b', 3]]);
-  assert.deepEqual(selectExamples(records, 'artificial', ['train', 'val']).map((e) => e.blob), ['d']);
-  assert.deepEqual(selectExamples(records, 'all', ['train', 'val']).map((e) => e.blob), ['a', 'b', 'd']);
-  assert.throws(() => selectExamples(records, ['rafdb'], ['train']), /trainOn names "rafdb", not a source of the input \(sources: fer2013, gen, nhfi\)/);
+  assert.deepEqual(
+    selectExamples(records, ['nhfi'], ['train', 'val']).map((e) => [e.blob, e.label]),
+    [['b', 3]],
+  );
+  assert.deepEqual(
+    selectExamples(records, 'artificial', ['train', 'val']).map((e) => e.blob),
+    ['d'],
+  );
+  assert.deepEqual(
+    selectExamples(records, 'all', ['train', 'val']).map((e) => e.blob),
+    ['a', 'b', 'd'],
+  );
+  assert.throws(
+    () => selectExamples(records, ['rafdb'], ['train']),
+    /trainOn names "rafdb", not a source of the input \(sources: fer2013, gen, nhfi\)/,
+  );
 });
 
 test('the validation split is stratified by class and seeded', () => {
@@ -37,9 +62,18 @@ test('batches are gray pixels / 255 in NHWC order, flipped left to right where a
   const source = new PixelSource(() => png, { inputSize: 2, channels: 1 }, 1);
   const square = encodePng({ width: 2, height: 2, channels: 1, data: Uint8Array.from([0, 255, 51, 102]) });
   const squares = new PixelSource(() => square, { inputSize: 2, channels: 1 }, 1);
-  const batch = await squares.batch([{ blob: 'x', label: 3, source: 's' }, { blob: 'x', label: 5, source: 's' }], [false, true]);
+  const batch = await squares.batch(
+    [
+      { blob: 'x', label: 3, source: 's' },
+      { blob: 'x', label: 5, source: 's' },
+    ],
+    [false, true],
+  );
   assert.deepEqual(Array.from(batch.labels), [3, 5]);
-  assert.deepEqual(Array.from(batch.x, (v) => Math.round(v * 255)), [0, 255, 51, 102, 255, 0, 102, 51]);
+  assert.deepEqual(
+    Array.from(batch.x, (v) => Math.round(v * 255)),
+    [0, 255, 51, 102, 255, 0, 102, 51],
+  );
   assert.equal((await source.batch([{ blob: 'y', label: 0, source: 's' }])).x.length, 4);
 });
 

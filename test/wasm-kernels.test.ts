@@ -5,7 +5,11 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { buildPaperCnn, type PaperCnnSpec } from '../ml/architectures/paper-cnn.js';
-import { registerWasmGradientKernels, setFilterGradientStrategy, type FilterGradientStrategy } from '../ml/kernels/wasm-kernels.js';
+import {
+  registerWasmGradientKernels,
+  setFilterGradientStrategy,
+  type FilterGradientStrategy,
+} from '../ml/kernels/wasm-kernels.js';
 
 /*
  * Every kernel fer-dag adds to or replaces on the wasm backend, run on random inputs and compared with the
@@ -17,14 +21,24 @@ import { registerWasmGradientKernels, setFilterGradientStrategy, type FilterGrad
  */
 const TOLERANCE = 1e-4;
 
-
 /** The wasm backend's own kernels that fer-dag replaces; the tests below must run the replacements. */
-const REPLACED = [tf.Conv2DBackpropInput, tf.MaxPoolGrad, tf.Sum, tf.Mean, tf.Identity, tf.BatchMatMul, tf.Maximum, tf.Minimum];
+const REPLACED = [
+  tf.Conv2DBackpropInput,
+  tf.MaxPoolGrad,
+  tf.Sum,
+  tf.Mean,
+  tf.Identity,
+  tf.BatchMatMul,
+  tf.Maximum,
+  tf.Minimum,
+];
 const stockWasmKernels = REPLACED.map((name) => tf.getKernel(name, 'wasm')?.kernelFunc);
 
 before(async () => {
   registerWasmGradientKernels();
-  REPLACED.forEach((name, i) => assert.notEqual(tf.getKernel(name, 'wasm')?.kernelFunc, stockWasmKernels[i], `${name} is replaced`));
+  REPLACED.forEach((name, i) =>
+    assert.notEqual(tf.getKernel(name, 'wasm')?.kernelFunc, stockWasmKernels[i], `${name} is replaced`),
+  );
   assert.ok(tf.getKernel(tf.Conv2DBackpropFilter, 'wasm'), 'Conv2DBackpropFilter is added');
   assert.ok(await tf.setBackend('wasm'), 'the wasm backend initialises');
   assert.ok(await tf.setBackend('cpu'), 'the cpu backend initialises');
@@ -76,7 +90,11 @@ function relativeError(actual: Float32Array, expected: Float32Array): number {
 }
 
 /** Runs `compute` on both backends and asserts every output agrees within TOLERANCE. */
-async function assertWasmMatchesCpu(label: string, compute: () => tf.Tensor[], reference = () => on('cpu', compute)): Promise<void> {
+async function assertWasmMatchesCpu(
+  label: string,
+  compute: () => tf.Tensor[],
+  reference = () => on('cpu', compute),
+): Promise<void> {
   const expected = await reference();
   const actual = await on('wasm', compute);
   assert.equal(actual.length, expected.length);
@@ -104,11 +122,19 @@ const describeCase = (c: ConvCase): string =>
 
 /** Kernels 1, 3, 5 × strides 1, 2 × 'same', 'valid', on odd and even (and non-square) sizes, channels 1, 3, 8. */
 const CONV_CASES: ConvCase[] = [];
-const CHANNELS: Array<[number, number]> = [[1, 8], [3, 3], [8, 1], [3, 8]];
+const CHANNELS: Array<[number, number]> = [
+  [1, 8],
+  [3, 3],
+  [8, 1],
+  [3, 8],
+];
 for (const kernel of [1, 3, 5]) {
   for (const stride of [1, 2]) {
     for (const pad of ['same', 'valid'] as const) {
-      for (const [height, width] of [[7, 7], [8, 6]] as const) {
+      for (const [height, width] of [
+        [7, 7],
+        [8, 6],
+      ] as const) {
         const [inChannels, outChannels] = CHANNELS[CONV_CASES.length % CHANNELS.length]!;
         CONV_CASES.push({ batch: 2, height, width, inChannels, outChannels, kernel, strides: [stride, stride], pad });
       }
@@ -116,8 +142,36 @@ for (const kernel of [1, 3, 5]) {
   }
 }
 CONV_CASES.push(
-  { batch: 3, height: 7, width: 6, inChannels: 3, outChannels: 8, kernel: 3, strides: [1, 1], pad: [[0, 0], [1, 2], [2, 0], [0, 0]] },
-  { batch: 2, height: 8, width: 7, inChannels: 8, outChannels: 3, kernel: 3, strides: [2, 2], pad: [[0, 0], [0, 1], [1, 1], [0, 0]] },
+  {
+    batch: 3,
+    height: 7,
+    width: 6,
+    inChannels: 3,
+    outChannels: 8,
+    kernel: 3,
+    strides: [1, 1],
+    pad: [
+      [0, 0],
+      [1, 2],
+      [2, 0],
+      [0, 0],
+    ],
+  },
+  {
+    batch: 2,
+    height: 8,
+    width: 7,
+    inChannels: 8,
+    outChannels: 3,
+    kernel: 3,
+    strides: [2, 2],
+    pad: [
+      [0, 0],
+      [0, 1],
+      [1, 1],
+      [0, 0],
+    ],
+  },
   { batch: 2, height: 9, width: 8, inChannels: 3, outChannels: 3, kernel: 5, strides: [2, 1], pad: 'same' },
 );
 
@@ -125,7 +179,12 @@ function convShapes(c: ConvCase): { x: number[]; filter: number[]; dy: number[] 
   const x = [c.batch, c.height, c.width, c.inChannels];
   const filter = [c.kernel, c.kernel, c.inChannels, c.outChannels];
   const info = tf.backend_util.computeConv2DInfo(
-    x as [number, number, number, number], filter as [number, number, number, number], c.strides, 1, c.pad as 'same');
+    x as [number, number, number, number],
+    filter as [number, number, number, number],
+    c.strides,
+    1,
+    c.pad as 'same',
+  );
   return { x, filter, dy: info.outShape };
 }
 
@@ -139,9 +198,21 @@ describe('Conv2DBackpropFilter on wasm', () => {
           const shapes = convShapes(c);
           const x = randomValues(sizeOf(shapes.x), 100 + i);
           const dy = randomValues(sizeOf(shapes.dy), 200 + i);
-          await assertWasmMatchesCpu(`${strategy}, ${describeCase(c)}`, () => [tf.engine().runKernel(tf.Conv2DBackpropFilter, {
-            x: tf.tensor(x, shapes.x), dy: tf.tensor(dy, shapes.dy),
-          }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', filterShape: shapes.filter } as unknown as tf.NamedAttrMap)]);
+          await assertWasmMatchesCpu(`${strategy}, ${describeCase(c)}`, () => [
+            tf.engine().runKernel(
+              tf.Conv2DBackpropFilter,
+              {
+                x: tf.tensor(x, shapes.x),
+                dy: tf.tensor(dy, shapes.dy),
+              },
+              {
+                strides: c.strides,
+                pad: c.pad,
+                dataFormat: 'NHWC',
+                filterShape: shapes.filter,
+              } as unknown as tf.NamedAttrMap,
+            ),
+          ]);
         }
       } finally {
         setFilterGradientStrategy('auto');
@@ -163,8 +234,10 @@ describe('BatchMatMul on wasm', () => {
     for (const [i, c] of cases.entries()) {
       const a = randomValues(sizeOf(c.a), 800 + i);
       const b = randomValues(sizeOf(c.b), 900 + i);
-      await assertWasmMatchesCpu(`matMul ${c.a.join('×')}${c.ta ? 'ᵀ' : ''} · ${c.b.join('×')}${c.tb ? 'ᵀ' : ''}`,
-        () => [tf.matMul(tf.tensor(a, c.a), tf.tensor(b, c.b), c.ta, c.tb)]);
+      await assertWasmMatchesCpu(
+        `matMul ${c.a.join('×')}${c.ta ? 'ᵀ' : ''} · ${c.b.join('×')}${c.tb ? 'ᵀ' : ''}`,
+        () => [tf.matMul(tf.tensor(a, c.a), tf.tensor(b, c.b), c.ta, c.tb)],
+      );
     }
   });
 });
@@ -175,9 +248,16 @@ describe('Conv2DBackpropInput on wasm', () => {
       const shapes = convShapes(c);
       const filter = randomValues(sizeOf(shapes.filter), 300 + i);
       const dy = randomValues(sizeOf(shapes.dy), 400 + i);
-      await assertWasmMatchesCpu(describeCase(c), () => [tf.engine().runKernel(tf.Conv2DBackpropInput, {
-        dy: tf.tensor(dy, shapes.dy), filter: tf.tensor(filter, shapes.filter),
-      }, { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: shapes.x } as unknown as tf.NamedAttrMap)]);
+      await assertWasmMatchesCpu(describeCase(c), () => [
+        tf.engine().runKernel(
+          tf.Conv2DBackpropInput,
+          {
+            dy: tf.tensor(dy, shapes.dy),
+            filter: tf.tensor(filter, shapes.filter),
+          },
+          { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: shapes.x } as unknown as tf.NamedAttrMap,
+        ),
+      ]);
     }
   });
 });
@@ -190,44 +270,37 @@ interface PoolCase {
 }
 
 function maxPoolGrad(input: tf.Tensor4D, dy: tf.Tensor4D, c: PoolCase): tf.Tensor {
-  return tf.engine().runKernel(tf.MaxPoolGrad, { dy, input, output: tf.maxPool(input, c.filter, c.stride, c.pad) },
-    { filterSize: c.filter, strides: c.stride, pad: c.pad });
+  return tf
+    .engine()
+    .runKernel(
+      tf.MaxPoolGrad,
+      { dy, input, output: tf.maxPool(input, c.filter, c.stride, c.pad) },
+      { filterSize: c.filter, strides: c.stride, pad: c.pad },
+    );
 }
 
 describe('MaxPoolGrad on wasm', () => {
-  test('sends each window\'s gradient to its first largest value in row-major order, as cpu does', async () => {
+  test("sends each window's gradient to its first largest value in row-major order, as cpu does", async () => {
     // Windows: all zeros (as after a ReLU), a tie of ones with a zero, a tie of fives, and all threes.
-    const input = [
-      0, 0, 1, 1,
-      0, 0, 1, 0,
-      2, 5, 3, 3,
-      5, 1, 3, 3,
-    ];
-    const expected = [
-      1, 0, 2, 0,
-      0, 0, 0, 0,
-      0, 3, 4, 0,
-      0, 0, 0, 0,
-    ];
+    const input = [0, 0, 1, 1, 0, 0, 1, 0, 2, 5, 3, 3, 5, 1, 3, 3];
+    const expected = [1, 0, 2, 0, 0, 0, 0, 0, 0, 3, 4, 0, 0, 0, 0, 0];
     const c: PoolCase = { shape: [1, 4, 4, 1], filter: 2, stride: 2, pad: 'valid' };
     for (const backend of ['cpu', 'wasm'] as const) {
-      const [dx] = await on(backend, () => [maxPoolGrad(tf.tensor4d(input, c.shape), tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]), c)]);
+      const [dx] = await on(backend, () => [
+        maxPoolGrad(tf.tensor4d(input, c.shape), tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1]), c),
+      ]);
       assert.deepEqual([...dx!], expected, backend);
     }
   });
 
   test('passes nothing from a window of −∞ and never picks NaN, as cpu does', async () => {
-    const input = [
-      NaN, 1, -Infinity, -Infinity,
-      2, NaN, -Infinity, -Infinity,
-    ];
-    const expected = [
-      0, 0, 0, 0,
-      5, 0, 0, 0,
-    ];
+    const input = [NaN, 1, -Infinity, -Infinity, 2, NaN, -Infinity, -Infinity];
+    const expected = [0, 0, 0, 0, 5, 0, 0, 0];
     const c: PoolCase = { shape: [1, 2, 4, 1], filter: 2, stride: 2, pad: 'valid' };
     for (const backend of ['cpu', 'wasm'] as const) {
-      const [dx] = await on(backend, () => [maxPoolGrad(tf.tensor4d(input, c.shape), tf.tensor4d([5, 7], [1, 1, 2, 1]), c)]);
+      const [dx] = await on(backend, () => [
+        maxPoolGrad(tf.tensor4d(input, c.shape), tf.tensor4d([5, 7], [1, 1, 2, 1]), c),
+      ]);
       assert.deepEqual([...dx!], expected, backend);
     }
   });
@@ -245,14 +318,15 @@ describe('MaxPoolGrad on wasm', () => {
       const input = randomValues(sizeOf(c.shape), 500 + i).map((v) => Math.max(0, Math.round(v * 3)));
       const outShape = tf.backend_util.computePool2DInfo(c.shape, c.filter, c.stride, 1, c.pad).outShape;
       const dy = randomValues(sizeOf(outShape), 600 + i);
-      await assertWasmMatchesCpu(`${c.filter}×${c.filter} stride ${c.stride} ${c.pad} on ${c.shape.join('×')}`,
-        () => [maxPoolGrad(tf.tensor4d(input, c.shape), tf.tensor4d(dy, outShape), c)]);
+      await assertWasmMatchesCpu(`${c.filter}×${c.filter} stride ${c.stride} ${c.pad} on ${c.shape.join('×')}`, () => [
+        maxPoolGrad(tf.tensor4d(input, c.shape), tf.tensor4d(dy, outShape), c),
+      ]);
     }
   });
 });
 
 describe('Sum and Mean on wasm', () => {
-  test('match cpu over leading axes (the batch-norm gradient\'s and moments\') and over any others', async () => {
+  test("match cpu over leading axes (the batch-norm gradient's and moments') and over any others", async () => {
     const cases: Array<{ shape: number[]; axis: number | number[]; keepDims: boolean; out: number[] }> = [
       { shape: [4, 7, 6, 8], axis: [0, 1, 2], keepDims: false, out: [8] },
       { shape: [4, 7, 6, 8], axis: [2, 0, 1], keepDims: true, out: [1, 1, 1, 8] },
@@ -282,7 +356,10 @@ describe('Maximum and Minimum on wasm', () => {
     x.set([Infinity, -Infinity, 0, -0, 6, 6.000001], 0);
     const y = randomValues(x.length, 901);
     for (const [label, compute] of [
-      ['max(x, 0) then min(·, 6)', () => tf.minimum(tf.maximum(tf.tensor(x, [4, 5, 6, 3]), tf.scalar(0)), tf.scalar(6))],
+      [
+        'max(x, 0) then min(·, 6)',
+        () => tf.minimum(tf.maximum(tf.tensor(x, [4, 5, 6, 3]), tf.scalar(0)), tf.scalar(6)),
+      ],
       ['max(2.5, x) with the scalar first', () => tf.maximum(tf.scalar(2.5), tf.tensor(x, [4, 5, 6, 3]))],
       ['min(x, [[-1]]) against a rank-2 single value', () => tf.minimum(tf.tensor(x, [4, 5, 6, 3]), tf.tensor([[-1]]))],
       ['max(x, y) of two tensors', () => tf.maximum(tf.tensor(x, [4, 5, 6, 3]), tf.tensor(y, [4, 5, 6, 3]))],
@@ -295,9 +372,14 @@ describe('Maximum and Minimum on wasm', () => {
 });
 
 describe('a paper-CNN training step on wasm', () => {
-  test('computes the same loss and weight gradients as tfjs\'s own kernels and gradients on cpu', async () => {
+  test("computes the same loss and weight gradients as tfjs's own kernels and gradients on cpu", async () => {
     const spec: PaperCnnSpec = {
-      inputSize: 16, channels: 1, width: 0.125, classes: 7, dropout: 0, batchNormMomentum: 0.99,
+      inputSize: 16,
+      channels: 1,
+      width: 0.125,
+      classes: 7,
+      dropout: 0,
+      batchNormMomentum: 0.99,
     };
     const batch = 8;
     const images = randomValues(batch * spec.inputSize * spec.inputSize, 11);
@@ -308,46 +390,59 @@ describe('a paper-CNN training step on wasm', () => {
     // backends' float noise sends a gradient either way), the batch norms and biases as initialised.
     await tf.setBackend('cpu');
     const cpuModel = buildPaperCnn(spec);
-    const weights = await Promise.all(cpuModel.getWeights().map(async (w, i) => {
-      if (w.shape.length < 2) return { shape: w.shape, values: await w.data() };
-      const receptive = w.shape.slice(0, -2).reduce((a, b) => a * b, 1);
-      const [fanIn, fanOut] = [receptive * w.shape[w.shape.length - 2]!, receptive * w.shape[w.shape.length - 1]!];
-      const limit = Math.sqrt(6 / (fanIn + fanOut));
-      return { shape: w.shape, values: randomValues(w.size, 1000 + i).map((v) => v * limit) };
-    }));
+    const weights = await Promise.all(
+      cpuModel.getWeights().map(async (w, i) => {
+        if (w.shape.length < 2) return { shape: w.shape, values: await w.data() };
+        const receptive = w.shape.slice(0, -2).reduce((a, b) => a * b, 1);
+        const [fanIn, fanOut] = [receptive * w.shape[w.shape.length - 2]!, receptive * w.shape[w.shape.length - 1]!];
+        const limit = Math.sqrt(6 / (fanIn + fanOut));
+        return { shape: w.shape, values: randomValues(w.size, 1000 + i).map((v) => v * limit) };
+      }),
+    );
     cpuModel.setWeights(weights.map((w) => tf.tensor(w.values, w.shape)));
     await tf.setBackend('wasm');
     const wasmModel = buildPaperCnn(spec);
     wasmModel.setWeights(weights.map((w) => tf.tensor(w.values, w.shape)));
 
-    const stepOn = (backend: 'cpu' | 'wasm', model: LayersModel) => () => on(backend, () => {
-      const x = tf.tensor4d(images, [batch, spec.inputSize, spec.inputSize, spec.channels]);
-      const y = tf.oneHot(tf.tensor1d(labels, 'int32'), spec.classes);
-      const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-      const { value, grads } = tf.variableGrads(() => {
-        const p = model.apply(x, { training: true }) as tf.Tensor;
-        return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1))), -1))) as tf.Scalar;
-      }, variables);
-      return [value, ...variables.map((v) => grads[v.name]!)];
-    });
+    const stepOn = (backend: 'cpu' | 'wasm', model: LayersModel) => () =>
+      on(backend, () => {
+        const x = tf.tensor4d(images, [batch, spec.inputSize, spec.inputSize, spec.channels]);
+        const y = tf.oneHot(tf.tensor1d(labels, 'int32'), spec.classes);
+        const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+        const { value, grads } = tf.variableGrads(() => {
+          const p = model.apply(x, { training: true }) as tf.Tensor;
+          return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1))), -1))) as tf.Scalar;
+        }, variables);
+        return [value, ...variables.map((v) => grads[v.name]!)];
+      });
     const expected = await stepOn('cpu', cpuModel)();
     const actual = await stepOn('wasm', wasmModel)();
     assert.equal(actual.length, 1 + cpuModel.trainableWeights.length);
 
     // A bias right before a batch norm is subtracted again with the batch mean: its gradient is zero in
     // exact arithmetic and float32 noise in practice, so it is held to zero rather than compared.
-    const cancelled = new Set(cpuModel.layers.flatMap((layer, j) =>
-      cpuModel.layers[j + 1]?.getClassName() === 'BatchNormalization'
-        ? layer.trainableWeights.filter((w) => w.originalName.endsWith('/bias')).map((w) => w.originalName) : []));
+    const cancelled = new Set(
+      cpuModel.layers.flatMap((layer, j) =>
+        cpuModel.layers[j + 1]?.getClassName() === 'BatchNormalization'
+          ? layer.trainableWeights.filter((w) => w.originalName.endsWith('/bias')).map((w) => w.originalName)
+          : [],
+      ),
+    );
     assert.equal(cancelled.size, 6, 'four conv and two dense biases feed a batch norm');
     const stepScale = Math.max(...expected.slice(1).map(largestMagnitude));
     const names = ['loss', ...cpuModel.trainableWeights.map((w) => w.originalName)];
     expected.forEach((values, i) => {
       const name = names[i]!;
       if (cancelled.has(name)) {
-        for (const [backend, g] of [['cpu', values], ['wasm', actual[i]!]] as const) {
+        for (const [backend, g] of [
+          ['cpu', values],
+          ['wasm', actual[i]!],
+        ] as const) {
           const largest = largestMagnitude(g);
-          assert.ok(largest <= 1e-5 * stepScale, `${name} on ${backend}: gradient ${largest.toExponential(2)} should be ~0`);
+          assert.ok(
+            largest <= 1e-5 * stepScale,
+            `${name} on ${backend}: gradient ${largest.toExponential(2)} should be ~0`,
+          );
         }
         return;
       }

@@ -34,7 +34,10 @@ test('watch reruns what an edit made stale, and survives a broken edit', async (
     assert.deepEqual(takeRuns(dir), ['a', 'b', 'c']);
 
     const good = fs.readFileSync(spec, 'utf8');
-    fs.writeFileSync(spec, good.replace('type: command\n    cmd: [node, step.mjs, c', 'type: comand\n    cmd: [node, step.mjs, c'));
+    fs.writeFileSync(
+      spec,
+      good.replace('type: command\n    cmd: [node, step.mjs, c', 'type: comand\n    cmd: [node, step.mjs, c'),
+    );
     await waitFor(() => invalid.length === 1, 15_000, 'the broken edit to be reported');
     assert.equal(invalid[0]![0]!.code, 'unknown-stage-type');
     assert.equal(runs, 2);

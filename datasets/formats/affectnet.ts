@@ -9,7 +9,12 @@ import type { InputView } from '../../engine/stage.js';
  * canonical emotion: their images are dropped and counted under their names.
  */
 export function readAffectNet(view: InputView, options: DatasetOptions): SourceListing {
-  const listing = readClassFolders(view, options, (folder) => affectNetLabel(folder, options), 'AffectNet ids 0–10 or class names');
+  const listing = readClassFolders(
+    view,
+    options,
+    (folder) => affectNetLabel(folder, options),
+    'AffectNet ids 0–10 or class names',
+  );
   // Report non-emotion ids by name (contempt, none, …), whatever the folder was called.
   for (const [key, count] of Object.entries(listing.dropped)) {
     const name = /^\d+$/.test(key) ? AFFECTNET_IDS[Number(key)] : undefined;
@@ -22,7 +27,8 @@ export function readAffectNet(view: InputView, options: DatasetOptions): SourceL
 }
 
 function affectNetLabel(folder: string, options: DatasetOptions): Emotion | null | undefined {
-  if (options.labels && Object.prototype.hasOwnProperty.call(options.labels, folder)) return resolveLabel(folder, options.labels);
+  if (options.labels && Object.prototype.hasOwnProperty.call(options.labels, folder))
+    return resolveLabel(folder, options.labels);
   if (/^\d+$/.test(folder)) {
     const name = AFFECTNET_IDS[Number(folder)];
     if (name === undefined) return undefined;

@@ -54,12 +54,17 @@ interface Columns {
 function columnsOf(header: string[]): Columns | string {
   const names = header.map((h) => h.trim().toLowerCase());
   const found = `found "${header.join(',')}"`;
-  const [emotion, pixels, usage] = ['emotion', 'pixels', 'usage'].map((name) => names.indexOf(name)) as
-    [number, number, number];
+  const [emotion, pixels, usage] = ['emotion', 'pixels', 'usage'].map((name) => names.indexOf(name)) as [
+    number,
+    number,
+    number,
+  ];
   if (pixels < 0) return `header names no "pixels" column (${found}); fer2013-csv reads emotion,pixels[,Usage]`;
   if (emotion < 0) {
-    return 'no "emotion" column: the file is unlabelled (as Kaggle\'s test.csv is) and cannot be merged; use ' +
-      "the labelled fer2013.csv or icml_face_data.csv (all 35,887 images, with Usage) or Kaggle's train.csv";
+    return (
+      'no "emotion" column: the file is unlabelled (as Kaggle\'s test.csv is) and cannot be merged; use ' +
+      "the labelled fer2013.csv or icml_face_data.csv (all 35,887 images, with Usage) or Kaggle's train.csv"
+    );
   }
   return { emotion, pixels, usage };
 }

@@ -1,4 +1,13 @@
-import { countDropped, emptyListing, extensionOf, IMAGE_EXTENSIONS, resolveLabel, splitFolder, type DatasetOptions, type SourceListing } from './listing.js';
+import {
+  countDropped,
+  emptyListing,
+  extensionOf,
+  IMAGE_EXTENSIONS,
+  resolveLabel,
+  splitFolder,
+  type DatasetOptions,
+  type SourceListing,
+} from './listing.js';
 import type { InputView } from '../../engine/stage.js';
 import type { Emotion } from '../vocabulary.js';
 
@@ -21,12 +30,18 @@ export function readClassFolders(
     if (classParts.length < 2) {
       // A README, a licence or a generated source's own metadata beside the class folders is not an input.
       if (!IMAGE_EXTENSIONS.has(extensionOf(rel))) continue;
-      listing.skipped.push({ origPath: rel, reason: `not inside a class folder (expected ${split ? `${parts[0]}/` : ''}<class>/<image>)` });
+      listing.skipped.push({
+        origPath: rel,
+        reason: `not inside a class folder (expected ${split ? `${parts[0]}/` : ''}<class>/<image>)`,
+      });
       continue;
     }
     const folder = classParts[0]!;
     if (!IMAGE_EXTENSIONS.has(extensionOf(rel))) {
-      listing.skipped.push({ origPath: rel, reason: `not an image file (${extensionOf(rel) || 'no extension'}); expected JPG, PNG, WebP or BMP` });
+      listing.skipped.push({
+        origPath: rel,
+        reason: `not an image file (${extensionOf(rel) || 'no extension'}); expected JPG, PNG, WebP or BMP`,
+      });
       continue;
     }
     const label = labelOf(folder);
@@ -39,7 +54,13 @@ export function readClassFolders(
       countDropped(listing, (options.labels?.[folder] as string | undefined) ?? folder.toLowerCase());
       continue;
     }
-    listing.images.push({ origPath: rel, sourceLabel: folder, label, bytes: { kind: 'file', rel }, ...(split ? { split } : {}) });
+    listing.images.push({
+      origPath: rel,
+      sourceLabel: folder,
+      label,
+      bytes: { kind: 'file', rel },
+      ...(split ? { split } : {}),
+    });
   }
   for (const [folder, count] of unknown) {
     listing.skipped.push({
@@ -52,5 +73,10 @@ export function readClassFolders(
 }
 
 export function readFolders(view: InputView, options: DatasetOptions): SourceListing {
-  return readClassFolders(view, options, (folder) => resolveLabel(folder, options.labels), 'class names like angry, disgust, fear, happy, neutral, sad, surprise');
+  return readClassFolders(
+    view,
+    options,
+    (folder) => resolveLabel(folder, options.labels),
+    'class names like angry, disgust, fear, happy, neutral, sad, surprise',
+  );
 }

@@ -74,9 +74,16 @@ export function countDropped(listing: SourceListing, label: string, n = 1): void
 }
 
 const SPLIT_NAMES: Record<string, Split> = {
-  train: 'train', training: 'train', train_set: 'train',
-  val: 'val', valid: 'val', validation: 'val', val_set: 'val',
-  test: 'test', testing: 'test', test_set: 'test',
+  train: 'train',
+  training: 'train',
+  train_set: 'train',
+  val: 'val',
+  valid: 'val',
+  validation: 'val',
+  val_set: 'val',
+  test: 'test',
+  testing: 'test',
+  test_set: 'test',
 };
 
 export function splitFolder(name: string): Split | undefined {

@@ -17,7 +17,10 @@ const RAF_AGES: Record<string, [number, number]> = { 0: [0, 3], 1: [4, 19], 2: [
  * the age as a range (`ageMin`, `ageMax`), which agr turns into a bucket only where the range lies in one.
  */
 export function rafAttributes(text: string): Record<string, string | number> {
-  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const lines = text
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter(Boolean);
   const [gender, race, age] = [lines[5], lines[6], lines[7]];
   const out: Record<string, string | number> = {};
   if (gender !== undefined && RAF_GENDERS[gender]) out.gender = RAF_GENDERS[gender]!;
@@ -37,7 +40,10 @@ export function readRafDb(view: InputView, options: DatasetOptions): SourceListi
   const listing = emptyListing();
   const labelFile = options.labelFile ?? DEFAULT_LABEL_FILES.find((f) => view.files[f]);
   if (!labelFile || !view.files[labelFile]) {
-    listing.skipped.push({ origPath: labelFile ?? DEFAULT_LABEL_FILES[0]!, reason: 'label list not found; set labelFile: in the dataset entry' });
+    listing.skipped.push({
+      origPath: labelFile ?? DEFAULT_LABEL_FILES[0]!,
+      reason: 'label list not found; set labelFile: in the dataset entry',
+    });
     return listing;
   }
   const imageDirs = options.imageDir !== undefined ? [options.imageDir] : DEFAULT_IMAGE_DIRS;
@@ -57,14 +63,20 @@ export function readRafDb(view: InputView, options: DatasetOptions): SourceListi
       .flatMap((dir) => [`${stem}_aligned${ext}`, name].map((n) => (dir ? `${dir}/${n}` : n)))
       .find((candidate) => view.files[candidate]);
     if (!rel) {
-      listing.skipped.push({ origPath: where, reason: `image ${name} is listed but not found under ${imageDirs.filter(Boolean).join(' or ') || 'the root'}` });
+      listing.skipped.push({
+        origPath: where,
+        reason: `image ${name} is listed but not found under ${imageDirs.filter(Boolean).join(' or ') || 'the root'}`,
+      });
       continue;
     }
     const split = name.startsWith('train') ? 'train' : name.startsWith('test') ? 'test' : undefined;
     const attributeFile = ANNOTATION_DIRS.map((dir) => `${dir}/${stem}_manu_attri.txt`).find((f) => view.files[f]);
     const annotations = attributeFile ? rafAttributes(view.readText(attributeFile)) : undefined;
     listing.images.push({
-      origPath: rel, sourceLabel: idText!, label, bytes: { kind: 'file', rel },
+      origPath: rel,
+      sourceLabel: idText!,
+      label,
+      bytes: { kind: 'file', rel },
       ...(split ? { split } : {}),
       ...(annotations && Object.keys(annotations).length ? { annotations } : {}),
     });

@@ -17,8 +17,12 @@ const BATCH = 32;
  * The main thread only consults the memo and keeps the books; workers read, decode and store.
  */
 export async function prepareAll(
-  ctx: StageContext<{ normalize?: NormalizeSpec }>, pool: WorkerPool<PrepareRequest, PrepareOutcome[]>,
-  view: InputView, images: SourceImage[], maxPixels: number, onDone: (count: number) => void,
+  ctx: StageContext<{ normalize?: NormalizeSpec }>,
+  pool: WorkerPool<PrepareRequest, PrepareOutcome[]>,
+  view: InputView,
+  images: SourceImage[],
+  maxPixels: number,
+  onDone: (count: number) => void,
 ): Promise<{ outcomes: PrepareOutcome[]; decoded: number }> {
   const memo = ctx.memo(DECODE_MEMO);
   const normalize = ctx.params.normalize;
@@ -31,7 +35,10 @@ export async function prepareAll(
     const pixels = bytes.kind === 'pixels' ? bytes.read() : undefined;
     // A file's hash is already in the input's tree (the stat cache spares re-reading unchanged datasets);
     // readers list only files of that tree.
-    const inputHash = bytes.kind === 'file' ? view.files[bytes.rel]!.hash : sha256(typeof pixels === 'string' ? pixels : Buffer.from(pixels!));
+    const inputHash =
+      bytes.kind === 'file'
+        ? view.files[bytes.rel]!.hash
+        : sha256(typeof pixels === 'string' ? pixels : Buffer.from(pixels!));
     // The decoders are in the key: a codec change or a libvips upgrade decodes again rather than reusing.
     const key = { input: inputHash, normalize: normalize ?? null, decoder: decoderVersion };
     const known = remembered(memo.get<PrepareOutcome>(key), maxPixels);
@@ -40,9 +47,10 @@ export async function prepareAll(
       outcomes[index] = known;
       continue;
     }
-    const item: PrepareItem = bytes.kind === 'file'
-      ? { path: view.filePath(bytes.rel) }
-      : { pixels: pixels!, width: bytes.width, height: bytes.height, channels: bytes.channels };
+    const item: PrepareItem =
+      bytes.kind === 'file'
+        ? { path: view.filePath(bytes.rel) }
+        : { pixels: pixels!, width: bytes.width, height: bytes.height, channels: bytes.channels };
     todo.push({ index, key, item });
   }
   onDone(images.length - todo.length);

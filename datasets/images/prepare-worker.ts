@@ -4,7 +4,14 @@ import { putBlob, type BlobSink } from '../../cache/blob-sink.js';
 import type { Hash } from '../../cache/hash.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
 import { PixelLimitError, type ImageSize } from './header.js';
-import { parsePixelText, prepareImage, sourceSize, type ImageInput, type NormalizeSpec, type PreparedImage } from './prepare.js';
+import {
+  parsePixelText,
+  prepareImage,
+  sourceSize,
+  type ImageInput,
+  type NormalizeSpec,
+  type PreparedImage,
+} from './prepare.js';
 
 export type PrepareItem =
   /** A file on disk, read here so the main thread only keeps the books. */
@@ -40,7 +47,10 @@ export interface PreparedItem extends Omit<PreparedImage, 'bytes'> {
 export type PrepareOutcome = PreparedItem | { error: string; source?: ImageSize | null; overLimit?: true };
 
 async function prepareItem(
-  item: PrepareItem, sink: BlobSink, normalize: NormalizeSpec | undefined, maxPixels: number,
+  item: PrepareItem,
+  sink: BlobSink,
+  normalize: NormalizeSpec | undefined,
+  maxPixels: number,
 ): Promise<PrepareOutcome> {
   let file: Buffer | undefined;
   if ('path' in item) {
@@ -53,12 +63,18 @@ async function prepareItem(
   }
   let input: ImageInput | undefined;
   try {
-    input = 'path' in item
-      ? { file: file! }
-      : {
-        pixels: typeof item.pixels === 'string' ? parsePixelText(item.pixels, item.width * item.height * item.channels) : item.pixels,
-        width: item.width, height: item.height, channels: item.channels,
-      };
+    input =
+      'path' in item
+        ? { file: file! }
+        : {
+            pixels:
+              typeof item.pixels === 'string'
+                ? parsePixelText(item.pixels, item.width * item.height * item.channels)
+                : item.pixels,
+            width: item.width,
+            height: item.height,
+            channels: item.channels,
+          };
     const prepared = await prepareImage(input, normalize, maxPixels);
     const { width, height, channels, format, source } = prepared;
     return { blob: putBlob(sink, prepared.bytes), width, height, channels, format, source };

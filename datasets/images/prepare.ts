@@ -52,7 +52,10 @@ async function decodeWithSharp(file: Uint8Array, maxPixels: number | undefined):
   // after a JPEG's end marker), which real datasets are full of. The pixel limit is checked from the header
   // before this; libvips checks it again for the formats whose header it alone reads.
   const image = sharp(file, { failOn: 'error', limitInputPixels: maxPixels ?? true });
-  const [meta, { data, info }] = await Promise.all([image.metadata(), image.clone().raw().toBuffer({ resolveWithObject: true })]);
+  const [meta, { data, info }] = await Promise.all([
+    image.metadata(),
+    image.clone().raw().toBuffer({ resolveWithObject: true }),
+  ]);
   const fileChannels = meta.channels ?? info.channels;
   let raster: Raster = { width: info.width, height: info.height, channels: info.channels as Raster['channels'], data };
   if (fileChannels <= 2 && info.channels >= 3) raster = toChannels(raster, 1); // gray stays gray
@@ -107,13 +110,20 @@ export async function sourceSize(input: ImageInput): Promise<ImageSize | undefin
  * Throws with a short reason on bad input.
  */
 export async function prepareImage(
-  input: ImageInput, normalize?: NormalizeSpec, maxPixels = DEFAULT_MAX_PIXELS,
+  input: ImageInput,
+  normalize?: NormalizeSpec,
+  maxPixels = DEFAULT_MAX_PIXELS,
 ): Promise<PreparedImage> {
   const declared = await sourceSize(input);
   if (declared) checkPixelLimit(declared, maxPixels);
-  const decoded: Decoded = 'file' in input
-    ? await decodeFile(input.file, maxPixels)
-    : { raster: { width: input.width, height: input.height, channels: input.channels, data: input.pixels }, format: 'raw', channels: input.channels };
+  const decoded: Decoded =
+    'file' in input
+      ? await decodeFile(input.file, maxPixels)
+      : {
+          raster: { width: input.width, height: input.height, channels: input.channels, data: input.pixels },
+          format: 'raw',
+          channels: input.channels,
+        };
   const source = { width: decoded.raster.width, height: decoded.raster.height };
   if (!normalize && 'file' in input) {
     const { width, height } = decoded.raster;

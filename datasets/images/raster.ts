@@ -77,7 +77,8 @@ function taps(start: number, length: number, sourceSize: number, outputSize: num
   for (let i = 0; i < outputSize; i++) {
     if (first[i]! < 0 || first[i]! + count[i]! > sourceSize) {
       const merged = new Float64Array(sourceSize);
-      for (let n = 0; n < count[i]!; n++) merged[Math.min(sourceSize - 1, Math.max(0, first[i]! + n))]! += weights[i * stride + n]!;
+      for (let n = 0; n < count[i]!; n++)
+        merged[Math.min(sourceSize - 1, Math.max(0, first[i]! + n))]! += weights[i * stride + n]!;
       const lo = Math.max(0, Math.min(sourceSize - 1, first[i]!));
       const hi = Math.min(sourceSize - 1, Math.max(0, first[i]! + count[i]! - 1));
       first[i] = lo;
@@ -103,7 +104,8 @@ function resample(src: Raster, x: number, y: number, w: number, h: number, outW:
       const out = (row * outW + i) * c;
       for (let k = 0; k < c; k++) {
         let sum = 0;
-        for (let n = 0, p = rowBase + across.first[i]! * c + k; n < across.count[i]!; n++, p += c) sum += across.weights[base + n]! * src.data[p]!;
+        for (let n = 0, p = rowBase + across.first[i]! * c + k; n < across.count[i]!; n++, p += c)
+          sum += across.weights[base + n]! * src.data[p]!;
         horizontal[out + k] = sum;
       }
     }
@@ -114,7 +116,8 @@ function resample(src: Raster, x: number, y: number, w: number, h: number, outW:
     const base = j * down.stride;
     for (let i = 0; i < rowStride; i++) {
       let sum = 0;
-      for (let n = 0, p = down.first[j]! * rowStride + i; n < down.count[j]!; n++, p += rowStride) sum += down.weights[base + n]! * horizontal[p]!;
+      for (let n = 0, p = down.first[j]! * rowStride + i; n < down.count[j]!; n++, p += rowStride)
+        sum += down.weights[base + n]! * horizontal[p]!;
       data[j * rowStride + i] = sum <= 0 ? 0 : sum >= 255 ? 255 : Math.round(sum);
     }
   }
@@ -140,7 +143,10 @@ export function resizeSquare(src: Raster, size: number, fit: Fit): Raster {
   const left = Math.floor((size - w) / 2);
   const top = Math.floor((size - h) / 2);
   for (let row = 0; row < h; row++) {
-    data.set(inner.data.subarray(row * w * src.channels, (row + 1) * w * src.channels), ((top + row) * size + left) * src.channels);
+    data.set(
+      inner.data.subarray(row * w * src.channels, (row + 1) * w * src.channels),
+      ((top + row) * size + left) * src.channels,
+    );
   }
   return { width: size, height: size, channels: src.channels, data };
 }

@@ -8,7 +8,10 @@ export function seconds(ms: number): string {
 }
 
 function indent(text: string): string {
-  return text.split('\n').map((l) => `      ${l}`).join('\n');
+  return text
+    .split('\n')
+    .map((l) => `      ${l}`)
+    .join('\n');
 }
 
 /** The one line (or block) a person sees for an event; undefined for events only bars and NDJSON show. */
@@ -35,14 +38,18 @@ export function eventLine(event: EngineEvent, cwd = process.cwd()): string | und
     case 'run-done': {
       const lock = path.relative(cwd, event.lockFile);
       if (event.failed.length) {
-        return `${event.failed.length} stage${event.failed.length === 1 ? '' : 's'} failed (${event.failed.join(', ')})` +
-          `${event.skipped.length ? `, ${event.skipped.length} skipped` : ''}; ${event.executed.length} ran, ${event.fresh.length} fresh; lockfile ${lock}`;
+        return (
+          `${event.failed.length} stage${event.failed.length === 1 ? '' : 's'} failed (${event.failed.join(', ')})` +
+          `${event.skipped.length ? `, ${event.skipped.length} skipped` : ''}; ${event.executed.length} ran, ${event.fresh.length} fresh; lockfile ${lock}`
+        );
       }
       if (event.executed.length === 0 && event.skipped.length === 0) {
         return `nothing to do: all ${event.fresh.length} stages are fresh (${seconds(event.durationMs)}); lockfile ${lock}`;
       }
-      return `ran ${event.executed.length} stage${event.executed.length === 1 ? '' : 's'}, ${event.fresh.length} fresh` +
-        `${event.skipped.length ? `, ${event.skipped.length} not started` : ''} in ${seconds(event.durationMs)}; lockfile ${lock}`;
+      return (
+        `ran ${event.executed.length} stage${event.executed.length === 1 ? '' : 's'}, ${event.fresh.length} fresh` +
+        `${event.skipped.length ? `, ${event.skipped.length} not started` : ''} in ${seconds(event.durationMs)}; lockfile ${lock}`
+      );
     }
   }
 }

@@ -35,7 +35,9 @@ export function plainLogger(write: Write = (t) => process.stdout.write(t), progr
       if (now - p.printedAt >= progressEveryMs) {
         p.printedAt = now;
         const pct = event.total ? Math.floor((100 * event.done) / event.total) : 0;
-        write(`  ...      ${event.stage} ${pct}% (${event.done}/${event.total})${eta(p.startedAt, event.done, event.total, now)}${event.note ? ` ${event.note}` : ''}\n`);
+        write(
+          `  ...      ${event.stage} ${pct}% (${event.done}/${event.total})${eta(p.startedAt, event.done, event.total, now)}${event.note ? ` ${event.note}` : ''}\n`,
+        );
       }
       return;
     }
@@ -47,7 +49,10 @@ export function plainLogger(write: Write = (t) => process.stdout.write(t), progr
 }
 
 /** A terminal: the same lines on stdout, with a bar (on stderr) below them: stages done and what is running. */
-export function ttyLogger(stream: NodeJS.WriteStream = process.stderr, write: Write = (t) => process.stdout.write(t)): Logger {
+export function ttyLogger(
+  stream: NodeJS.WriteStream = process.stderr,
+  write: Write = (t) => process.stdout.write(t),
+): Logger {
   let total = 0;
   let finished = 0;
   const running = new Map<string, Progress | undefined>();
@@ -80,7 +85,12 @@ export function ttyLogger(stream: NodeJS.WriteStream = process.stderr, write: Wr
       const p = running.get(event.stage) ?? { startedAt: Date.now(), done: 0, total: 0, printedAt: 0 };
       running.set(event.stage, { ...p, done: event.done, total: event.total });
     }
-    if (event.type === 'stage-done' || event.type === 'stage-failed' || event.type === 'stage-fresh' || event.type === 'stage-skipped') {
+    if (
+      event.type === 'stage-done' ||
+      event.type === 'stage-failed' ||
+      event.type === 'stage-fresh' ||
+      event.type === 'stage-skipped'
+    ) {
       running.delete(event.stage);
       finished++;
     }

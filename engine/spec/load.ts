@@ -11,7 +11,6 @@ import type { SourceMap, SpecPath } from './source-map.js';
 import { stageChecks } from './stage-checks.js';
 import { outProblem, protectedPaths } from '../workspace-paths.js';
 
-
 interface RawPipeline {
   name?: string;
   seed: number;
@@ -47,8 +46,12 @@ export function parsePipeline(file: string, text: string, registry: StageRegistr
     const location = path.resolve(dir, expanded);
     for (const variable of unset) {
       diagnostics.push({
-        code: 'unset-variable', severity: 'error', file, path: `datasets.${name}.path`,
-        message: `datasets.${name}.path uses \${${variable}}, ` +
+        code: 'unset-variable',
+        severity: 'error',
+        file,
+        path: `datasets.${name}.path`,
+        message:
+          `datasets.${name}.path uses \${${variable}}, ` +
           `but the environment variable ${variable} is not set (or empty); ` +
           `set it, or give a default: \${${variable}:-data}`,
         at: sourceMap.locateWithin(['datasets', name, 'path'], `\${${variable}`),
@@ -58,7 +61,10 @@ export function parsePipeline(file: string, text: string, registry: StageRegistr
       const shown = path.isAbsolute(expanded) ? expanded : `${expanded} (beside the pipeline file)`;
       const from = entry.url ? ` (download it from ${entry.url})` : '';
       diagnostics.push({
-        code: 'missing-path', severity: 'error', file, path: `datasets.${name}.path`,
+        code: 'missing-path',
+        severity: 'error',
+        file,
+        path: `datasets.${name}.path`,
         message: `dataset "${name}": ${shown} does not exist; put the dataset there${from}, or point path at it`,
         at: sourceMap.locate(['datasets', name, 'path']),
       });
@@ -71,7 +77,10 @@ export function parsePipeline(file: string, text: string, registry: StageRegistr
     const at: SpecPath = ['stages', name];
     if (datasets.has(name)) {
       diagnostics.push({
-        code: 'name-clash', severity: 'error', file, path: `stages.${name}`,
+        code: 'name-clash',
+        severity: 'error',
+        file,
+        path: `stages.${name}`,
         message: `"${name}" names both a dataset and a stage; rename one of them`,
         at: sourceMap.locate(at, { key: true }),
       });
@@ -79,13 +88,22 @@ export function parsePipeline(file: string, text: string, registry: StageRegistr
     const definition = registry.definition(String(entry.type));
     if (!definition) {
       diagnostics.push({
-        code: 'unknown-stage-type', severity: 'error', file, path: `stages.${name}.type`,
+        code: 'unknown-stage-type',
+        severity: 'error',
+        file,
+        path: `stages.${name}.type`,
         message: `stages.${name}.type: unknown stage type "${entry.type}"${didYouMean(String(entry.type), registry.types())} (known: ${registry.types().join(', ')})`,
         at: sourceMap.locate([...at, 'type']),
       });
       continue;
     }
-    const stageErrors = checkAgainstSchema(file, path.resolve(schemasDir, 'stages', definition.schema), entry, at, sourceMap);
+    const stageErrors = checkAgainstSchema(
+      file,
+      path.resolve(schemasDir, 'stages', definition.schema),
+      entry,
+      at,
+      sourceMap,
+    );
     diagnostics.push(...stageErrors);
     if (stageErrors.length) continue;
     const typed = entry as StageEntry;
@@ -107,7 +125,10 @@ export function parsePipeline(file: string, text: string, registry: StageRegistr
   const lockFile = path.join(dir, `${path.basename(file).replace(/\.ya?ml$/i, '')}.lock.json`);
   if (fs.existsSync(storeDir) && !fs.statSync(storeDir).isDirectory()) {
     diagnostics.push({
-      code: 'invalid-value', severity: 'error', file, path: 'store',
+      code: 'invalid-value',
+      severity: 'error',
+      file,
+      path: 'store',
       message: `store: ${spec.store} is a file, not a folder; point store at a folder (it is created when missing)`,
       at: sourceMap.locate(['store']),
     });
@@ -119,7 +140,10 @@ export function parsePipeline(file: string, text: string, registry: StageRegistr
       const problem = outProblem(dir, out, guarded);
       if (!problem) return;
       diagnostics.push({
-        code: 'unsafe-out', severity: 'error', file, path: `stages.${stage.name}.outs.${i}`,
+        code: 'unsafe-out',
+        severity: 'error',
+        file,
+        path: `stages.${stage.name}.outs.${i}`,
         message: `stages.${stage.name}.outs: "${out}" ${problem}`,
         at: sourceMap.locate(['stages', stage.name, 'outs', i]),
       });
@@ -135,7 +159,10 @@ export function parsePipeline(file: string, text: string, registry: StageRegistr
   if (!Array.isArray(order)) {
     const cycle = order.cycle;
     diagnostics.push({
-      code: 'cycle', severity: 'error', file, path: `stages.${cycle[0]}`,
+      code: 'cycle',
+      severity: 'error',
+      file,
+      path: `stages.${cycle[0]}`,
       message: `the stages form a cycle: ${[...cycle, cycle[0]].join(' → ')}; a stage cannot depend on its own output`,
       at: sourceMap.locate(['stages', cycle[0]!], { key: true }),
     });
@@ -203,7 +230,10 @@ function resolveReferences(
       const clash = outOwners.find((o) => contains(o.out, out) || contains(out, o.out));
       if (clash) {
         diagnostics.push({
-          code: 'duplicate-out', severity: 'error', file, path: `stages.${stage.name}.outs.${i}`,
+          code: 'duplicate-out',
+          severity: 'error',
+          file,
+          path: `stages.${stage.name}.outs.${i}`,
           message: `stages.${stage.name}.outs: "${out}" overlaps "${clash.out}", an out of stage "${clash.stage}"; each output path has one owner`,
           at: sourceMap.locate(['stages', stage.name, 'outs', i]),
         });
@@ -218,21 +248,29 @@ function resolveReferences(
     if (typeof entry.input === 'string') refs.push({ name: entry.input, at: ['stages', stage.name, 'input'] });
     for (const field of ['inputs', 'models'] as const) {
       const list = entry[field];
-      if (Array.isArray(list)) list.forEach((n, i) => refs.push({ name: String(n), at: ['stages', stage.name, field, i] }));
+      if (Array.isArray(list))
+        list.forEach((n, i) => refs.push({ name: String(n), at: ['stages', stage.name, field, i] }));
     }
     const upstream = new Set<string>();
     const used = new Set<string>();
     for (const ref of refs) {
       if (ref.name === stage.name) {
         diagnostics.push({
-          code: 'cycle', severity: 'error', file, path: ref.at.join('.'),
-          message: `stage "${stage.name}" names itself as an input`, at: sourceMap.locate(ref.at),
+          code: 'cycle',
+          severity: 'error',
+          file,
+          path: ref.at.join('.'),
+          message: `stage "${stage.name}" names itself as an input`,
+          at: sourceMap.locate(ref.at),
         });
       } else if (spec.stages[ref.name] !== undefined) upstream.add(ref.name);
       else if (datasets.has(ref.name)) used.add(ref.name);
       else {
         diagnostics.push({
-          code: 'unknown-reference', severity: 'error', file, path: ref.at.join('.'),
+          code: 'unknown-reference',
+          severity: 'error',
+          file,
+          path: ref.at.join('.'),
           message: `${ref.at.join('.')}: no stage or dataset is named "${ref.name}"${didYouMean(ref.name, known)}`,
           at: sourceMap.locate(ref.at),
         });
@@ -244,13 +282,19 @@ function resolveReferences(
       if (owner && owner.stage !== stage.name) upstream.add(owner.stage);
       else if (owner) {
         diagnostics.push({
-          code: 'cycle', severity: 'error', file, path: `stages.${stage.name}.deps.${i}`,
+          code: 'cycle',
+          severity: 'error',
+          file,
+          path: `stages.${stage.name}.deps.${i}`,
           message: `stages.${stage.name}.deps: "${dep}" is also one of this stage's own outs`,
           at: sourceMap.locate(['stages', stage.name, 'deps', i]),
         });
       } else if (!fs.existsSync(path.resolve(path.dirname(file), dep))) {
         diagnostics.push({
-          code: 'missing-path', severity: 'error', file, path: `stages.${stage.name}.deps.${i}`,
+          code: 'missing-path',
+          severity: 'error',
+          file,
+          path: `stages.${stage.name}.deps.${i}`,
           message: `stages.${stage.name}.deps: "${dep}" does not exist and no stage declares it in its outs`,
           at: sourceMap.locate(['stages', stage.name, 'deps', i]),
         });
@@ -295,8 +339,12 @@ function warningsFor(pipeline: Pipeline): Diagnostic[] {
     const reason = stage.definition.uncacheableReason?.(stage.entry);
     if (reason) {
       warnings.push({
-        code: 'schema', severity: 'warning', file: pipeline.file, path: `stages.${stage.name}`,
-        message: `stage "${stage.name}" ${reason}`, at: pipeline.sourceMap.locate(['stages', stage.name], { key: true }),
+        code: 'schema',
+        severity: 'warning',
+        file: pipeline.file,
+        path: `stages.${stage.name}`,
+        message: `stage "${stage.name}" ${reason}`,
+        at: pipeline.sourceMap.locate(['stages', stage.name], { key: true }),
       });
     }
   }

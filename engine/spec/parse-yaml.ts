@@ -20,11 +20,17 @@ export function parseSpecYaml(file: string, text: string): { raw: unknown; sourc
     const before = text.slice(0, offset);
     const line = before.split('\n').length;
     const column = offset - before.lastIndexOf('\n');
-    return failed([{
-      code: 'too-deep', severity: 'error', file, at: { line, column, length: 1 },
-      message: `the spec nests deeper than ${MAX_DEPTH} levels (fer-dag's depth limit; ` +
-        'real pipelines need under 10); flatten it',
-    }]);
+    return failed([
+      {
+        code: 'too-deep',
+        severity: 'error',
+        file,
+        at: { line, column, length: 1 },
+        message:
+          `the spec nests deeper than ${MAX_DEPTH} levels (fer-dag's depth limit; ` +
+          'real pipelines need under 10); flatten it',
+      },
+    ]);
   };
   const excess = depthExcess(text);
   if (excess !== undefined) return tooDeep(excess);
@@ -35,14 +41,21 @@ export function parseSpecYaml(file: string, text: string): { raw: unknown; sourc
   for (const error of document.errors) {
     if (/call stack/i.test(error.message)) return tooDeep(error.pos[0]);
     diagnostics.push({
-      code: 'yaml-syntax', severity: 'error', file, message: `YAML syntax error: ${error.message.split('\n')[0]}`,
+      code: 'yaml-syntax',
+      severity: 'error',
+      file,
+      message: `YAML syntax error: ${error.message.split('\n')[0]}`,
       at: sourceMap.positionOfOffset(error.pos[0], Math.max(1, error.pos[1] - error.pos[0])),
     });
   }
   for (const duplicate of duplicateKeys(document)) {
     diagnostics.push({
-      code: 'duplicate-key', severity: 'error', file, path: dotted([...duplicate.path, duplicate.key]),
-      message: `${duplicate.path.length ? `${dotted(duplicate.path)}: ` : ''}duplicate key "${duplicate.key}": ` +
+      code: 'duplicate-key',
+      severity: 'error',
+      file,
+      path: dotted([...duplicate.path, duplicate.key]),
+      message:
+        `${duplicate.path.length ? `${dotted(duplicate.path)}: ` : ''}duplicate key "${duplicate.key}": ` +
         'each key may appear once in a mapping',
       at: sourceMap.positionOf(duplicate.node),
     });
@@ -55,9 +68,11 @@ export function parseSpecYaml(file: string, text: string): { raw: unknown; sourc
     if (typeof value === 'number' && !Number.isFinite(value)) {
       const written = node.range ? text.slice(node.range[0], node.range[1]).trim() : String(value);
       diagnostics.push({
-        code: 'not-finite', severity: 'error', file, path: dotted(where),
-        message:
-          `${dotted(where) || 'the pipeline'} is ${written}, which is not a finite number; write a number in range`,
+        code: 'not-finite',
+        severity: 'error',
+        file,
+        path: dotted(where),
+        message: `${dotted(where) || 'the pipeline'} is ${written}, which is not a finite number; write a number in range`,
         at: sourceMap.positionOf(node),
       });
     }
@@ -71,18 +86,30 @@ export function parseSpecYaml(file: string, text: string): { raw: unknown; sourc
   } catch (error) {
     const unresolved = /Unresolved alias.*?: (\S+)/.exec((error as Error).message);
     if (unresolved) {
-      return failed([{
-        code: 'yaml-syntax', severity: 'error', file, at: sourceMap.positionOf(firstAlias(document, unresolved[1])),
-        message: `alias *${unresolved[1]} names no anchor (&${unresolved[1]}) defined before it; ` +
-          'define the anchor first or write the value out',
-      }]);
+      return failed([
+        {
+          code: 'yaml-syntax',
+          severity: 'error',
+          file,
+          at: sourceMap.positionOf(firstAlias(document, unresolved[1])),
+          message:
+            `alias *${unresolved[1]} names no anchor (&${unresolved[1]}) defined before it; ` +
+            'define the anchor first or write the value out',
+        },
+      ]);
     }
     if (!/Excessive alias/i.test((error as Error).message)) throw error;
-    return failed([{
-      code: 'yaml-limit', severity: 'error', file, at: sourceMap.positionOf(firstAlias(document)),
-      message: `aliases (*name) expand to too many nodes (fer-dag's limit: ${MAX_ALIAS_COUNT}, ` +
-        'as in a "billion laughs" document); write the values out, or use fewer aliases of aliases',
-    }]);
+    return failed([
+      {
+        code: 'yaml-limit',
+        severity: 'error',
+        file,
+        at: sourceMap.positionOf(firstAlias(document)),
+        message:
+          `aliases (*name) expand to too many nodes (fer-dag's limit: ${MAX_ALIAS_COUNT}, ` +
+          'as in a "billion laughs" document); write the values out, or use fewer aliases of aliases',
+      },
+    ]);
   }
   return { raw, sourceMap };
 }

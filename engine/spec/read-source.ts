@@ -27,9 +27,15 @@ export function readPipelineSource(file: string, shown: string): { text: string 
     return refuse(`pipeline file ${shown} ${why}; pass the path of a pipeline .yaml file`, undefined, 'no-such-file');
   }
   if (stat.isDirectory()) {
-    const candidates = fs.readdirSync(file).filter((n) => /\.ya?ml$/i.test(n)).sort();
+    const candidates = fs
+      .readdirSync(file)
+      .filter((n) => /\.ya?ml$/i.test(n))
+      .sort();
     const hint = candidates.length
-      ? `pass one of its pipeline files: ${candidates.slice(0, 5).map((n) => path.join(shown, n)).join(', ')}`
+      ? `pass one of its pipeline files: ${candidates
+          .slice(0, 5)
+          .map((n) => path.join(shown, n))
+          .join(', ')}`
       : 'it holds no .yaml file; pass the path of a pipeline .yaml file';
     return refuse(`${shown} is a folder, not a pipeline file; ${hint}`, START);
   }
@@ -37,8 +43,9 @@ export function readPipelineSource(file: string, shown: string): { text: string 
   if (stat.size > MAX_PIPELINE_BYTES) {
     return refuse(
       `${shown} is ${megabytes(stat.size)}; a pipeline file may be at most ${megabytes(MAX_PIPELINE_BYTES)} ` +
-        '(fer-dag\'s size limit): keep data in files that datasets or deps name, not in the spec',
-      START, 'too-large',
+        "(fer-dag's size limit): keep data in files that datasets or deps name, not in the spec",
+      START,
+      'too-large',
     );
   }
   let bytes: Buffer;
@@ -61,7 +68,12 @@ export function readPipelineSource(file: string, shown: string): { text: string 
       positionOfByte(bytes, firstInvalidUtf8(bytes)),
     );
   }
-  if (text.replace(/^\uFEFF/, '').replace(/#[^\n]*/g, '').trim() === '') {
+  if (
+    text
+      .replace(/^\uFEFF/, '')
+      .replace(/#[^\n]*/g, '')
+      .trim() === ''
+  ) {
     const needs = 'a pipeline has at least "version: 1" and a "stages:" mapping (see pipelines/demo.yaml)';
     return refuse(`${shown} is empty; ${needs}`, START);
   }
@@ -85,7 +97,7 @@ function positionOfByte(bytes: Buffer, offset: number): Position {
 
 /** Offset of the first byte that cannot start or continue a UTF-8 sequence (0 when the problem is subtler). */
 function firstInvalidUtf8(bytes: Buffer): number {
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const b = bytes[i]!;
     const length = b < 0x80 ? 1 : b >= 0xc2 && b < 0xe0 ? 2 : b >= 0xe0 && b < 0xf0 ? 3 : b >= 0xf0 && b < 0xf5 ? 4 : 0;
     if (length === 0) return i;

@@ -83,7 +83,10 @@ function toDiagnostic(file: string, error: ErrorObject, base: SpecPath, sourceMa
   switch (error.keyword) {
     case 'required':
       return {
-        code: 'schema', severity: 'error', file, path: dotted(where),
+        code: 'schema',
+        severity: 'error',
+        file,
+        path: dotted(where),
         message: `${subject} is missing required property "${String(params.missingProperty)}"`,
         at: sourceMap.locate(where, { key: true }),
       };
@@ -92,8 +95,12 @@ function toDiagnostic(file: string, error: ErrorObject, base: SpecPath, sourceMa
       const parentSchema = error.parentSchema as { properties?: Record<string, unknown> } | undefined;
       const known = Object.keys(parentSchema?.properties ?? {});
       return {
-        code: 'schema', severity: 'error', file, path: dotted([...where, extra]),
-        message: `${subject} has unknown property "${extra}"${didYouMean(extra, known)}` +
+        code: 'schema',
+        severity: 'error',
+        file,
+        path: dotted([...where, extra]),
+        message:
+          `${subject} has unknown property "${extra}"${didYouMean(extra, known)}` +
           (known.length ? ` (allowed: ${known.join(', ')})` : ''),
         at: sourceMap.locate([...where, extra], { key: true }),
       };
@@ -103,7 +110,10 @@ function toDiagnostic(file: string, error: ErrorObject, base: SpecPath, sourceMa
       if (error.keyword === 'propertyNames' || error.propertyName) {
         const name = String(params.propertyName ?? error.propertyName ?? '');
         return {
-          code: 'schema', severity: 'error', file, path: dotted([...where, name]),
+          code: 'schema',
+          severity: 'error',
+          file,
+          path: dotted([...where, name]),
           message: `${subject}: "${name}" is not a valid name (letters, digits, - and _, starting with a letter)`,
           at: sourceMap.locate([...where, name], { key: true }),
         };
@@ -111,16 +121,29 @@ function toDiagnostic(file: string, error: ErrorObject, base: SpecPath, sourceMa
       break;
     case 'enum':
       return {
-        code: 'schema', severity: 'error', file, path: dotted(where),
+        code: 'schema',
+        severity: 'error',
+        file,
+        path: dotted(where),
         message: `${subject} must be one of: ${(params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`,
         at: sourceMap.locate(where),
       };
     case 'const':
       return {
-        code: 'schema', severity: 'error', file, path: dotted(where),
+        code: 'schema',
+        severity: 'error',
+        file,
+        path: dotted(where),
         message: `${subject} must be ${JSON.stringify(params.allowedValue)}`,
         at: sourceMap.locate(where),
       };
   }
-  return { code: 'schema', severity: 'error', file, path: dotted(where), message: `${subject} ${error.message ?? 'is invalid'}`, at: sourceMap.locate(where) };
+  return {
+    code: 'schema',
+    severity: 'error',
+    file,
+    path: dotted(where),
+    message: `${subject} ${error.message ?? 'is invalid'}`,
+    at: sourceMap.locate(where),
+  };
 }

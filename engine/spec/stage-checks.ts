@@ -20,8 +20,12 @@ export function stageChecks(
     for (const problem of stage.definition.checkEntry?.(stage.entry) ?? []) {
       const where: SpecPath = ['stages', stage.name, ...problem.path];
       diagnostics.push({
-        code: 'invalid-value', severity: 'error', file, path: where.join('.'),
-        message: `${where.join('.')} ${problem.message}`, at: sourceMap.locate(where),
+        code: 'invalid-value',
+        severity: 'error',
+        file,
+        path: where.join('.'),
+        message: `${where.join('.')} ${problem.message}`,
+        at: sourceMap.locate(where),
       });
     }
     for (const field of ['input', 'inputs', 'models'] as const) {
@@ -40,7 +44,10 @@ export function stageChecks(
         const verb = field === 'input' ? 'takes' : 'take';
         const takes = `${stage.type}'s ${field} ${verb} ${accepted.map((kind) => describeKind(kind, registry)).join(' or ')}`;
         diagnostics.push({
-          code: 'wrong-input', severity: 'error', file, path: where.join('.'),
+          code: 'wrong-input',
+          severity: 'error',
+          file,
+          path: where.join('.'),
           message: `${where.join('.')}: ${what}; ${takes}`,
           at: sourceMap.locate(where),
         });

@@ -25,12 +25,17 @@ export async function mapRequests<Q, R>(options: RequestsOptions<Q, R>): Promise
   if (count === 0) return;
   const starts: number[] = [];
   for (let i = 0; i < count; i += perRequest) starts.push(i);
-  const pool = new WorkerPool<Q, R[]>(options.script, Math.min(options.workers ?? os.availableParallelism(), starts.length), 2);
+  const pool = new WorkerPool<Q, R[]>(
+    options.script,
+    Math.min(options.workers ?? os.availableParallelism(), starts.length),
+    2,
+  );
   try {
     await mapBounded(starts, pool.capacity, async (start) => {
       const indices = Array.from({ length: Math.min(perRequest, count - start) }, (_, k) => start + k);
       const results = await pool.run(options.request(indices));
-      if (results.length !== indices.length) throw new Error(`a worker answered ${results.length} of ${indices.length} items`);
+      if (results.length !== indices.length)
+        throw new Error(`a worker answered ${results.length} of ${indices.length} items`);
       options.onReply(indices, results);
     });
   } finally {

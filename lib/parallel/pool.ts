@@ -24,7 +24,11 @@ export class WorkerPool<Q, R> {
   private nextId = 0;
   private broken: Error | undefined;
 
-  constructor(script: URL, size = os.availableParallelism(), private readonly depth = 4) {
+  constructor(
+    script: URL,
+    size = os.availableParallelism(),
+    private readonly depth = 4,
+  ) {
     this.lanes = Array.from({ length: Math.max(1, size) }, () => {
       const lane: Lane<R> = { worker: new Worker(script), inFlight: new Map() };
       lane.worker.on('message', (reply: WorkerReply<R>) => {

@@ -13,9 +13,16 @@ export function serveRequests<Q, R>(handle: (request: Q) => Promise<{ result: R;
   if (!port) throw new Error('serveRequests must run in a worker thread');
   let queue: Promise<void> = Promise.resolve();
   port.on('message', ({ id, request }: { id: number; request: Q }) => {
-    queue = queue.then(() => handle(request).then(
-      ({ result, transfer }) => port.postMessage({ id, ok: true, result } satisfies WorkerReply<R>, transfer ?? []),
-      (error: unknown) => port.postMessage({ id, ok: false, error: error instanceof Error ? error.message : String(error) } satisfies WorkerReply<R>),
-    ));
+    queue = queue.then(() =>
+      handle(request).then(
+        ({ result, transfer }) => port.postMessage({ id, ok: true, result } satisfies WorkerReply<R>, transfer ?? []),
+        (error: unknown) =>
+          port.postMessage({
+            id,
+            ok: false,
+            error: error instanceof Error ? error.message : String(error),
+          } satisfies WorkerReply<R>),
+      ),
+    );
   });
 }

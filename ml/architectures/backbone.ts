@@ -49,7 +49,8 @@ export const BACKBONES: Readonly<Record<BackboneName, Backbone>> = {
     inputSize: 112,
     featureSize: 256,
     output: 'batchnorm0/add_1',
-    preprocessing: 'human src/face/embedding.ts@12507c58: cropAndResize box [0.05,0.15,0.85,0.85], gray (0.2989,0.5870,0.1140) ×3, min-max per image scaled to 0..255 (the graph\'s own input range, not human\'s 0..1)',
+    preprocessing:
+      "human src/face/embedding.ts@12507c58: cropAndResize box [0.05,0.15,0.85,0.85], gray (0.2989,0.5870,0.1140) ×3, min-max per image scaled to 0..255 (the graph's own input range, not human's 0..1)",
   },
   faceres: {
     model: 'faceres',
@@ -83,7 +84,9 @@ function rgbTensor(image: FaceImage): tf.Tensor4D {
     throw new Error(`image size ${width}×${height} is not a positive whole size`);
   }
   if (pixels.length !== width * height * channels) {
-    throw new Error(`image of ${width}×${height}×${channels} needs ${width * height * channels} bytes, got ${pixels.length}`);
+    throw new Error(
+      `image of ${width}×${height}×${channels} needs ${width * height * channels} bytes, got ${pixels.length}`,
+    );
   }
   const pixelsTensor = tf.tensor4d(Float32Array.from(pixels), [1, height, width, channels]);
   return channels === 3 ? pixelsTensor : tf.tile(pixelsTensor, [1, 1, 1, 3]);
@@ -106,26 +109,37 @@ function mobilefaceInput(image: FaceImage, size: number): tf.Tensor4D {
 
 function faceresInput(image: FaceImage, size: number): tf.Tensor4D {
   // ÷255, resize, ×255 in human's order: mathematically a no-op, but it keeps the floats identical to human's.
-  return tf.tidy(() => tf.mul(tf.image.resizeBilinear(tf.div<tf.Tensor4D>(rgbTensor(image), 255), [size, size], false), 255));
+  return tf.tidy(() =>
+    tf.mul(tf.image.resizeBilinear(tf.div<tf.Tensor4D>(rgbTensor(image), 255), [size, size], false), 255),
+  );
 }
 
 /**
  * Features for `images`, one Float32Array of `BACKBONES[name].featureSize` each, in order. All images go
  * through the graph in one execute, so callers choose the batch size by what they pass (memory grows with it).
  */
-export async function extractFeatures(model: GraphModel, name: BackboneName, images: readonly FaceImage[]): Promise<Float32Array[]> {
+export async function extractFeatures(
+  model: GraphModel,
+  name: BackboneName,
+  images: readonly FaceImage[],
+): Promise<Float32Array[]> {
   const backbone = BACKBONES[name];
   if (!backbone) throw new Error(`unknown backbone "${name}"; known: ${Object.keys(BACKBONES).join(', ')}`);
   if (images.length === 0) return [];
   const input = tf.tidy(() => {
     const prepare = name === 'mobileface' ? mobilefaceInput : faceresInput;
-    return tf.concat(images.map((image) => prepare(image, backbone.inputSize)), 0);
+    return tf.concat(
+      images.map((image) => prepare(image, backbone.inputSize)),
+      0,
+    );
   });
   let output: tf.Tensor | undefined;
   try {
     output = model.execute(input, backbone.output) as tf.Tensor;
     if (output.shape.length !== 2 || output.shape[0] !== images.length || output.shape[1] !== backbone.featureSize) {
-      throw new Error(`${name} gave features of shape [${output.shape.join(', ')}], expected [${images.length}, ${backbone.featureSize}]`);
+      throw new Error(
+        `${name} gave features of shape [${output.shape.join(', ')}], expected [${images.length}, ${backbone.featureSize}]`,
+      );
     }
     const values = (await output.data()) as Float32Array;
     return images.map((_, i) => values.slice(i * backbone.featureSize, (i + 1) * backbone.featureSize));

@@ -36,10 +36,14 @@ const scaled = (units: number, width: number): number => Math.max(1, Math.round(
 export function buildPaperCnn(spec: PaperCnnSpec): LayersModel {
   const model = tfl.sequential({ name: 'paper_cnn' });
   CONV_BLOCKS.forEach((block, i) => {
-    model.add(tfl.layers.conv2d({
-      filters: scaled(block.filters, spec.width), kernelSize: block.kernel, padding: 'same',
-      ...(i === 0 ? { inputShape: [spec.inputSize, spec.inputSize, spec.channels] } : {}),
-    }));
+    model.add(
+      tfl.layers.conv2d({
+        filters: scaled(block.filters, spec.width),
+        kernelSize: block.kernel,
+        padding: 'same',
+        ...(i === 0 ? { inputShape: [spec.inputSize, spec.inputSize, spec.channels] } : {}),
+      }),
+    );
     model.add(new FastBatchNorm({ momentum: spec.batchNormMomentum }));
     model.add(tfl.layers.activation({ activation: 'relu' }));
     model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));

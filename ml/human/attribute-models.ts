@@ -31,8 +31,6 @@ export const GEAR_AGE_CENTRES = [15, 23, 28, 35.5, 45.5, 55.5, 65] as const;
 /** gear's crop inside the face box, [top, left, bottom, right]. */
 const GEAR_BOX = [0, 0.1, 0.9, 0.9];
 
-
-
 export interface GearResult {
   gender: Record<Gender, number>;
   ethnicity: Record<Ethnicity, number>;
@@ -72,7 +70,12 @@ export function gearAge(bins: ArrayLike<number>): number {
 export function runGear(model: GraphModel, crops: readonly tf.Tensor4D[]): GearResult[] {
   if (crops.length === 0) return [];
   const [h, w] = inputSize(model, 'gear');
-  const input = tf.tidy(() => tf.concat(crops.map((crop) => tf.image.cropAndResize(crop, [GEAR_BOX], [0], [h, w])), 0));
+  const input = tf.tidy(() =>
+    tf.concat(
+      crops.map((crop) => tf.image.cropAndResize(crop, [GEAR_BOX], [0], [h, w])),
+      0,
+    ),
+  );
   const outputs = (() => {
     try {
       return outputsByName(model, input, ['age_output', 'gender_output', 'race_output']);
@@ -81,15 +84,25 @@ export function runGear(model: GraphModel, crops: readonly tf.Tensor4D[]): GearR
     }
   })();
   try {
-    const [age, gender, race] = outputs.map((t) => t.dataSync() as Float32Array) as [Float32Array, Float32Array, Float32Array];
+    const [age, gender, race] = outputs.map((t) => t.dataSync() as Float32Array) as [
+      Float32Array,
+      Float32Array,
+      Float32Array,
+    ];
     checkRows('gear age_output', age, crops.length, 7);
     checkRows('gear gender_output', gender, crops.length, 2);
     checkRows('gear race_output', race, crops.length, 5);
     return crops.map((_, i) => {
       const bins = Array.from(age.subarray(i * 7, i * 7 + 7));
       return {
-        gender: Object.fromEntries(GEAR_GENDERS.map((g, k) => [g, gender[i * 2 + k] as number])) as Record<Gender, number>,
-        ethnicity: Object.fromEntries(GEAR_ETHNICITIES.map((e, k) => [e, race[i * 5 + k] as number])) as Record<Ethnicity, number>,
+        gender: Object.fromEntries(GEAR_GENDERS.map((g, k) => [g, gender[i * 2 + k] as number])) as Record<
+          Gender,
+          number
+        >,
+        ethnicity: Object.fromEntries(GEAR_ETHNICITIES.map((e, k) => [e, race[i * 5 + k] as number])) as Record<
+          Ethnicity,
+          number
+        >,
         ageBins: bins,
         age: gearAge(bins),
       };
@@ -102,7 +115,15 @@ export function runGear(model: GraphModel, crops: readonly tf.Tensor4D[]): GearR
 export function runFaceres(model: GraphModel, crops: readonly tf.Tensor4D[]): FaceresResult[] {
   if (crops.length === 0) return [];
   const [h, w] = inputSize(model, 'faceres');
-  const input = tf.tidy(() => tf.mul(tf.concat(crops.map((crop) => tf.image.resizeBilinear(crop, [h, w], false)), 0), 255));
+  const input = tf.tidy(() =>
+    tf.mul(
+      tf.concat(
+        crops.map((crop) => tf.image.resizeBilinear(crop, [h, w], false)),
+        0,
+      ),
+      255,
+    ),
+  );
   let outputs: tf.Tensor[];
   try {
     outputs = model.execute(input) as tf.Tensor[];
@@ -113,7 +134,10 @@ export function runFaceres(model: GraphModel, crops: readonly tf.Tensor4D[]): Fa
     // Found by width, as human finds them: [n, 1] gender, [n, 100] ages.
     const genderT = outputs.find((t) => t.shape[1] === 1);
     const ageT = outputs.find((t) => t.shape[1] === 100);
-    if (!genderT || !ageT) throw new Error(`faceres gave outputs of shapes ${outputs.map((t) => `[${t.shape.join(', ')}]`).join(', ')}; expected [n, 1] and [n, 100]`);
+    if (!genderT || !ageT)
+      throw new Error(
+        `faceres gave outputs of shapes ${outputs.map((t) => `[${t.shape.join(', ')}]`).join(', ')}; expected [n, 1] and [n, 100]`,
+      );
     const male = genderT.dataSync() as Float32Array;
     const ages = ageT.dataSync() as Float32Array;
     checkRows('faceres gender', male, crops.length, 1);
@@ -132,12 +156,21 @@ export function runFaceres(model: GraphModel, crops: readonly tf.Tensor4D[]): Fa
 export function runSsrnetAge(model: GraphModel, crops: readonly tf.Tensor4D[]): number[] {
   if (crops.length === 0) return [];
   const [h, w] = inputSize(model, 'age');
-  const input = tf.tidy(() => tf.mul(tf.concat(crops.map((crop) => tf.image.resizeBilinear(crop, [h, w], false)), 0), 255));
+  const input = tf.tidy(() =>
+    tf.mul(
+      tf.concat(
+        crops.map((crop) => tf.image.resizeBilinear(crop, [h, w], false)),
+        0,
+      ),
+      255,
+    ),
+  );
   let output: tf.Tensor | undefined;
   try {
     output = model.execute(input) as tf.Tensor;
     const values = output.dataSync() as Float32Array;
-    if (values.length !== crops.length) throw new Error(`the age model gave ${values.length} values for ${crops.length} faces`);
+    if (values.length !== crops.length)
+      throw new Error(`the age model gave ${values.length} values for ${crops.length} faces`);
     return Array.from(values);
   } finally {
     input.dispose();
@@ -146,6 +179,7 @@ export function runSsrnetAge(model: GraphModel, crops: readonly tf.Tensor4D[]): 
 }
 
 function checkRows(what: string, values: Float32Array, rows: number, width: number): void {
-  if (values.length !== rows * width) throw new Error(`${what} holds ${values.length} values; expected ${rows} × ${width}`);
+  if (values.length !== rows * width)
+    throw new Error(`${what} holds ${values.length} values; expected ${rows} × ${width}`);
   for (const v of values) if (!(v >= 0 && v <= 1)) throw new Error(`${what} gave ${v}; expected probabilities in 0..1`);
 }

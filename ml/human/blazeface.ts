@@ -67,7 +67,12 @@ function rawDetections(model: GraphModel, input: tf.Tensor4D): { rows: Float32Ar
     const tensors = (Array.isArray(out) ? out : [out]) as tf.Tensor[];
     let joined: tf.Tensor;
     if (tensors.length === 4) {
-      const [coarseScores, fineScores, coarseBoxes, fineBoxes] = [...tensors].sort((a, b) => a.size - b.size) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const [coarseScores, fineScores, coarseBoxes, fineBoxes] = [...tensors].sort((a, b) => a.size - b.size) as [
+        tf.Tensor,
+        tf.Tensor,
+        tf.Tensor,
+        tf.Tensor,
+      ];
       joined = tf.concat([tf.concat([fineScores, fineBoxes], 2), tf.concat([coarseScores, coarseBoxes], 2)], 1);
     } else if (tensors.length === 1) {
       joined = tensors[0] as tf.Tensor;
@@ -76,7 +81,8 @@ function rawDetections(model: GraphModel, input: tf.Tensor4D): { rows: Float32Ar
     }
     const rows = tf.reshape(joined, [-1, joined.shape[joined.shape.length - 1] as number]);
     const width = rows.shape[1] as number;
-    if (width !== 5 + 2 * KEYPOINTS) throw new Error(`blazeface rows hold ${width} values; expected ${5 + 2 * KEYPOINTS}`);
+    if (width !== 5 + 2 * KEYPOINTS)
+      throw new Error(`blazeface rows hold ${width} values; expected ${5 + 2 * KEYPOINTS}`);
     return { rows: rows.dataSync() as Float32Array, count: rows.shape[0] as number, width };
   });
 }
@@ -89,7 +95,12 @@ function rawDetections(model: GraphModel, input: tf.Tensor4D): { rows: Float32Ar
 export type DetectorFit = 'stretch' | 'pad';
 
 /** Faces in `image`, best first. The model takes one image per call (its input is [1, 256, 256, 3]). */
-export function detectFaces(model: GraphModel, image: FaceImage, options: DetectorOptions, fit: DetectorFit = 'stretch'): DetectedFace[] {
+export function detectFaces(
+  model: GraphModel,
+  image: FaceImage,
+  options: DetectorOptions,
+  fit: DetectorFit = 'stretch',
+): DetectedFace[] {
   const shape = model.inputs[0]?.shape;
   const inputSize = shape?.[1] ?? 256;
   if (!shape || shape.length !== 4 || shape[1] !== shape[2] || shape[3] !== 3) {
@@ -98,7 +109,13 @@ export function detectFaces(model: GraphModel, image: FaceImage, options: Detect
   const side = Math.max(image.width, image.height);
   const input = tf.tidy(() => {
     let rgb = rgbTensor(image);
-    if (fit === 'pad') rgb = tf.pad(rgb, [[0, 0], [0, side - image.height], [0, side - image.width], [0, 0]]);
+    if (fit === 'pad')
+      rgb = tf.pad(rgb, [
+        [0, 0],
+        [0, side - image.height],
+        [0, side - image.width],
+        [0, 0],
+      ]);
     return tf.sub(tf.div(tf.image.resizeBilinear(rgb, [inputSize, inputSize], false), 127.5), 1) as tf.Tensor4D;
   });
   let rows: Float32Array, count: number, width: number;
@@ -109,7 +126,8 @@ export function detectFaces(model: GraphModel, image: FaceImage, options: Detect
   }
   let anchors = anchorCache.get(inputSize);
   if (!anchors) anchorCache.set(inputSize, (anchors = anchorsFor(inputSize)));
-  if (anchors.length / 2 !== count) throw new Error(`blazeface gave ${count} detections for ${anchors.length / 2} anchors`);
+  if (anchors.length / 2 !== count)
+    throw new Error(`blazeface gave ${count} detections for ${anchors.length / 2} anchors`);
 
   const boxes = new Float32Array(count * 4);
   const scores = new Float32Array(count);
@@ -123,15 +141,27 @@ export function detectFaces(model: GraphModel, image: FaceImage, options: Detect
     scores[i] = 1 / (1 + Math.exp(-(rows[r] as number)));
   }
   const keep = tf.tidy(() =>
-    tf.image.nonMaxSuppression(tf.tensor2d(boxes, [count, 4]), tf.tensor1d(scores), options.maxFaces, 0.1, options.minConfidence).dataSync(),
+    tf.image
+      .nonMaxSuppression(
+        tf.tensor2d(boxes, [count, 4]),
+        tf.tensor1d(scores),
+        options.maxFaces,
+        0.1,
+        options.minConfidence,
+      )
+      .dataSync(),
   );
-  const [fx, fy] = fit === 'pad' ? [side / inputSize, side / inputSize] : [image.width / inputSize, image.height / inputSize];
+  const [fx, fy] =
+    fit === 'pad' ? [side / inputSize, side / inputSize] : [image.width / inputSize, image.height / inputSize];
   return Array.from(keep, (i) => {
     const [x1, y1, x2, y2] = Array.from(boxes.subarray(i * 4, i * 4 + 4)) as [number, number, number, number];
     const landmarks: Array<[number, number]> = [];
     for (let k = 0; k < KEYPOINTS; k++) {
       const r = i * width + 5 + 2 * k;
-      landmarks.push([((rows[r] as number) + (anchors[2 * i] as number)) * fx, ((rows[r + 1] as number) + (anchors[2 * i + 1] as number)) * fy]);
+      landmarks.push([
+        ((rows[r] as number) + (anchors[2 * i] as number)) * fx,
+        ((rows[r + 1] as number) + (anchors[2 * i + 1] as number)) * fy,
+      ]);
     }
     const [sx1, sy1, sx2, sy2] = [x1 * fx, y1 * fy, x2 * fx, y2 * fy];
     const [centerX, centerY] = [(sx1 + sx2) / 2, (sy1 + sy2) / 2];
@@ -152,7 +182,9 @@ export function detectFaces(model: GraphModel, image: FaceImage, options: Detect
 export function rgbTensor(image: FaceImage): tf.Tensor4D {
   const { pixels, width, height, channels } = image;
   if (pixels.length !== width * height * channels) {
-    throw new Error(`image of ${width}×${height}×${channels} needs ${width * height * channels} bytes, got ${pixels.length}`);
+    throw new Error(
+      `image of ${width}×${height}×${channels} needs ${width * height * channels} bytes, got ${pixels.length}`,
+    );
   }
   return tf.tidy(() => {
     const t = tf.tensor4d(Float32Array.from(pixels), [1, height, width, channels]);

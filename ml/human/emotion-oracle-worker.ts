@@ -5,7 +5,12 @@ import { decodeFaceImage } from './face-image.js';
 import { loadHumanModel } from './models.js';
 import { selectBackend } from '../runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
-import { EMOTION_ORACLE_MODEL, emotionScores, type EmotionOracleReply, type EmotionOracleRequest } from './emotion-oracle.js';
+import {
+  EMOTION_ORACLE_MODEL,
+  emotionScores,
+  type EmotionOracleReply,
+  type EmotionOracleRequest,
+} from './emotion-oracle.js';
 
 let model: Promise<GraphModel> | undefined;
 

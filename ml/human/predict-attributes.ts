@@ -58,7 +58,11 @@ const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
  * Gender, age and ethnicity for each item, or the reason it has none. Items are batched through each
  * attribute model together; the detector runs one image at a time (its graph takes a batch of one).
  */
-export function predictAttributes(models: AttributeModels, items: readonly PredictItem[], options: PredictOptions): Array<AttributePrediction | FlaggedImage> {
+export function predictAttributes(
+  models: AttributeModels,
+  items: readonly PredictItem[],
+  options: PredictOptions,
+): Array<AttributePrediction | FlaggedImage> {
   const results = new Array<AttributePrediction | FlaggedImage>(items.length);
   const crops: tf.Tensor4D[] = [];
   const cropOwners: Array<{ index: number; face?: FoundFace }> = [];
@@ -70,7 +74,10 @@ export function predictAttributes(models: AttributeModels, items: readonly Predi
         return;
       }
       if (!models.blazeface) throw new Error('face detection needs the blazeface model');
-      const faces = detectFaces(models.blazeface, image, options.detector).map((f) => ({ box: f.box, score: round(f.score) }));
+      const faces = detectFaces(models.blazeface, image, options.detector).map((f) => ({
+        box: f.box,
+        score: round(f.score),
+      }));
       if (faces.length !== 1) {
         results[index] = { flag: faces.length === 0 ? 'no-face' : 'several-faces', faces };
         return;
@@ -79,7 +86,10 @@ export function predictAttributes(models: AttributeModels, items: readonly Predi
       cropOwners.push({ index, face: faces[0]! });
     });
     const gear = runGear(models.gear, crops);
-    const faceres = options.genderModel === 'faceres' || options.ageModel === 'faceres' ? runFaceres(need(models.faceres, 'faceres'), crops) : [];
+    const faceres =
+      options.genderModel === 'faceres' || options.ageModel === 'faceres'
+        ? runFaceres(need(models.faceres, 'faceres'), crops)
+        : [];
     const ssrnet = options.ageModel === 'ssrnet' ? runSsrnetAge(need(models.ssrnet, 'age'), crops) : [];
     cropOwners.forEach(({ index, face }, k) => {
       const g = gear[k]!;
@@ -89,9 +99,14 @@ export function predictAttributes(models: AttributeModels, items: readonly Predi
       results[index] = {
         ...(face ? { face } : {}),
         gender: { female: round(gender.female), male: round(gender.male) },
-        ethnicity: Object.fromEntries(Object.entries(g.ethnicity).map(([e, p]) => [e, round(p)])) as Record<Ethnicity, number>,
+        ethnicity: Object.fromEntries(Object.entries(g.ethnicity).map(([e, p]) => [e, round(p)])) as Record<
+          Ethnicity,
+          number
+        >,
         ageYears: round(ageYears, 2),
-        ...(options.ageModel === 'faceres' ? { ageDistribution: Array.from(f!.ageDistribution, (p) => round(p, 5)) } : {}),
+        ...(options.ageModel === 'faceres'
+          ? { ageDistribution: Array.from(f!.ageDistribution, (p) => round(p, 5)) }
+          : {}),
       };
     });
     return results;

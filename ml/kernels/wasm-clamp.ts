@@ -19,7 +19,8 @@ export function clampAgainstScalarWith(kind: 'max' | 'min'): (original: KernelFu
   return (original) => (args) => {
     const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
     const [scalar, x] = sizeOf(b) === 1 ? [b, a] : sizeOf(a) === 1 ? [a, b] : [undefined, undefined];
-    if (!scalar || !x || a.dtype !== 'float32' || b.dtype !== 'float32' || scalar.shape.length > x.shape.length) return original(args);
+    if (!scalar || !x || a.dtype !== 'float32' || b.dtype !== 'float32' || scalar.shape.length > x.shape.length)
+      return original(args);
     const heap = args.backend as unknown as WasmHeap;
     const offset = heap.dataIdMap.get(scalar.dataId)?.memoryOffset;
     if (offset === undefined) return original(args);
@@ -27,7 +28,8 @@ export function clampAgainstScalarWith(kind: 'max' | 'min'): (original: KernelFu
     if (Number.isNaN(c)) return original(args);
     const clip = tf.getKernel(tf.ClipByValue, 'wasm');
     if (!clip) return original(args);
-    const attrs = kind === 'max' ? { clipValueMin: c, clipValueMax: Infinity } : { clipValueMin: -Infinity, clipValueMax: c };
+    const attrs =
+      kind === 'max' ? { clipValueMin: c, clipValueMax: Infinity } : { clipValueMin: -Infinity, clipValueMax: c };
     return clip.kernelFunc({ inputs: { x }, backend: args.backend, attrs });
   };
 }

@@ -1,6 +1,11 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {
-  Conv2DBackpropFilterAttrs, Conv2DBackpropInputAttrs, KernelConfig, KernelFunc, NamedAttrMap, SumAttrs,
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  SumAttrs,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { clampAgainstScalarWith } from './wasm-clamp.js';
@@ -65,7 +70,12 @@ function kernelOf(name: string): KernelFunc {
   return config.kernelFunc;
 }
 
-function call(name: string, inputs: Record<string, TensorInfo>, backend: unknown, attrs: NamedAttrMap = {}): TensorInfo {
+function call(
+  name: string,
+  inputs: Record<string, TensorInfo>,
+  backend: unknown,
+  attrs: NamedAttrMap = {},
+): TensorInfo {
   return kernelOf(name)({ inputs, backend: backend as never, attrs }) as TensorInfo;
 }
 
@@ -103,7 +113,13 @@ const MAX_PATCH_FLOATS = 8 * 1024 * 1024;
  * rewrite below reads only `batch` floats per tap, which made it up to 1.8× slower than the forward
  * convolution for the deeper layers at 32 images per replica; here every dot product is N·Ho·Wo long.
  */
-function filterGradientFromPatches(wasm: WasmBackendLike, backend: unknown, x: TensorInfo, dy: TensorInfo, info: tf.backend_util.Conv2DInfo): TensorInfo {
+function filterGradientFromPatches(
+  wasm: WasmBackendLike,
+  backend: unknown,
+  x: TensorInfo,
+  dy: TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+): TensorInfo {
   const [n, h, w, channels] = x.shape as [number, number, number, number];
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo } = info;
   const { top, left } = info.padInfo;
@@ -132,16 +148,21 @@ function filterGradientFromPatches(wasm: WasmBackendLike, backend: unknown, x: T
               const line = plane + (b * h + r) * w;
               for (let xo = 0; xo < wo; xo++, o++) {
                 const col = xo * sw + j - left;
-                dst[o] = col >= 0 && col < w ? src[line + col] as number : 0;
+                dst[o] = col >= 0 && col < w ? (src[line + col] as number) : 0;
               }
             }
           }
         }
       }
     }
-    const product = keep(call('Conv2D', { x: patches, filter: dyMatrix }, backend, {
-      strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', pad: 'valid',
-    } as unknown as NamedAttrMap));
+    const product = keep(
+      call('Conv2D', { x: patches, filter: dyMatrix }, backend, {
+        strides: [1, 1],
+        dilations: [1, 1],
+        dataFormat: 'NHWC',
+        pad: 'valid',
+      } as unknown as NamedAttrMap),
+    );
     return call('Reshape', { x: product }, backend, { shape: [kh, kw, channels, dy.shape[3] as number] });
   });
 }
@@ -153,14 +174,22 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<KernelFunc>
     throw new Error(`Conv2DBackpropFilter on wasm supports dataFormat NHWC only, got ${dataFormat}`);
   }
   const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    'channelsLast',
+  );
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, outHeight: ho, outWidth: wo } = info;
   const { top, left } = info.padInfo;
   const [, h, w] = x.shape;
   // Pad the far edges so the rewritten convolution yields exactly kh × kw taps: rows the forward
   // pass never reached (a 'valid' stride that does not divide the size) are cut off, never summed.
-  const bottom = (kh - 1) + (ho - 1) * sh + 1 - h - top;
-  const right = (kw - 1) + (wo - 1) * sw + 1 - w - left;
+  const bottom = kh - 1 + (ho - 1) * sh + 1 - h - top;
+  const right = kw - 1 + (wo - 1) * sw + 1 - w - left;
   const wasm = backend as unknown as WasmBackendLike;
   const patchFloats = kh * kw * (x.shape[3] as number) * (x.shape[0] as number) * ho * wo;
   if (filterGradientStrategy === 'patches' || (filterGradientStrategy === 'auto' && patchFloats <= MAX_PATCH_FLOATS)) {
@@ -169,15 +198,27 @@ function conv2DBackpropFilter({ inputs, backend, attrs }: Parameters<KernelFunc>
   return withTemporaries(wasm, (keep) => {
     let xt = keep(call('Transpose', { x }, backend, { perm: [3, 1, 2, 0] }));
     if (bottom < 0 || right < 0) {
-      xt = keep(call('Slice', { x: xt }, backend, {
-        begin: [0, 0, 0, 0], size: [xt.shape[0], h + Math.min(0, bottom), w + Math.min(0, right), xt.shape[3]],
-      }));
+      xt = keep(
+        call('Slice', { x: xt }, backend, {
+          begin: [0, 0, 0, 0],
+          size: [xt.shape[0], h + Math.min(0, bottom), w + Math.min(0, right), xt.shape[3]],
+        }),
+      );
     }
     const dyt = keep(batchInside(wasm, dy));
-    const taps = keep(call('Conv2D', { x: xt, filter: dyt }, backend, {
-      strides: [1, 1], dilations: [sh, sw], dataFormat: 'NHWC',
-      pad: [[0, 0], [top, Math.max(0, bottom)], [left, Math.max(0, right)], [0, 0]],
-    } as unknown as NamedAttrMap));
+    const taps = keep(
+      call('Conv2D', { x: xt, filter: dyt }, backend, {
+        strides: [1, 1],
+        dilations: [sh, sw],
+        dataFormat: 'NHWC',
+        pad: [
+          [0, 0],
+          [top, Math.max(0, bottom)],
+          [left, Math.max(0, right)],
+          [0, 0],
+        ],
+      } as unknown as NamedAttrMap),
+    );
     return call('Transpose', { x: taps }, backend, { perm: [1, 2, 0, 3] });
   });
 }
@@ -194,22 +235,41 @@ function conv2DBackpropInputWith(original: KernelFunc): KernelFunc {
     const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
     const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as Conv2DBackpropInputAttrs;
     const info = tf.backend_util.computeConv2DInfo(
-      inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false,
-      tf.backend_util.convertConv2DDataFormat(dataFormat));
+      inputShape,
+      filter.shape as [number, number, number, number],
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      tf.backend_util.convertConv2DDataFormat(dataFormat),
+    );
     const { filterHeight: kh, filterWidth: kw, inHeight: h, inWidth: w, outHeight: ho, outWidth: wo } = info;
     const top = kh - 1 - info.padInfo.top;
     const left = kw - 1 - info.padInfo.left;
     const bottom = h - ho + kh - 1 - top;
     const right = w - wo + kw - 1 - left;
-    if (info.dataFormat !== 'channelsLast' || info.strideHeight !== 1 || info.strideWidth !== 1
-      || Math.min(top, left, bottom, right) < 0) {
+    if (
+      info.dataFormat !== 'channelsLast' ||
+      info.strideHeight !== 1 ||
+      info.strideWidth !== 1 ||
+      Math.min(top, left, bottom, right) < 0
+    ) {
       return original(args);
     }
     const wasm = backend as unknown as WasmBackendLike;
     return withTemporaries(wasm, (keep) => {
       const swapped = keep(rotatedSwapped(wasm, filter));
       return call('Conv2D', { x: dy, filter: swapped }, backend, {
-        strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
+        strides: [1, 1],
+        dilations: [1, 1],
+        dataFormat: 'NHWC',
+        pad: [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ],
       } as unknown as NamedAttrMap);
     });
   };
@@ -227,7 +287,10 @@ function reduceLeadingAxesWith(original: KernelFunc, mean: boolean): KernelFunc 
     const { inputs, backend, attrs } = args;
     const { x } = inputs as { x: TensorInfo };
     const { axis, keepDims } = attrs as unknown as SumAttrs;
-    const axes = tf.util.parseAxisParam(axis, x.shape).slice().sort((a, b) => a - b);
+    const axes = tf.util
+      .parseAxisParam(axis, x.shape)
+      .slice()
+      .sort((a, b) => a - b);
     const k = axes.length;
     const size = x.shape.reduce((a, b) => a * b, 1);
     if (x.dtype !== 'float32' || size === 0 || k === 0 || k >= x.shape.length || axes.some((a, i) => a !== i)) {
@@ -247,7 +310,7 @@ function reduceLeadingAxesWith(original: KernelFunc, mean: boolean): KernelFunc 
       const i = r * cols;
       for (let j = 0; j < cols; j++) {
         const p = i + j;
-        acc[j] += (src[p] + src[p + cols]) + (src[p + 2 * cols] + src[p + 3 * cols]);
+        acc[j] += src[p] + src[p + cols] + (src[p + 2 * cols] + src[p + 3 * cols]);
       }
     }
     for (; r < rows; r++) {
@@ -285,7 +348,15 @@ function matMulTransposedAWith(original: KernelFunc): KernelFunc {
     const { a, b } = inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = attrs as unknown as { transposeA: boolean; transposeB: boolean };
     const batchOf = (t: TensorInfo): number => t.shape.slice(0, -2).reduce((x, y) => x * y, 1);
-    if (!transposeA || transposeB || a.dtype !== 'float32' || b.dtype !== 'float32' || batchOf(a) !== 1 || batchOf(b) !== 1) return original(args);
+    if (
+      !transposeA ||
+      transposeB ||
+      a.dtype !== 'float32' ||
+      b.dtype !== 'float32' ||
+      batchOf(a) !== 1 ||
+      batchOf(b) !== 1
+    )
+      return original(args);
     const [k, m] = a.shape.slice(-2) as [number, number];
     const n = b.shape.at(-1) as number;
     const wasm = backend as unknown as WasmBackendLike;
@@ -294,9 +365,14 @@ function matMulTransposedAWith(original: KernelFunc): KernelFunc {
       const aT = keep(call('Transpose', { x: aMatrix }, backend, { perm: [1, 0] }));
       const x = keep(call('Reshape', { x: aT }, backend, { shape: [1, 1, m, k] }));
       const filter = keep(call('Reshape', { x: b }, backend, { shape: [1, 1, k, n] }));
-      const product = keep(call('Conv2D', { x, filter }, backend, {
-        strides: [1, 1], dilations: [1, 1], dataFormat: 'NHWC', pad: 'valid',
-      } as unknown as NamedAttrMap));
+      const product = keep(
+        call('Conv2D', { x, filter }, backend, {
+          strides: [1, 1],
+          dilations: [1, 1],
+          dataFormat: 'NHWC',
+          pad: 'valid',
+        } as unknown as NamedAttrMap),
+      );
       const outer = tf.backend_util.assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
       return call('Reshape', { x: product }, backend, { shape: [...outer, m, n] });
     });

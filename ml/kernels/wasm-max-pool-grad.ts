@@ -18,16 +18,30 @@ export function maxPoolGradWith(original: KernelFunc): KernelFunc {
     if (input.dtype !== 'float32' || dy.dtype !== 'float32') return original(args);
     const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as MaxPoolGradAttrs;
     const info = tf.backend_util.computePool2DInfo(
-      input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+      input.shape as [number, number, number, number],
+      filterSize,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+    );
     const wasm = backend as unknown as WasmBackendLike;
     const out = wasm.makeOutput(input.shape, 'float32');
     // Views only after makeOutput: growing the heap would leave earlier views on the old buffer.
     const x = heapView(wasm, input);
     const g = heapView(wasm, dy);
     const dx = heapView(wasm, out);
-    const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo, inHeight, inWidth, outHeight, outWidth } = info;
-    const tiles2x2 = filterHeight === 2 && filterWidth === 2 && strideHeight === 2 && strideWidth === 2
-      && padInfo.top === 0 && padInfo.left === 0 && 2 * outHeight <= inHeight && 2 * outWidth <= inWidth;
+    const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo, inHeight, inWidth, outHeight, outWidth } =
+      info;
+    const tiles2x2 =
+      filterHeight === 2 &&
+      filterWidth === 2 &&
+      strideHeight === 2 &&
+      strideWidth === 2 &&
+      padInfo.top === 0 &&
+      padInfo.left === 0 &&
+      2 * outHeight <= inHeight &&
+      2 * outWidth <= inWidth;
     (tiles2x2 ? maxPool2x2Grad : maxPoolGradAnyWindow)(x, g, dx, info);
     return out;
   };
@@ -55,11 +69,20 @@ function maxPool2x2Grad(x: Float32Array, g: Float32Array, dx: Float32Array, info
           let max = -Infinity;
           let k = -1;
           let v = x[p00 + d];
-          if (v > max) { max = v; k = 0; }
+          if (v > max) {
+            max = v;
+            k = 0;
+          }
           v = x[p01 + d];
-          if (v > max) { max = v; k = 1; }
+          if (v > max) {
+            max = v;
+            k = 1;
+          }
           v = x[p10 + d];
-          if (v > max) { max = v; k = 2; }
+          if (v > max) {
+            max = v;
+            k = 2;
+          }
           v = x[p11 + d];
           if (v > max) k = 3;
           const grad = g[o];
@@ -74,7 +97,12 @@ function maxPool2x2Grad(x: Float32Array, g: Float32Array, dx: Float32Array, info
 }
 
 /** Any window, stride and padding: windows are clipped to the input, as maxPoolPositions clips them. */
-function maxPoolGradAnyWindow(x: Float32Array, g: Float32Array, dx: Float32Array, info: tf.backend_util.Conv2DInfo): void {
+function maxPoolGradAnyWindow(
+  x: Float32Array,
+  g: Float32Array,
+  dx: Float32Array,
+  info: tf.backend_util.Conv2DInfo,
+): void {
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo } = info;
   const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
   const { top, left } = info.padInfo;

@@ -74,7 +74,10 @@ export class FastBatchNorm extends BatchNormBase {
       }) as unknown as Parameters<typeof tf.customGrad>[0]);
       const output = (normalize as (...args: tf.Tensor[]) => tf.Tensor)(input, self.gamma.read(), self.beta.read());
       // As tfjs-layers updates them: v ← v − (v − batch value)·(1 − momentum).
-      for (const [variable, value] of [[self.movingMean, batchMean], [self.movingVariance, batchVariance]] as const) {
+      for (const [variable, value] of [
+        [self.movingMean, batchMean],
+        [self.movingVariance, batchVariance],
+      ] as const) {
         const current = variable.read();
         variable.write(tf.sub(current, tf.mul(tf.sub(current, value as tf.Tensor), 1 - self.momentum)));
       }

@@ -26,7 +26,7 @@ export class FastDropout extends DropoutBase {
       const keep = 1 - this.dropRate;
       const scale = 1 / keep;
       const mask = new Float32Array(input.size);
-      let state = (Math.floor(Math.random() * 4294967296) >>> 0) || 0x9e3779b9;
+      let state = Math.floor(Math.random() * 4294967296) >>> 0 || 0x9e3779b9;
       for (let i = 0; i < mask.length; i++) {
         state ^= state << 13;
         state ^= state >>> 17;

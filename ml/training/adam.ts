@@ -10,7 +10,13 @@ export class FusedAdam {
   private readonly v: Float32Array[];
   private step = 0;
 
-  constructor(sizes: readonly number[], public learningRate: number, private readonly beta1 = 0.9, private readonly beta2 = 0.999, private readonly epsilon = 1e-7) {
+  constructor(
+    sizes: readonly number[],
+    public learningRate: number,
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.999,
+    private readonly epsilon = 1e-7,
+  ) {
     this.m = sizes.map((n) => new Float32Array(n));
     this.v = sizes.map((n) => new Float32Array(n));
   }

@@ -22,13 +22,20 @@ export type TrainOn = 'all' | 'artificial' | string[];
  * without a split — a dataset not yet distributed — count as training data). The evaluator's test split is
  * never trained on.
  */
-export function selectExamples(records: readonly ManifestRecord[], trainOn: TrainOn, splits: readonly string[]): Example[] {
+export function selectExamples(
+  records: readonly ManifestRecord[],
+  trainOn: TrainOn,
+  splits: readonly string[],
+): Example[] {
   const wanted = (r: ManifestRecord): boolean =>
     trainOn === 'all' ? true : trainOn === 'artificial' ? r.synthetic : trainOn.includes(r.source);
   const known = new Set(records.map((r) => r.source));
   if (Array.isArray(trainOn)) {
     const missing = trainOn.filter((s) => !known.has(s));
-    if (missing.length) throw new Error(`trainOn names ${missing.map((s) => `"${s}"`).join(', ')}, not a source of the input (sources: ${[...known].sort().join(', ')})`);
+    if (missing.length)
+      throw new Error(
+        `trainOn names ${missing.map((s) => `"${s}"`).join(', ')}, not a source of the input (sources: ${[...known].sort().join(', ')})`,
+      );
   }
   return records
     .filter((r) => wanted(r) && (r.split === undefined || splits.includes(r.split)))
@@ -40,11 +47,18 @@ export function selectExamples(records: readonly ManifestRecord[], trainOn: Trai
  * A seeded split stratified by class, as Keras' validation_split is not (it takes the last 20%):
  * every class keeps its share in both parts even when a class is rare.
  */
-export function splitValidation(examples: readonly Example[], fraction: number, random: Rng): { train: Example[]; validation: Example[] } {
+export function splitValidation(
+  examples: readonly Example[],
+  fraction: number,
+  random: Rng,
+): { train: Example[]; validation: Example[] } {
   const train: Example[] = [];
   const validation: Example[] = [];
   for (let label = 0; label < EMOTIONS.length; label++) {
-    const ofClass = shuffle(random, examples.filter((e) => e.label === label));
+    const ofClass = shuffle(
+      random,
+      examples.filter((e) => e.label === label),
+    );
     const cut = Math.round(ofClass.length * fraction);
     validation.push(...ofClass.slice(0, cut));
     train.push(...ofClass.slice(cut));
@@ -77,7 +91,11 @@ export function modelPixels(image: Raster, spec: PixelSpec): Float32Array {
 export class PixelSource {
   private readonly cache: LRUCache<Hash, Float32Array>;
 
-  constructor(private readonly readBlob: (hash: Hash) => Buffer, private readonly spec: PixelSpec, cacheMegabytes: number) {
+  constructor(
+    private readonly readBlob: (hash: Hash) => Buffer,
+    private readonly spec: PixelSpec,
+    cacheMegabytes: number,
+  ) {
     this.cache = new LRUCache<Hash, Float32Array>({
       maxSize: Math.max(1, cacheMegabytes) * 1024 * 1024,
       sizeCalculation: (pixels) => pixels.byteLength,
@@ -109,7 +127,8 @@ export class PixelSource {
         const row = size * channels;
         for (let y = 0; y < size; y++) {
           for (let col = 0; col < size; col++) {
-            for (let c = 0; c < channels; c++) x[base + y * row + col * channels + c] = pixels[y * row + (size - 1 - col) * channels + c] as number;
+            for (let c = 0; c < channels; c++)
+              x[base + y * row + col * channels + c] = pixels[y * row + (size - 1 - col) * channels + c] as number;
           }
         }
       } else {

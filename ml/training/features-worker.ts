@@ -33,6 +33,6 @@ serveRequests<FeaturesRequest, FeaturesReply>(async ({ backbone, backend, images
   }
   const features = rasters.length ? await extractFeatures(loaded.model, backbone, rasters) : [];
   let next = 0;
-  const result = decoded.map((d) => (d instanceof Float32Array ? features[next++] as Float32Array : d));
+  const result = decoded.map((d) => (d instanceof Float32Array ? (features[next++] as Float32Array) : d));
   return { result, transfer: result.flatMap((r) => (r instanceof Float32Array ? [r.buffer as ArrayBuffer] : [])) };
 });

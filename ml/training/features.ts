@@ -16,7 +16,11 @@ const IMAGES_PER_REQUEST = 16;
 
 /** Feature vectors kept as blobs in the store; training reads them back by hash. */
 class FeatureSource implements ExampleSource {
-  constructor(private readonly featureOf: Map<Hash, Hash>, private readonly readBlob: (hash: Hash) => Buffer, readonly exampleSize: number) {}
+  constructor(
+    private readonly featureOf: Map<Hash, Hash>,
+    private readonly readBlob: (hash: Hash) => Buffer,
+    readonly exampleSize: number,
+  ) {}
 
   async batch(examples: readonly Example[]): Promise<Batch> {
     const x = new Float32Array(examples.length * this.exampleSize);
@@ -35,7 +39,12 @@ class FeatureSource implements ExampleSource {
  * file hashes, preprocessing and FEATURES_VERSION), on one worker per core. A second training run with other head
  * params, or K-fold models in reclassify-inputs, reuse the features instead of recomputing them.
  */
-export async function backboneFeatures(ctx: StageContext<unknown>, backend: BackendChoice, backbone: BackboneName, examples: readonly Example[]): Promise<{ source: ExampleSource; featureSize: number }> {
+export async function backboneFeatures(
+  ctx: StageContext<unknown>,
+  backend: BackendChoice,
+  backbone: BackboneName,
+  examples: readonly Example[],
+): Promise<{ source: ExampleSource; featureSize: number }> {
   const memo = ctx.memo('backbone-features');
   // The backbone's files, as the engine hashed them for the stage key (train's modelFiles): a new model
   // version computes new features, and nothing is hashed twice.
@@ -50,7 +59,11 @@ export async function backboneFeatures(ctx: StageContext<unknown>, backend: Back
   }
   ctx.log(`${backbone} features: ${featureOf.size} memoised, ${todo.length} to compute`);
   if (todo.length) {
-    const pool = new WorkerPool<FeaturesRequest, FeaturesReply>(new URL('./features-worker.js', import.meta.url), Math.min(os.availableParallelism(), Math.ceil(todo.length / IMAGES_PER_REQUEST)), 2);
+    const pool = new WorkerPool<FeaturesRequest, FeaturesReply>(
+      new URL('./features-worker.js', import.meta.url),
+      Math.min(os.availableParallelism(), Math.ceil(todo.length / IMAGES_PER_REQUEST)),
+      2,
+    );
     const chunks: Hash[][] = [];
     for (let i = 0; i < todo.length; i += IMAGES_PER_REQUEST) chunks.push(todo.slice(i, i + IMAGES_PER_REQUEST));
     let done = 0;

@@ -85,7 +85,13 @@ async function evaluate(replicas: ReplicaSet, source: ExampleSource, examples: r
  * epoch, ReduceLROnPlateau on the validation loss, and the best validation-accuracy checkpoint kept.
  * An abort stops after the batch in flight and throws, so no half-trained model reaches the store.
  */
-export async function fit(replicas: ReplicaSet, source: ExampleSource, train: readonly Example[], validation: readonly Example[], options: FitOptions): Promise<FitResult> {
+export async function fit(
+  replicas: ReplicaSet,
+  source: ExampleSource,
+  train: readonly Example[],
+  validation: readonly Example[],
+  options: FitOptions,
+): Promise<FitResult> {
   const history: EpochRecord[] = [];
   let best: FitResult['best'] | undefined;
   let learningRate = options.learningRate;
@@ -101,13 +107,20 @@ export async function fit(replicas: ReplicaSet, source: ExampleSource, train: re
     let lossSum = 0;
     let correct = 0;
     const batches = batchesOf(order, options.batchSize);
-    let next = source.batch(batches[0] ?? [], batches[0]?.map(() => options.flip && options.random() < 0.5));
+    let next = source.batch(
+      batches[0] ?? [],
+      batches[0]?.map(() => options.flip && options.random() < 0.5),
+    );
     for (let b = 0; b < batches.length; b++) {
       const batch = await next;
       const n = batch.labels.length;
       // Decode the next batch while the replicas work on this one.
       const following = batches[b + 1];
-      if (following) next = source.batch(following, following.map(() => options.flip && options.random() < 0.5));
+      if (following)
+        next = source.batch(
+          following,
+          following.map(() => options.flip && options.random() < 0.5),
+        );
       const stepStart = performance.now();
       const result = await replicas.step(batch);
       trainingSeconds += (performance.now() - stepStart) / 1000;
@@ -115,7 +128,11 @@ export async function fit(replicas: ReplicaSet, source: ExampleSource, train: re
       lossSum += result.loss * n;
       correct += result.correct;
       const done = (epoch - 1) * batchesPerEpoch + b + 1;
-      options.progress(done, totalBatches, `epoch ${epoch}/${options.epochs}, loss ${(lossSum / ((b * options.batchSize) + n)).toFixed(3)}`);
+      options.progress(
+        done,
+        totalBatches,
+        `epoch ${epoch}/${options.epochs}, loss ${(lossSum / (b * options.batchSize + n)).toFixed(3)}`,
+      );
       if (options.signal.aborted) {
         if (following) await next.catch(() => undefined);
         throw new TrainingStopped(epoch, b + 1);
@@ -124,22 +141,32 @@ export async function fit(replicas: ReplicaSet, source: ExampleSource, train: re
     await replicas.syncMovingStats();
     const val = await evaluate(replicas, source, validation, options.batchSize);
     const record: EpochRecord = {
-      epoch, loss: lossSum / Math.max(1, train.length), accuracy: correct / Math.max(1, train.length),
-      valLoss: val.loss, valAccuracy: val.accuracy, learningRate, seconds: (performance.now() - epochStart) / 1000,
+      epoch,
+      loss: lossSum / Math.max(1, train.length),
+      accuracy: correct / Math.max(1, train.length),
+      valLoss: val.loss,
+      valAccuracy: val.accuracy,
+      learningRate,
+      seconds: (performance.now() - epochStart) / 1000,
     };
     history.push(record);
-    options.log(`epoch ${epoch}/${options.epochs}: loss ${record.loss.toFixed(4)} acc ${record.accuracy.toFixed(4)} · val_loss ${record.valLoss.toFixed(4)} val_acc ${record.valAccuracy.toFixed(4)} · lr ${learningRate.toExponential(2)} · ${record.seconds.toFixed(1)} s`);
+    options.log(
+      `epoch ${epoch}/${options.epochs}: loss ${record.loss.toFixed(4)} acc ${record.accuracy.toFixed(4)} · val_loss ${record.valLoss.toFixed(4)} val_acc ${record.valAccuracy.toFixed(4)} · lr ${learningRate.toExponential(2)} · ${record.seconds.toFixed(1)} s`,
+    );
     if (!best || val.accuracy > best.valAccuracy) {
       best = { epoch, valAccuracy: val.accuracy, model: await replicas.save(), confusion: val.confusion };
     }
-    if (val.loss < bestValLoss - 1e-4) { // Keras' min_delta
+    if (val.loss < bestValLoss - 1e-4) {
+      // Keras' min_delta
       bestValLoss = val.loss;
       waited = 0;
     } else if (++waited >= options.reduceLr.patience && learningRate > options.reduceLr.minLearningRate) {
       learningRate = Math.max(options.reduceLr.minLearningRate, learningRate * options.reduceLr.factor);
       waited = 0;
       await replicas.setLearningRate(learningRate);
-      options.log(`validation loss has not improved for ${options.reduceLr.patience} epochs: learning rate now ${learningRate.toExponential(2)}`);
+      options.log(
+        `validation loss has not improved for ${options.reduceLr.patience} epochs: learning rate now ${learningRate.toExponential(2)}`,
+      );
     }
   }
   if (!best) throw new Error('no epoch was trained');

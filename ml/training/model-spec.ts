@@ -10,7 +10,14 @@ import { buildPaperCnn, type PaperCnnSpec } from '../architectures/paper-cnn.js'
  */
 export type ModelSpec =
   | ({ arch: 'paper-cnn' } & PaperCnnSpec)
-  | { arch: 'transfer-head'; featureSize: number; units: number[]; classes: number; dropout: number; batchNormMomentum: number };
+  | {
+      arch: 'transfer-head';
+      featureSize: number;
+      units: number[];
+      classes: number;
+      dropout: number;
+      batchNormMomentum: number;
+    };
 
 /** The shape of one example, without the batch axis. */
 export function exampleShape(spec: ModelSpec): number[] {

@@ -24,15 +24,33 @@ export interface ArchParams {
  * frozen backbone's memoised features for a transfer head (computed here for the images not yet memoised).
  */
 export async function prepareArch(
-  ctx: StageContext<unknown>, p: ArchParams, runtime: { backend: BackendChoice; cacheMegabytes: number }, examples: readonly Example[],
+  ctx: StageContext<unknown>,
+  p: ArchParams,
+  runtime: { backend: BackendChoice; cacheMegabytes: number },
+  examples: readonly Example[],
 ): Promise<{ spec: ModelSpec; source: ExampleSource; flip: boolean }> {
   if (p.arch === 'paper-cnn') {
     const { PixelSource } = await import('./examples.js');
-    const spec: ModelSpec = { arch: 'paper-cnn', inputSize: p.inputSize, channels: p.channels, width: p.width, dropout: p.dropout, batchNormMomentum: p.batchNormMomentum, classes: EMOTIONS.length };
+    const spec: ModelSpec = {
+      arch: 'paper-cnn',
+      inputSize: p.inputSize,
+      channels: p.channels,
+      width: p.width,
+      dropout: p.dropout,
+      batchNormMomentum: p.batchNormMomentum,
+      classes: EMOTIONS.length,
+    };
     return { spec, source: new PixelSource((hash) => ctx.readBlob(hash), p, runtime.cacheMegabytes), flip: p.flip };
   }
   const { backboneFeatures } = await import('./features.js');
   const features = await backboneFeatures(ctx, runtime.backend, p.backbone, examples);
-  const spec: ModelSpec = { arch: 'transfer-head', featureSize: features.featureSize, units: p.headUnits, classes: EMOTIONS.length, dropout: p.dropout, batchNormMomentum: p.batchNormMomentum };
+  const spec: ModelSpec = {
+    arch: 'transfer-head',
+    featureSize: features.featureSize,
+    units: p.headUnits,
+    classes: EMOTIONS.length,
+    dropout: p.dropout,
+    batchNormMomentum: p.batchNormMomentum,
+  };
   return { spec, source: features.source, flip: false };
 }

@@ -80,9 +80,21 @@ function init(request: Extract<ReplicaRequest, { op: 'init' }>): Replica {
   Math.random = seededRandom(request.seed, 'dropout', String(request.replica));
   const isMoving = (name: string): boolean => /moving_(mean|variance)/.test(name);
   const trainable = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const moving = model.weights.filter((w) => !w.trainable && isMoving(w.originalName)).map((w) => w.read() as tf.Variable);
+  const moving = model.weights
+    .filter((w) => !w.trainable && isMoving(w.originalName))
+    .map((w) => w.read() as tf.Variable);
   const values = trainable.map((v) => v.dataSync().slice() as Float32Array);
-  return { spec: request.spec, model, optimizer: new FusedAdam(values.map((v) => v.length), request.learningRate), trainable, values, moving };
+  return {
+    spec: request.spec,
+    model,
+    optimizer: new FusedAdam(
+      values.map((v) => v.length),
+      request.learningRate,
+    ),
+    trainable,
+    values,
+    moving,
+  };
 }
 
 serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
@@ -128,8 +140,11 @@ serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
         const x = tf.tensor(request.x, [n, ...exampleShape(r.spec)]);
         const labels = tf.tensor1d(request.labels, 'int32');
         const p = r.model.apply(x, { training: false }) as tf.Tensor;
-        return [crossEntropySum(labels, p, r.spec.classes).dataSync()[0] ?? 0,
-          tf.argMax(p, -1).dataSync() as Int32Array, p.dataSync() as Float32Array];
+        return [
+          crossEntropySum(labels, p, r.spec.classes).dataSync()[0] ?? 0,
+          tf.argMax(p, -1).dataSync() as Int32Array,
+          p.dataSync() as Float32Array,
+        ];
       });
       return {
         result: { op: 'evaluate', lossSum, predictions, probabilities },
@@ -153,10 +168,12 @@ serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
     }
     case 'save': {
       let saved: tf.io.ModelArtifacts | undefined;
-      await current().model.save(tf.io.withSaveHandler(async (artifacts) => {
-        saved = artifacts;
-        return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
-      }));
+      await current().model.save(
+        tf.io.withSaveHandler(async (artifacts) => {
+          saved = artifacts;
+          return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
+        }),
+      );
       if (!saved?.weightData || !saved.weightSpecs) throw new Error('the model saved no weights');
       const weightData = tf.io.concatenateArrayBuffers([saved.weightData].flat());
       return {

@@ -26,15 +26,40 @@ type Reply<K extends ReplicaReply['op']> = Extract<ReplicaReply, { op: K }>;
  * each evaluation and save.
  */
 export class ReplicaSet {
-  private constructor(private readonly pool: WorkerPool<ReplicaRequest, ReplicaReply>, readonly backend: string,
-    readonly skipped: readonly string[], readonly parameters: number, private readonly exampleSize: number) {}
+  private constructor(
+    private readonly pool: WorkerPool<ReplicaRequest, ReplicaReply>,
+    readonly backend: string,
+    readonly skipped: readonly string[],
+    readonly parameters: number,
+    private readonly exampleSize: number,
+  ) {}
 
-  static async start(options: { spec: ModelSpec; replicas: number; backend: BackendChoice; seed: number; learningRate: number; exampleSize: number }): Promise<ReplicaSet> {
-    const pool = new WorkerPool<ReplicaRequest, ReplicaReply>(new URL('./replica-worker.js', import.meta.url), options.replicas, 1);
+  static async start(options: {
+    spec: ModelSpec;
+    replicas: number;
+    backend: BackendChoice;
+    seed: number;
+    learningRate: number;
+    exampleSize: number;
+  }): Promise<ReplicaSet> {
+    const pool = new WorkerPool<ReplicaRequest, ReplicaReply>(
+      new URL('./replica-worker.js', import.meta.url),
+      options.replicas,
+      1,
+    );
     try {
-      const replies = await Promise.all(Array.from({ length: options.replicas }, (_, replica) => pool.runOn(replica, {
-        op: 'init', spec: options.spec, backend: options.backend, seed: options.seed, replica, learningRate: options.learningRate,
-      }))) as Reply<'init'>[];
+      const replies = (await Promise.all(
+        Array.from({ length: options.replicas }, (_, replica) =>
+          pool.runOn(replica, {
+            op: 'init',
+            spec: options.spec,
+            backend: options.backend,
+            seed: options.seed,
+            replica,
+            learningRate: options.learningRate,
+          }),
+        ),
+      )) as Reply<'init'>[];
       const first = replies[0] as Reply<'init'>;
       return new ReplicaSet(pool, first.backend, first.skipped, first.parameters, options.exampleSize);
     } catch (error) {
@@ -54,7 +79,10 @@ export class ReplicaSet {
     const shards: Batch[] = [];
     for (let s = 0, start = 0; s < count; s++) {
       const end = start + Math.floor(n / count) + (s < n % count ? 1 : 0);
-      shards.push({ x: batch.x.slice(start * this.exampleSize, end * this.exampleSize), labels: batch.labels.slice(start, end) });
+      shards.push({
+        x: batch.x.slice(start * this.exampleSize, end * this.exampleSize),
+        labels: batch.labels.slice(start, end),
+      });
       start = end;
     }
     return shards;
@@ -63,8 +91,14 @@ export class ReplicaSet {
   /** One optimisation step on a batch; returns the batch's mean loss and how many it classified right. */
   async step(batch: Batch): Promise<{ loss: number; correct: number }> {
     const shards = this.shards(batch);
-    const replies = await Promise.all(shards.map((shard, i) =>
-      this.pool.runOn(i, { op: 'gradients', ...shard }, [shard.x.buffer as ArrayBuffer, shard.labels.buffer as ArrayBuffer]))) as Reply<'gradients'>[];
+    const replies = (await Promise.all(
+      shards.map((shard, i) =>
+        this.pool.runOn(i, { op: 'gradients', ...shard }, [
+          shard.x.buffer as ArrayBuffer,
+          shard.labels.buffer as ArrayBuffer,
+        ]),
+      ),
+    )) as Reply<'gradients'>[];
     const n = batch.labels.length;
     const mean = (replies[0] as Reply<'gradients'>).gradients;
     for (const reply of replies.slice(1)) {
@@ -72,7 +106,9 @@ export class ReplicaSet {
       for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) + (g[i] as number);
     }
     for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) / n;
-    await Promise.all(Array.from({ length: this.size }, (_, i) => this.pool.runOn(i, { op: 'apply', gradients: mean })));
+    await Promise.all(
+      Array.from({ length: this.size }, (_, i) => this.pool.runOn(i, { op: 'apply', gradients: mean })),
+    );
     return {
       loss: replies.reduce((sum, r) => sum + r.lossSum, 0) / n,
       correct: replies.reduce((sum, r) => sum + r.correct, 0),
@@ -82,8 +118,9 @@ export class ReplicaSet {
   /** Inference-mode loss sum, predicted classes and class probabilities (row-major, n × classes) for a batch. */
   async evaluate(batch: Batch): Promise<{ lossSum: number; predictions: Int32Array; probabilities: Float32Array }> {
     const shards = this.shards(batch);
-    const replies = await Promise.all(shards.map((shard, i) =>
-      this.pool.runOn(i, { op: 'evaluate', ...shard }, [shard.x.buffer as ArrayBuffer]))) as Reply<'evaluate'>[];
+    const replies = (await Promise.all(
+      shards.map((shard, i) => this.pool.runOn(i, { op: 'evaluate', ...shard }, [shard.x.buffer as ArrayBuffer])),
+    )) as Reply<'evaluate'>[];
     const n = batch.labels.length;
     const predictions = new Int32Array(n);
     const probabilities = new Float32Array(replies.reduce((size, r) => size + r.probabilities.length, 0));
@@ -101,25 +138,34 @@ export class ReplicaSet {
   /** Gives every replica the mean of their batch-norm moving statistics. */
   async syncMovingStats(): Promise<void> {
     if (this.size === 1) return;
-    const replies = await Promise.all(Array.from({ length: this.size }, (_, i) => this.pool.runOn(i, { op: 'movingStats' }))) as Reply<'movingStats'>[];
+    const replies = (await Promise.all(
+      Array.from({ length: this.size }, (_, i) => this.pool.runOn(i, { op: 'movingStats' })),
+    )) as Reply<'movingStats'>[];
     const mean = (replies[0] as Reply<'movingStats'>).values;
-    for (const reply of replies.slice(1)) for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) + (reply.values[i] as number);
+    for (const reply of replies.slice(1))
+      for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) + (reply.values[i] as number);
     for (let i = 0; i < mean.length; i++) mean[i] = (mean[i] as number) / this.size;
-    await Promise.all(Array.from({ length: this.size }, (_, i) => this.pool.runOn(i, { op: 'setMovingStats', values: mean })));
+    await Promise.all(
+      Array.from({ length: this.size }, (_, i) => this.pool.runOn(i, { op: 'setMovingStats', values: mean })),
+    );
   }
 
   async setLearningRate(learningRate: number): Promise<void> {
-    await Promise.all(Array.from({ length: this.size }, (_, i) => this.pool.runOn(i, { op: 'setLearningRate', learningRate })));
+    await Promise.all(
+      Array.from({ length: this.size }, (_, i) => this.pool.runOn(i, { op: 'setLearningRate', learningRate })),
+    );
   }
 
   /** The model as tfjs saves it (topology and weights); replicas agree after `syncMovingStats`. */
   async save(): Promise<SavedModel> {
-    const reply = await this.pool.runOn(0, { op: 'save' }) as Reply<'save'>;
+    const reply = (await this.pool.runOn(0, { op: 'save' })) as Reply<'save'>;
     return { modelTopology: reply.modelTopology, weightSpecs: reply.weightSpecs, weightData: reply.weightData };
   }
 
   async tensorCounts(): Promise<number[]> {
-    const replies = await Promise.all(Array.from({ length: this.size }, (_, i) => this.pool.runOn(i, { op: 'memory' }))) as Reply<'memory'>[];
+    const replies = (await Promise.all(
+      Array.from({ length: this.size }, (_, i) => this.pool.runOn(i, { op: 'memory' })),
+    )) as Reply<'memory'>[];
     return replies.map((r) => r.numTensors);
   }
 

@@ -74,7 +74,8 @@ export function attributeSharesSpec(source: string, counts: AttributeCounts): To
     const given = counts[key];
     // A value outside the vocabulary would be silently missing from the chart while still counting in the shares.
     const unknown = Object.keys(given).filter((v) => !values.includes(v));
-    if (unknown.length > 0) throw new Error(`${source}: unknown ${key} ${unknown.join(', ')} (expected ${values.join(', ')})`);
+    if (unknown.length > 0)
+      throw new Error(`${source}: unknown ${key} ${unknown.join(', ')} (expected ${values.join(', ')})`);
     // Every value gets a row, so an absent one shows as a zero bar rather than vanishing from the axis.
     const rows = values.map((value) => {
       const count = given[value] ?? 0;
@@ -97,7 +98,13 @@ export function attributeSharesSpec(source: string, counts: AttributeCounts): To
       encoding: {
         x: { field: 'value', type: 'nominal', sort: [...values], title: null, axis: { labelAngle: 0 } },
         // Fixed at 0..100 so sources can be compared panel by panel, whatever their largest share.
-        y: { field: 'share', type: 'quantitative', scale: { domain: [0, 100] }, title: '% of images', axis: { values: [0, 20, 40, 60, 80, 100] } },
+        y: {
+          field: 'share',
+          type: 'quantitative',
+          scale: { domain: [0, 100] },
+          title: '% of images',
+          axis: { values: [0, 20, 40, 60, 80, 100] },
+        },
       },
       layer: [
         { mark: { type: 'bar', color: colour } },
@@ -160,7 +167,10 @@ export function subgroupHeatmapSpec(source: string, cells: readonly SubgroupCell
   // then only has to name the ethnicity, and short labels keep the chart compact (Vega's text estimate, which
   // keeps the layout the same on every machine, reserves far more room under long angled labels than they use).
   const groups = GENDERS.flatMap((gender) => AGE_BUCKETS.map((age) => ({ gender, age })));
-  const headers = groups.map(({ gender, age }) => ({ subgroup: `${gender}-${age}-${ETHNICITIES[2]}`, header: `${gender} · ${age}` }));
+  const headers = groups.map(({ gender, age }) => ({
+    subgroup: `${gender}-${age}-${ETHNICITIES[2]}`,
+    header: `${gender} · ${age}`,
+  }));
   const starts = groups.slice(1).map(({ gender, age }) => ({
     subgroup: `${gender}-${age}-${ETHNICITIES[0]}`,
     // Thicker between the genders, so the two halves of the chart read as such.

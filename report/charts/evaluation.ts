@@ -111,7 +111,11 @@ export function accuracyMatrixSpec(m: AccuracyMatrix): TopLevelSpec {
             type: 'quantitative',
             title: 'accuracy',
             scale: { scheme: SCHEME, domain: [0, 1] },
-            legend: { gradientLength: Math.max(60, ACCURACY_CELL_HEIGHT * m.models.length), values: [0, 0.25, 0.5, 0.75, 1], format: '.0%' },
+            legend: {
+              gradientLength: Math.max(60, ACCURACY_CELL_HEIGHT * m.models.length),
+              values: [0, 0.25, 0.5, 0.75, 1],
+              format: '.0%',
+            },
           },
         },
       },
@@ -133,7 +137,11 @@ export function renderAccuracyMatrix(m: AccuracyMatrix): Promise<RenderedChart> 
  * True class down, predicted class across, each cell shaded by its share of the true class's images (row-normalised,
  * so a rare class reads as clearly as a common one) and labelled in whole percent.
  */
-export function confusionSpec(title: string, normalised: number[][], classes: readonly string[] = EMOTIONS): TopLevelSpec {
+export function confusionSpec(
+  title: string,
+  normalised: number[][],
+  classes: readonly string[] = EMOTIONS,
+): TopLevelSpec {
   checkNames(classes, 'class', title);
   const n = classes.length;
   if (normalised.length !== n) {
@@ -141,7 +149,9 @@ export function confusionSpec(title: string, normalised: number[][], classes: re
   }
   normalised.forEach((row, i) => {
     if (row.length !== n) {
-      throw new Error(`${title}: the confusion matrix is not square: row ${i} (${classes[i]}) has ${row.length} columns, expected ${n}`);
+      throw new Error(
+        `${title}: the confusion matrix is not square: row ${i} (${classes[i]}) has ${row.length} columns, expected ${n}`,
+      );
     }
   });
   const cells = classes.flatMap((actual, i) =>
@@ -167,14 +177,26 @@ export function confusionSpec(title: string, normalised: number[][], classes: re
         // Angled: at 260 / 7 units a column is narrower than "surprise" set level.
         axis: { labelAngle: -45, labelFontSize: 10, ticks: false, domain: false },
       },
-      y: { field: 'actual', type: 'nominal', sort, title: 'true', axis: { labelFontSize: 10, ticks: false, domain: false } },
+      y: {
+        field: 'actual',
+        type: 'nominal',
+        sort,
+        title: 'true',
+        axis: { labelFontSize: 10, ticks: false, domain: false },
+      },
     },
     layer: [
       {
         mark: { type: 'rect', stroke: 'white', strokeWidth: 1 },
         encoding: {
           // No legend: every visible share is written in its cell, and a legend per chart would crowd the page.
-          color: { field: 'share', type: 'quantitative', title: 'share', scale: { scheme: SCHEME, domain: [0, 1] }, legend: null },
+          color: {
+            field: 'share',
+            type: 'quantitative',
+            title: 'share',
+            scale: { scheme: SCHEME, domain: [0, 1] },
+            legend: null,
+          },
         },
       },
       {
@@ -189,6 +211,10 @@ export function confusionSpec(title: string, normalised: number[][], classes: re
 }
 
 /** One confusion heatmap of the cross-evaluation report, e.g. one model on one test set. */
-export function renderConfusion(title: string, normalised: number[][], classes?: readonly string[]): Promise<RenderedChart> {
+export function renderConfusion(
+  title: string,
+  normalised: number[][],
+  classes?: readonly string[],
+): Promise<RenderedChart> {
   return renderChart(confusionSpec(title, normalised, classes));
 }

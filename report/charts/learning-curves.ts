@@ -2,7 +2,6 @@ import type { TopLevelSpec } from 'vega-lite';
 import type { EpochScores } from '../../ml/training/fit.js';
 import { renderChart } from './render.js';
 
-
 /** One view of an hconcat, named through the public top-level type (Vega-Lite exports no stable name for it). */
 type ConcatPanel = Extract<TopLevelSpec, { hconcat: unknown }>['hconcat'][number];
 type Metric = 'accuracy' | 'loss';
@@ -48,7 +47,12 @@ export function learningCurvesSpec(history: readonly EpochScores[]): TopLevelSpe
       height: 220,
       encoding: {
         // Epochs are whole numbers: no 2.5 ticks on a short run, and the axis starts at the first epoch, not 0.
-        x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' }, scale: { zero: false, nice: false } },
+        x: {
+          field: 'epoch',
+          type: 'quantitative',
+          axis: { tickMinStep: 1, format: 'd' },
+          scale: { zero: false, nice: false },
+        },
       },
       layer: [
         {

@@ -15,7 +15,10 @@ const count = (records: readonly ManifestRecord[], key: 'gender' | 'age' | 'ethn
   Object.fromEntries(values.map((v) => [v, records.filter((r) => r[key] === v).length]));
 
 /** agr.json (facts only, so the same inputs give the same bytes), agr.md for people, flagged.jsonl. */
-export function buildAgrReport(output: readonly ManifestRecord[], facts: { params: AgrParams; failed: FailedImage[]; agreement: Agreement | undefined }) {
+export function buildAgrReport(
+  output: readonly ManifestRecord[],
+  facts: { params: AgrParams; failed: FailedImage[]; agreement: Agreement | undefined },
+) {
   const { params: p } = facts;
   const withAttributes = output.filter((r) => r.gender);
   const flagged = output.filter((r) => r.attributes?.flag);
@@ -25,21 +28,60 @@ export function buildAgrReport(output: readonly ManifestRecord[], facts: { param
     withAttributes: withAttributes.length,
     fromAnnotations: output.filter((r) => r.attributes?.from === 'annotations').length,
     fromModels: output.filter((r) => r.attributes?.from === 'models' && !r.attributes.flag).length,
-    flagged: { noFace: flagged.filter((r) => r.attributes?.flag === 'no-face').length, severalFaces: flagged.filter((r) => r.attributes?.flag === 'several-faces').length },
+    flagged: {
+      noFace: flagged.filter((r) => r.attributes?.flag === 'no-face').length,
+      severalFaces: flagged.filter((r) => r.attributes?.flag === 'several-faces').length,
+    },
     skipped: facts.failed,
-    models: { gender: p.genderModel, age: p.ageModel, ethnicity: 'gear', detector: p.detect === 'never' ? null : { model: 'blazeface', when: p.detect, minSide: p.detectMinSide, ...p.detector } },
+    models: {
+      gender: p.genderModel,
+      age: p.ageModel,
+      ethnicity: 'gear',
+      detector:
+        p.detect === 'never' ? null : { model: 'blazeface', when: p.detect, minSide: p.detectMinSide, ...p.detector },
+    },
     ageBuckets: p.ageBuckets,
-    counts: Object.fromEntries(sources.map((source) => {
-      const of = withAttributes.filter((r) => r.source === source);
-      return [source, { gender: count(of, 'gender', GENDERS), age: count(of, 'age', AGE_BUCKETS), ethnicity: count(of, 'ethnicity', ETHNICITIES) }];
-    })),
+    counts: Object.fromEntries(
+      sources.map((source) => {
+        const of = withAttributes.filter((r) => r.source === source);
+        return [
+          source,
+          {
+            gender: count(of, 'gender', GENDERS),
+            age: count(of, 'age', AGE_BUCKETS),
+            ethnicity: count(of, 'ethnicity', ETHNICITIES),
+          },
+        ];
+      }),
+    ),
     ...(facts.agreement ? { agreement: facts.agreement } : {}),
   };
-  const flaggedLines = flagged.map((r) => JSON.stringify({ source: r.source, origPath: r.origPath, blob: r.blob, flag: r.attributes?.flag, faces: r.attributes?.faces })).join('\n') + (flagged.length ? '\n' : '');
+  const flaggedLines =
+    flagged
+      .map((r) =>
+        JSON.stringify({
+          source: r.source,
+          origPath: r.origPath,
+          blob: r.blob,
+          flag: r.attributes?.flag,
+          faces: r.attributes?.faces,
+        }),
+      )
+      .join('\n') + (flagged.length ? '\n' : '');
   return { json, markdown: markdown(json, facts.agreement), flaggedLines };
 }
 
-function markdown(json: { images: number; withAttributes: number; fromAnnotations: number; fromModels: number; flagged: { noFace: number; severalFaces: number }; skipped: FailedImage[] }, agreement: Agreement | undefined): string {
+function markdown(
+  json: {
+    images: number;
+    withAttributes: number;
+    fromAnnotations: number;
+    fromModels: number;
+    flagged: { noFace: number; severalFaces: number };
+    skipped: FailedImage[];
+  },
+  agreement: Agreement | undefined,
+): string {
   const lines = [
     '# agr',
     '',
@@ -47,12 +89,19 @@ function markdown(json: { images: number; withAttributes: number; fromAnnotation
       `${json.flagged.noFace} with no face and ${json.flagged.severalFaces} with several (flagged, no attributes), ${json.skipped.length} skipped (undecodable).`,
   ];
   if (agreement) {
-    lines.push('', '## Agreement of the models with the annotations', '', '| attribute | images | agree | accuracy |', '|---|---:|---:|---:|');
+    lines.push(
+      '',
+      '## Agreement of the models with the annotations',
+      '',
+      '| attribute | images | agree | accuracy |',
+      '|---|---:|---:|---:|',
+    );
     for (const key of ['gender', 'age', 'ethnicity'] as const) {
       const a = agreement[key];
       lines.push(`| ${key} | ${a.images} | ${a.agree} | ${a.accuracy.toFixed(3)} |`);
     }
-    if (agreement.ageYearsMeanAbsoluteError !== null) lines.push('', `Age in years: mean absolute difference ${agreement.ageYearsMeanAbsoluteError}.`);
+    if (agreement.ageYearsMeanAbsoluteError !== null)
+      lines.push('', `Age in years: mean absolute difference ${agreement.ageYearsMeanAbsoluteError}.`);
     for (const key of ['gender', 'age', 'ethnicity'] as const) lines.push('', ...confusionTable(key, agreement[key]));
   }
   return lines.join('\n') + '\n';

@@ -15,7 +15,6 @@ import type { AgrEntry } from '../../schemas/types/agr.js';
 import { ageBucketProblems } from '../../datasets/age-buckets.js';
 import type { AgrParams } from './params.js';
 
-
 type ModelOutcome = AttributePrediction | FlaggedImage;
 
 /** The human-models the stage may load, by file-name prefix in ctx.modelHashes. */
@@ -34,24 +33,40 @@ function isFlagged(outcome: ModelOutcome): outcome is FlaggedImage {
   return 'flag' in outcome;
 }
 
-const top = <K extends string>(scores: Record<K, number>): K => (Object.entries(scores) as Array<[K, number]>).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
+const top = <K extends string>(scores: Record<K, number>): K =>
+  (Object.entries(scores) as Array<[K, number]>).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
 
 function predictedAttributes(prediction: AttributePrediction, t: AgeThresholds): Attributes {
-  return { gender: top(prediction.gender), age: ageBucket(prediction.ageYears, t), ageYears: prediction.ageYears, ethnicity: top(prediction.ethnicity) };
+  return {
+    gender: top(prediction.gender),
+    age: ageBucket(prediction.ageYears, t),
+    ageYears: prediction.ageYears,
+    ethnicity: top(prediction.ethnicity),
+  };
 }
 
 /**
  * The record as agr leaves it: attributes from the annotations, from the models, or from both where the
  * source annotated only some (`annotated` lists those, which win over the models'), or a flag and none.
  */
-function withAttributes(record: ManifestRecord, given: Partial<Attributes>, outcome: ModelOutcome | undefined, t: AgeThresholds): ManifestRecord {
+function withAttributes(
+  record: ManifestRecord,
+  given: Partial<Attributes>,
+  outcome: ModelOutcome | undefined,
+  t: AgeThresholds,
+): ManifestRecord {
   const { gender: _g, age: _a, ageYears: _y, ethnicity: _e, attributes: _s, ...rest } = record;
   const complete = isComplete(given);
-  if (!complete && outcome && isFlagged(outcome)) return { ...rest, attributes: { from: 'models', flag: outcome.flag, faces: outcome.faces } };
+  if (!complete && outcome && isFlagged(outcome))
+    return { ...rest, attributes: { from: 'models', flag: outcome.flag, faces: outcome.faces } };
   const prediction = complete ? undefined : (outcome as AttributePrediction);
   const predicted = prediction ? predictedAttributes(prediction, t) : undefined;
   // An annotated bucket without years replaces the predicted years too, so the two never disagree.
-  const attributes = { ...predicted, ...given, ...(given.age && given.ageYears === undefined ? { ageYears: undefined } : {}) } as Attributes;
+  const attributes = {
+    ...predicted,
+    ...given,
+    ...(given.age && given.ageYears === undefined ? { ageYears: undefined } : {}),
+  } as Attributes;
   const annotated = (['gender', 'age', 'ethnicity'] as const).filter((key) => given[key] !== undefined);
   return {
     ...rest,
@@ -75,7 +90,12 @@ function withAttributes(record: ManifestRecord, given: Partial<Attributes>, outc
 }
 
 /** Predictions for `todo`, memoised per image as each request returns, so a stopped run keeps what it did. */
-async function runModels(ctx: StageContext<AgrParams>, memo: ItemMemo, todo: ManifestRecord[], keyOf: (r: ManifestRecord) => Record<string, unknown>) {
+async function runModels(
+  ctx: StageContext<AgrParams>,
+  memo: ItemMemo,
+  todo: ManifestRecord[],
+  keyOf: (r: ManifestRecord) => Record<string, unknown>,
+) {
   const p = ctx.params;
   const outcomes = new Map<Hash, ModelOutcome>();
   const failed: FailedImage[] = [];
@@ -88,12 +108,16 @@ async function runModels(ctx: StageContext<AgrParams>, memo: ItemMemo, todo: Man
     request: (indices) => ({
       backend: p.backend,
       options: { detector: p.detector, genderModel: p.genderModel, ageModel: p.ageModel },
-      images: indices.map((i) => ({ bytes: ctx.readBlob((todo[i] as ManifestRecord).blob), detect: wantsDetection(todo[i] as ManifestRecord, p) })),
+      images: indices.map((i) => ({
+        bytes: ctx.readBlob((todo[i] as ManifestRecord).blob),
+        detect: wantsDetection(todo[i] as ManifestRecord, p),
+      })),
     }),
     onReply: (indices, results) => {
       results.forEach((result, k) => {
         const record = todo[indices[k] as number] as ManifestRecord;
-        if ('error' in result) failed.push({ source: record.source, origPath: record.origPath, blob: record.blob, error: result.error });
+        if ('error' in result)
+          failed.push({ source: record.source, origPath: record.origPath, blob: record.blob, error: result.error });
         else {
           memo.set(keyOf(record), result);
           outcomes.set(record.blob, result);
@@ -135,10 +159,20 @@ export const agrStage = defineStage<AgrEntry>({
 
     // A prediction is keyed by what determines it: the image, the model files it used, how they were fed.
     const used = modelNames(p);
-    const hashes = Object.fromEntries(Object.entries(ctx.modelHashes).filter(([file]) => used.some((name) => file.startsWith(`${name}.`))));
+    const hashes = Object.fromEntries(
+      Object.entries(ctx.modelHashes).filter(([file]) => used.some((name) => file.startsWith(`${name}.`))),
+    );
     const keyOf = (r: ManifestRecord) => {
       const detect = wantsDetection(r, p);
-      return { blob: r.blob, models: hashes, preprocessing: ATTRIBUTE_PREPROCESSING, genderModel: p.genderModel, ageModel: p.ageModel, detect, ...(detect ? { detector: p.detector } : {}) };
+      return {
+        blob: r.blob,
+        models: hashes,
+        preprocessing: ATTRIBUTE_PREPROCESSING,
+        genderModel: p.genderModel,
+        ageModel: p.ageModel,
+        detect,
+        ...(detect ? { detector: p.detector } : {}),
+      };
     };
     const memo = ctx.memo('agr-prediction');
     const outcomes = new Map<Hash, ModelOutcome>();
@@ -154,9 +188,16 @@ export const agrStage = defineStage<AgrEntry>({
       }
     }
     const memoised = outcomes.size;
-    const partly = p.attributes === 'annotations' ? input.filter((r) => !complete(r) && Object.keys(given.get(r)!).length).length : 0;
-    ctx.log(`${input.length} images: ${input.length - input.filter(needsModels).length} from annotations, ${memoised} predictions memoised, ${todo.length} to predict` +
-      (partly ? ` (${partly} annotated in part, e.g. an age range across buckets: predicted, the annotated attributes kept)` : ''));
+    const partly =
+      p.attributes === 'annotations'
+        ? input.filter((r) => !complete(r) && Object.keys(given.get(r)!).length).length
+        : 0;
+    ctx.log(
+      `${input.length} images: ${input.length - input.filter(needsModels).length} from annotations, ${memoised} predictions memoised, ${todo.length} to predict` +
+        (partly
+          ? ` (${partly} annotated in part, e.g. an age range across buckets: predicted, the annotated attributes kept)`
+          : ''),
+    );
     const ran = await runModels(ctx, memo, todo, keyOf);
     for (const [blob, outcome] of ran.outcomes) outcomes.set(blob, outcome);
 
@@ -168,7 +209,8 @@ export const agrStage = defineStage<AgrEntry>({
       const outcome = needsModels(r) ? outcomes.get(r.blob) : undefined;
       const annotated = given.get(r)!;
       output.push(withAttributes(r, p.attributes === 'annotations' ? annotated : {}, outcome, p.ageBuckets));
-      if (p.attributes === 'both' && Object.keys(annotated).length && outcome && !isFlagged(outcome)) pairs.push({ annotated, predicted: predictedAttributes(outcome, p.ageBuckets) });
+      if (p.attributes === 'both' && Object.keys(annotated).length && outcome && !isFlagged(outcome))
+        pairs.push({ annotated, predicted: predictedAttributes(outcome, p.ageBuckets) });
     }
     for (const r of output) ctx.output.reference(r.blob);
     writeManifest(ctx.output, output);

@@ -6,7 +6,14 @@ import { selectBackend, type BackendChoice } from '../../ml/runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
 import { AGE_MODEL_FILES } from '../../ml/human/attribute-models.js';
 import { BLAZEFACE_MODEL } from '../../ml/human/blazeface.js';
-import { predictAttributes, type AttributeModels, type AttributePrediction, type FlaggedImage, type PredictItem, type PredictOptions } from '../../ml/human/predict-attributes.js';
+import {
+  predictAttributes,
+  type AttributeModels,
+  type AttributePrediction,
+  type FlaggedImage,
+  type PredictItem,
+  type PredictOptions,
+} from '../../ml/human/predict-attributes.js';
 
 export interface AgrRequest {
   backend: BackendChoice;

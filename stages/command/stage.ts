@@ -6,10 +6,8 @@ import { defineStage, StageFailedError, type StageContext } from '../../engine/s
 import type { CommandEntry } from '../../schemas/types/command.js';
 import type { CommandParams } from './params.js';
 
-
 /** How much of a failed command's stderr goes into the error message. */
 const STDERR_TAIL_LINES = 20;
-
 
 /** `${params.size}`, `${seed}` and `${stage}` in argv items; anything else is left for the program. */
 function interpolate(arg: string, ctx: StageContext<CommandParams>): string {

@@ -22,17 +22,24 @@ export interface ClassMetrics {
   normalisedConfusion: number[][];
 }
 
-export function classificationMetrics(truth: readonly number[], predicted: readonly number[], classes: number): ClassMetrics {
+export function classificationMetrics(
+  truth: readonly number[],
+  predicted: readonly number[],
+  classes: number,
+): ClassMetrics {
   if (truth.length !== predicted.length) throw new Error(`${truth.length} labels but ${predicted.length} predictions`);
   const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   truth.forEach((t, i) => {
     const p = predicted[i] as number;
-    if (!(t >= 0 && t < classes) || !(p >= 0 && p < classes)) throw new Error(`class ids must be 0…${classes - 1}: label ${t}, prediction ${p} at ${i}`);
+    if (!(t >= 0 && t < classes) || !(p >= 0 && p < classes))
+      throw new Error(`class ids must be 0…${classes - 1}: label ${t}, prediction ${p} at ${i}`);
     (confusion[t] as number[])[p]!++;
   });
   const correct = confusion.reduce((sum, row, c) => sum + (row[c] as number), 0);
   const support = confusion.map((row) => row.reduce((a, b) => a + b, 0));
-  const predictedCount = Array.from({ length: classes }, (_, c) => confusion.reduce((sum, row) => sum + (row[c] as number), 0));
+  const predictedCount = Array.from({ length: classes }, (_, c) =>
+    confusion.reduce((sum, row) => sum + (row[c] as number), 0),
+  );
   const perClassRecall = support.map((n, c) => (n ? ((confusion[c] as number[])[c] as number) / n : null));
   const perClassF1 = support.map((n, c) => {
     if (n === 0 && predictedCount[c] === 0) return null;
@@ -74,39 +81,66 @@ export interface Intervals {
 }
 
 /** Percentile bootstrap intervals of accuracy and macro-F1: `resamples` test sets drawn with replacement. */
-export function bootstrapIntervals(truth: readonly number[], predicted: readonly number[], classes: number, options: { resamples: number; confidence: number; random: Rng }): Intervals {
+export function bootstrapIntervals(
+  truth: readonly number[],
+  predicted: readonly number[],
+  classes: number,
+  options: { resamples: number; confidence: number; random: Rng },
+): Intervals {
   const accuracy: number[] = [];
   const macroF1: number[] = [];
   for (let b = 0; b < options.resamples; b++) {
     const idx = resample(truth.length, options.random);
-    const m = classificationMetrics(Array.from(idx, (i) => truth[i] as number), Array.from(idx, (i) => predicted[i] as number), classes);
+    const m = classificationMetrics(
+      Array.from(idx, (i) => truth[i] as number),
+      Array.from(idx, (i) => predicted[i] as number),
+      classes,
+    );
     accuracy.push(m.accuracy);
     macroF1.push(m.macroF1);
   }
-  return { accuracy: percentileInterval(accuracy, options.confidence), macroF1: percentileInterval(macroF1, options.confidence) };
+  return {
+    accuracy: percentileInterval(accuracy, options.confidence),
+    macroF1: percentileInterval(macroF1, options.confidence),
+  };
 }
 
 /**
  * How much better model A is than model B on one test set, with a paired bootstrap: each resample draws the
  * same images for both, so the interval reflects the difference, not each model's own noise.
  */
-export function accuracyGain(truth: readonly number[], a: readonly number[], b: readonly number[], options: { resamples: number; confidence: number; random: Rng }): Gain {
+export function accuracyGain(
+  truth: readonly number[],
+  a: readonly number[],
+  b: readonly number[],
+  options: { resamples: number; confidence: number; random: Rng },
+): Gain {
   const hitsA = truth.map((t, i) => (a[i] === t ? 1 : 0));
   const hitsB = truth.map((t, i) => (b[i] === t ? 1 : 0));
   const n = truth.length;
   const difference = (idx: ArrayLike<number>) => {
     let sum = 0;
-    for (let k = 0; k < idx.length; k++) sum += (hitsA[idx[k] as number] as number) - (hitsB[idx[k] as number] as number);
+    for (let k = 0; k < idx.length; k++)
+      sum += (hitsA[idx[k] as number] as number) - (hitsB[idx[k] as number] as number);
     return (100 * sum) / n;
   };
   const draws: number[] = [];
   for (let r = 0; r < options.resamples; r++) draws.push(difference(resample(n, options.random)));
   const interval = percentileInterval(draws, options.confidence);
-  return { points: difference(Array.from({ length: n }, (_, i) => i)), interval, real: interval[0] > 0 || interval[1] < 0 };
+  return {
+    points: difference(Array.from({ length: n }, (_, i) => i)),
+    interval,
+    real: interval[0] > 0 || interval[1] < 0,
+  };
 }
 
 /** Accuracy per group (gender, age bucket, ethnicity, subgroup, real vs generated), its worst and best, and the gap. */
-export function accuracyByGroup(groupOf: ReadonlyArray<string | undefined>, truth: readonly number[], predicted: readonly number[], minImages: number): GroupAccuracy {
+export function accuracyByGroup(
+  groupOf: ReadonlyArray<string | undefined>,
+  truth: readonly number[],
+  predicted: readonly number[],
+  minImages: number,
+): GroupAccuracy {
   const tally = new Map<string, { images: number; correct: number }>();
   groupOf.forEach((group, i) => {
     if (group === undefined) return;
@@ -115,7 +149,11 @@ export function accuracyByGroup(groupOf: ReadonlyArray<string | undefined>, trut
     if (truth[i] === predicted[i]) t.correct++;
     tally.set(group, t);
   });
-  const groups = Object.fromEntries([...tally.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([g, t]) => [g, { images: t.images, accuracy: t.correct / t.images }]));
+  const groups = Object.fromEntries(
+    [...tally.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([g, t]) => [g, { images: t.images, accuracy: t.correct / t.images }]),
+  );
   const eligible = Object.entries(groups).filter(([, g]) => g.images >= minImages);
   if (!eligible.length) return { groups, worst: null, best: null, gapPoints: null };
   const worst = eligible.reduce((a, b) => (b[1].accuracy < a[1].accuracy ? b : a));

@@ -37,7 +37,10 @@ export function dealSplits(quotas: readonly number[]): number[] {
     quotas.forEach((quota, s) => {
       if (given[s]! >= quota) return;
       const lag = (quota * (place + 1)) / total - given[s]!;
-      if (lag > bestLag + 1e-12 || (Math.abs(lag - bestLag) <= 1e-12 && quota - given[s]! > quotas[best]! - given[best]!)) {
+      if (
+        lag > bestLag + 1e-12 ||
+        (Math.abs(lag - bestLag) <= 1e-12 && quota - given[s]! > quotas[best]! - given[best]!)
+      ) {
         best = s;
         bestLag = lag;
       }
@@ -53,8 +56,16 @@ export function dealSplits(quotas: readonly number[]): number[] {
  * `random`, then ordered by `subgroupOf` (a stable sort, so the shuffle decides within a subgroup), then
  * dealt. The result is in the items' own order.
  */
-export function stratifiedSplit<T>(items: readonly T[], fractions: SplitFractions, subgroupOf: (item: T) => string, random: Rng): number[] {
-  const order = shuffle(random, items.map((_, i) => i));
+export function stratifiedSplit<T>(
+  items: readonly T[],
+  fractions: SplitFractions,
+  subgroupOf: (item: T) => string,
+  random: Rng,
+): number[] {
+  const order = shuffle(
+    random,
+    items.map((_, i) => i),
+  );
   const bySubgroup = order
     .map((i, rank) => ({ i, rank, subgroup: subgroupOf(items[i] as T) }))
     .sort((a, b) => (a.subgroup < b.subgroup ? -1 : a.subgroup > b.subgroup ? 1 : a.rank - b.rank));

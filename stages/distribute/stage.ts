@@ -8,7 +8,6 @@ import { defineStage } from '../../engine/stage.js';
 import type { DistributeEntry } from '../../schemas/types/distribute.js';
 import { splitProblems } from './entry-checks.js';
 
-
 export const distributeStage = defineStage<DistributeEntry>({
   type: 'distribute',
   version: '1',
@@ -24,7 +23,9 @@ export const distributeStage = defineStage<DistributeEntry>({
     const [view] = [...ctx.inputs.values()];
     const input = readManifest(view, 'distribute');
     if (input.length && !input.some((r) => subgroupOf(r))) {
-      throw new Error(`no image of ${view?.name} has gender, age and ethnicity: distribute's input must be an agr stage`);
+      throw new Error(
+        `no image of ${view?.name} has gender, age and ethnicity: distribute's input must be an agr stage`,
+      );
     }
     const output: ManifestRecord[] = new Array(input.length);
     const sources = [...new Set(input.map((r) => r.source))].sort();
@@ -33,17 +34,31 @@ export const distributeStage = defineStage<DistributeEntry>({
         const stratum = input.map((r, i) => ({ r, i })).filter(({ r }) => r.source === source && r.label === emotion);
         // Sorted by blob first, so the split does not depend on the order records arrive in.
         stratum.sort((a, b) => (a.r.blob < b.r.blob ? -1 : a.r.blob > b.r.blob ? 1 : a.i - b.i));
-        const splits = stratifiedSplit(stratum, fractions, ({ r }) => subgroupOf(r) ?? '~', ctx.random(`${source} ${emotion}`));
+        const splits = stratifiedSplit(
+          stratum,
+          fractions,
+          ({ r }) => subgroupOf(r) ?? '~',
+          ctx.random(`${source} ${emotion}`),
+        );
         stratum.forEach(({ r, i }, k) => {
           const { split: sourceSplit, subgroup: _old, ...rest } = r;
           const subgroup = subgroupOf(r);
-          output[i] = { ...rest, ...(sourceSplit !== undefined ? { sourceSplit } : {}), ...(subgroup ? { subgroup } : {}), split: fractions[splits[k] as number]![0] };
+          output[i] = {
+            ...rest,
+            ...(sourceSplit !== undefined ? { sourceSplit } : {}),
+            ...(subgroup ? { subgroup } : {}),
+            split: fractions[splits[k] as number]![0],
+          };
         });
       }
     }
     for (const r of output) ctx.output.reference(r.blob);
     writeManifest(ctx.output, output);
-    const counts = distribution(output, fractions.map(([s]) => s), p.split);
+    const counts = distribution(
+      output,
+      fractions.map(([s]) => s),
+      p.split,
+    );
     ctx.output.writeJson('distribution.json', counts);
     ctx.output.writeFile('distribution.md', distributionMarkdown(counts));
     if (p.plots) {
@@ -55,10 +70,23 @@ export const distributeStage = defineStage<DistributeEntry>({
           for (const r of of) tally[r[key] as string] = (tally[r[key] as string] ?? 0) + 1;
           return tally;
         };
-        ctx.output.writeFile(`plots/${source}-attributes.png`, (await renderAttributeShares(source, { gender: share('gender'), age: share('age'), ethnicity: share('ethnicity') })).png);
-        const cells = EMOTIONS.flatMap((emotion) => SUBGROUPS.map((subgroup) => ({
-          emotion, subgroup, count: Object.values(counts.sources[source]![emotion]!.subgroups[subgroup]!).reduce((a, b) => a + b, 0),
-        })));
+        ctx.output.writeFile(
+          `plots/${source}-attributes.png`,
+          (
+            await renderAttributeShares(source, {
+              gender: share('gender'),
+              age: share('age'),
+              ethnicity: share('ethnicity'),
+            })
+          ).png,
+        );
+        const cells = EMOTIONS.flatMap((emotion) =>
+          SUBGROUPS.map((subgroup) => ({
+            emotion,
+            subgroup,
+            count: Object.values(counts.sources[source]![emotion]!.subgroups[subgroup]!).reduce((a, b) => a + b, 0),
+          })),
+        );
         ctx.output.writeFile(`plots/${source}-subgroups.png`, (await renderSubgroupHeatmap(source, cells)).png);
       }
     }

@@ -6,7 +6,6 @@ import { STYLES, type Style } from '../../synth/faces/styles.js';
 import { defineStage } from '../../engine/stage.js';
 import type { GenerateFacesEntry } from '../../schemas/types/generate-faces.js';
 
-
 /** One line of annotations.jsonl: the ground truth a later stage's guesses can be scored against. */
 export interface FaceAnnotation extends Person {
   origPath: string;
@@ -51,18 +50,23 @@ export const generateFacesStage = defineStage<GenerateFacesEntry>({
     const { encodePng, renderFace } = await import('../../synth/faces/render.js'); // sharp, only when faces are drawn
 
     // Each image draws from its own stream, so concurrency cannot change what any image looks like.
-    const rendered = await mapBounded(plan, IN_FLIGHT, async (image) => {
-      if (ctx.signal.aborted) throw new Error('generate-faces was cancelled');
-      const face = await renderFace(style, size, ctx.random(`face ${image.number}`), image.trueLabel);
-      if (csv) {
-        const row = `${style.sourceLabel(image.givenLabel)},${face.pixels.join(' ')},${usage(image.number, plan.length)}`;
-        return { row, annotation: annotation(`${CSV_FILE}:${image.number + 2}`, image, face.person) };
-      }
-      const origPath = folderPath(style, image);
-      // The tree is sorted by path: write order does not matter.
-      ctx.output.writeFile(origPath, await encodePng(face));
-      return { row: '', annotation: annotation(origPath, image, face.person) };
-    }, (done) => ctx.progress(done, plan.length));
+    const rendered = await mapBounded(
+      plan,
+      IN_FLIGHT,
+      async (image) => {
+        if (ctx.signal.aborted) throw new Error('generate-faces was cancelled');
+        const face = await renderFace(style, size, ctx.random(`face ${image.number}`), image.trueLabel);
+        if (csv) {
+          const row = `${style.sourceLabel(image.givenLabel)},${face.pixels.join(' ')},${usage(image.number, plan.length)}`;
+          return { row, annotation: annotation(`${CSV_FILE}:${image.number + 2}`, image, face.person) };
+        }
+        const origPath = folderPath(style, image);
+        // The tree is sorted by path: write order does not matter.
+        ctx.output.writeFile(origPath, await encodePng(face));
+        return { row: '', annotation: annotation(origPath, image, face.person) };
+      },
+      (done) => ctx.progress(done, plan.length),
+    );
 
     if (csv) ctx.output.writeFile(CSV_FILE, [CSV_HEADER, ...rendered.map((r) => r.row)].join('\n') + '\n');
     // Sorted by origPath; CSV rows are already in line order (a string sort would put line 10 before line 2).

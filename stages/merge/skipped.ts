@@ -21,7 +21,11 @@ function named(entry: SkippedFrom, reasonChars = REASON_CHARS): string {
  * empty dataset is a misread source (a quoted CSV read wrong, a wrong path), never a result to build on.
  */
 export function reportSkipped(
-  ctx: StageContext<unknown>, skipped: readonly SkippedFrom[], count: number, considered: number, kept: number,
+  ctx: StageContext<unknown>,
+  skipped: readonly SkippedFrom[],
+  count: number,
+  considered: number,
+  kept: number,
 ): void {
   if (count === 0) return;
   const shown = skipped.slice(0, NAMED);
@@ -37,11 +41,13 @@ export function reportSkipped(
   }
   const share = considered > 0 ? count / considered : 1;
   const percent = `${(share * 100).toFixed(share < 0.1 ? 1 : 0)} %`;
-  const where = `all are listed under "skipped" in ${ctx.stage}'s summary.json ` +
+  const where =
+    `all are listed under "skipped" in ${ctx.stage}'s summary.json ` +
     `(fer-dag export <pipeline> ${ctx.stage} <folder> writes it out)`;
   const tally = `skipped ${count} of ${considered} input${considered === 1 ? '' : 's'}`;
-  const prefix = share > SKIPPED_WARNING_SHARE
-    ? `warning: ${tally} (${percent}, more than ${SKIPPED_WARNING_SHARE * 100} %)`
-    : `${tally} (${percent})`;
+  const prefix =
+    share > SKIPPED_WARNING_SHARE
+      ? `warning: ${tally} (${percent}, more than ${SKIPPED_WARNING_SHARE * 100} %)`
+      : `${tally} (${percent})`;
   ctx.log(`${prefix}: ${first()}${more}; ${where}`);
 }

@@ -13,11 +13,11 @@ import { shuffle, type Rng } from '../../lib/random.js';
 import { defineStage, type InputView } from '../../engine/stage.js';
 import type { MergeEntry } from '../../schemas/types/merge.js';
 
-
 /** How a source is read: a dataset says so in the pipeline; a generating stage writes `dataset.json`. */
 function sourceFormat(view: InputView): string {
   if (view.kind === 'dataset') return String(view.options?.format);
-  if (!view.files['dataset.json']) throw new Error(`input "${view.name}" is a stage whose output is not a dataset source (it has no dataset.json)`);
+  if (!view.files['dataset.json'])
+    throw new Error(`input "${view.name}" is a stage whose output is not a dataset source (it has no dataset.json)`);
   return String((JSON.parse(view.readText('dataset.json')) as { format?: string }).format);
 }
 
@@ -35,11 +35,18 @@ function readAnnotations(view: InputView): Map<string, Record<string, string | n
 /** Keeps at most `perClass` images of each class, chosen by a seeded shuffle of the path-sorted list. */
 function downsample(images: SourceImage[], perClass: number, random: Rng): SourceImage[] {
   const kept: SourceImage[] = [];
-  for (const emotion of EMOTIONS) kept.push(...shuffle(random, images.filter((i) => i.label === emotion)).slice(0, perClass));
+  for (const emotion of EMOTIONS)
+    kept.push(
+      ...shuffle(
+        random,
+        images.filter((i) => i.label === emotion),
+      ).slice(0, perClass),
+    );
   return kept.sort((a, b) => (a.origPath < b.origPath ? -1 : 1));
 }
 
-const zeroCounts = (): Record<Emotion, number> => Object.fromEntries(EMOTIONS.map((e) => [e, 0])) as Record<Emotion, number>;
+const zeroCounts = (): Record<Emotion, number> =>
+  Object.fromEntries(EMOTIONS.map((e) => [e, 0])) as Record<Emotion, number>;
 
 export const mergeStage = defineStage<MergeEntry>({
   type: 'merge',
@@ -50,25 +57,37 @@ export const mergeStage = defineStage<MergeEntry>({
 
   async run(ctx) {
     const sources = ctx.entry.inputs as string[];
-    const listings: { name: string; view: InputView; format: string; listing: SourceListing; images: SourceImage[]; before?: Record<Emotion, number> }[] = [];
+    const listings: {
+      name: string;
+      view: InputView;
+      format: string;
+      listing: SourceListing;
+      images: SourceImage[];
+      before?: Record<Emotion, number>;
+    }[] = [];
     for (const name of sources) {
       const view = ctx.input(name);
       const format = sourceFormat(view);
       const reader = FORMAT_READERS[format];
-      if (!reader) throw new Error(`source "${name}" has format "${format}", which merge cannot read (it reads ${Object.keys(FORMAT_READERS).join(', ')})`);
+      if (!reader)
+        throw new Error(
+          `source "${name}" has format "${format}", which merge cannot read (it reads ${Object.keys(FORMAT_READERS).join(', ')})`,
+        );
       const options = (view.options ?? {}) as DatasetOptions;
       const listing = await reader(view, options);
       // What the folder walk could not read (a symlink loop, a dangling link) is listed like any bad image.
       for (const entry of view.unreadable ?? []) listing.skipped.push({ origPath: entry.rel, reason: entry.reason });
       let images = [...listing.images].sort((a, b) => (a.origPath < b.origPath ? -1 : 1));
-      const cap = ctx.params.downsample[name]?.perClass ?? (options.downsample as { perClass?: number } | undefined)?.perClass;
+      const cap =
+        ctx.params.downsample[name]?.perClass ?? (options.downsample as { perClass?: number } | undefined)?.perClass;
       let before: Record<Emotion, number> | undefined;
       if (cap) {
         before = zeroCounts();
         for (const image of images) before[image.label]++;
         images = downsample(images, cap, ctx.random(`downsample/${name}`));
       }
-      if (listing.images.length === 0 && listing.skipped.length === 0) listing.skipped.push({ origPath: '.', reason: 'the source holds no images' });
+      if (listing.images.length === 0 && listing.skipped.length === 0)
+        listing.skipped.push({ origPath: '.', reason: 'the source holds no images' });
       listings.push({ name, view, format, listing, images, ...(before ? { before } : {}) });
     }
 
@@ -77,14 +96,21 @@ export const mergeStage = defineStage<MergeEntry>({
     let decoded = 0;
     const records: ManifestRecord[] = [];
     const skipped: SkippedFrom[] = [];
-    const duplicates: { blob: Hash; kept: Pick<ManifestRecord, 'source' | 'origPath' | 'label'>; duplicate: Pick<ManifestRecord, 'source' | 'origPath' | 'label'>; labelsDisagree: boolean }[] = [];
+    const duplicates: {
+      blob: Hash;
+      kept: Pick<ManifestRecord, 'source' | 'origPath' | 'label'>;
+      duplicate: Pick<ManifestRecord, 'source' | 'origPath' | 'label'>;
+      labelsDisagree: boolean;
+    }[] = [];
     const seen = new Map<Hash, ManifestRecord>();
     const perSource: Record<string, unknown> = {};
 
     // Loads sharp here, on the main thread, before any worker does (sharp's rule for worker threads), and
     // only when a merge really runs.
     const { decoderVersion } = await import('../../datasets/images/prepare.js');
-    const pool = new WorkerPool<PrepareRequest, PrepareOutcome[]>(new URL('../../datasets/images/prepare-worker.js', import.meta.url));
+    const pool = new WorkerPool<PrepareRequest, PrepareOutcome[]>(
+      new URL('../../datasets/images/prepare-worker.js', import.meta.url),
+    );
     const stop = () => void pool.close();
     ctx.signal.addEventListener('abort', stop);
     try {
@@ -93,8 +119,14 @@ export const mergeStage = defineStage<MergeEntry>({
         const annotations = readAnnotations(view);
         const maxPixels = ctx.params.maxPixels ?? DEFAULT_MAX_PIXELS;
         const onDone = (n: number) => ctx.progress((done += n), total, name);
-        const { outcomes: prepared, decoded: decodedHere } =
-          await prepareAll(ctx, pool, view, images, maxPixels, onDone);
+        const { outcomes: prepared, decoded: decodedHere } = await prepareAll(
+          ctx,
+          pool,
+          view,
+          images,
+          maxPixels,
+          onDone,
+        );
         decoded += decodedHere;
         const kept = zeroCounts();
         let duplicateCount = 0;
@@ -106,12 +138,24 @@ export const mergeStage = defineStage<MergeEntry>({
           }
           const note = annotations.get(image.origPath);
           const record: ManifestRecord = {
-            blob: result.blob, source: name, origPath: image.origPath, label: image.label, sourceLabel: image.sourceLabel,
-            width: result.width, height: result.height, channels: result.channels, format: result.format, synthetic: false,
+            blob: result.blob,
+            source: name,
+            origPath: image.origPath,
+            label: image.label,
+            sourceLabel: image.sourceLabel,
+            width: result.width,
+            height: result.height,
+            channels: result.channels,
+            format: result.format,
+            synthetic: false,
             ...(image.split ? { split: image.split } : {}),
             ...(image.fields?.usage ? { usage: image.fields.usage } : {}),
             ...(note?.trueLabel !== undefined ? { trueLabel: String(note.trueLabel) } : {}),
-            ...(note ? { annotations: pickAttributes(note) } : image.annotations ? { annotations: pickAttributes(image.annotations) } : {}),
+            ...(note
+              ? { annotations: pickAttributes(note) }
+              : image.annotations
+                ? { annotations: pickAttributes(image.annotations) }
+                : {}),
           };
           const first = seen.get(record.blob);
           if (first && ctx.params.dedupe) {
@@ -131,7 +175,16 @@ export const mergeStage = defineStage<MergeEntry>({
         perSource[name] = {
           format,
           listed: listing.images.length,
-          ...(before ? { downsampled: { perClass: ctx.params.downsample[name]?.perClass ?? (view.options?.downsample as { perClass: number }).perClass, before } } : {}),
+          ...(before
+            ? {
+                downsampled: {
+                  perClass:
+                    ctx.params.downsample[name]?.perClass ??
+                    (view.options?.downsample as { perClass: number }).perClass,
+                  before,
+                },
+              }
+            : {}),
           perClass: kept,
           total: Object.values(kept).reduce((a, b) => a + b, 0),
           dropped: listing.dropped,
@@ -162,18 +215,29 @@ export const mergeStage = defineStage<MergeEntry>({
       decoder: decoderVersion,
     });
     // decoded + fromMemo = every listed image: adding a source should decode only that source's images.
-    ctx.output.setMetrics({ images: records.length, decoded, fromMemo: total - decoded, skipped: skippedCount, duplicates: duplicates.length, labelConflicts: conflicts });
+    ctx.output.setMetrics({
+      images: records.length,
+      decoded,
+      fromMemo: total - decoded,
+      skipped: skippedCount,
+      duplicates: duplicates.length,
+      labelConflicts: conflicts,
+    });
     ctx.log(`decoded ${decoded} image${decoded === 1 ? '' : 's'}, ${total - decoded} remembered from earlier runs`);
     // Throws when nothing was kept: an empty dataset is a misread source, never a success.
     reportSkipped(ctx, skipped, skippedCount, considered, records.length);
     const dropped = listings.flatMap((l) => Object.entries(l.listing.dropped).map(([c, n]) => `${n} ${c} (${l.name})`));
     if (dropped.length) ctx.log(`left out non-canonical classes: ${dropped.join(', ')}`);
-    if (duplicates.length) ctx.log(`${duplicates.length} duplicate image${duplicates.length === 1 ? '' : 's'} kept once${conflicts ? `, ${conflicts} with disagreeing labels` : ''}`);
+    if (duplicates.length)
+      ctx.log(
+        `${duplicates.length} duplicate image${duplicates.length === 1 ? '' : 's'} kept once${conflicts ? `, ${conflicts} with disagreeing labels` : ''}`,
+      );
   },
 });
 
 function pickAttributes(note: Record<string, string | number>): Record<string, string | number> {
   const attributes: Record<string, string | number> = {};
-  for (const key of ['gender', 'age', 'ageYears', 'ageMin', 'ageMax', 'ethnicity'] as const) if (note[key] !== undefined) attributes[key] = note[key]!;
+  for (const key of ['gender', 'age', 'ageYears', 'ageMin', 'ageMax', 'ethnicity'] as const)
+    if (note[key] !== undefined) attributes[key] = note[key]!;
   return attributes;
 }

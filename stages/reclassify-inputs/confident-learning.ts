@@ -30,8 +30,13 @@ export interface ConfidentLearning {
   issues: LabelIssue[];
 }
 
-export function findLabelIssues(probabilities: ReadonlyArray<ArrayLike<number>>, labels: readonly number[], classes: number): ConfidentLearning {
-  if (probabilities.length !== labels.length) throw new Error(`${probabilities.length} probability rows for ${labels.length} labels`);
+export function findLabelIssues(
+  probabilities: ReadonlyArray<ArrayLike<number>>,
+  labels: readonly number[],
+  classes: number,
+): ConfidentLearning {
+  if (probabilities.length !== labels.length)
+    throw new Error(`${probabilities.length} probability rows for ${labels.length} labels`);
   const sums = new Array<number>(classes).fill(0);
   const counts = new Array<number>(classes).fill(0);
   labels.forEach((label, k) => {
@@ -46,13 +51,23 @@ export function findLabelIssues(probabilities: ReadonlyArray<ArrayLike<number>>,
     const p = probabilities[index] as ArrayLike<number>;
     let confident = -1;
     for (let j = 0; j < classes; j++) {
-      if ((p[j] as number) >= (thresholds[j] as number) && (confident < 0 || (p[j] as number) > (p[confident] as number))) confident = j;
+      if (
+        (p[j] as number) >= (thresholds[j] as number) &&
+        (confident < 0 || (p[j] as number) > (p[confident] as number))
+      )
+        confident = j;
     }
     if (confident < 0) return;
     const row = confidentJoint[given] as number[];
     row[confident] = (row[confident] as number) + 1;
     if (confident !== given) {
-      issues.push({ index, given, suggested: confident, selfConfidence: p[given] as number, confidence: p[confident] as number });
+      issues.push({
+        index,
+        given,
+        suggested: confident,
+        selfConfidence: p[given] as number,
+        confidence: p[confident] as number,
+      });
     }
   });
   issues.sort((a, b) => a.selfConfidence - b.selfConfidence || a.index - b.index);

@@ -29,10 +29,18 @@ export interface Tally {
  * backend, backbone files), so a rerun with another policy or confidence threshold retrains only for
  * labellings it has not trained on before.
  */
-export async function crossValidationOracle(ctx: StageContext<ReclassifyParams>, source: string, examples: Example[], tally: Tally) {
+export async function crossValidationOracle(
+  ctx: StageContext<ReclassifyParams>,
+  source: string,
+  examples: Example[],
+  tally: Tally,
+) {
   const p = ctx.params;
   const [{ assignFolds, outOfFoldProbabilities }, { prepareArch }, { TRAINING_VERSION }] = await Promise.all([
-    import('./out-of-fold.js'), import('../../ml/training/prepare.js'), import('../../ml/training/fit.js')]);
+    import('./out-of-fold.js'),
+    import('../../ml/training/prepare.js'),
+    import('../../ml/training/fit.js'),
+  ]);
   const foldOf = assignFolds(examples, p.folds, ctx.random(`folds ${source}`));
   let prepared: Awaited<ReturnType<typeof prepareArch>> | undefined;
   const memo = ctx.memo('reclassify-out-of-fold');
@@ -41,8 +49,16 @@ export async function crossValidationOracle(ctx: StageContext<ReclassifyParams>,
     // Hashed once: the whole labelling and its folds are looked up under this digest.
     const key = {
       labelling: hashJson({
-        blobs: examples.map((e) => e.blob), labels, foldOf, folds: p.folds, model: p.model, seed,
-        backend: p.backend, replicas: p.replicas, modelFiles: ctx.modelHashes, training: TRAINING_VERSION,
+        blobs: examples.map((e) => e.blob),
+        labels,
+        foldOf,
+        folds: p.folds,
+        model: p.model,
+        seed,
+        backend: p.backend,
+        replicas: p.replicas,
+        modelFiles: ctx.modelHashes,
+        training: TRAINING_VERSION,
       }),
     };
     const known = memo.get<{ probabilities: Hash }>(key);
@@ -71,14 +87,33 @@ export async function crossValidationOracle(ctx: StageContext<ReclassifyParams>,
         tally.trained++;
       },
     };
-    const rows = await outOfFoldProbabilities(relabelled, foldOf, labels.map((l) => l !== null), prepared.source, {
-      folds: p.folds, spec: prepared.spec, replicas: p.replicas, backend: p.backend, seed, validationSplit: m.validationSplit,
-      random: (fold) => ctx.random(`training ${source} fold ${fold}`), foldMemo,
-      fit: {
-        epochs: m.epochs, batchSize: m.batchSize, learningRate: m.learningRate, reduceLr: m.reduceLr, flip: prepared.flip, signal: ctx.signal,
-        progress: (done, total, note) => ctx.progress(tally.done + Math.round((examples.length * done) / total), tally.total, `${source}: ${note}`), log: () => {},
+    const rows = await outOfFoldProbabilities(
+      relabelled,
+      foldOf,
+      labels.map((l) => l !== null),
+      prepared.source,
+      {
+        folds: p.folds,
+        spec: prepared.spec,
+        replicas: p.replicas,
+        backend: p.backend,
+        seed,
+        validationSplit: m.validationSplit,
+        random: (fold) => ctx.random(`training ${source} fold ${fold}`),
+        foldMemo,
+        fit: {
+          epochs: m.epochs,
+          batchSize: m.batchSize,
+          learningRate: m.learningRate,
+          reduceLr: m.reduceLr,
+          flip: prepared.flip,
+          signal: ctx.signal,
+          progress: (done, total, note) =>
+            ctx.progress(tally.done + Math.round((examples.length * done) / total), tally.total, `${source}: ${note}`),
+          log: () => {},
+        },
       },
-    });
+    );
     const probabilities = ctx.output.putBlob(joinRows(rows));
     memo.set(key, { probabilities }, [probabilities]);
     tally.done += examples.length;
@@ -101,7 +136,8 @@ export async function pretrainedOracle(ctx: StageContext<ReclassifyParams>, sour
   const failed: Array<{ index: number; blob: Hash; error: string }> = [];
   // Memoised as each request returns: a stopped run keeps every image it scored.
   await emotionOracleProbabilities(todo.length, (i) => ctx.readBlob((todo[i] as ManifestRecord).blob), {
-    backend: ctx.params.backend, progress: (done, total) => ctx.progress(done, total, `${source}: pretrained emotion model`),
+    backend: ctx.params.backend,
+    progress: (done, total) => ctx.progress(done, total, `${source}: pretrained emotion model`),
     onResult: (i, score) => {
       const blob = (todo[i] as ManifestRecord).blob;
       if (score instanceof Float32Array) {
@@ -126,6 +162,7 @@ function joinRows(rows: readonly Float32Array[]): Uint8Array {
 function splitRows(bytes: Buffer): Float32Array[] {
   // A copy: a Buffer's offset need not be 4-byte aligned; the rows are then views, not further copies.
   const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  return Array.from({ length: all.length / EMOTIONS.length }, (_, i) => all.subarray(i * EMOTIONS.length, (i + 1) * EMOTIONS.length));
+  return Array.from({ length: all.length / EMOTIONS.length }, (_, i) =>
+    all.subarray(i * EMOTIONS.length, (i + 1) * EMOTIONS.length),
+  );
 }
-

@@ -10,7 +10,10 @@ import { ReplicaSet } from '../../ml/training/replicas.js';
 export function assignFolds(examples: readonly Example[], folds: number, random: Rng): number[] {
   const fold = new Array<number>(examples.length).fill(0);
   for (let label = 0; label < EMOTIONS.length; label++) {
-    const members = shuffle(random, examples.flatMap((e, i) => (e.label === label ? [i] : [])));
+    const members = shuffle(
+      random,
+      examples.flatMap((e, i) => (e.label === label ? [i] : [])),
+    );
     members.forEach((index, position) => (fold[index] = position % folds));
   }
   return fold;
@@ -43,7 +46,11 @@ export interface OutOfFoldOptions {
  * fold with its last epoch's weights. Returns one row of EMOTIONS.length probabilities per example.
  */
 export async function outOfFoldProbabilities(
-  examples: readonly Example[], foldOf: readonly number[], trainable: readonly boolean[] | undefined, source: ExampleSource, options: OutOfFoldOptions,
+  examples: readonly Example[],
+  foldOf: readonly number[],
+  trainable: readonly boolean[] | undefined,
+  source: ExampleSource,
+  options: OutOfFoldOptions,
 ): Promise<Float32Array[]> {
   if (foldOf.length !== examples.length) throw new Error(`${foldOf.length} fold ids for ${examples.length} examples`);
   const rows = new Array<Float32Array>(examples.length);
@@ -60,13 +67,19 @@ export async function outOfFoldProbabilities(
     const rest = examples.filter((_, i) => foldOf[i] !== f && (trainable?.[i] ?? true));
     const { train, validation } = splitValidation(rest, options.validationSplit, random);
     const replicas = await ReplicaSet.start({
-      spec: options.spec, replicas: options.replicas, backend: options.backend, seed: (options.seed + 7919 * (f + 1)) >>> 0,
-      learningRate: options.fit.learningRate, exampleSize: source.exampleSize,
+      spec: options.spec,
+      replicas: options.replicas,
+      backend: options.backend,
+      seed: (options.seed + 7919 * (f + 1)) >>> 0,
+      learningRate: options.fit.learningRate,
+      exampleSize: source.exampleSize,
     });
     try {
       await fit(replicas, source, train, validation, {
-        ...options.fit, random,
-        progress: (done, total, note) => options.fit.progress(f * total + done, options.folds * total, `fold ${f + 1}/${options.folds}, ${note}`),
+        ...options.fit,
+        random,
+        progress: (done, total, note) =>
+          options.fit.progress(f * total + done, options.folds * total, `fold ${f + 1}/${options.folds}, ${note}`),
       });
       await replicas.syncMovingStats();
       for (let start = 0; start < heldOut.length; start += options.fit.batchSize * 2) {
@@ -74,7 +87,10 @@ export async function outOfFoldProbabilities(
         const { probabilities } = await replicas.evaluate(await source.batch(chunk.map((i) => examples[i] as Example)));
         chunk.forEach((index, k) => (rows[index] = probabilities.slice(k * classes, (k + 1) * classes)));
       }
-      options.foldMemo?.set(f, heldOut.map((index) => rows[index] as Float32Array));
+      options.foldMemo?.set(
+        f,
+        heldOut.map((index) => rows[index] as Float32Array),
+      );
     } finally {
       await replicas.close();
     }

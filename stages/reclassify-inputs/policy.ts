@@ -16,7 +16,12 @@ export interface PolicyOutcome {
  * keeps its old label in `labelHistory`, so every change can be audited image by image; a pruned one is
  * left out of the output and listed. Records are never mutated: the input manifest stays as it was.
  */
-export function applyPolicy(records: readonly ManifestRecord[], issues: readonly LabelIssue[], policy: Policy, stage: string): PolicyOutcome {
+export function applyPolicy(
+  records: readonly ManifestRecord[],
+  issues: readonly LabelIssue[],
+  policy: Policy,
+  stage: string,
+): PolicyOutcome {
   const byIndex = new Map(issues.map((issue) => [issue.index, issue]));
   const out: ManifestRecord[] = [];
   const relabelled: ManifestRecord[] = [];
@@ -30,7 +35,8 @@ export function applyPolicy(records: readonly ManifestRecord[], issues: readonly
     } else {
       const to = EMOTIONS[issue.suggested] as Emotion;
       const changed: ManifestRecord = {
-        ...record, label: to,
+        ...record,
+        label: to,
         labelHistory: [...(record.labelHistory ?? []), { stage, from: record.label, to, confidence: issue.confidence }],
       };
       out.push(changed);

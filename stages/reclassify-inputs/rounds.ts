@@ -61,9 +61,15 @@ function accuracy(probabilities: readonly Float32Array[], labels: readonly numbe
  * graded by its own answers. With noise that does not favour one wrong class, accuracy against noisy
  * labels rises and falls with accuracy against the truth.
  */
-export async function reclassifyRounds(input: readonly ManifestRecord[], oracle: ProbabilityOracle, options: RoundsOptions): Promise<RoundsResult> {
+export async function reclassifyRounds(
+  input: readonly ManifestRecord[],
+  oracle: ProbabilityOracle,
+  options: RoundsOptions,
+): Promise<RoundsResult> {
   const given = input.map(labelIndex);
-  const truth = input.every((r) => r.trueLabel !== undefined) ? input.map((r) => EMOTIONS.indexOf(r.trueLabel as Emotion)) : undefined;
+  const truth = input.every((r) => r.trueLabel !== undefined)
+    ? input.map((r) => EMOTIONS.indexOf(r.trueLabel as Emotion))
+    : undefined;
   const score = (probabilities: Float32Array[]) => ({
     heldOutAccuracy: accuracy(probabilities, given),
     ...(truth ? { trueAccuracy: accuracy(probabilities, truth) } : {}),
@@ -73,23 +79,41 @@ export async function reclassifyRounds(input: readonly ManifestRecord[], oracle:
   let probabilities = await oracle(given);
   const firstProbabilities = probabilities;
   let best = score(probabilities).heldOutAccuracy;
-  const rounds: RoundRecord[] = [{ round: 0, ...score(probabilities), issues: 0, relabelled: 0, pruned: 0, kept: true }];
+  const rounds: RoundRecord[] = [
+    { round: 0, ...score(probabilities), issues: 0, relabelled: 0, pruned: 0, kept: true },
+  ];
   const issues: SourceIssue[] = [];
   let first: { thresholds: number[]; confidentJoint: number[][] } | undefined;
 
   for (let round = 1; round <= options.iterations; round++) {
     // Pruned records leave the detection (their labels no longer count) but stay predicted for the score.
     const live = records.flatMap((r, i) => (r ? [i] : []));
-    const found = findLabelIssues(live.map((i) => probabilities[i] as Float32Array), live.map((i) => labelIndex(records[i] as ManifestRecord)), EMOTIONS.length);
+    const found = findLabelIssues(
+      live.map((i) => probabilities[i] as Float32Array),
+      live.map((i) => labelIndex(records[i] as ManifestRecord)),
+      EMOTIONS.length,
+    );
     first ??= { thresholds: found.thresholds, confidentJoint: found.confidentJoint };
     const liveIssues = found.issues.filter((issue) => issue.confidence >= options.minConfidence);
     const acted = liveIssues.map((issue) => ({ ...issue, index: live[issue.index] as number, round }));
-    const outcome = applyPolicy(live.map((i) => records[i] as ManifestRecord), liveIssues, options.policy, options.stage);
+    const outcome = applyPolicy(
+      live.map((i) => records[i] as ManifestRecord),
+      liveIssues,
+      options.policy,
+      options.stage,
+    );
     // Merge keeps one record per blob, so the blob names a record within its source.
     const after = new Map(outcome.records.map((r) => [r.blob, r]));
-    const proposal = records.map((r) => (r ? after.get(r.blob) ?? null : null));
+    const proposal = records.map((r) => (r ? (after.get(r.blob) ?? null) : null));
 
-    const entry: RoundRecord = { round, heldOutAccuracy: null, issues: acted.length, relabelled: outcome.relabelled.length, pruned: outcome.pruned.length, kept: true };
+    const entry: RoundRecord = {
+      round,
+      heldOutAccuracy: null,
+      issues: acted.length,
+      relabelled: outcome.relabelled.length,
+      pruned: outcome.pruned.length,
+      kept: true,
+    };
     if (outcome.relabelled.length + outcome.pruned.length === 0 || !options.retrains) {
       // Nothing to retrain on (policy report, or no issues), or nothing that would learn from it (a pretrained oracle).
       rounds.push(entry);
@@ -109,5 +133,13 @@ export async function reclassifyRounds(input: readonly ManifestRecord[], oracle:
   }
   const kept = records.filter((r): r is ManifestRecord => r !== null);
   const pruned = input.filter((_, i) => records[i] === null);
-  return { records: kept, pruned, rounds, issues, thresholds: first?.thresholds ?? [], confidentJoint: first?.confidentJoint ?? [], firstProbabilities };
+  return {
+    records: kept,
+    pruned,
+    rounds,
+    issues,
+    thresholds: first?.thresholds ?? [],
+    confidentJoint: first?.confidentJoint ?? [],
+    firstProbabilities,
+  };
 }

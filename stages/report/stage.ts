@@ -21,25 +21,44 @@ function gather(inputs: ReadonlyMap<string, InputView>): Found {
     if (view.files['metrics.json']) {
       const metrics = json('metrics.json') as Partial<CrossEvaluationMetrics> & { valAccuracy?: number };
       if (metrics.cells && metrics.generalisation) {
-        if (found.cross) throw new Error(`two cross-evaluate stages among the inputs (${found.cross.name}, ${name}): a report shows one`);
+        if (found.cross)
+          throw new Error(
+            `two cross-evaluate stages among the inputs (${found.cross.name}, ${name}): a report shows one`,
+          );
         found.cross = { name, metrics: metrics as CrossEvaluationMetrics };
         continue;
       }
       if (view.files['model/model.json']) {
-        found.trains.push({ name, ...(view.files['learning-curves.png'] ? { curves: view.readFile('learning-curves.png') } : {}), ...(metrics.valAccuracy !== undefined ? { valAccuracy: metrics.valAccuracy } : {}) });
+        found.trains.push({
+          name,
+          ...(view.files['learning-curves.png'] ? { curves: view.readFile('learning-curves.png') } : {}),
+          ...(metrics.valAccuracy !== undefined ? { valAccuracy: metrics.valAccuracy } : {}),
+        });
         continue;
       }
     }
     if (view.files['distribution.json']) {
-      const plots = Object.keys(view.files).filter((f) => f.startsWith('plots/') && f.endsWith('.png')).sort().map((file) => ({ file, png: view.readFile(file) }));
+      const plots = Object.keys(view.files)
+        .filter((f) => f.startsWith('plots/') && f.endsWith('.png'))
+        .sort()
+        .map((file) => ({ file, png: view.readFile(file) }));
       found.distributions.push({ name, plots });
     } else if (view.files['deficits.json'] && view.files['acceptance.json']) {
-      found.balances.push({ name, markdown: view.files['balance.md'] ? view.readText('balance.md') : '', deficits: json('deficits.json') as BalanceDeficits, acceptance: json('acceptance.json') as AcceptanceReport });
+      found.balances.push({
+        name,
+        markdown: view.files['balance.md'] ? view.readText('balance.md') : '',
+        deficits: json('deficits.json') as BalanceDeficits,
+        acceptance: json('acceptance.json') as AcceptanceReport,
+      });
     } else if (view.files['report.json'] && view.files['issues.jsonl']) {
-      found.reclassifies.push({ name, report: json('report.json') as { sources: Record<string, SourceReclassification> } });
+      found.reclassifies.push({
+        name,
+        report: json('report.json') as { sources: Record<string, SourceReclassification> },
+      });
     }
   }
-  if (!found.cross) throw new Error('a report needs a cross-evaluate stage among its inputs (inputs: [cross-evaluate stage, …])');
+  if (!found.cross)
+    throw new Error('a report needs a cross-evaluate stage among its inputs (inputs: [cross-evaluate stage, …])');
   return found;
 }
 
@@ -61,56 +80,155 @@ export const reportStage = defineStage<ReportEntry>({
 
     const { accuracyMatrix, gainsLine, matrixMarkdown, table10Html } = await import('../../report/table10.js');
     const matrix = await renderAccuracyMatrix(accuracyMatrix(m));
-    sections.push({ id: 'table10', title: 'Accuracy of every model on every test set', html: table10Html(m, matrix.svg) });
-
-    const fairnessRows = m.models.flatMap((model) => sets.map((s) => {
-      const g = m.cells[model]![s]!.groups;
-      const worst = (key: Grouping) => (g[key]?.worst ? `${g[key]!.worst} ${pct(g[key]!.groups[g[key]!.worst!]!.accuracy)} (gap ${g[key]!.gapPoints?.toFixed(1)})` : '–');
-      const origin = (k: string) => (g.origin?.groups[k] ? pct(g.origin.groups[k]!.accuracy) : '–');
-      return [model, s, worst('gender'), worst('age'), worst('ethnicity'), worst('subgroup'), origin('real'), origin('generated')];
-    }));
     sections.push({
-      id: 'fairness', title: 'Who the models fail: worst groups, and real vs generated images',
-      html: table(['model', 'test set', 'worst gender', 'worst age', 'worst ethnicity', 'worst subgroup', 'real %', 'generated %'], fairnessRows),
+      id: 'table10',
+      title: 'Accuracy of every model on every test set',
+      html: table10Html(m, matrix.svg),
+    });
+
+    const fairnessRows = m.models.flatMap((model) =>
+      sets.map((s) => {
+        const g = m.cells[model]![s]!.groups;
+        const worst = (key: Grouping) =>
+          g[key]?.worst
+            ? `${g[key]!.worst} ${pct(g[key]!.groups[g[key]!.worst!]!.accuracy)} (gap ${g[key]!.gapPoints?.toFixed(1)})`
+            : '–';
+        const origin = (k: string) => (g.origin?.groups[k] ? pct(g.origin.groups[k]!.accuracy) : '–');
+        return [
+          model,
+          s,
+          worst('gender'),
+          worst('age'),
+          worst('ethnicity'),
+          worst('subgroup'),
+          origin('real'),
+          origin('generated'),
+        ];
+      }),
+    );
+    sections.push({
+      id: 'fairness',
+      title: 'Who the models fail: worst groups, and real vs generated images',
+      html: table(
+        [
+          'model',
+          'test set',
+          'worst gender',
+          'worst age',
+          'worst ethnicity',
+          'worst subgroup',
+          'real %',
+          'generated %',
+        ],
+        fairnessRows,
+      ),
     });
 
     const confusions: string[] = [];
     for (const model of m.models) {
-      for (const s of sets) confusions.push(svgFigure('confusion', (await renderConfusion(`${model} on ${s}`, m.cells[model]![s]!.normalisedConfusion, EMOTIONS)).svg, `${model} on ${s}: rows true, columns predicted`));
+      for (const s of sets)
+        confusions.push(
+          svgFigure(
+            'confusion',
+            (await renderConfusion(`${model} on ${s}`, m.cells[model]![s]!.normalisedConfusion, EMOTIONS)).svg,
+            `${model} on ${s}: rows true, columns predicted`,
+          ),
+        );
     }
     sections.push({ id: 'confusion', title: 'Confusion matrices (row-normalised)', html: confusions.join('') });
 
     if (found.trains.length) {
       sections.push({
-        id: 'training', title: 'Learning curves',
-        html: found.trains.map((t) => (t.curves ? pngFigure('learning-curves', t.curves, `${t.name}${t.valAccuracy !== undefined ? `: best validation accuracy ${pct(t.valAccuracy)} %` : ''}`) : '')).join(''),
+        id: 'training',
+        title: 'Learning curves',
+        html: found.trains
+          .map((t) =>
+            t.curves
+              ? pngFigure(
+                  'learning-curves',
+                  t.curves,
+                  `${t.name}${t.valAccuracy !== undefined ? `: best validation accuracy ${pct(t.valAccuracy)} %` : ''}`,
+                )
+              : '',
+          )
+          .join(''),
       });
     }
     if (found.distributions.length) {
-      sections.push({ id: 'distribution', title: 'Gender, age, ethnicity and subgroups', html: found.distributions.flatMap((d) => d.plots.map((p) => pngFigure('distribution', p.png, `${d.name}: ${p.file}`))).join('') });
+      sections.push({
+        id: 'distribution',
+        title: 'Gender, age, ethnicity and subgroups',
+        html: found.distributions
+          .flatMap((d) => d.plots.map((p) => pngFigure('distribution', p.png, `${d.name}: ${p.file}`)))
+          .join(''),
+      });
     }
     for (const b of found.balances) {
       sections.push({
-        id: `balance-${b.name}`, title: `The balanced evaluator (${b.name})`,
-        html: table(['source', 'real images', 'holes', 'filled'], Object.entries(b.deficits.sources).map(([s, d]) => [s, d.real, d.totalHoles, d.totalFilled])) +
-          table(['emotion', 'attempts', 'accepted', 'acceptance'], Object.entries(b.acceptance.perEmotion).map(([e, a]) => [e, a.attempts, a.accepted, a.acceptanceRate === null ? '–' : `${pct(a.acceptanceRate)} %`])),
+        id: `balance-${b.name}`,
+        title: `The balanced evaluator (${b.name})`,
+        html:
+          table(
+            ['source', 'real images', 'holes', 'filled'],
+            Object.entries(b.deficits.sources).map(([s, d]) => [s, d.real, d.totalHoles, d.totalFilled]),
+          ) +
+          table(
+            ['emotion', 'attempts', 'accepted', 'acceptance'],
+            Object.entries(b.acceptance.perEmotion).map(([e, a]) => [
+              e,
+              a.attempts,
+              a.accepted,
+              a.acceptanceRate === null ? '–' : `${pct(a.acceptanceRate)} %`,
+            ]),
+          ),
       });
     }
     for (const r of found.reclassifies) {
       sections.push({
-        id: `reclassify-${r.name}`, title: `Reclassification (${r.name})`,
-        html: table(['source', 'images', 'issues', 'relabelled', 'pruned', 'held-out accuracy, first → last kept round', 'precision / recall vs truth'], Object.entries(r.report.sources).map(([s, x]) => {
-          const kept = x.rounds.filter((round) => round.kept && round.heldOutAccuracy !== null);
-          return [s, x.images, x.issues, x.relabelled, x.pruned, kept.length ? `${kept[0]!.heldOutAccuracy} → ${kept.at(-1)!.heldOutAccuracy}` : '–', x.truth ? `${x.truth.precision} / ${x.truth.recall}` : '–'];
-        })),
+        id: `reclassify-${r.name}`,
+        title: `Reclassification (${r.name})`,
+        html: table(
+          [
+            'source',
+            'images',
+            'issues',
+            'relabelled',
+            'pruned',
+            'held-out accuracy, first → last kept round',
+            'precision / recall vs truth',
+          ],
+          Object.entries(r.report.sources).map(([s, x]) => {
+            const kept = x.rounds.filter((round) => round.kept && round.heldOutAccuracy !== null);
+            return [
+              s,
+              x.images,
+              x.issues,
+              x.relabelled,
+              x.pruned,
+              kept.length ? `${kept[0]!.heldOutAccuracy} → ${kept.at(-1)!.heldOutAccuracy}` : '–',
+              x.truth ? `${x.truth.precision} / ${x.truth.recall}` : '–',
+            ];
+          }),
+        ),
       });
     }
 
-    const html = page('fer-dag report', `${m.models.length} models × ${sets.length} test sets, from stage ${found.cross!.name}`, sections);
+    const html = page(
+      'fer-dag report',
+      `${m.models.length} models × ${sets.length} test sets, from stage ${found.cross!.name}`,
+      sections,
+    );
     ctx.output.writeFile('report.html', html);
     ctx.output.writeJson('metrics.json', m);
-    const md = [`# fer-dag report`, '', ...matrixMarkdown(m), '', gainsLine(m), '',
-      ...found.balances.map((b) => b.markdown)];
+    const md = [
+      `# fer-dag report`,
+      '',
+      ...matrixMarkdown(m),
+      '',
+      gainsLine(m),
+      '',
+      ...found.balances.map((b) => b.markdown),
+    ];
     ctx.output.writeFile('report.md', md.join('\n') + '\n');
     ctx.output.setMetrics({ charts: (html.match(/<figure class="chart"/g) ?? []).length, sections: sections.length });
   },

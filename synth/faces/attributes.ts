@@ -5,7 +5,6 @@ import type { AgeBucket, Emotion, Ethnicity, Gender } from '../../datasets/vocab
 /** What a face can show: the seven emotions, plus contempt, which NHFI and AffectNet have and the merge drops. */
 export type Expression = Emotion | 'contempt';
 
-
 /** The demographic attributes the AGR stage predicts; recorded per image so its predictions can be scored. */
 export interface Person {
   gender: Gender;
@@ -37,12 +36,30 @@ export interface Identity {
 // Skewed on purpose, like in-the-wild FER data: mostly young/adult and white/asian faces, so that picking
 // 2 images per emotion from each of the 40 gender-age-ethnicity subgroups finds holes to fill.
 const AGE_WEIGHTS: Record<AgeBucket, number> = { child: 0.07, young: 0.46, adult: 0.37, old: 0.1 };
-const ETHNICITY_WEIGHTS: Record<Ethnicity, number> = { white: 0.5, asian: 0.24, black: 0.11, indian: 0.08, others: 0.07 };
+const ETHNICITY_WEIGHTS: Record<Ethnicity, number> = {
+  white: 0.5,
+  asian: 0.24,
+  black: 0.11,
+  indian: 0.08,
+  others: 0.07,
+};
 /** Share of female faces per expression: unbalanced as in the real datasets (more angry men, more fearful women). */
 const FEMALE_SHARE: Record<Expression, number> = {
-  angry: 0.33, disgust: 0.45, fear: 0.64, happy: 0.6, neutral: 0.48, sad: 0.57, surprise: 0.62, contempt: 0.4,
+  angry: 0.33,
+  disgust: 0.45,
+  fear: 0.64,
+  happy: 0.6,
+  neutral: 0.48,
+  sad: 0.57,
+  surprise: 0.62,
+  contempt: 0.4,
 };
-const AGE_YEARS: Record<AgeBucket, [number, number]> = { child: [3, 14], young: [15, 29], adult: [30, 64], old: [65, 90] };
+const AGE_YEARS: Record<AgeBucket, [number, number]> = {
+  child: [3, 14],
+  young: [15, 29],
+  adult: [30, 64],
+  old: [65, 90],
+};
 
 /** A person of the given subgroup, with an age in years drawn inside its bucket. */
 export function personInSubgroup(rng: Rng, gender: Gender, age: AgeBucket, ethnicity: Ethnicity): Person {
@@ -59,15 +76,40 @@ export function drawPerson(rng: Rng, expression: Expression): Person {
 }
 
 const SKIN: Record<Ethnicity, Rgb[]> = {
-  white: [[243, 210, 186], [234, 192, 165], [226, 184, 150]],
-  asian: [[236, 200, 160], [226, 186, 146], [214, 172, 132]],
-  indian: [[190, 138, 100], [172, 120, 84], [150, 104, 72]],
-  black: [[128, 86, 60], [104, 68, 46], [84, 56, 40]],
-  others: [[214, 166, 124], [198, 148, 108], [178, 130, 94]],
+  white: [
+    [243, 210, 186],
+    [234, 192, 165],
+    [226, 184, 150],
+  ],
+  asian: [
+    [236, 200, 160],
+    [226, 186, 146],
+    [214, 172, 132],
+  ],
+  indian: [
+    [190, 138, 100],
+    [172, 120, 84],
+    [150, 104, 72],
+  ],
+  black: [
+    [128, 86, 60],
+    [104, 68, 46],
+    [84, 56, 40],
+  ],
+  others: [
+    [214, 166, 124],
+    [198, 148, 108],
+    [178, 130, 94],
+  ],
 };
 const HAIR: Record<string, Rgb> = {
-  black: [28, 24, 24], darkBrown: [64, 42, 30], brown: [110, 74, 44], blonde: [206, 170, 104],
-  red: [150, 66, 34], grey: [158, 156, 152], white: [226, 224, 220],
+  black: [28, 24, 24],
+  darkBrown: [64, 42, 30],
+  brown: [110, 74, 44],
+  blonde: [206, 170, 104],
+  red: [150, 66, 34],
+  grey: [158, 156, 152],
+  white: [226, 224, 220],
 };
 const HAIR_BY_ETHNICITY: Record<Ethnicity, Record<string, number>> = {
   white: { brown: 3, darkBrown: 3, blonde: 3, black: 1, red: 1 },
@@ -100,7 +142,9 @@ export function drawIdentity(rng: Rng, person: Person): Identity {
   const greyChance = { child: 0, young: 0.02, adult: 0.25, old: 0.9 }[person.age];
   const greyHair = chance(rng, greyChance);
   const baseHair = HAIR[weighted(rng, HAIR_BY_ETHNICITY[person.ethnicity])]!;
-  const hairColor = greyHair ? HAIR[person.age === 'old' && chance(rng, 0.5) ? 'white' : 'grey']! : jitter(rng, baseHair, 0.1);
+  const hairColor = greyHair
+    ? HAIR[person.age === 'old' && chance(rng, 0.5) ? 'white' : 'grey']!
+    : jitter(rng, baseHair, 0.1);
   // Brows stay darker than the hair on grey heads, so the brow angle (a key cue) keeps its contrast.
   const brow: Rgb = greyHair ? [96, 92, 88] : (baseHair.map((c) => Math.round(c * 0.6)) as Rgb);
   const lipstick = person.gender === 'female' && person.age !== 'child' && chance(rng, 0.4);

@@ -43,9 +43,18 @@ export interface MouthShape {
 }
 
 const NEUTRAL: ExpressionShape = {
-  browInner: 0, browOuter: 0, browArch: 3, browPinch: 0, eyeOpen: 1, lowerLid: 0,
+  browInner: 0,
+  browOuter: 0,
+  browArch: 3,
+  browPinch: 0,
+  eyeOpen: 1,
+  lowerLid: 0,
   mouth: { halfWidth: 23, left: 0, right: 0, upper: 0, lower: 0, skew: 0, round: false, teeth: 'none', lineWidth: 5 },
-  glabella: 0, noseWrinkles: 0, foreheadLines: 0, smileLines: 0, tears: false,
+  glabella: 0,
+  noseWrinkles: 0,
+  foreheadLines: 0,
+  smileLines: 0,
+  tears: false,
 };
 
 type Target = Omit<ExpressionShape, 'mouth'> & { mouth: MouthShape };
@@ -58,29 +67,59 @@ function target(rng: Rng, expression: Expression): Target {
       return base;
     case 'happy':
       return {
-        ...base, browInner: -3, browOuter: -2, browArch: 5, eyeOpen: 0.85, lowerLid: 0.6, smileLines: 0.9,
+        ...base,
+        browInner: -3,
+        browOuter: -2,
+        browArch: 5,
+        eyeOpen: 0.85,
+        lowerLid: 0.6,
+        smileLines: 0.9,
         mouth: chance(rng, 0.65)
           ? { ...base.mouth, halfWidth: 33, left: -12, right: -12, upper: 2, lower: 20, teeth: 'upper' } // open grin
           : { ...base.mouth, halfWidth: 31, left: -12, right: -12, upper: 5, lower: 5, lineWidth: 6 }, // closed smile
       };
     case 'sad':
       return {
-        ...base, browInner: -12, browOuter: 5, browArch: -2, browPinch: 3, eyeOpen: 0.75, tears: chance(rng, 0.35),
+        ...base,
+        browInner: -12,
+        browOuter: 5,
+        browArch: -2,
+        browPinch: 3,
+        eyeOpen: 0.75,
+        tears: chance(rng, 0.35),
         mouth: { ...base.mouth, halfWidth: 21, left: 11, right: 11, upper: -3, lower: -3, lineWidth: 6 },
       };
     case 'surprise':
       return {
-        ...base, browInner: -16, browOuter: -14, browArch: 10, eyeOpen: 1.6, foreheadLines: 0.9,
+        ...base,
+        browInner: -16,
+        browOuter: -14,
+        browArch: 10,
+        eyeOpen: 1.6,
+        foreheadLines: 0.9,
         mouth: { ...base.mouth, halfWidth: 12, upper: -11, lower: 23, round: true },
       };
     case 'fear':
       return {
-        ...base, browInner: -16, browOuter: -6, browArch: 1, browPinch: 4, eyeOpen: 1.55, foreheadLines: 0.6,
+        ...base,
+        browInner: -16,
+        browOuter: -6,
+        browArch: 1,
+        browPinch: 4,
+        eyeOpen: 1.55,
+        foreheadLines: 0.6,
         mouth: { ...base.mouth, halfWidth: 31, left: 5, right: 5, upper: -4, lower: 11, teeth: 'both' },
       };
     case 'angry':
       return {
-        ...base, browInner: 11, browOuter: -5, browArch: 0, browPinch: 5, eyeOpen: 0.8, lowerLid: 0.3, glabella: 1,
+        ...base,
+        browInner: 11,
+        browOuter: -5,
+        browArch: 0,
+        browPinch: 5,
+        eyeOpen: 0.8,
+        lowerLid: 0.3,
+        glabella: 1,
         mouth: chance(rng, 0.7)
           ? { ...base.mouth, halfWidth: 18, left: 3, right: 3, upper: 1, lower: 1, lineWidth: 8 } // pressed lips
           : { ...base.mouth, halfWidth: 24, left: 3, right: 3, upper: -5, lower: 7, teeth: 'both' }, // clenched teeth
@@ -88,19 +127,42 @@ function target(rng: Rng, expression: Expression): Target {
     case 'disgust': {
       const side = chance(rng, 0.5) ? 1 : -1; // which side of the upper lip is raised
       return {
-        ...base, browInner: 7, browOuter: 2, browArch: 1, browPinch: 3, eyeOpen: 0.55, lowerLid: 0.5,
-        noseWrinkles: 1, smileLines: 0.7,
+        ...base,
+        browInner: 7,
+        browOuter: 2,
+        browArch: 1,
+        browPinch: 3,
+        eyeOpen: 0.55,
+        lowerLid: 0.5,
+        noseWrinkles: 1,
+        smileLines: 0.7,
         mouth: {
-          ...base.mouth, halfWidth: 25, left: side > 0 ? 4 : -8, right: side > 0 ? -8 : 4,
-          upper: -7, lower: 5, skew: 0.45 * side, teeth: 'upper',
+          ...base.mouth,
+          halfWidth: 25,
+          left: side > 0 ? 4 : -8,
+          right: side > 0 ? -8 : 4,
+          upper: -7,
+          lower: 5,
+          skew: 0.45 * side,
+          teeth: 'upper',
         },
       };
     }
     case 'contempt': {
       const side = chance(rng, 0.5) ? 1 : -1; // the smirking side
       return {
-        ...base, eyeOpen: 0.9, browInner: 1, browOuter: -3,
-        mouth: { ...base.mouth, halfWidth: 25, left: side > 0 ? 2 : -11, right: side > 0 ? -11 : 2, skew: 0.5 * side, lineWidth: 6 },
+        ...base,
+        eyeOpen: 0.9,
+        browInner: 1,
+        browOuter: -3,
+        mouth: {
+          ...base.mouth,
+          halfWidth: 25,
+          left: side > 0 ? 2 : -11,
+          right: side > 0 ? -11 : 2,
+          skew: 0.5 * side,
+          lineWidth: 6,
+        },
       };
     }
   }

@@ -7,7 +7,9 @@ import type { Rng } from '../../lib/random.js';
  */
 export function blurRgb(rgb: Uint8Array, size: number, sigma: number): Float32Array {
   const radius = Math.ceil(3 * sigma);
-  const weights = Array.from({ length: 2 * radius + 1 }, (_, i) => Math.exp(-((i - radius) ** 2) / (2 * sigma * sigma)));
+  const weights = Array.from({ length: 2 * radius + 1 }, (_, i) =>
+    Math.exp(-((i - radius) ** 2) / (2 * sigma * sigma)),
+  );
   const total = weights.reduce((a, b) => a + b, 0);
   const kernel = weights.map((w) => w / total);
   const pass = (src: ArrayLike<number>, horizontal: boolean): Float32Array => {

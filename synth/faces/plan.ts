@@ -23,14 +23,21 @@ export function classSizes(perClass: number, skew: Partial<Record<Emotion, numbe
  * Contempt images keep their label: they are there to be dropped, not to be noise.
  */
 export function planImages(
-  sizes: Record<Emotion, number>, contempt: number, labelNoise: number, orderRng: Rng, noiseRng: Rng,
+  sizes: Record<Emotion, number>,
+  contempt: number,
+  labelNoise: number,
+  orderRng: Rng,
+  noiseRng: Rng,
 ): PlannedImage[] {
   const labels: Expression[] = EMOTIONS.flatMap((emotion) => Array<Expression>(sizes[emotion]).fill(emotion));
   for (let i = 0; i < contempt; i++) labels.push('contempt');
   shuffle(orderRng, labels);
   const images = labels.map((label, number): PlannedImage => ({ number, trueLabel: label, givenLabel: label }));
 
-  const emotionImages = shuffle(noiseRng, images.filter((image) => image.trueLabel !== 'contempt'));
+  const emotionImages = shuffle(
+    noiseRng,
+    images.filter((image) => image.trueLabel !== 'contempt'),
+  );
   const flips = Math.round(labelNoise * emotionImages.length);
   for (const image of emotionImages.slice(0, flips)) {
     const others = EMOTIONS.filter((emotion) => emotion !== image.trueLabel);

@@ -18,7 +18,13 @@ export interface RenderedFace {
  * The SVG of one posed face on its style's background. Everything random comes from `rng`, in a fixed order.
  * `person` fixes who is drawn (a synthesizer asked for a subgroup); otherwise the style's population decides.
  */
-export function sceneSvg(style: Style, size: number, rng: Rng, expression: Expression, person: Person = drawPerson(rng, expression)): { svg: string; person: Person } {
+export function sceneSvg(
+  style: Style,
+  size: number,
+  rng: Rng,
+  expression: Expression,
+  person: Person = drawPerson(rng, expression),
+): { svg: string; person: Person } {
   const identity = drawIdentity(rng, person);
   const shape = drawExpression(rng, expression);
   const background = style.background(rng);
@@ -30,13 +36,20 @@ export function sceneSvg(style: Style, size: number, rng: Rng, expression: Expre
   const dy = uniform(rng, -5, 5);
   const body = `<ellipse cx="100" cy="${Math.round(100 + identity.halfHeight + 72)}" rx="${Math.round(identity.halfWidth * 2.1)}" ry="52" fill="${clothes}"/>`;
   const pose = `translate(${(100 + dx).toFixed(1)} ${(100 + dy).toFixed(1)}) rotate(${angle.toFixed(1)}) scale(${zoom.toFixed(3)}) translate(-100 -100)`;
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 200 200">` +
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 200 200">` +
     `${background}<g transform="${pose}">${neckSvg(identity)}${body}${faceSvg(identity, shape)}</g></svg>`;
   return { svg, person };
 }
 
 /** Rasterises one face and gives it its style's look (blur, contrast, lighting, colour cast, noise). */
-export async function renderFace(style: Style, size: number, rng: Rng, expression: Expression, who?: Person): Promise<RenderedFace> {
+export async function renderFace(
+  style: Style,
+  size: number,
+  rng: Rng,
+  expression: Expression,
+  who?: Person,
+): Promise<RenderedFace> {
   const { svg, person } = sceneSvg(style, size, rng, expression, who);
   const look = style.look(rng);
   const rgbPixels = await sharp(Buffer.from(svg)).removeAlpha().raw().toBuffer();

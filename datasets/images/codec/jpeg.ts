@@ -26,7 +26,13 @@ export function decodeJpeg(bytes: Uint8Array): Raster | undefined {
   if (bytes[0] !== 0xff || bytes[1] !== 0xd8) throw new Error('not a JPEG (no start-of-image marker)');
   const components = frameComponents(bytes);
   if (components === undefined) return undefined;
-  const decoded = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxResolutionInMP: 200, maxMemoryUsageInMB: 2048 });
+  const decoded = jpeg.decode(bytes, {
+    useTArray: true,
+    formatAsRGBA: false,
+    tolerantDecoding: false,
+    maxResolutionInMP: 200,
+    maxMemoryUsageInMB: 2048,
+  });
   if (components === 3) return { width: decoded.width, height: decoded.height, channels: 3, data: decoded.data };
   // jpeg-js always hands back RGB; a one-component file is gray, so keep one of the three equal channels.
   const gray = new Uint8Array(decoded.width * decoded.height);

@@ -12,7 +12,11 @@ const SIGNATURE = Uint8Array.of(137, 80, 78, 71, 13, 10, 26, 10);
 /** Samples per pixel by colour type; undefined marks types the PNG spec does not define. */
 const SAMPLES: Record<number, number | undefined> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 const ALLOWED_DEPTHS: Record<number, readonly number[] | undefined> = {
-  0: [1, 2, 4, 8, 16], 2: [8, 16], 3: [1, 2, 4, 8], 4: [8, 16], 6: [8, 16],
+  0: [1, 2, 4, 8, 16],
+  2: [8, 16],
+  3: [1, 2, 4, 8],
+  4: [8, 16],
+  6: [8, 16],
 };
 const COLOUR_TYPE_FOR_CHANNELS = [0, 0, 4, 2, 6] as const;
 // Bounds the allocation driven by a hostile IHDR before any pixel data is seen.
@@ -36,7 +40,8 @@ function crc32(data: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-const u32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+const u32 = (b: Uint8Array, o: number): number =>
+  ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 const typeName = (b: Uint8Array, o: number): string => String.fromCharCode(b[o]!, b[o + 1]!, b[o + 2]!, b[o + 3]!);
 
 /**
@@ -66,7 +71,9 @@ function unfilter(src: Uint8Array, out: Uint8Array, height: number, stride: numb
       for (let ch = 0; ch < bpp; ch++) {
         for (let i = ch, a = 0, c = 0; i < stride; i += bpp) {
           const b = prev[p + i]!;
-          const pa = Math.abs(b - c), pb = Math.abs(a - c), pc = Math.abs(a + b - 2 * c);
+          const pa = Math.abs(b - c),
+            pb = Math.abs(a - c),
+            pc = Math.abs(a + b - 2 * c);
           out[o + i] = a = (src[d + i]! + (pa <= pb && pa <= pc ? a : pb <= pc ? b : c)) & 255;
           c = b;
         }
@@ -82,10 +89,16 @@ function unfilter(src: Uint8Array, out: Uint8Array, height: number, stride: numb
  */
 export function decodePng(bytes: Uint8Array): Raster | undefined {
   if (bytes.length < 8 || SIGNATURE.some((v, i) => bytes[i] !== v)) throw new Error('PNG: bad signature');
-  let width = 0, height = 0, depth = 0, colourType = -1;
-  let palette: Uint8Array | undefined, alpha: Uint8Array | undefined, sawEnd = false, unsupported = false;
+  let width = 0,
+    height = 0,
+    depth = 0,
+    colourType = -1;
+  let palette: Uint8Array | undefined,
+    alpha: Uint8Array | undefined,
+    sawEnd = false,
+    unsupported = false;
   const idat: Uint8Array[] = [];
-  for (let o = 8; o < bytes.length && !sawEnd; ) {
+  for (let o = 8; o < bytes.length && !sawEnd;) {
     if (o + 12 > bytes.length) throw new Error('PNG: truncated chunk header');
     const len = u32(bytes, o);
     const type = typeName(bytes, o + 4);
@@ -99,10 +112,15 @@ export function decodePng(bytes: Uint8Array): Raster | undefined {
     if (o === 8 && type !== 'IHDR') throw new Error('PNG: first chunk is not IHDR');
     if (type === 'IHDR') {
       if (len !== 13) throw new Error('PNG: bad IHDR length');
-      width = u32(body, 0); height = u32(body, 4); depth = body[8]!; colourType = body[9]!;
+      width = u32(body, 0);
+      height = u32(body, 4);
+      depth = body[8]!;
+      colourType = body[9]!;
       if (!width || !height) throw new Error('PNG: zero image dimension');
-      if (!ALLOWED_DEPTHS[colourType]?.includes(depth)) throw new Error(`PNG: bad colour type ${colourType} / depth ${depth}`);
-      if (body[10] !== 0 || body[11] !== 0 || body[12]! > 1) throw new Error('PNG: bad compression/filter/interlace method');
+      if (!ALLOWED_DEPTHS[colourType]?.includes(depth))
+        throw new Error(`PNG: bad colour type ${colourType} / depth ${depth}`);
+      if (body[10] !== 0 || body[11] !== 0 || body[12]! > 1)
+        throw new Error('PNG: bad compression/filter/interlace method');
       if (depth === 16 || body[12] === 1) return undefined;
     } else if (type === 'PLTE') {
       if (len % 3 !== 0 || len === 0 || len > 768) throw new Error('PNG: bad PLTE length');
@@ -139,22 +157,29 @@ export function decodePng(bytes: Uint8Array): Raster | undefined {
   unfilter(src, rows, height, stride, Math.max(1, (samples * depth) >> 3));
   if (depth === 8 && colourType !== 3) return { width, height, channels: samples as Raster['channels'], data: rows };
 
-  const perByte = 8 / depth, mask = (1 << depth) - 1;
+  const perByte = 8 / depth,
+    mask = (1 << depth) - 1;
   const sampleAt = (y: number, x: number): number =>
-    depth === 8 ? rows[y * stride + x]! : (rows[y * stride + ((x / perByte) | 0)]! >> (8 - depth - (x % perByte) * depth)) & mask;
+    depth === 8
+      ? rows[y * stride + x]!
+      : (rows[y * stride + ((x / perByte) | 0)]! >> (8 - depth - (x % perByte) * depth)) & mask;
   if (colourType === 0) {
     const scale = 255 / mask;
     const data = new Uint8Array(width * height);
     for (let y = 0, i = 0; y < height; y++) for (let x = 0; x < width; x++) data[i++] = sampleAt(y, x) * scale;
     return { width, height, channels: 1, data };
   }
-  const pal = palette!, entries = pal.length / 3, channels = alpha ? 4 : 3;
+  const pal = palette!,
+    entries = pal.length / 3,
+    channels = alpha ? 4 : 3;
   const data = new Uint8Array(width * height * channels);
   for (let y = 0, i = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
       const k = sampleAt(y, x);
       if (k >= entries) throw new Error(`PNG: palette index ${k} out of range`);
-      data[i++] = pal[k * 3]!; data[i++] = pal[k * 3 + 1]!; data[i++] = pal[k * 3 + 2]!;
+      data[i++] = pal[k * 3]!;
+      data[i++] = pal[k * 3 + 1]!;
+      data[i++] = pal[k * 3 + 2]!;
       if (alpha) data[i++] = k < alpha.length ? alpha[k]! : 255;
     }
   }
@@ -182,7 +207,8 @@ export function encodePng(raster: Raster, level = 6): Buffer {
   const colourType = COLOUR_TYPE_FOR_CHANNELS[channels];
   if (colourType === undefined || channels < 1) throw new Error(`PNG: unsupported channel count ${channels}`);
   const stride = width * channels;
-  if (data.length !== stride * height) throw new Error(`PNG: data has ${data.length} bytes, expected ${stride * height}`);
+  if (data.length !== stride * height)
+    throw new Error(`PNG: data has ${data.length} bytes, expected ${stride * height}`);
   const filtered = new Uint8Array((stride + 1) * height); // filter bytes stay 0 (None)
   for (let y = 0; y < height; y++) filtered.set(data.subarray(y * stride, (y + 1) * stride), y * (stride + 1) + 1);
   const ihdr = Buffer.alloc(13);
