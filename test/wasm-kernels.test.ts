@@ -5,11 +5,8 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { buildPaperCnn, type PaperCnnSpec } from '../ml/architectures/paper-cnn.js';
-import {
-  registerWasmGradientKernels,
-  setFilterGradientStrategy,
-  type FilterGradientStrategy,
-} from '../ml/kernels/wasm-kernels.js';
+import { setFilterGradientStrategy, type FilterGradientStrategy } from '../ml/kernels/wasm-filter-gradient.js';
+import { registerWasmGradientKernels } from '../ml/kernels/wasm-kernels.js';
 
 /*
  * Every kernel fer-dag adds to or replaces on the wasm backend, run on random inputs and compared with the
