@@ -37,6 +37,8 @@ const PAGE_DIR = new URL('../../serve/page/', import.meta.url);
 const PAGE_FILES = {
   '/': ['index.html', 'text/html; charset=utf-8'],
   '/app.js': ['app.js', 'text/javascript; charset=utf-8'],
+  '/result-view.js': ['result-view.js', 'text/javascript; charset=utf-8'],
+  '/shared.js': ['shared.js', 'text/javascript; charset=utf-8'],
   '/app.css': ['app.css', 'text/css; charset=utf-8'],
 } as const;
 const JOB_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -94,7 +96,7 @@ function megabytes(bytes: number): string {
 }
 
 /**
- * The web application: the page (three files read once at start), `POST /api/analyze`, `GET /api/jobs/:id`,
+ * The web application: the page (five files read once at start), `POST /api/analyze`, `GET /api/jobs/:id`,
  * `DELETE /api/jobs/:id` (cancel) and the results as JSON and CSV downloads. Nothing a request sends becomes
  * a path: uploads are written to a fresh temporary folder under a fixed name, and job ids are checked to be
  * UUIDs. A client that is slow to send its headers or its request, or silent, is cut off (Node's
