@@ -86,7 +86,8 @@ test("a run killed with SIGKILL leaves no orphan writing into the next run's out
 });
 
 // A daemon started with setsid leaves the command's process group, so ending the group does not stop it: it
-// keeps appending to the out after the command has exited.
+// keeps appending to the out after the command has exited. The out starts at 20 MB so that storing it takes
+// tens of milliseconds: long enough for the daemon to be scheduled inside that window on a busy machine.
 const DAEMON = `version: 1
 stages:
   e:
@@ -95,6 +96,7 @@ stages:
       - sh
       - -c
       - >-
+        head -c 20000000 /dev/zero > out/e.txt;
         setsid sh -c 'echo $$ > daemon.pid; while true; do echo x >> out/e.txt; done' </dev/null >/dev/null 2>&1 &
         sleep 0.3
     outs: [out/e.txt]
