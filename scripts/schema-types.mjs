@@ -2,8 +2,8 @@
 // Writes schemas/types/<name>.ts for every schemas/stages/<name>.schema.json: the schema as a TypeScript literal
 // type and, for a stage, its entry's type derived from it by json-schema-to-ts (defaults applied, so a property
 // with a default is never missing). The JSON files stay the one source: ajv validates with them, editors and the
-// docs read them; this copy only lets the compiler see them. `npm run build` and `npm test` run it before tsc.
-// With --check it writes nothing and fails when a file is missing or stale (a test runs it so).
+// docs read them; this copy only lets the compiler see them. `npm run build` (so `npm ci`, through prepare) and
+// `npm test` run it before tsc; the output is derived, so git ignores it. Only files that changed are rewritten.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +11,6 @@ import { fileURLToPath } from 'node:url';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const from = path.join(root, 'schemas', 'stages');
 const to = path.join(root, 'schemas', 'types');
-const check = process.argv.includes('--check');
 
 const pascal = (name) => name.replace(/(^|-)([a-z])/g, (_, _dash, c) => c.toUpperCase());
 
@@ -51,13 +50,6 @@ const stale = [
   ...[...wanted].filter(([f, text]) => !current(f, text)).map(([f]) => f),
   ...present.filter((f) => !wanted.has(f)),
 ];
-if (check) {
-  if (stale.length) {
-    console.error(`schemas/types is not current (${stale.join(', ')}): run node scripts/schema-types.mjs`);
-    process.exit(1);
-  }
-} else {
-  fs.mkdirSync(to, { recursive: true });
-  for (const f of present.filter((f) => !wanted.has(f))) fs.rmSync(path.join(to, f));
-  for (const [f, text] of wanted) if (stale.includes(f)) fs.writeFileSync(path.join(to, f), text);
-}
+fs.mkdirSync(to, { recursive: true });
+for (const f of present.filter((f) => !wanted.has(f))) fs.rmSync(path.join(to, f));
+for (const [f, text] of wanted) if (stale.includes(f)) fs.writeFileSync(path.join(to, f), text);

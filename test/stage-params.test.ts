@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { defineStage, type StageEntry } from '../engine/stage.js';
-import { packageRoot, schemasDir } from '../engine/paths.js';
+import { schemasDir } from '../engine/paths.js';
 import { defaultParams, schemaValidator } from '../engine/spec/schema-check.js';
 import type { AgrEntry } from '../schemas/types/agr.js';
 import type { CommandEntry } from '../schemas/types/command.js';
@@ -16,20 +14,6 @@ function validated(schemaFile: string, entry: Record<string, unknown>): StageEnt
   assert.ok(validate(entry), JSON.stringify(validate.errors));
   return entry as StageEntry;
 }
-
-test('the TypeScript copies of the stage schemas are current (npm run build rewrites them from the JSON)', () => {
-  const script = path.join(packageRoot, 'scripts', 'schema-types.mjs');
-  const check = spawnSync(process.execPath, [script, '--check'], { encoding: 'utf8' });
-  assert.equal(check.status, 0, check.stderr);
-  const stageSchemas = fs.readdirSync(path.join(schemasDir, 'stages')).filter((f) => f.endsWith('.schema.json'));
-  assert.deepEqual(
-    fs
-      .readdirSync(path.join(schemasDir, 'types'))
-      .filter((f) => f.endsWith('.ts'))
-      .sort(),
-    stageSchemas.map((f) => f.replace('.schema.json', '.ts')).sort(),
-  );
-});
 
 test('a shared definition reached through $ref has its defaults filled in, around what the entry gives', () => {
   const given = { ageBuckets: { young: 12 }, detector: {} };
