@@ -17,7 +17,7 @@ import { decodeImage } from '../datasets/images/prepare.js';
 import { toChannels } from '../datasets/images/raster.js';
 import type { ManifestRecord } from '../datasets/record.js';
 import { BACKBONES, extractFeatures } from '../ml/architectures/backbone.js';
-import { loadHumanModel } from '../ml/human/models.js';
+import { loadHumanInference } from '../ml/inference/human.js';
 import { selectBackend } from '../ml/runtime.js';
 import { loadTrainedModel } from '../ml/model-files.js';
 import { PixelSource } from '../ml/training/examples.js';
@@ -143,7 +143,7 @@ const testBatch = await pixels.batch(
   test.map((r) => ({ blob: r.blob, label: EMOTIONS.indexOf(r.label as Emotion), source: r.source })),
 );
 // The transfer heads take mobileface features: computed here for the test images as the train stage does.
-const backbone = await loadHumanModel('mobileface');
+const backbone = await loadHumanInference('mobileface', { provider: 'cpu', threads: 0 });
 const testFeatures = new Float32Array(test.length * BACKBONES.mobileface.featureSize);
 for (let start = 0; start < test.length; start += 32) {
   const faces = await Promise.all(

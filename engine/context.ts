@@ -155,6 +155,7 @@ export function createStageContext(parts: ContextParts): { context: StageContext
     },
     readBlob: (hash) => store.readBlob(hash),
     hasBlob: (hash) => store.hasBlob(hash),
+    blobPath: (hash) => store.blobPath(hash),
     output,
     memo: (namespace) => store.memo(namespace),
     progress: (done, total, note) => {

@@ -89,6 +89,8 @@ export interface StageContext<P> {
   readBlob(hash: Hash): Buffer;
   /** Whether the store still holds a blob (a memo entry may point at one that gc removed). */
   hasBlob(hash: Hash): boolean;
+  /** Where a blob lies on disk, for worker threads that read it themselves; never written to. */
+  blobPath(hash: Hash): string;
   readonly output: OutputWriter;
   /** Per-item memo shared across runs, pipelines and stages: key it by what determines the result. */
   memo(namespace: string): ItemMemo;
@@ -143,12 +145,15 @@ export interface StageDefinition<P = Record<string, unknown>> {
   run(ctx: StageContext<P>): Promise<void>;
 }
 
-/** `keyParams` for a stage whose `cacheMegabytes` changes only its speed: the engine's default, less that. */
-export function paramsWithoutCacheSize<P extends { cacheMegabytes?: number }>(
+/** `keyParams` of a stage whose `cacheMegabytes` and `runtime.threads` change only its speed. */
+export function paramsWithoutSpeedSettings<P extends { cacheMegabytes?: number; runtime?: { threads?: number } }>(
   params: P,
 ): { params: Omit<P, 'cacheMegabytes'> } {
   const { cacheMegabytes: _speedOnly, ...rest } = params;
-  return { params: rest };
+  if (!rest.runtime) return { params: rest };
+  // Operator threads split work, not sums (test/onnx-runtime.test.ts): the same outputs on any count.
+  const { threads: _threads, ...runtime } = rest.runtime;
+  return { params: { ...rest, runtime } as Omit<P, 'cacheMegabytes'> };
 }
 
 /** The params of an entry type: its `params` field (a stage whose params are the whole entry says so in `params`). */

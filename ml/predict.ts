@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { Hash } from '../cache/hash.js';
 import { loadTrainedModel, modelMetadata } from './model-files.js';
 import type { BackendChoice } from './runtime.js';
+import type { RuntimeParams } from './inference/plan.js';
 import type { Example } from './training/examples.js';
 import type { ExampleSource } from './training/fit.js';
 import type { InputView, StageContext } from '../engine/stage.js';
@@ -18,11 +19,14 @@ export async function modelProbabilities(
   view: InputView,
   examples: readonly Example[],
   backend: BackendChoice,
+  runtime: RuntimeParams,
   tally: { predicted: number; memoised: number },
 ): Promise<Map<Hash, Float32Array>> {
   const meta = modelMetadata(view);
   const memo = ctx.memo('model-predictions');
-  const keyOf = (blob: Hash) => ({ model: view.treeHash, blob });
+  // A transfer head reads backbone features, which each inference runtime rounds its own way.
+  const inference = meta.arch === 'transfer' && runtime.provider !== 'tfjs' ? { inference: runtime.provider } : {};
+  const keyOf = (blob: Hash) => ({ model: view.treeHash, blob, ...inference });
   const result = new Map<Hash, Float32Array>();
   const todo: Example[] = [];
   const queued = new Set<Hash>();
@@ -49,7 +53,7 @@ export async function modelProbabilities(
     );
   } else {
     const { backboneFeatures } = await import('./training/features.js');
-    source = (await backboneFeatures(ctx, backend, meta.backbone ?? 'mobileface', todo)).source;
+    source = (await backboneFeatures(ctx, backend, runtime, meta.backbone ?? 'mobileface', todo)).source;
   }
   const model = await loadTrainedModel(view);
   const inputShape = (model.inputs[0]?.shape ?? []).slice(1) as number[];

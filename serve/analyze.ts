@@ -1,4 +1,4 @@
-import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { InferenceModel } from '../ml/inference/model.js';
 import type { Raster } from '../datasets/images/raster.js';
 import type { FaceClassifier } from './classifier.js';
 import { cropFace, findFaces, type FaceOptions } from './faces.js';
@@ -43,7 +43,7 @@ export interface Analysis {
 }
 
 export interface Models {
-  detector: GraphModel;
+  detector: InferenceModel;
   classifier: FaceClassifier;
 }
 
@@ -123,7 +123,7 @@ export async function analyzeMedia(
     signal?.throwIfAborted();
     const result: FrameResult = { t: round(frame.t), faces: [] };
     frames.push(result);
-    const found = findFaces(models.detector, frame.raster, options);
+    const found = await findFaces(models.detector, frame.raster, options);
     const boxes = found.map((f) => f.box.map((v) => Math.round(v * frame.scale)) as Box);
     const people = tracker.assign(frame.index, boxes);
     for (const [i, face] of found.entries()) {

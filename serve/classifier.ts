@@ -1,11 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { loadTrainedModel, modelMetadata, type ModelMetadata } from '../ml/model-files.js';
 import { toChannels, type Raster } from '../datasets/images/raster.js';
 import { modelPixels } from '../ml/training/examples.js';
 import { extractFeatures, type BackboneName } from '../ml/architectures/backbone.js';
-import { loadHumanModel } from '../ml/human/models.js';
+import type { InferenceModel } from '../ml/inference/model.js';
 import type { InputView } from '../engine/stage.js';
 
 /** A train stage's model, ready to label face crops. */
@@ -23,12 +22,14 @@ export interface FaceClassifier {
  * them through the same `modelPixels` as PixelSource; transfer gets the frozen backbone's features of the
  * RGB crop, as features-worker computes them, then its head.
  */
-export async function loadFaceClassifier(view: InputView): Promise<FaceClassifier> {
+export async function loadFaceClassifier(
+  view: InputView,
+  loadBackbone: (name: BackboneName) => Promise<InferenceModel>,
+): Promise<FaceClassifier> {
   const metadata = modelMetadata(view);
   const model: LayersModel = await loadTrainedModel(view);
   const backboneName: BackboneName = metadata.backbone ?? 'mobileface';
-  const backbone: GraphModel | undefined =
-    metadata.arch === 'transfer' ? await loadHumanModel(backboneName) : undefined;
+  const backbone = metadata.arch === 'transfer' ? await loadBackbone(backboneName) : undefined;
   const inputShape = (model.inputs[0]?.shape ?? []).slice(1) as number[];
   const exampleSize = inputShape.reduce((a, b) => a * b, 1);
 

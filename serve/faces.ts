@@ -1,4 +1,4 @@
-import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { InferenceModel } from '../ml/inference/model.js';
 import { detectFaces } from '../ml/human/blazeface.js';
 import type { Raster } from '../datasets/images/raster.js';
 import { frameBox, type Framing } from './framing.js';
@@ -31,11 +31,14 @@ export interface FoundFace {
  * The faces of one frame. A wide frame is padded to a square before blazeface's 256×256 input, so faces keep
  * their shape (stretching a 16:9 frame squeezes them to 56 % of their width and loses some).
  */
-export function findFaces(detector: GraphModel, frame: Raster, options: FaceOptions): FoundFace[] {
+export async function findFaces(detector: InferenceModel, frame: Raster, options: FaceOptions): Promise<FoundFace[]> {
   if (frame.channels !== 3) throw new Error(`frames must be RGB, got ${frame.channels} channels`);
   const image = { pixels: frame.data, width: frame.width, height: frame.height, channels: 3 as const };
   const detector1 = { minConfidence: options.minConfidence, maxFaces: options.maxFaces, scale: 1 };
-  const found = detectFaces(detector, image, detector1, 'pad').map((f) => ({ rawBox: f.rawBox, score: f.score }));
+  const found = (await detectFaces(detector, image, detector1, 'pad')).map((f) => ({
+    rawBox: f.rawBox,
+    score: f.score,
+  }));
   if (options.tiles > 1) {
     const n = options.tiles;
     const [tileW, tileH] = [
@@ -47,7 +50,7 @@ export function findFaces(detector: GraphModel, frame: Raster, options: FaceOpti
         const left = Math.round((col * (frame.width - tileW)) / (n - 1));
         const top = Math.round((row * (frame.height - tileH)) / (n - 1));
         const tile = cropFace(frame, [left, top, tileW, tileH]);
-        for (const f of detectFaces(
+        for (const f of await detectFaces(
           detector,
           { pixels: tile.data, width: tileW, height: tileH, channels: 3 },
           detector1,

@@ -1,4 +1,4 @@
-import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { InferenceModel } from '../ml/inference/model.js';
 import { detectFaces } from '../ml/human/blazeface.js';
 import type { Raster } from '../datasets/images/raster.js';
 import { round } from './summary.js';
@@ -70,11 +70,11 @@ function onCanvas(image: Raster): Raster {
  * Measures the framing on training images (square face crops): the median over the images where blazeface
  * finds a face, which is robust to the odd misplaced box. Null when too few show one.
  */
-export function measureFraming(
-  detector: GraphModel,
+export async function measureFraming(
+  detector: InferenceModel,
   images: readonly Raster[],
   minConfidence = 0.3,
-): { framing: Framing | null; measured: number; found: number } {
+): Promise<{ framing: Framing | null; measured: number; found: number }> {
   const scales: number[] = [];
   const dxs: number[] = [];
   const dys: number[] = [];
@@ -86,7 +86,7 @@ export function measureFraming(
       height: canvas.height,
       channels: canvas.channels === 3 ? (3 as const) : (1 as const),
     };
-    const [face] = detectFaces(detector, pixels, { minConfidence, maxFaces: 1, scale: 1 });
+    const [face] = await detectFaces(detector, pixels, { minConfidence, maxFaces: 1, scale: 1 });
     if (!face) continue;
     const [left, top] = [Math.floor((canvas.width - image.width) / 2), Math.floor((canvas.height - image.height) / 2)];
     const [x, y, w, h] = [face.rawBox[0] - left, face.rawBox[1] - top, face.rawBox[2], face.rawBox[3]];

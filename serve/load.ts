@@ -1,9 +1,11 @@
 import type { Store } from '../cache/store.js';
 import type { Pipeline } from '../engine/spec/pipeline.js';
-import { loadHumanModel } from '../ml/human/models.js';
+import { storeModelStore } from '../ml/inference/human.js';
+import { describePlans, planHumanModels, PlannedModels, type RuntimeParams } from '../ml/inference/plan.js';
 import { selectBackend, type Runtime } from '../ml/runtime.js';
 import type { Models } from './analyze.js';
 import { loadFaceClassifier } from './classifier.js';
+import { modelMetadata } from '../ml/model-files.js';
 import { HUMAN_FRAMING, measureFraming, MIN_FRAMING_FACES, type Framing } from './framing.js';
 import { servedModel, type ServedModel } from './model-source.js';
 
@@ -12,6 +14,8 @@ export interface Serving {
   models: Models;
   framing: Framing;
   runtime: Runtime;
+  /** Where the face models run, in words (describePlans). */
+  inference: string;
 }
 
 /**
@@ -24,20 +28,25 @@ export async function loadServing(
   stage: string,
   recordOf: Parameters<typeof servedModel>[3],
   cropScale?: number,
+  inference: RuntimeParams = { provider: 'cpu', threads: 0 },
 ): Promise<Serving> {
   const served = await servedModel(pipeline, store, stage, recordOf);
   const runtime = await selectBackend('auto');
-  const detector = await loadHumanModel('blazeface');
-  const classifier = await loadFaceClassifier(served.view);
+  const meta = modelMetadata(served.view);
+  const names = ['blazeface', ...(meta.arch === 'transfer' ? [meta.backbone ?? 'mobileface'] : [])];
+  const plans = await planHumanModels(names, inference, runtime.backend, storeModelStore(store));
+  const planned = new PlannedModels();
+  const detector = await planned.get(plans.blazeface!, inference, 1);
+  const classifier = await loadFaceClassifier(served.view, (name) => planned.get(plans[name]!, inference, 1));
   let framing: Framing;
   if (cropScale !== undefined) {
     framing = { scale: cropScale, dx: 0, dy: 0, from: `--crop-scale ${cropScale} (centred on the face box)` };
   } else {
-    const measured = measureFraming(detector, served.trainingSample);
+    const measured = await measureFraming(detector, served.trainingSample);
     framing = measured.framing ?? {
       ...HUMAN_FRAMING,
       from: `${HUMAN_FRAMING.from}: only ${measured.found} of ${measured.measured} training images showed a face to blazeface (${MIN_FRAMING_FACES} needed to measure)`,
     };
   }
-  return { served, models: { detector, classifier }, framing, runtime };
+  return { served, models: { detector, classifier }, framing, runtime, inference: describePlans(plans) };
 }

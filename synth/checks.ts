@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { InferenceModel } from '../ml/inference/model.js';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { ageBucket, type AgeThresholds } from '../datasets/age-buckets.js';
 import { cutFace, detectFaces, type DetectorOptions } from '../ml/human/blazeface.js';
@@ -24,11 +24,11 @@ export interface CheckSettings {
 
 /** The reference classifier: human-models' FER2013 `emotion` graph, or a pixel model a train stage made. */
 export type ReferenceClassifier =
-  | { kind: 'pretrained'; model: GraphModel }
+  | { kind: 'pretrained'; model: InferenceModel }
   | { kind: 'trained'; model: LayersModel; inputSize: number; channels: 1 | 3; stage: string };
 
 export interface CheckModels {
-  blazeface: GraphModel;
+  blazeface: InferenceModel;
   reference?: ReferenceClassifier;
   attributes?: AttributeModels;
 }
@@ -73,17 +73,17 @@ export function faceCrop(image: FaceImage, box: readonly [number, number, number
  * Runs the enabled checks on one generated image, in order of cost; a failed check does not stop the others, so
  * the report says all that was wrong.
  */
-export function checkImage(
+export async function checkImage(
   models: CheckModels,
   image: FaceImage,
   wanted: { emotion: Emotion; subgroup: Subgroup },
   settings: CheckSettings,
-): Verdict {
+): Promise<Verdict> {
   const rejections: Rejection[] = [];
   let face: FaceImage = image;
   let box: [number, number, number, number] | undefined;
   if (settings.oneFace) {
-    const faces = detectFaces(models.blazeface, image, settings.detector);
+    const faces = await detectFaces(models.blazeface, image, settings.detector);
     if (faces.length !== 1) return { accepted: false, rejections: [faces.length === 0 ? 'no-face' : 'several-faces'] };
     box = faces[0]!.box;
     face = faceCrop(image, box);
@@ -93,7 +93,9 @@ export function checkImage(
     const reference = models.reference;
     if (!reference) throw new Error('the emotion check needs a reference classifier');
     const scores =
-      reference.kind === 'pretrained' ? emotionScores(reference.model, [face])[0]! : trainedScores(reference, face);
+      reference.kind === 'pretrained'
+        ? (await emotionScores(reference.model, [face]))[0]!
+        : trainedScores(reference, face);
     verdict.emotionScores = Object.fromEntries(
       EMOTIONS.map((e, i) => [e, Number((scores[i] as number).toFixed(4))]),
     ) as Record<Emotion, number>;
@@ -103,11 +105,11 @@ export function checkImage(
   }
   if (settings.attributes.length) {
     if (!models.attributes) throw new Error('the attribute check needs the agr models');
-    const [prediction] = predictAttributes(models.attributes, [{ image: face, detect: false }], {
+    const [prediction] = (await predictAttributes(models.attributes, [{ image: face, detect: false }], {
       detector: settings.detector,
       genderModel: 'faceres',
       ageModel: 'faceres',
-    }) as AttributePrediction[];
+    })) as AttributePrediction[];
     const top = (scores: Record<string, number>) => Object.entries(scores).reduce((a, b) => (b[1] > a[1] ? b : a))[0];
     const predicted = {
       gender: top(prediction!.gender),

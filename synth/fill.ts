@@ -5,7 +5,9 @@ import { decodeImage } from '../datasets/images/prepare.js';
 import { toChannels } from '../datasets/images/raster.js';
 import type { ManifestRecord } from '../datasets/record.js';
 import type { FaceImage } from '../ml/architectures/backbone.js';
-import { loadHumanModel } from '../ml/human/models.js';
+import { describePlans, planHumanModels, PlannedModels } from '../ml/inference/plan.js';
+import { stageModelStore } from '../ml/inference/human.js';
+import type { InferenceModel } from '../ml/inference/model.js';
 import { selectBackend } from '../ml/runtime.js';
 import { mapBounded } from '../lib/parallel/map-bounded.js';
 import type { StageContext } from '../engine/stage.js';
@@ -90,10 +92,11 @@ async function makeSynthesizer(spec: SynthesizerSpec, pipelineDir: string): Prom
 async function referenceClassifier(
   ctx: StageContext<SynthesisSettings>,
   name: string,
+  load: (name: string) => Promise<InferenceModel>,
 ): Promise<{ classifier: ReferenceClassifier; identity: unknown }> {
   if (name === 'pretrained')
     return {
-      classifier: { kind: 'pretrained', model: await loadHumanModel('emotion') },
+      classifier: { kind: 'pretrained', model: await load('emotion') },
       identity: 'pretrained emotion',
     };
   const view = ctx.inputs.get(name);
@@ -163,15 +166,32 @@ export async function fillHoles(
     detector: p.detector,
     ageBuckets: p.ageBuckets,
   };
-  const reference = p.checks.emotion.enabled ? await referenceClassifier(ctx, p.checks.emotion.classifier) : undefined;
+  // The checks run here, in the stage's thread, one image at a time: each session gets every core.
+  const wanted = [BLAZEFACE_MODEL];
+  if (p.checks.emotion.enabled && p.checks.emotion.classifier === 'pretrained') wanted.push('emotion');
+  if (p.checks.attributes.length) wanted.push('gear', 'faceres');
+  const plans = await planHumanModels(wanted, p.runtime, p.backend, stageModelStore(ctx));
+  ctx.log(`check models: ${describePlans(plans)}`);
+  const planned = new PlannedModels();
+  const model = (name: string) => planned.get(plans[name]!, p.runtime, 1);
+  const reference = p.checks.emotion.enabled
+    ? await referenceClassifier(ctx, p.checks.emotion.classifier, model)
+    : undefined;
   const models: CheckModels = {
-    blazeface: await loadHumanModel(BLAZEFACE_MODEL),
+    blazeface: await model(BLAZEFACE_MODEL),
     ...(reference ? { reference: reference.classifier } : {}),
     ...(p.checks.attributes.length
-      ? { attributes: { gear: await loadHumanModel('gear'), faceres: await loadHumanModel('faceres') } }
+      ? { attributes: { gear: await model('gear'), faceres: await model('faceres') } }
       : {}),
   };
-  const checksKey = { settings, classifier: reference?.identity ?? null, models: ctx.modelHashes };
+  // Runtimes round differently: a verdict reached on one is not another's (tfjs keeps its older keys).
+  const runtimes = Object.values(plans).filter((plan) => !plan.runtime.startsWith('tfjs'));
+  const checksKey = {
+    settings,
+    classifier: reference?.identity ?? null,
+    models: ctx.modelHashes,
+    ...(runtimes.length ? { runtimes: Object.fromEntries(runtimes.map((plan) => [plan.name, plan.runtime])) } : {}),
+  };
   const synthesizer = await makeSynthesizer(p.synthesizer, ctx.pipelineDir);
   const images = ctx.memo('synthesis-image');
   const verdicts = ctx.memo('synthesis-check');
@@ -203,7 +223,7 @@ export async function fillHoles(
       // An image the synthesizer returned that cannot be read fails this attempt, not the stage.
       return { unreadable: `the generated image cannot be read: ${(error as Error).message}` };
     }
-    const verdict = checkImage(models, image, { emotion: hole.emotion, subgroup: request.subgroup }, settings);
+    const verdict = await checkImage(models, image, { emotion: hole.emotion, subgroup: request.subgroup }, settings);
     tally.checked++;
     let converted: { blob: Hash; width: number; height: number } | undefined;
     if (verdict.accepted) {

@@ -1,3 +1,4 @@
+import type { RuntimeParams } from '../ml/inference/plan.js';
 import type { AgeThresholds } from '../datasets/age-buckets.js';
 import type { EntryProblem } from '../engine/stage.js';
 import type { AgeBucket, Emotion, Ethnicity, Gender } from '../datasets/vocabulary.js';
@@ -78,6 +79,7 @@ export interface SynthesisSettings {
   detector: DetectorOptions;
   ageBuckets: AgeThresholds;
   backend: BackendChoice;
+  runtime: RuntimeParams;
 }
 
 /** Which checks a generated image must pass before it is accepted. */

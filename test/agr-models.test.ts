@@ -16,7 +16,7 @@ import { seededRandom } from '../lib/random.js';
 import { sceneSvg } from '../synth/faces/render.js';
 import { STYLES } from '../synth/faces/styles.js';
 import type { FaceImage } from '../ml/architectures/backbone.js';
-import { loadHumanModel } from '../ml/human/models.js';
+import { loadHumanInference } from '../ml/inference/human.js';
 import { selectBackend } from '../ml/runtime.js';
 
 /** A 224×224 procedural face, as the demo's AffectNet-style source draws it. */
@@ -47,7 +47,7 @@ function loadModels(): Promise<AttributeModels> {
   models ??= (async () => {
     await selectBackend('auto');
     const [gear, faceres, ssrnet, blazeface] = await Promise.all(
-      ['gear', 'faceres', 'age', 'blazeface'].map(loadHumanModel),
+      ['gear', 'faceres', 'age', 'blazeface'].map((name) => loadHumanInference(name, { provider: 'cpu', threads: 1 })),
     );
     return { gear: gear!, faceres: faceres!, ssrnet: ssrnet!, blazeface: blazeface! };
   })();
@@ -73,14 +73,14 @@ test('the real gear, faceres and age models give probabilities and an age for a 
     height: 224,
     channels: 1,
   };
-  const [colour, grey] = predictAttributes(
+  const [colour, grey] = (await predictAttributes(
     m,
     [
       { image: crop, detect: false },
       { image: gray, detect: false },
     ],
     options,
-  ) as AttributePrediction[];
+  )) as AttributePrediction[];
   for (const p of [colour!, grey!]) {
     assert.equal(p.face, undefined, 'a face crop goes to the models whole');
     assert.deepEqual(Object.keys(p.gender).sort(), ['female', 'male']);
@@ -98,12 +98,12 @@ test('the real gear, faceres and age models give probabilities and an age for a 
     assert.ok(Math.abs(expected - p.ageYears) < 0.05, 'faceres age is the expectation of its distribution');
   }
   // SSR-Net and gear give an age too, and the same image gives the same answer in a batch of one or two.
-  const [ssr] = predictAttributes(m, [{ image: crop, detect: false }], {
+  const [ssr] = (await predictAttributes(m, [{ image: crop, detect: false }], {
     ...options,
     ageModel: 'ssrnet',
-  }) as AttributePrediction[];
+  })) as AttributePrediction[];
   assert.ok(ssr!.ageYears > 0 && ssr!.ageYears < 100 && ssr!.ageDistribution === undefined);
-  const [alone] = predictAttributes(m, [{ image: crop, detect: false }], options) as AttributePrediction[];
+  const [alone] = (await predictAttributes(m, [{ image: crop, detect: false }], options)) as AttributePrediction[];
   assert.deepEqual(alone, colour);
 });
 
@@ -115,7 +115,7 @@ test('a portrait is cropped at its face; an empty canvas and a canvas with two f
     { left: 280, top: 150, seed: 23 },
   ]);
   const none = await portrait([]);
-  const [found, several, empty] = predictAttributes(
+  const [found, several, empty] = await predictAttributes(
     m,
     [one, two, none].map((image) => ({ image, detect: true })),
     options,

@@ -109,6 +109,7 @@ test('a fixed model on fixed images scores what is worked out by hand: a class n
     view,
     records.map((r) => ({ blob: r.blob, label: 0, source: 's' })),
     'auto',
+    { provider: 'cpu', threads: 0 },
     tally,
   );
   const cell = scoreCell(records, probabilities, {
@@ -165,6 +166,7 @@ test('a fixed model on fixed images scores what is worked out by hand: a class n
     view,
     records.map((r) => ({ blob: r.blob, label: 0, source: 's' })),
     'auto',
+    { provider: 'cpu', threads: 0 },
     tally,
   );
   assert.deepEqual(tally, { predicted: 7, memoised: 7 });

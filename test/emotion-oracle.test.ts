@@ -1,7 +1,10 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { InferenceModel } from '../ml/inference/model.js';
 import sharp from 'sharp';
 import { seededRandom } from '../lib/random.js';
 import { encodePng, renderFace } from '../synth/faces/render.js';
@@ -9,7 +12,8 @@ import { STYLES } from '../synth/faces/styles.js';
 import { EMOTIONS, FER2013_IDS, type Emotion } from '../datasets/vocabulary.js';
 import { decodeImage } from '../datasets/images/prepare.js';
 import type { FaceImage } from '../ml/architectures/backbone.js';
-import { loadHumanModel } from '../ml/human/models.js';
+import { loadHumanInference } from '../ml/inference/human.js';
+import type { ModelPlan, RuntimeParams } from '../ml/inference/plan.js';
 import { selectBackend } from '../ml/runtime.js';
 import {
   EMOTION_MODEL_ORDER,
@@ -69,16 +73,33 @@ function assertProbabilities(
  * A stand-in for the graph: records what it is fed and answers every image with `row` (in the model's
  * order), so the preprocessing and the reordering can be checked to the number.
  */
-function fakeModel(row: readonly number[]): { model: GraphModel; fed: tf.Tensor[] } {
+function fakeModel(row: readonly number[]): { model: InferenceModel; fed: tf.Tensor[] } {
   const fed: tf.Tensor[] = [];
-  const model = {
-    inputs: [{ shape: [-1, 64, 64, 1] }],
-    execute: (input: tf.Tensor) => {
+  const model: InferenceModel = {
+    name: 'fake',
+    runtime: 'fake',
+    inputShape: [-1, 64, 64, 1],
+    outputNames: ['scores'],
+    run: async (input: tf.Tensor) => {
       fed.push(tf.clone(input));
-      return tf.tidy(() => tf.tile(tf.tensor2d([row as number[]]), [input.shape[0]!, 1]));
+      const n = input.shape[0]!;
+      return [{ data: Float32Array.from({ length: n * row.length }, (_, i) => row[i % row.length]!), dims: [n, 7] }];
     },
-  } as unknown as GraphModel;
+    dispose: () => undefined,
+  };
   return { model, fed };
+}
+
+const ONNX_CPU: RuntimeParams = { provider: 'cpu', threads: 1 };
+/** The oracle's model planned as a stage plans it, converted in a store of its own. */
+async function oraclePlan(): Promise<ModelPlan> {
+  const { planHumanModels } = await import('../ml/inference/plan.js');
+  const { storeModelStore } = await import('../ml/inference/human.js');
+  const { Store } = await import('../cache/store.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oracle-plan-'));
+  return (await planHumanModels([EMOTION_ORACLE_MODEL], ONNX_CPU, 'wasm', storeModelStore(new Store(dir))))[
+    EMOTION_ORACLE_MODEL
+  ]!;
 }
 
 before(async () => {
@@ -99,14 +120,14 @@ test("fromModelOrder moves each of the model's FER2013-ordered scores to its EMO
   assert.throws(() => fromModelOrder([1, 0, 0]), /gives 7 scores, got 3/);
 });
 
-test("emotionScores feeds the graph human's preprocessing and reorders what it answers", () => {
+test("emotionScores feeds the graph human's preprocessing and reorders what it answers", async () => {
   const modelRow = [0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.79]; // neutral, last in the model's order, wins
   const { model, fed } = fakeModel(modelRow);
   const red = uniformImage(2, 3, [255, 0, 0]);
   const white = uniformImage(5, 5, [255]);
   const black = uniformImage(48, 48, [0]);
   const before = tf.memory().numTensors;
-  const rows = emotionScores(model, [red, white, black]);
+  const rows = await emotionScores(model, [red, white, black]);
   assert.equal(tf.memory().numTensors, before + 1, 'only the recorded input is left');
   const input = fed[0]!;
   assert.deepEqual(input.shape, [3, 64, 64, 1]);
@@ -126,10 +147,10 @@ test("emotionScores feeds the graph human's preprocessing and reorders what it a
     assert.equal(row[EMOTIONS.indexOf('surprise')], Math.fround(0.06));
     assert.equal(row[EMOTIONS.indexOf('angry')], Math.fround(0.01));
   }
-  assert.deepEqual(emotionScores(model, []), []);
+  assert.deepEqual(await emotionScores(model, []), []);
 });
 
-test('a gray image is fed exactly as its RGB copy, through the bilinear resize', () => {
+test('a gray image is fed exactly as its RGB copy, through the bilinear resize', async () => {
   const { model, fed } = fakeModel([0, 0, 0, 1, 0, 0, 0]);
   const gray: FaceImage = {
     pixels: Uint8Array.from({ length: 48 * 48 }, (_, i) => (i * 37) % 256),
@@ -142,57 +163,57 @@ test('a gray image is fed exactly as its RGB copy, through the bilinear resize',
     channels: 3,
     pixels: Uint8Array.from({ length: 48 * 48 * 3 }, (_, i) => gray.pixels[Math.floor(i / 3)]!),
   };
-  emotionScores(model, [gray, rgb]);
+  await emotionScores(model, [gray, rgb]);
   const [a, b] = tf.split(fed[0]!, 2, 0);
   assert.deepEqual(a!.dataSync(), b!.dataSync());
   tf.dispose([a!, b!, fed[0]!]);
 });
 
-test('a model whose outputs are not probabilities is an error, not passed on', () => {
+test('a model whose outputs are not probabilities is an error, not passed on', async () => {
   const before = tf.memory().numTensors;
   const logits = fakeModel([2.5, -1, 0.3, 4, 0, 1, -3]);
-  assert.throws(
+  await assert.rejects(
     () => emotionScores(logits.model, [uniformImage(4, 4, [128])]),
     /expected probabilities \(a softmax output\)/,
   );
   const scaled = fakeModel([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]);
-  assert.throws(() => emotionScores(scaled.model, [uniformImage(4, 4, [128])]), /sum to 0\.7/);
+  await assert.rejects(() => emotionScores(scaled.model, [uniformImage(4, 4, [128])]), /sum to 0\.7/);
   tf.dispose([...logits.fed, ...scaled.fed]);
   assert.equal(tf.memory().numTensors, before);
 });
 
-test('a wrongly sized pixel buffer is an error naming the sizes', () => {
+test('a wrongly sized pixel buffer is an error naming the sizes', async () => {
   const { model } = fakeModel([0, 0, 0, 1, 0, 0, 0]);
-  assert.throws(() => emotionScores(model, [{ pixels: new Uint8Array(10), width: 4, height: 4, channels: 1 }]), {
+  await assert.rejects(() => emotionScores(model, [{ pixels: new Uint8Array(10), width: 4, height: 4, channels: 1 }]), {
     message: 'image of 4×4×1 needs 16 bytes, got 10',
   });
 });
 
 describe(`the pretrained "${EMOTION_ORACLE_MODEL}" model`, () => {
-  let model: GraphModel;
+  let model: InferenceModel;
 
   before(async () => {
-    model = await loadHumanModel(EMOTION_ORACLE_MODEL);
+    model = await loadHumanInference(EMOTION_ORACLE_MODEL, ONNX_CPU);
   });
 
   test('takes 64×64 gray, which the preprocessing key names', () => {
-    assert.deepEqual(model.inputs[0]!.shape, [-1, 64, 64, 1]);
+    assert.deepEqual(model.inputShape, [-1, 64, 64, 1]);
     assert.match(EMOTION_ORACLE_PREPROCESSING, /64×64/);
   });
 
   test('gives each face a probability row, the same for the same image, alone or in a batch', async () => {
     const images = [...(await faces('fer2013', 48, 'sad', 3, 1)), ...(await faces('affectnet', 96, 'angry', 2, 1))];
     const before = tf.memory().numTensors;
-    const rows = emotionScores(model, images);
+    const rows = await emotionScores(model, images);
     assert.equal(tf.memory().numTensors, before, 'tensors left behind');
     assert.equal(rows.length, images.length);
     rows.forEach((row, i) => assertProbabilities(row, `image ${i}`));
-    assert.deepEqual(emotionScores(model, images), rows);
-    images.forEach((image, i) => {
-      const [alone] = emotionScores(model, [image]);
+    assert.deepEqual(await emotionScores(model, images), rows);
+    for (const [i, image] of images.entries()) {
+      const [alone] = await emotionScores(model, [image]);
       for (let k = 0; k < EMOTIONS.length; k++)
         assert.ok(Math.abs(alone![k]! - rows[i]![k]!) <= 1e-6, `image ${i}, class ${k}`);
-    });
+    }
     assert.notDeepEqual(rows[0], rows[3], 'two faces, one answer');
   });
 
@@ -203,7 +224,7 @@ describe(`the pretrained "${EMOTION_ORACLE_MODEL}" model`, () => {
   // step, 0–5 times in 12. This seed gives 10 happy and 12 surprise.
   test('calls most procedural happy faces happy and most surprised ones surprise', async () => {
     for (const expression of ['happy', 'surprise'] as const) {
-      const rows = emotionScores(model, await faces('fer2013', 48, expression, 12, 1));
+      const rows = await emotionScores(model, await faces('fer2013', 48, expression, 12, 1));
       const calls = rows.map(argmax);
       const right = calls.filter((call) => call === expression).length;
       assert.ok(right >= 6, `${expression} faces were called ${calls.join(', ')}`);
@@ -222,8 +243,11 @@ describe('emotionOracleProbabilities', () => {
     files.push(await encode(colour[0]!, 'jpeg'));
     files.push(await encodePng(await renderFace(STYLES.affectnet, 64, seededRandom(2, 'png rgb'), 'fear')));
     const progress: Array<[number, number]> = [];
+    const plan = await oraclePlan();
     const results = await emotionOracleProbabilities(files.length, (i) => files[i]!, {
       backend: 'wasm',
+      runtime: ONNX_CPU,
+      plan,
       progress: (done, total) => progress.push([done, total]),
     });
     assert.equal(results.length, files.length);
@@ -233,7 +257,7 @@ describe('emotionOracleProbabilities', () => {
       JSON.stringify(failed),
     );
     // What the workers answer is what emotionScores gives for the decoded pixels here.
-    const model = await loadHumanModel(EMOTION_ORACLE_MODEL);
+    const model = await loadHumanInference(EMOTION_ORACLE_MODEL, ONNX_CPU);
     for (let i = 0; i < files.length; i++) {
       if (i === 3) continue;
       const row = results[i];
@@ -241,7 +265,7 @@ describe('emotionOracleProbabilities', () => {
       const raster = await decodeImage(files[i]!);
       const channels = raster.channels <= 2 ? 1 : 3;
       assert.equal(raster.channels, i >= files.length - 2 ? 3 : 1, `file ${i} decodes to ${raster.channels} channels`);
-      const [here] = emotionScores(model, [
+      const [here] = await emotionScores(model, [
         { pixels: raster.data, width: raster.width, height: raster.height, channels },
       ]);
       for (let k = 0; k < EMOTIONS.length; k++)
@@ -253,7 +277,11 @@ describe('emotionOracleProbabilities', () => {
       progress.every(([done], i) => i === 0 || done > progress[i - 1]![0]),
       JSON.stringify(progress),
     );
-    const again = await emotionOracleProbabilities(files.length, (i) => files[i]!, { backend: 'wasm' });
+    const again = await emotionOracleProbabilities(files.length, (i) => files[i]!, {
+      backend: 'wasm',
+      runtime: ONNX_CPU,
+      plan,
+    });
     assert.deepEqual(again, results);
   });
 
@@ -261,6 +289,8 @@ describe('emotionOracleProbabilities', () => {
     assert.deepEqual(
       await emotionOracleProbabilities(0, () => assert.fail('read without work'), {
         backend: 'wasm',
+        runtime: ONNX_CPU,
+        plan: await oraclePlan(),
         progress: () => assert.fail('progress without work'),
       }),
       [],

@@ -15,7 +15,7 @@ import { FaceTracker, iou } from '../serve/track.js';
 import { encodePng, renderFace } from '../synth/faces/render.js';
 import { STYLES } from '../synth/faces/styles.js';
 import type { Raster } from '../datasets/images/raster.js';
-import { loadHumanModel } from '../ml/human/models.js';
+import { loadHumanInference } from '../ml/inference/human.js';
 import { selectBackend } from '../ml/runtime.js';
 import { PixelSource } from '../ml/training/examples.js';
 import * as tf from '@tensorflow/tfjs-core';
@@ -111,7 +111,7 @@ test("a crop past the frame's edge repeats the edge pixels", () => {
 
 test('the framing of training images is measured from where blazeface finds their faces, and a wider picture measures wider', async () => {
   await selectBackend('auto');
-  const detector = await loadHumanModel('blazeface');
+  const detector = await loadHumanInference('blazeface', { provider: 'cpu', threads: 1 });
   const rng = seededRandom(3, 'framing');
   const faces: Raster[] = [];
   for (let i = 0; i < 10; i++) {
@@ -129,8 +129,8 @@ test('the framing of training images is measured from where blazeface finds thei
     for (let y = 0; y < 112; y++) data.set(f.data.subarray(y * 112, (y + 1) * 112), (y + 56) * 224 + 56);
     return { width: 224, height: 224, channels: 1 as const, data };
   });
-  const tight = measureFraming(detector, faces).framing!;
-  const wide = measureFraming(detector, wider).framing!;
+  const tight = (await measureFraming(detector, faces)).framing!;
+  const wide = (await measureFraming(detector, wider)).framing!;
   assert.ok(
     tight.scale > 1.2 && tight.scale < 2,
     `an NHFI-style crop is about 1.5 face boxes wide, measured ${tight.scale}`,
@@ -141,7 +141,7 @@ test('the framing of training images is measured from where blazeface finds thei
     `twice the canvas, twice the scale: ${tight.scale} → ${wide.scale}`,
   );
   assert.ok(Math.abs(wide.dy - tight.dy) < 0.08, `offsets are in box sides, so they stay: ${tight.dy} → ${wide.dy}`);
-  assert.equal(measureFraming(detector, faces.slice(0, 3)).framing, null, 'too few faces to measure');
+  assert.equal((await measureFraming(detector, faces.slice(0, 3))).framing, null, 'too few faces to measure');
 
   assert.deepEqual(frameBox([100, 100, 40, 40], { scale: 2, dx: 0, dy: -0.25, from: 'test' }), [80, 70, 80, 80]);
   detector.dispose();
@@ -188,7 +188,9 @@ test('a face crop reaches a served paper CNN exactly as the same picture reached
   const trained = tf.tidy(
     () => (model.predict(tf.tensor(training.x, [1, 20, 20, 1])) as tf.Tensor).dataSync() as Float32Array,
   );
-  const classifier = await loadFaceClassifier(view);
+  const classifier = await loadFaceClassifier(view, (name) =>
+    loadHumanInference(name, { provider: 'cpu', threads: 1 }),
+  );
   const [served] = await classifier.classify([crop]);
   assert.deepEqual([...served!], [...trained], 'the same probabilities, to the bit');
   classifier.dispose();
@@ -337,7 +339,7 @@ test('each container on the demuxer whitelist is told by its magic bytes and dec
 
 test('tiles find the small faces of a classroom wide shot that the whole frame misses', async () => {
   await selectBackend('auto');
-  const detector = await loadHumanModel('blazeface');
+  const detector = await loadHumanInference('blazeface', { provider: 'cpu', threads: 1 });
   const dir = makeProject();
   // Two rows of five faces 60 pixels wide in a 1280×720 frame: 12 pixels each in blazeface's 256 input.
   const faces = Array.from({ length: 10 }, (_, k) => ({
@@ -370,8 +372,8 @@ test('tiles find the small faces of a classroom wide shot that the whole frame m
   };
   const hit = (found: Array<{ box: Box }>) =>
     faces.filter((_, k) => found.some((f) => iou(f.box, tileAt(video, k, 0)) >= 0.4)).length;
-  const whole = findFaces(detector, frame!.raster, options);
-  const tiled = findFaces(detector, frame!.raster, { ...options, tiles: 3 });
+  const whole = await findFaces(detector, frame!.raster, options);
+  const tiled = await findFaces(detector, frame!.raster, { ...options, tiles: 3 });
   assert.ok(hit(whole) < 10, `the whole frame finds ${hit(whole)} of 10`);
   assert.equal(hit(tiled), 10, `tiles find ${hit(tiled)} of 10`);
   assert.equal(tiled.length, 10, 'each face once, though frame and tiles overlap');

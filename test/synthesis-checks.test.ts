@@ -10,7 +10,7 @@ import { personInSubgroup } from '../synth/faces/attributes.js';
 import { renderFace } from '../synth/faces/render.js';
 import { STYLES } from '../synth/faces/styles.js';
 import type { FaceImage } from '../ml/architectures/backbone.js';
-import { loadHumanModel } from '../ml/human/models.js';
+import { loadHumanInference } from '../ml/inference/human.js';
 import { selectBackend } from '../ml/runtime.js';
 import { checkImage, type CheckSettings, type ReferenceClassifier } from '../synth/checks.js';
 import { attemptSeed, personPhrase, promptFor } from '../synth/prompts.js';
@@ -70,24 +70,25 @@ const settings = (over: Partial<CheckSettings>): CheckSettings => ({
 
 test('the emotion check rejects an image whose requested emotion does not win in the reference classifier, and accepts one that does', async () => {
   await selectBackend('auto');
-  const blazeface = await loadHumanModel('blazeface');
+  const blazeface = await loadHumanInference('blazeface', { provider: 'cpu', threads: 1 });
   const models = { blazeface, reference: alwaysHappy() };
   const image = await portrait();
   const subgroup = { gender: 'female', age: 'young', ethnicity: 'asian' } as const;
-  const asSad = checkImage(models, image, { emotion: 'sad', subgroup }, settings({}));
+  const asSad = await checkImage(models, image, { emotion: 'sad', subgroup }, settings({}));
   assert.deepEqual(asSad.rejections, ['emotion']);
   assert.ok(asSad.face, 'the face was found and cut');
   assert.ok(asSad.emotionScores!.happy > 0.9);
-  const asHappy = checkImage(models, image, { emotion: 'happy', subgroup }, settings({}));
+  const asHappy = await checkImage(models, image, { emotion: 'happy', subgroup }, settings({}));
   assert.equal(asHappy.accepted, true);
   // Above the bar but below minScore is a rejection too.
   assert.deepEqual(
-    checkImage(models, image, { emotion: 'happy', subgroup }, settings({ emotion: { minScore: 0.97 } })).rejections,
+    (await checkImage(models, image, { emotion: 'happy', subgroup }, settings({ emotion: { minScore: 0.97 } })))
+      .rejections,
     ['emotion'],
   );
   // A canvas with no face fails before any classifier is asked.
   const blank: FaceImage = { pixels: new Uint8Array(320 * 320 * 3).fill(128), width: 320, height: 320, channels: 3 };
-  assert.deepEqual(checkImage(models, blank, { emotion: 'happy', subgroup }, settings({})), {
+  assert.deepEqual(await checkImage(models, blank, { emotion: 'happy', subgroup }, settings({})), {
     accepted: false,
     rejections: ['no-face'],
   });
@@ -95,10 +96,12 @@ test('the emotion check rejects an image whose requested emotion does not win in
 
 test("the attribute check compares agr's predictions with the subgroup asked for, attribute by attribute", async () => {
   await selectBackend('auto');
-  const [blazeface, gear, faceres] = await Promise.all(['blazeface', 'gear', 'faceres'].map(loadHumanModel));
+  const [blazeface, gear, faceres] = await Promise.all(
+    ['blazeface', 'gear', 'faceres'].map((name) => loadHumanInference(name, { provider: 'cpu', threads: 1 })),
+  );
   const models = { blazeface: blazeface!, attributes: { gear: gear!, faceres: faceres! } };
   const image = await portrait();
-  const verdict = checkImage(
+  const verdict = await checkImage(
     models,
     image,
     { emotion: 'happy', subgroup: { gender: 'female', age: 'young', ethnicity: 'asian' } },
@@ -112,7 +115,7 @@ test("the attribute check compares agr's predictions with the subgroup asked for
     ),
   );
   // Asking for exactly what was predicted passes.
-  const same = checkImage(
+  const same = await checkImage(
     models,
     image,
     { emotion: 'happy', subgroup: predicted as never },

@@ -23,7 +23,7 @@
  * av-savchenko/HSE_FaceRec_tf age_gender_identity/facial_analysis.py. Human does not, nor does this module.)
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { InferenceModel } from '../inference/model.js';
 
 export type BackboneName = 'mobileface' | 'faceres';
 
@@ -119,7 +119,7 @@ function faceresInput(image: FaceImage, size: number): tf.Tensor4D {
  * through the graph in one execute, so callers choose the batch size by what they pass (memory grows with it).
  */
 export async function extractFeatures(
-  model: GraphModel,
+  model: InferenceModel,
   name: BackboneName,
   images: readonly FaceImage[],
 ): Promise<Float32Array[]> {
@@ -133,18 +133,15 @@ export async function extractFeatures(
       0,
     );
   });
-  let output: tf.Tensor | undefined;
   try {
-    output = model.execute(input, backbone.output) as tf.Tensor;
-    if (output.shape.length !== 2 || output.shape[0] !== images.length || output.shape[1] !== backbone.featureSize) {
+    const [output] = await model.run(input, [backbone.output]);
+    if (output!.dims.length !== 2 || output!.dims[0] !== images.length || output!.dims[1] !== backbone.featureSize) {
       throw new Error(
-        `${name} gave features of shape [${output.shape.join(', ')}], expected [${images.length}, ${backbone.featureSize}]`,
+        `${name} gave features of shape [${output!.dims.join(', ')}], expected [${images.length}, ${backbone.featureSize}]`,
       );
     }
-    const values = (await output.data()) as Float32Array;
-    return images.map((_, i) => values.slice(i * backbone.featureSize, (i + 1) * backbone.featureSize));
+    return images.map((_, i) => output!.data.slice(i * backbone.featureSize, (i + 1) * backbone.featureSize));
   } finally {
     input.dispose();
-    output?.dispose();
   }
 }

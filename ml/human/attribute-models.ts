@@ -18,7 +18,7 @@
  * batch mates. Every score returned is as the model gives it (they end in softmax/sigmoid already).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { InferenceModel, OutputTensor } from '../inference/model.js';
 import type { Ethnicity, Gender } from '../../datasets/vocabulary.js';
 import { GEAR_ETHNICITIES } from './model-names.js';
 
@@ -47,16 +47,12 @@ export interface FaceresResult {
   age: number;
 }
 
-function inputSize(model: GraphModel, name: string): [number, number] {
-  const shape = model.inputs[0]?.shape;
+function inputSize(model: InferenceModel, name: string): [number, number] {
+  const shape = model.inputShape;
   if (!shape || shape.length !== 4 || shape[3] !== 3 || !(shape[1]! > 0) || !(shape[2]! > 0)) {
     throw new Error(`the ${name} model takes input of shape [${shape?.join(', ') ?? '?'}], expected [-1, h, w, 3]`);
   }
   return [shape[1] as number, shape[2] as number];
-}
-
-function outputsByName(model: GraphModel, input: tf.Tensor, names: string[]): tf.Tensor[] {
-  return model.execute(input, names) as tf.Tensor[];
 }
 
 /** human's gear age: begin at the likeliest bin's centre and move toward every other centre by its probability. */
@@ -67,7 +63,7 @@ export function gearAge(bins: ArrayLike<number>): number {
   return age;
 }
 
-export function runGear(model: GraphModel, crops: readonly tf.Tensor4D[]): GearResult[] {
+export async function runGear(model: InferenceModel, crops: readonly tf.Tensor4D[]): Promise<GearResult[]> {
   if (crops.length === 0) return [];
   const [h, w] = inputSize(model, 'gear');
   const input = tf.tidy(() =>
@@ -76,43 +72,34 @@ export function runGear(model: GraphModel, crops: readonly tf.Tensor4D[]): GearR
       0,
     ),
   );
-  const outputs = (() => {
-    try {
-      return outputsByName(model, input, ['age_output', 'gender_output', 'race_output']);
-    } finally {
-      input.dispose();
-    }
-  })();
+  let outputs: OutputTensor[];
   try {
-    const [age, gender, race] = outputs.map((t) => t.dataSync() as Float32Array) as [
-      Float32Array,
-      Float32Array,
-      Float32Array,
-    ];
-    checkRows('gear age_output', age, crops.length, 7);
-    checkRows('gear gender_output', gender, crops.length, 2);
-    checkRows('gear race_output', race, crops.length, 5);
-    return crops.map((_, i) => {
-      const bins = Array.from(age.subarray(i * 7, i * 7 + 7));
-      return {
-        gender: Object.fromEntries(GEAR_GENDERS.map((g, k) => [g, gender[i * 2 + k] as number])) as Record<
-          Gender,
-          number
-        >,
-        ethnicity: Object.fromEntries(GEAR_ETHNICITIES.map((e, k) => [e, race[i * 5 + k] as number])) as Record<
-          Ethnicity,
-          number
-        >,
-        ageBins: bins,
-        age: gearAge(bins),
-      };
-    });
+    outputs = await model.run(input, ['age_output', 'gender_output', 'race_output']);
   } finally {
-    tf.dispose(outputs);
+    input.dispose();
   }
+  const [age, gender, race] = outputs.map((t) => t.data) as [Float32Array, Float32Array, Float32Array];
+  checkRows('gear age_output', age, crops.length, 7);
+  checkRows('gear gender_output', gender, crops.length, 2);
+  checkRows('gear race_output', race, crops.length, 5);
+  return crops.map((_, i) => {
+    const bins = Array.from(age.subarray(i * 7, i * 7 + 7));
+    return {
+      gender: Object.fromEntries(GEAR_GENDERS.map((g, k) => [g, gender[i * 2 + k] as number])) as Record<
+        Gender,
+        number
+      >,
+      ethnicity: Object.fromEntries(GEAR_ETHNICITIES.map((e, k) => [e, race[i * 5 + k] as number])) as Record<
+        Ethnicity,
+        number
+      >,
+      ageBins: bins,
+      age: gearAge(bins),
+    };
+  });
 }
 
-export function runFaceres(model: GraphModel, crops: readonly tf.Tensor4D[]): FaceresResult[] {
+export async function runFaceres(model: InferenceModel, crops: readonly tf.Tensor4D[]): Promise<FaceresResult[]> {
   if (crops.length === 0) return [];
   const [h, w] = inputSize(model, 'faceres');
   const input = tf.tidy(() =>
@@ -124,36 +111,32 @@ export function runFaceres(model: GraphModel, crops: readonly tf.Tensor4D[]): Fa
       255,
     ),
   );
-  let outputs: tf.Tensor[];
+  let outputs: OutputTensor[];
   try {
-    outputs = model.execute(input) as tf.Tensor[];
+    outputs = await model.run(input);
   } finally {
     input.dispose();
   }
-  try {
-    // Found by width, as human finds them: [n, 1] gender, [n, 100] ages.
-    const genderT = outputs.find((t) => t.shape[1] === 1);
-    const ageT = outputs.find((t) => t.shape[1] === 100);
-    if (!genderT || !ageT)
-      throw new Error(
-        `faceres gave outputs of shapes ${outputs.map((t) => `[${t.shape.join(', ')}]`).join(', ')}; expected [n, 1] and [n, 100]`,
-      );
-    const male = genderT.dataSync() as Float32Array;
-    const ages = ageT.dataSync() as Float32Array;
-    checkRows('faceres gender', male, crops.length, 1);
-    checkRows('faceres age', ages, crops.length, 100);
-    return crops.map((_, i) => {
-      const distribution = ages.slice(i * 100, i * 100 + 100);
-      let expectation = 0;
-      distribution.forEach((p, age) => (expectation += p * age));
-      return { male: male[i] as number, ageDistribution: distribution, age: expectation };
-    });
-  } finally {
-    tf.dispose(outputs);
-  }
+  // Found by width, as human finds them: [n, 1] gender, [n, 100] ages.
+  const genderT = outputs.find((t) => t.dims[1] === 1);
+  const ageT = outputs.find((t) => t.dims[1] === 100);
+  if (!genderT || !ageT)
+    throw new Error(
+      `faceres gave outputs of shapes ${outputs.map((t) => `[${t.dims.join(', ')}]`).join(', ')}; expected [n, 1] and [n, 100]`,
+    );
+  const male = genderT.data;
+  const ages = ageT.data;
+  checkRows('faceres gender', male, crops.length, 1);
+  checkRows('faceres age', ages, crops.length, 100);
+  return crops.map((_, i) => {
+    const distribution = ages.slice(i * 100, i * 100 + 100);
+    let expectation = 0;
+    distribution.forEach((p, age) => (expectation += p * age));
+    return { male: male[i] as number, ageDistribution: distribution, age: expectation };
+  });
 }
 
-export function runSsrnetAge(model: GraphModel, crops: readonly tf.Tensor4D[]): number[] {
+export async function runSsrnetAge(model: InferenceModel, crops: readonly tf.Tensor4D[]): Promise<number[]> {
   if (crops.length === 0) return [];
   const [h, w] = inputSize(model, 'age');
   const input = tf.tidy(() =>
@@ -165,16 +148,13 @@ export function runSsrnetAge(model: GraphModel, crops: readonly tf.Tensor4D[]): 
       255,
     ),
   );
-  let output: tf.Tensor | undefined;
   try {
-    output = model.execute(input) as tf.Tensor;
-    const values = output.dataSync() as Float32Array;
+    const values = (await model.run(input))[0]!.data;
     if (values.length !== crops.length)
       throw new Error(`the age model gave ${values.length} values for ${crops.length} faces`);
     return Array.from(values);
   } finally {
     input.dispose();
-    output?.dispose();
   }
 }
 

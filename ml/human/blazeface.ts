@@ -15,7 +15,7 @@
  *      made square (side = the larger one, corners rounded), which is the crop human hands to gear/faceres.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { InferenceModel, OutputTensor } from '../inference/model.js';
 import type { FaceImage } from '../architectures/backbone.js';
 
 export { BLAZEFACE_MODEL } from './model-names.js';
@@ -61,30 +61,39 @@ function anchorsFor(inputSize: number): Float32Array {
 const anchorCache = new Map<number, Float32Array>();
 
 /** The joined [anchors, 17] raw output, in human's order (see step 2). */
-function rawDetections(model: GraphModel, input: tf.Tensor4D): { rows: Float32Array; count: number; width: number } {
-  return tf.tidy(() => {
-    const out = model.execute(input);
-    const tensors = (Array.isArray(out) ? out : [out]) as tf.Tensor[];
-    let joined: tf.Tensor;
-    if (tensors.length === 4) {
-      const [coarseScores, fineScores, coarseBoxes, fineBoxes] = [...tensors].sort((a, b) => a.size - b.size) as [
-        tf.Tensor,
-        tf.Tensor,
-        tf.Tensor,
-        tf.Tensor,
-      ];
-      joined = tf.concat([tf.concat([fineScores, fineBoxes], 2), tf.concat([coarseScores, coarseBoxes], 2)], 1);
-    } else if (tensors.length === 1) {
-      joined = tensors[0] as tf.Tensor;
-    } else {
-      throw new Error(`blazeface gave ${tensors.length} outputs; expected 4 (PINTO's conversion) or 1`);
-    }
-    const rows = tf.reshape(joined, [-1, joined.shape[joined.shape.length - 1] as number]);
-    const width = rows.shape[1] as number;
-    if (width !== 5 + 2 * KEYPOINTS)
-      throw new Error(`blazeface rows hold ${width} values; expected ${5 + 2 * KEYPOINTS}`);
-    return { rows: rows.dataSync() as Float32Array, count: rows.shape[0] as number, width };
-  });
+async function rawDetections(
+  model: InferenceModel,
+  input: tf.Tensor4D,
+): Promise<{ rows: Float32Array; count: number; width: number }> {
+  const outputs = await model.run(input);
+  let rows: Float32Array;
+  let width: number;
+  if (outputs.length === 4) {
+    // [1, n, 1] scores and [1, n, 16] boxes of the fine (16×16 cells) and coarse (8×8) grids, by size.
+    const [coarseScores, fineScores, coarseBoxes, fineBoxes] = [...outputs].sort(
+      (a, b) => a.data.length - b.data.length,
+    ) as [OutputTensor, OutputTensor, OutputTensor, OutputTensor];
+    width = 1 + (fineBoxes.dims.at(-1) ?? 0);
+    const fine = fineScores.data.length;
+    const coarse = coarseScores.data.length;
+    rows = new Float32Array((fine + coarse) * width);
+    const interleave = (scores: Float32Array, boxes: Float32Array, count: number, at: number) => {
+      for (let i = 0; i < count; i++) {
+        rows[(at + i) * width] = scores[i]!;
+        rows.set(boxes.subarray(i * (width - 1), (i + 1) * (width - 1)), (at + i) * width + 1);
+      }
+    };
+    interleave(fineScores.data, fineBoxes.data, fine, 0);
+    interleave(coarseScores.data, coarseBoxes.data, coarse, fine);
+  } else if (outputs.length === 1) {
+    rows = outputs[0]!.data;
+    width = outputs[0]!.dims.at(-1) ?? 0;
+  } else {
+    throw new Error(`blazeface gave ${outputs.length} outputs; expected 4 (PINTO's conversion) or 1`);
+  }
+  if (width !== 5 + 2 * KEYPOINTS)
+    throw new Error(`blazeface rows hold ${width} values; expected ${5 + 2 * KEYPOINTS}`);
+  return { rows, count: rows.length / width, width };
 }
 
 /**
@@ -95,13 +104,13 @@ function rawDetections(model: GraphModel, input: tf.Tensor4D): { rows: Float32Ar
 export type DetectorFit = 'stretch' | 'pad';
 
 /** Faces in `image`, best first. The model takes one image per call (its input is [1, 256, 256, 3]). */
-export function detectFaces(
-  model: GraphModel,
+export async function detectFaces(
+  model: InferenceModel,
   image: FaceImage,
   options: DetectorOptions,
   fit: DetectorFit = 'stretch',
-): DetectedFace[] {
-  const shape = model.inputs[0]?.shape;
+): Promise<DetectedFace[]> {
+  const shape = model.inputShape;
   const inputSize = shape?.[1] ?? 256;
   if (!shape || shape.length !== 4 || shape[1] !== shape[2] || shape[3] !== 3) {
     throw new Error(`blazeface takes input of shape [${shape?.join(', ') ?? '?'}], expected [1, n, n, 3]`);
@@ -120,7 +129,7 @@ export function detectFaces(
   });
   let rows: Float32Array, count: number, width: number;
   try {
-    ({ rows, count, width } = rawDetections(model, input));
+    ({ rows, count, width } = await rawDetections(model, input));
   } finally {
     input.dispose();
   }

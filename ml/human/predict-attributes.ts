@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphModel } from '@tensorflow/tfjs-converter';
+import type { InferenceModel } from '../inference/model.js';
 import type { Ethnicity, Gender } from '../../datasets/vocabulary.js';
 import type { FaceImage } from '../architectures/backbone.js';
 import { runFaceres, runGear, runSsrnetAge, type AgeModel } from './attribute-models.js';
@@ -15,10 +15,10 @@ export interface PredictOptions {
 
 /** The human-models graphs a prediction needs, by role. */
 export interface AttributeModels {
-  gear: GraphModel;
-  blazeface?: GraphModel;
-  faceres?: GraphModel;
-  ssrnet?: GraphModel;
+  gear: InferenceModel;
+  blazeface?: InferenceModel;
+  faceres?: InferenceModel;
+  ssrnet?: InferenceModel;
 }
 
 export interface FoundFace {
@@ -58,39 +58,39 @@ const round = (x: number, digits = 4): number => Number(x.toFixed(digits));
  * Gender, age and ethnicity for each item, or the reason it has none. Items are batched through each
  * attribute model together; the detector runs one image at a time (its graph takes a batch of one).
  */
-export function predictAttributes(
+export async function predictAttributes(
   models: AttributeModels,
   items: readonly PredictItem[],
   options: PredictOptions,
-): Array<AttributePrediction | FlaggedImage> {
+): Promise<Array<AttributePrediction | FlaggedImage>> {
   const results = new Array<AttributePrediction | FlaggedImage>(items.length);
   const crops: tf.Tensor4D[] = [];
   const cropOwners: Array<{ index: number; face?: FoundFace }> = [];
   try {
-    items.forEach(({ image, detect }, index) => {
+    for (const [index, { image, detect }] of items.entries()) {
       if (!detect) {
         crops.push(tf.tidy(() => tf.div(rgbTensor(image), 255) as tf.Tensor4D));
         cropOwners.push({ index });
-        return;
+        continue;
       }
       if (!models.blazeface) throw new Error('face detection needs the blazeface model');
-      const faces = detectFaces(models.blazeface, image, options.detector).map((f) => ({
+      const faces = (await detectFaces(models.blazeface, image, options.detector)).map((f) => ({
         box: f.box,
         score: round(f.score),
       }));
       if (faces.length !== 1) {
         results[index] = { flag: faces.length === 0 ? 'no-face' : 'several-faces', faces };
-        return;
+        continue;
       }
       crops.push(cutFace(image, faces[0]!.box, FACE_CROP_SIZE));
       cropOwners.push({ index, face: faces[0]! });
-    });
-    const gear = runGear(models.gear, crops);
+    }
+    const gear = await runGear(models.gear, crops);
     const faceres =
       options.genderModel === 'faceres' || options.ageModel === 'faceres'
-        ? runFaceres(need(models.faceres, 'faceres'), crops)
+        ? await runFaceres(need(models.faceres, 'faceres'), crops)
         : [];
-    const ssrnet = options.ageModel === 'ssrnet' ? runSsrnetAge(need(models.ssrnet, 'age'), crops) : [];
+    const ssrnet = options.ageModel === 'ssrnet' ? await runSsrnetAge(need(models.ssrnet, 'age'), crops) : [];
     cropOwners.forEach(({ index, face }, k) => {
       const g = gear[k]!;
       const f = faceres[k];
@@ -115,7 +115,7 @@ export function predictAttributes(
   }
 }
 
-function need(model: GraphModel | undefined, name: string): GraphModel {
+function need(model: InferenceModel | undefined, name: string): InferenceModel {
   if (!model) throw new Error(`the ${name} model was not loaded`);
   return model;
 }

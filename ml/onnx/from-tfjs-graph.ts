@@ -11,7 +11,7 @@ import { decodeGraphWeights, type GraphConstant } from './tfjs-weights.js';
  */
 
 /** Bumped whenever a conversion could come out different: it keys the memoised conversions. */
-export const CONVERTER_VERSION = '1';
+export const CONVERTER_VERSION = '2';
 
 interface TfNode {
   name: string;
@@ -64,7 +64,7 @@ export function convertTfjsGraphInto(
   const constants = decodeGraphWeights(json, weights);
   const inputsBefore = g.inputs.length;
   const values = new Map<string, string>(); // tf tensor "node:k" → ONNX name
-  const ctx: ConvertContext = { g, node: undefined as unknown as TfNode, constants, values, name };
+  const ctx: ConvertContext = { g, node: undefined as unknown as TfNode, constants, values, fourD: new Set(), name };
   for (const node of nodes) {
     ctx.node = node;
     HANDLERS[node.op]!(ctx);
@@ -113,6 +113,8 @@ interface ConvertContext {
   node: TfNode;
   constants: Map<string, GraphConstant>;
   values: Map<string, string>;
+  /** tf tensors known to be 4-D NHWC (an input image, what convolutions and poolings give). */
+  fourD: Set<string>;
   name: string;
 }
 
@@ -140,9 +142,12 @@ function value(ctx: ConvertContext, input: string): string {
   return name;
 }
 
-function produce(ctx: ConvertContext, onnxName: string): void {
+function produce(ctx: ConvertContext, onnxName: string, fourD = false): void {
   ctx.values.set(`${ctx.node.name}:0`, onnxName);
+  if (fourD) ctx.fourD.add(`${ctx.node.name}:0`);
 }
+
+const isFourD = (ctx: ConvertContext, input: string): boolean => ctx.fourD.has(tensorKey(input));
 
 function unary(op: string, attributes: Record<string, Attribute> = {}) {
   return (ctx: ConvertContext) =>
@@ -336,15 +341,16 @@ const HANDLERS: Record<string, (ctx: ConvertContext) => void> = {
   Const: () => undefined, // written where used, in the layout that use needs
   Placeholder(ctx) {
     const dims = (ctx.node.attr?.shape?.shape?.dim ?? []).map((d) => (Number(d.size) > 0 ? Number(d.size) : 'batch'));
-    produce(ctx, ctx.g.input(ctx.node.name, dims));
+    produce(ctx, ctx.g.input(ctx.node.name, dims), dims.length === 4);
   },
   Identity(ctx) {
-    produce(ctx, value(ctx, dataInputs(ctx)[0]!));
+    const x = dataInputs(ctx)[0]!;
+    produce(ctx, value(ctx, x), isFourD(ctx, x));
   },
-  Conv2D: (ctx) => produce(ctx, convolution(ctx, false, [])),
-  DepthwiseConv2dNative: (ctx) => produce(ctx, convolution(ctx, true, [])),
-  _FusedConv2D: (ctx) => produce(ctx, convolution(ctx, false, strings(ctx.node.attr?.fused_ops))),
-  FusedDepthwiseConv2dNative: (ctx) => produce(ctx, convolution(ctx, true, strings(ctx.node.attr?.fused_ops))),
+  Conv2D: (ctx) => produce(ctx, convolution(ctx, false, []), true),
+  DepthwiseConv2dNative: (ctx) => produce(ctx, convolution(ctx, true, []), true),
+  _FusedConv2D: (ctx) => produce(ctx, convolution(ctx, false, strings(ctx.node.attr?.fused_ops)), true),
+  FusedDepthwiseConv2dNative: (ctx) => produce(ctx, convolution(ctx, true, strings(ctx.node.attr?.fused_ops)), true),
   MatMul: (ctx) => produce(ctx, matmul(ctx, [])),
   _FusedMatMul: (ctx) => produce(ctx, matmul(ctx, strings(ctx.node.attr?.fused_ops))),
   MaxPool: pool('MaxPool'),

@@ -5,6 +5,8 @@ import { mapBounded } from '../../lib/parallel/map-bounded.js';
 import { WorkerPool } from '../../lib/parallel/pool.js';
 import type { StageContext } from '../../engine/stage.js';
 import type { BackendChoice } from '../runtime.js';
+import { stageModelStore } from '../inference/human.js';
+import { describePlans, planHumanModels, type RuntimeParams } from '../inference/plan.js';
 import type { Example } from './examples.js';
 import type { FeaturesReply, FeaturesRequest } from './features-worker.js';
 import type { ExampleSource } from './fit.js';
@@ -42,6 +44,7 @@ class FeatureSource implements ExampleSource {
 export async function backboneFeatures(
   ctx: StageContext<unknown>,
   backend: BackendChoice,
+  runtime: RuntimeParams,
   backbone: BackboneName,
   examples: readonly Example[],
 ): Promise<{ source: ExampleSource; featureSize: number }> {
@@ -50,18 +53,30 @@ export async function backboneFeatures(
   // version computes new features, and nothing is hashed twice.
   const model = ctx.modelHashes;
   const { featureSize, preprocessing } = BACKBONES[backbone];
+  const plans = await planHumanModels([BACKBONES[backbone].model], runtime, backend, stageModelStore(ctx));
+  const plan = plans[BACKBONES[backbone].model]!;
+  // Runtimes round differently, so features made on one are not another's.
+  const keyOf = (blob: Hash) => ({
+    blob,
+    backbone,
+    model,
+    preprocessing,
+    version: FEATURES_VERSION,
+    ...(plan.runtime.startsWith('tfjs') ? {} : { runtime: plan.runtime }),
+  });
   const featureOf = new Map<Hash, Hash>();
   const todo: Hash[] = [];
   for (const blob of new Set(examples.map((e) => e.blob))) {
-    const known = memo.get<{ feature: Hash }>({ blob, backbone, model, preprocessing, version: FEATURES_VERSION });
+    const known = memo.get<{ feature: Hash }>(keyOf(blob));
     if (known && ctx.output.tryReference(known.feature)) featureOf.set(blob, known.feature);
     else todo.push(blob);
   }
-  ctx.log(`${backbone} features: ${featureOf.size} memoised, ${todo.length} to compute`);
+  ctx.log(`${backbone} features: ${featureOf.size} memoised, ${todo.length} to compute (${describePlans(plans)})`);
   if (todo.length) {
+    const workers = Math.min(os.availableParallelism(), Math.ceil(todo.length / IMAGES_PER_REQUEST));
     const pool = new WorkerPool<FeaturesRequest, FeaturesReply>(
       new URL('./features-worker.js', import.meta.url),
-      Math.min(os.availableParallelism(), Math.ceil(todo.length / IMAGES_PER_REQUEST)),
+      workers,
       2,
     );
     const chunks: Hash[][] = [];
@@ -69,12 +84,13 @@ export async function backboneFeatures(
     let done = 0;
     try {
       await mapBounded(chunks, pool.capacity, async (chunk) => {
-        const replies = await pool.run({ backbone, backend, images: chunk.map((b) => ctx.readBlob(b)) });
+        const images = chunk.map((b) => ctx.readBlob(b));
+        const replies = await pool.run({ backbone, backend, runtime, workers, plan, images });
         replies.forEach((reply, i) => {
           const blob = chunk[i] as Hash;
           if (!(reply instanceof Float32Array)) throw new Error(`image ${blob}: ${reply.error}`);
           const feature = ctx.output.putBlob(new Uint8Array(reply.buffer, reply.byteOffset, reply.byteLength));
-          memo.set({ blob, backbone, model, preprocessing, version: FEATURES_VERSION }, { feature }, [feature]);
+          memo.set(keyOf(blob), { feature }, [feature]);
           featureOf.set(blob, feature);
         });
         done += chunk.length;

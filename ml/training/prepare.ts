@@ -1,6 +1,7 @@
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import type { BackboneName } from '../architectures/backbone.js';
 import type { BackendChoice } from '../runtime.js';
+import type { RuntimeParams } from '../inference/plan.js';
 import type { StageContext } from '../../engine/stage.js';
 import type { Example } from './examples.js';
 import type { ExampleSource } from './fit.js';
@@ -26,7 +27,7 @@ export interface ArchParams {
 export async function prepareArch(
   ctx: StageContext<unknown>,
   p: ArchParams,
-  runtime: { backend: BackendChoice; cacheMegabytes: number },
+  runtime: { backend: BackendChoice; cacheMegabytes: number; runtime: RuntimeParams },
   examples: readonly Example[],
 ): Promise<{ spec: ModelSpec; source: ExampleSource; flip: boolean }> {
   if (p.arch === 'paper-cnn') {
@@ -43,7 +44,7 @@ export async function prepareArch(
     return { spec, source: new PixelSource((hash) => ctx.readBlob(hash), p, runtime.cacheMegabytes), flip: p.flip };
   }
   const { backboneFeatures } = await import('./features.js');
-  const features = await backboneFeatures(ctx, runtime.backend, p.backbone, examples);
+  const features = await backboneFeatures(ctx, runtime.backend, runtime.runtime, p.backbone, examples);
   const spec: ModelSpec = {
     arch: 'transfer-head',
     featureSize: features.featureSize,

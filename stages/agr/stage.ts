@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 import type { Hash } from '../../cache/hash.js';
 import type { ItemMemo } from '../../cache/memo.js';
 import { AGE_MODEL_FILES, ATTRIBUTE_PREPROCESSING, BLAZEFACE_MODEL } from '../../ml/human/model-names.js';
@@ -10,10 +11,12 @@ import { readManifest, writeManifest } from '../../datasets/manifest.js';
 import type { ManifestRecord } from '../../datasets/record.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';
 import { mapRequests } from '../../lib/parallel/map-requests.js';
-import { defineStage, type StageContext } from '../../engine/stage.js';
+import { defineStage, paramsWithoutSpeedSettings, type StageContext } from '../../engine/stage.js';
 import type { AgrEntry } from '../../schemas/types/agr.js';
 import { ageBucketProblems } from '../../datasets/age-buckets.js';
 import type { AgrParams } from './params.js';
+import { describePlans, planHumanModels, type ModelPlan } from '../../ml/inference/plan.js';
+import { stageModelStore } from '../../ml/inference/human.js';
 
 type ModelOutcome = AttributePrediction | FlaggedImage;
 
@@ -92,6 +95,7 @@ function withAttributes(
 /** Predictions for `todo`, memoised per image as each request returns, so a stopped run keeps what it did. */
 async function runModels(
   ctx: StageContext<AgrParams>,
+  plans: Record<string, ModelPlan>,
   memo: ItemMemo,
   todo: ManifestRecord[],
   keyOf: (r: ManifestRecord) => Record<string, unknown>,
@@ -100,13 +104,17 @@ async function runModels(
   const outcomes = new Map<Hash, ModelOutcome>();
   const failed: FailedImage[] = [];
   let done = 0;
+  const workers = Math.min(p.workers > 0 ? p.workers : os.availableParallelism(), Math.ceil(todo.length / p.batchSize));
   await mapRequests<AgrRequest, AgrResult>({
     script: new URL('./worker.js', import.meta.url),
     count: todo.length,
     perRequest: p.batchSize,
-    ...(p.workers > 0 ? { workers: p.workers } : {}),
+    workers,
     request: (indices) => ({
       backend: p.backend,
+      runtime: p.runtime,
+      workers,
+      plans,
       options: { detector: p.detector, genderModel: p.genderModel, ageModel: p.ageModel },
       images: indices.map((i) => ({
         bytes: ctx.readBlob((todo[i] as ManifestRecord).blob),
@@ -140,7 +148,7 @@ export const agrStage = defineStage<AgrEntry>({
   keyParams(params) {
     // Speed only: how images are batched and spread over threads does not change a prediction.
     const { batchSize: _b, workers: _w, ...rest } = params;
-    return { params: rest };
+    return paramsWithoutSpeedSettings(rest);
   },
   modelFiles(params) {
     // Named even with attributes: annotations, where images without annotations are still predicted.
@@ -162,11 +170,17 @@ export const agrStage = defineStage<AgrEntry>({
     const hashes = Object.fromEntries(
       Object.entries(ctx.modelHashes).filter(([file]) => used.some((name) => file.startsWith(`${name}.`))),
     );
+    const todoModels = input.some(needsModels);
+    const plans = todoModels ? await planHumanModels(used, p.runtime, p.backend, stageModelStore(ctx)) : {};
+    if (todoModels) ctx.log(`models: ${describePlans(plans)}`);
+    // Runtimes round differently: a prediction made on one is not another's.
+    const runtimes = Object.fromEntries(Object.values(plans).map((plan) => [plan.name, plan.runtime]));
     const keyOf = (r: ManifestRecord) => {
       const detect = wantsDetection(r, p);
       return {
         blob: r.blob,
         models: hashes,
+        runtimes,
         preprocessing: ATTRIBUTE_PREPROCESSING,
         genderModel: p.genderModel,
         ageModel: p.ageModel,
@@ -198,7 +212,7 @@ export const agrStage = defineStage<AgrEntry>({
           ? ` (${partly} annotated in part, e.g. an age range across buckets: predicted, the annotated attributes kept)`
           : ''),
     );
-    const ran = await runModels(ctx, memo, todo, keyOf);
+    const ran = await runModels(ctx, plans, memo, todo, keyOf);
     for (const [blob, outcome] of ran.outcomes) outcomes.set(blob, outcome);
 
     const failedBlobs = new Set(ran.failed.map((f) => f.blob));

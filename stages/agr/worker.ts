@@ -1,11 +1,10 @@
 // Worker thread for the agr stage: decodes images and runs the detector and attribute models on them.
-import type { GraphModel } from '@tensorflow/tfjs-converter';
 import { decodeFaceImage } from '../../ml/human/face-image.js';
-import { loadHumanModel } from '../../ml/human/models.js';
 import { selectBackend, type BackendChoice } from '../../ml/runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
 import { AGE_MODEL_FILES } from '../../ml/human/attribute-models.js';
 import { BLAZEFACE_MODEL } from '../../ml/human/blazeface.js';
+import { PlannedModels, type ModelPlan, type RuntimeParams } from '../../ml/inference/plan.js';
 import {
   predictAttributes,
   type AttributeModels,
@@ -17,6 +16,11 @@ import {
 
 export interface AgrRequest {
   backend: BackendChoice;
+  runtime: RuntimeParams;
+  /** Worker threads running at once, to split the cores between their sessions. */
+  workers: number;
+  /** Where each model runs, decided by the stage (planHumanModels). */
+  plans: Record<string, ModelPlan>;
   options: PredictOptions;
   /** Encoded image files (PNG, JPEG, … as stored), each with whether to detect its face first. */
   images: Array<{ bytes: Uint8Array; detect: boolean }>;
@@ -24,15 +28,15 @@ export interface AgrRequest {
 
 export type AgrResult = AttributePrediction | FlaggedImage | { error: string };
 
-const loaded = new Map<string, Promise<GraphModel>>();
-function model(name: string): Promise<GraphModel> {
-  let m = loaded.get(name);
-  if (!m) loaded.set(name, (m = loadHumanModel(name)));
-  return m;
-}
+const loaded = new PlannedModels();
 
-serveRequests<AgrRequest, AgrResult[]>(async ({ backend, options, images }) => {
+serveRequests<AgrRequest, AgrResult[]>(async ({ backend, runtime, workers, plans, options, images }) => {
   await selectBackend(backend);
+  const model = (name: string) => {
+    const plan = plans[name];
+    if (!plan) throw new Error(`agr planned no runtime for the ${name} model`);
+    return loaded.get(plan, runtime, workers);
+  };
   const models: AttributeModels = { gear: await model('gear') };
   if (images.some((i) => i.detect)) models.blazeface = await model(BLAZEFACE_MODEL);
   if (options.genderModel === 'faceres' || options.ageModel === 'faceres') models.faceres = await model('faceres');
@@ -48,6 +52,8 @@ serveRequests<AgrRequest, AgrResult[]>(async ({ backend, options, images }) => {
       results[i] = { error: `cannot decode: ${(error as Error).message}` };
     }
   }
-  predictAttributes(models, items, options).forEach((prediction, k) => (results[owners[k] as number] = prediction));
+  (await predictAttributes(models, items, options)).forEach(
+    (prediction, k) => (results[owners[k] as number] = prediction),
+  );
   return { result: results };
 });

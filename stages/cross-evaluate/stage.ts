@@ -1,7 +1,7 @@
 import type { Hash } from '../../cache/hash.js';
 import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 import type { ManifestRecord } from '../../datasets/record.js';
-import { defineStage, type InputView } from '../../engine/stage.js';
+import { defineStage, paramsWithoutSpeedSettings, type InputView } from '../../engine/stage.js';
 import type { CrossEvaluateEntry } from '../../schemas/types/cross-evaluate.js';
 import type { CrossEvaluationMetrics } from '../../report/evaluation-metrics.js';
 
@@ -44,6 +44,7 @@ export const crossEvaluateStage = defineStage<CrossEvaluateEntry>({
   schema: 'cross-evaluate.schema.json',
   produces: 'evaluation',
   accepts: { input: ['manifest'], inputs: ['manifest'], models: ['model'] },
+  keyParams: paramsWithoutSpeedSettings,
   async run(ctx) {
     const p = ctx.params;
     const modelNames = (Array.isArray(ctx.entry.models) ? ctx.entry.models : []) as string[];
@@ -80,7 +81,7 @@ export const crossEvaluateStage = defineStage<CrossEvaluateEntry>({
     );
     for (const model of modelNames) {
       ctx.progress(done++, modelNames.length, `predicting with ${model}`);
-      predictions.set(model, await modelProbabilities(ctx, ctx.input(model), examples, p.backend, tally));
+      predictions.set(model, await modelProbabilities(ctx, ctx.input(model), examples, p.backend, p.runtime, tally));
     }
     ctx.progress(modelNames.length, modelNames.length, 'scoring');
     const cells = Object.fromEntries(

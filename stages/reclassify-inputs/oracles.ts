@@ -56,6 +56,8 @@ export async function crossValidationOracle(
         model: p.model,
         seed,
         backend: p.backend,
+        // Transfer folds train on backbone features, which each inference runtime rounds its own way.
+        ...(p.model.arch === 'transfer' ? { inference: p.runtime.provider } : {}),
         replicas: p.replicas,
         modelFiles: ctx.modelHashes,
         training: TRAINING_VERSION,
@@ -123,20 +125,37 @@ export async function crossValidationOracle(
 
 /** The pretrained FER2013 model's probabilities, memoised per image; the labels do not change them. */
 export async function pretrainedOracle(ctx: StageContext<ReclassifyParams>, source: string, records: ManifestRecord[]) {
-  const { emotionOracleProbabilities, EMOTION_ORACLE_PREPROCESSING } = await import('../../ml/human/emotion-oracle.js');
+  const { emotionOracleProbabilities, EMOTION_ORACLE_MODEL, EMOTION_ORACLE_PREPROCESSING } =
+    await import('../../ml/human/emotion-oracle.js');
   const memo = ctx.memo('emotion-oracle');
-  const keyOf = (blob: Hash) => ({ blob, model: ctx.modelHashes, preprocessing: EMOTION_ORACLE_PREPROCESSING });
+  const { planHumanModels, describePlans } = await import('../../ml/inference/plan.js');
+  const { stageModelStore } = await import('../../ml/inference/human.js');
+  const p = ctx.params;
+  const plans = await planHumanModels([EMOTION_ORACLE_MODEL], p.runtime, p.backend, stageModelStore(ctx));
+  const plan = plans[EMOTION_ORACLE_MODEL]!;
+  // Runtimes round differently: scores from one are not another's (tfjs keeps its older keys).
+  const runtime = plan.runtime.startsWith('tfjs') ? {} : { runtime: plan.runtime };
+  const keyOf = (blob: Hash) => ({
+    blob,
+    model: ctx.modelHashes,
+    preprocessing: EMOTION_ORACLE_PREPROCESSING,
+    ...runtime,
+  });
   const rows = new Map<Hash, Float32Array>();
   const todo = records.filter((r) => {
     const known = memo.get<number[]>(keyOf(r.blob));
     if (known) rows.set(r.blob, Float32Array.from(known));
     return !known;
   });
-  ctx.log(`${source}: ${rows.size} pretrained predictions memoised, ${todo.length} to compute`);
+  ctx.log(
+    `${source}: ${rows.size} pretrained predictions memoised, ${todo.length} to compute (${describePlans(plans)})`,
+  );
   const failed: Array<{ index: number; blob: Hash; error: string }> = [];
   // Memoised as each request returns: a stopped run keeps every image it scored.
   await emotionOracleProbabilities(todo.length, (i) => ctx.readBlob((todo[i] as ManifestRecord).blob), {
-    backend: ctx.params.backend,
+    backend: p.backend,
+    runtime: p.runtime,
+    plan,
     progress: (done, total) => ctx.progress(done, total, `${source}: pretrained emotion model`),
     onResult: (i, score) => {
       const blob = (todo[i] as ManifestRecord).blob;

@@ -6,7 +6,7 @@ import { humanModelFileMap } from '../../ml/human/model-files.js';
 import { crossValidationOracle, pretrainedOracle, type Tally } from './oracles.js';
 import type { RoundsResult } from './rounds.js';
 import type { SourceOutcome } from './issue-summary.js';
-import { defineStage, paramsWithoutCacheSize, type StageContext } from '../../engine/stage.js';
+import { defineStage, paramsWithoutSpeedSettings, type StageContext } from '../../engine/stage.js';
 import type { ReclassifyInputsEntry } from '../../schemas/types/reclassify-inputs.js';
 import type { ReclassifyParams } from './params.js';
 
@@ -79,7 +79,7 @@ export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
   schema: 'reclassify-inputs.schema.json',
   produces: 'manifest',
   accepts: { input: ['manifest'] },
-  keyParams: paramsWithoutCacheSize,
+  keyParams: paramsWithoutSpeedSettings,
   modelFiles(params) {
     const { oracle, model } = params;
     const backbone = model.arch === 'transfer' ? model.backbone : undefined;

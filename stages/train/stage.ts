@@ -2,7 +2,7 @@ import { TRAINING_VERSION } from '../../ml/training/fit.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { readManifest } from '../../datasets/manifest.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';
-import { defineStage, paramsWithoutCacheSize, type StageContext } from '../../engine/stage.js';
+import { defineStage, paramsWithoutSpeedSettings, type StageContext } from '../../engine/stage.js';
 import type { TrainEntry } from '../../schemas/types/train.js';
 
 export const trainStage = defineStage<TrainEntry>({
@@ -13,7 +13,7 @@ export const trainStage = defineStage<TrainEntry>({
   schema: 'train.schema.json',
   produces: 'model',
   accepts: { input: ['manifest'] },
-  keyParams: paramsWithoutCacheSize,
+  keyParams: paramsWithoutSpeedSettings,
   modelFiles: (params) => humanModelFileMap(params.arch === 'transfer' ? params.backbone : undefined),
   async run(ctx) {
     const p = ctx.params;

@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import type { ItemMemo } from '../../cache/memo.js';
+import type { StageContext } from '../../engine/stage.js';
+import { sha256, type Hash } from '../../cache/hash.js';
+import { readModel } from '../human/model-files.js';
+import { loadHumanModel } from '../human/models.js';
+import { convertTfjsGraph, CONVERTER_VERSION, UnsupportedModelError } from '../onnx/from-tfjs-graph.js';
+import { loadOnnxRuntime, openOnnxModel, type Provider } from '../onnx/session.js';
+import { graphModelInference, onnxInference, type InferenceModel } from './model.js';
+
+/** How a stage or the server wants its models run (the `runtime` param; docs/inference.md). */
+export interface InferenceSettings {
+  provider: Provider;
+  /** Threads per onnxruntime session; 0: the cores divided by `sharing`. */
+  threads: number;
+  /** Sessions running at once in this process (worker threads), to split the cores between them. */
+  sharing?: number;
+}
+
+/** Where converted models are kept: the store's per-item memo and blobs (a stage's or the server's). */
+export interface ConvertedModelStore {
+  memo: ItemMemo;
+  put(bytes: Uint8Array): Hash;
+  has(hash: Hash): boolean;
+  path(hash: Hash): string;
+}
+
+/** A converted model on disk, or why there is none (the model then runs on tfjs). */
+export type ConvertedModelFile = { file: string } | { reason: string };
+
+function sourceBytes(name: string): { json: ReturnType<typeof readModel>['json']; weights: Uint8Array; hash: Hash } {
+  const { files, json } = readModel(name);
+  const weights = new Uint8Array(Buffer.concat(files.bin.map((f) => readFileSync(f))));
+  return { json, weights, hash: sha256(Buffer.concat([readFileSync(files.json), weights])) };
+}
+
+/**
+ * `name` converted to ONNX, memoised by the source files' hash and the converter's version, so a stage converts
+ * each model once per store rather than once per run and worker.
+ */
+export function convertedHumanModel(name: string, store: ConvertedModelStore): ConvertedModelFile {
+  const source = sourceBytes(name);
+  const key = { converter: CONVERTER_VERSION, model: name, source: source.hash };
+  const known = store.memo.get<{ blob: Hash } | { reason: string }>(key);
+  if (known && 'reason' in known) return known;
+  if (known && store.has(known.blob)) return { file: store.path(known.blob) };
+  try {
+    const blob = store.put(convertTfjsGraph(name, source.json, source.weights).bytes);
+    store.memo.set(key, { blob }, [blob]);
+    return { file: store.path(blob) };
+  } catch (error) {
+    if (!(error instanceof UnsupportedModelError)) throw error;
+    store.memo.set(key, { reason: error.message });
+    return { reason: error.message };
+  }
+}
+
+/** The NHWC input shape the graph's Placeholder declares (-1 where free). */
+export function graphInputShape(name: string): number[] {
+  const topology = readModel(name).json.modelTopology as {
+    node?: Array<{ op: string; attr?: { shape?: { shape?: { dim?: Array<{ size: string }> } } } }>;
+  };
+  const placeholder = topology.node?.find((n) => n.op === 'Placeholder');
+  return (placeholder?.attr?.shape?.shape?.dim ?? []).map((d) => (Number(d.size) > 0 ? Number(d.size) : -1));
+}
+
+/**
+ * A human model ready to predict: on onnxruntime from `converted` (a file from convertedHumanModel, or
+ * converted here when none is given), else on the current tfjs backend with the reason kept. A GPU provider
+ * that cannot start is an error, never a silent fall back.
+ */
+export async function loadHumanInference(
+  name: string,
+  settings: InferenceSettings,
+  converted?: ConvertedModelFile,
+): Promise<InferenceModel> {
+  if (settings.provider === 'tfjs') return graphModelInference(name, await loadHumanModel(name));
+  const runtime = await loadOnnxRuntime();
+  let reason: string | undefined;
+  if ('reason' in runtime) reason = runtime.reason;
+  let bytes: Uint8Array | undefined;
+  if (!reason) {
+    const file = converted ?? convertInMemory(name);
+    if ('reason' in file) reason = `cannot convert ${name}: ${file.reason}`;
+    else bytes = 'bytes' in file ? file.bytes : new Uint8Array(readFileSync(file.file));
+  }
+  if (reason !== undefined || !bytes) {
+    if (settings.provider !== 'cpu') throw new Error(`runtime provider ${settings.provider}: ${reason}`);
+    return graphModelInference(name, await loadHumanModel(name), reason);
+  }
+  const options = { provider: settings.provider, threads: settings.threads, ...sharing(settings) };
+  const model = await openOnnxModel(bytes, options);
+  const version = 'version' in runtime ? runtime.version : '?';
+  // Threads are not in the words: test/onnx-runtime.test.ts checks that 1 and 2 threads give the same bytes.
+  return onnxInference(name, model, `onnxruntime-node ${version} ${settings.provider}`, graphInputShape(name));
+}
+
+const sharing = (s: InferenceSettings) => (s.sharing !== undefined ? { sharing: s.sharing } : {});
+
+const inMemory = new Map<string, ConvertedModelFile | { bytes: Uint8Array }>();
+function convertInMemory(name: string): ConvertedModelFile | { bytes: Uint8Array } {
+  let known = inMemory.get(name);
+  if (!known) {
+    const source = sourceBytes(name);
+    try {
+      known = { bytes: convertTfjsGraph(name, source.json, source.weights).bytes };
+    } catch (error) {
+      if (!(error instanceof UnsupportedModelError)) throw error;
+      known = { reason: error.message };
+    }
+    inMemory.set(name, known);
+  }
+  return known;
+}
+
+/** A stage's store as the place for converted models (its blobs are referenced by the stage's output). */
+export function stageModelStore(
+  ctx: Pick<StageContext<unknown>, 'memo' | 'output' | 'hasBlob' | 'blobPath'>,
+): ConvertedModelStore {
+  return {
+    memo: ctx.memo('onnx-models'),
+    put: (bytes) => ctx.output.putBlob(bytes),
+    has: (hash) => ctx.hasBlob(hash),
+    path: (hash) => ctx.blobPath(hash),
+  };
+}
+
+/** A store outside any stage (the server's, a benchmark's) as the place for converted models. */
+export function storeModelStore(store: {
+  memo(namespace: string): ItemMemo;
+  putBytes(data: Uint8Array): Hash;
+  hasBlob(hash: Hash): boolean;
+  blobPath(hash: Hash): string;
+}): ConvertedModelStore {
+  return {
+    memo: store.memo('onnx-models'),
+    put: (bytes) => store.putBytes(bytes),
+    has: (hash) => store.hasBlob(hash),
+    path: (hash) => store.blobPath(hash),
+  };
+}
