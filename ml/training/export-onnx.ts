@@ -132,7 +132,24 @@ function transferGraph(head: LayersModel, name: BackboneName): OnnxGraph {
   const probabilities = layersInto(g, head, features);
   g.nodes.push({ op: 'Identity', inputs: [probabilities], outputs: [OUTPUT], attributes: {} });
   g.output(OUTPUT);
+  pruneTo(g, OUTPUT);
   return g;
+}
+
+/**
+ * Drops the nodes and constants `output` does not depend on: the backbone graph's other outputs (faceres'
+ * age and gender heads) would otherwise be written and, onnxruntime keeping them, computed on every run.
+ */
+function pruneTo(g: OnnxGraph, output: string): void {
+  const needed = new Set([output]);
+  const kept = g.nodes.toReversed().filter((node) => {
+    if (!node.outputs.some((o) => needed.has(o))) return false;
+    for (const input of node.inputs) needed.add(input);
+    return true;
+  });
+  g.nodes.splice(0, g.nodes.length, ...kept.reverse());
+  const constants = g.initializers.filter((c) => needed.has(c.name));
+  g.initializers.splice(0, g.initializers.length, ...constants);
 }
 
 /** The trained model (`model`: the paper CNN, or a transfer arch's head) as model.onnx's bytes. */
