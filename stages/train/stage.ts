@@ -11,9 +11,9 @@ export const trainStage = defineStage<TrainEntry>({
   type: 'train',
   // TRAINING_VERSION is bumped whenever the trained weights for the same key change: this stage, the training
   // loop, fused Adam, FastBatchNorm/FastDropout, or a wasm kernel's summation order (stages/model/wasm-kernels.ts).
-  // The suffix is this stage's alone: it changes when the output's files do but the weights do not (onnx1: a
-  // model.onnx beside the tfjs files). reclassify-inputs' fold memo keys on TRAINING_VERSION, and its fold
-  // models, which never leave that stage, need no ONNX file, so they stay memoised.
+  // The suffix (ml/training/export-version.ts) is this stage's alone: it changes when model.onnx does but the
+  // weights do not. reclassify-inputs' fold memo keys on TRAINING_VERSION, and its fold models, which never
+  // leave that stage, need no ONNX file, so they stay memoised.
   version: `${TRAINING_VERSION}+onnx${ONNX_EXPORT_VERSION}`,
   schema: 'train.schema.json',
   produces: 'model',
@@ -96,6 +96,7 @@ export const trainStage = defineStage<TrainEntry>({
       arch: p.arch,
       ...(p.arch === 'transfer' ? { backbone: p.backbone } : { inputSize: p.inputSize, channels: p.channels }),
     };
+    // A copy: tfjs' metadata type wants an index signature, which the interface's type does not have.
     const saver = storeSaveHandler(ctx.output, 'model', { ...metadata });
     await saver.save?.(best.model as never);
     const { exportSavedModel } = await import('../../ml/training/export-onnx.js');
