@@ -82,6 +82,8 @@ export function storeLoadHandler(view: InputView, dir: string): tf.io.IOHandler 
 /** Where a train stage keeps its model in its output: `model/model.json` and `model/weights.bin`. */
 export const TRAINED_MODEL_DIR = 'model';
 const TRAINED_MODEL_JSON = `${TRAINED_MODEL_DIR}/model.json`;
+/** The same model as ONNX, with its preprocessing in its metadata (ml/training/export-onnx.ts, docs/onnx-export.md). */
+export const TRAINED_ONNX_FILE = `${TRAINED_MODEL_DIR}/model.onnx`;
 
 /** What a train stage's model.json says about how its input was made (train writes it). */
 export interface ModelMetadata {
@@ -107,4 +109,15 @@ export function modelMetadata(view: InputView): ModelMetadata {
 export async function loadTrainedModel(view: InputView): Promise<LayersModel> {
   const tfl = await import('@tensorflow/tfjs-layers');
   return tfl.loadLayersModel(storeLoadHandler(view, TRAINED_MODEL_DIR));
+}
+
+/** A train stage's model.onnx, as its consumer sees it; a stage trained before the export has none. */
+export function trainedOnnxModel(view: InputView): Uint8Array {
+  if (view.files[TRAINED_ONNX_FILE]) return view.readFile(TRAINED_ONNX_FILE);
+  if (view.files[TRAINED_MODEL_JSON])
+    throw new Error(
+      `"${view.name}" was trained before fer-dag exported ONNX models and has no ${TRAINED_ONNX_FILE}; ` +
+        `rerun ${view.name}`,
+    );
+  throw new Error(`"${view.name}" has no ${TRAINED_ONNX_FILE}: models: must name train stages`);
 }

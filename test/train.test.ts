@@ -9,7 +9,9 @@ import type { Lockfile } from '../engine/lockfile.js';
 import { EMOTIONS } from '../datasets/vocabulary.js';
 import { encodePng } from '../datasets/images/codec/png.js';
 import { selectBackend } from '../ml/runtime.js';
-import { storeLoadHandler } from '../ml/model-files.js';
+import { storeLoadHandler, trainedOnnxModel } from '../ml/model-files.js';
+import { modelMetadataProps } from '../ml/onnx/graph.js';
+import { openOnnxModel } from '../ml/onnx/session.js';
 import { ReplicaSet } from '../ml/training/replicas.js';
 import type { InputView } from '../engine/stage.js';
 import { cli, executedStages, makeProject, startCli, waitFor } from './helpers.js';
@@ -86,6 +88,7 @@ test('a tiny paper-cnn learns a learnable dataset and writes model, history, cur
     'learning-curves.png',
     'metrics.json',
     'model/model.json',
+    'model/model.onnx',
     'model/weights.bin',
   ]);
   const metrics = out.json('metrics.json');
@@ -124,14 +127,24 @@ test('a tiny paper-cnn learns a learnable dataset and writes model, history, cur
     }),
     [7, SIZE, SIZE, 1],
   );
-  const predicted = Array.from(tf.argMax(model.predict(x) as tf.Tensor, -1).dataSync());
+  const probabilities = model.predict(x) as tf.Tensor;
+  const predicted = Array.from(tf.argMax(probabilities, -1).dataSync());
   assert.ok(predicted.filter((p, i) => p === i).length >= 5, `clean bands classified as ${predicted}`);
+
+  // model.onnx beside it runs in onnxruntime and gives the same probabilities.
+  const onnx = await openOnnxModel(trainedOnnxModel(view), { provider: 'cpu', threads: 1 });
+  const [fromOnnx] = await onnx.run(x.dataSync() as Float32Array, x.shape);
+  await onnx.release();
+  const expected = probabilities.dataSync();
+  const worst = Math.max(...Array.from(expected, (v, i) => Math.abs(v - fromOnnx!.data[i]!)));
+  assert.ok(worst <= 1e-4, `model.onnx differs from the tfjs model by up to ${worst}`);
 });
 
 test('same seed, same backend: identical weights; changing only epochs retrains while merge stays cached', async () => {
   const [a, b] = [bandsProject(3), bandsProject(3)];
   for (const dir of [a, b]) assert.equal((await cli(dir, 'run', 'p.yaml')).code, 0);
   assert.equal(trainOutput(a).files['model/weights.bin']!.hash, trainOutput(b).files['model/weights.bin']!.hash);
+  assert.equal(trainOutput(a).files['model/model.onnx']!.hash, trainOutput(b).files['model/model.onnx']!.hash);
   assert.equal(trainOutput(a).files['history.json']!.hash, trainOutput(b).files['history.json']!.hash);
 
   fs.writeFileSync(
@@ -223,6 +236,8 @@ test('transfer: backbone features are memoised per image, so another head retrai
   const metrics = trainOutput(dir).json('metrics.json');
   assert.equal(metrics.arch, 'transfer');
   assert.equal(trainOutput(dir).json('model/model.json').userDefinedMetadata.backbone, 'mobileface');
+  const onnx = trainOutput(dir).store.readBlob(trainOutput(dir).files['model/model.onnx']!.hash);
+  assert.equal(modelMetadataProps(onnx).backbone, 'mobileface', 'model.onnx holds the backbone too');
 
   fs.writeFileSync(
     path.join(dir, 'p.yaml'),

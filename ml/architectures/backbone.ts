@@ -70,9 +70,9 @@ export interface FaceImage {
 }
 
 /** mobileface's crop inside the face box, as [top, left, bottom, right] fractions (human's "empirical values"). */
-const MOBILEFACE_BOX: [number, number, number, number] = [0.05, 0.15, 0.85, 0.85];
+export const MOBILEFACE_BOX: [number, number, number, number] = [0.05, 0.15, 0.85, 0.85];
 /** rgb2gray weights as human wrote them (MATLAB's rounding, not Rec. 601's 0.299/0.587/0.114). */
-const GRAY_WEIGHTS = [0.2989, 0.587, 0.114] as const;
+export const GRAY_WEIGHTS = [0.2989, 0.587, 0.114] as const;
 
 /**
  * One image as a [1, h, w, 3] float tensor of 0..255 values; gray is copied to RGB because both graphs take
@@ -92,27 +92,42 @@ function rgbTensor(image: FaceImage): tf.Tensor4D {
   return channels === 3 ? pixelsTensor : tf.tile(pixelsTensor, [1, 1, 1, 3]);
 }
 
-function mobilefaceInput(image: FaceImage, size: number): tf.Tensor4D {
+/**
+ * The geometric step for `name`: one image as 0..1 RGB, [1, h, w, 3], cut and resized to the backbone's input.
+ * An exported ONNX model (ml/training/export-onnx.ts) leaves this to its caller.
+ */
+export function backboneCrop(name: BackboneName, unit: tf.Tensor4D, size = BACKBONES[name].inputSize): tf.Tensor4D {
+  return name === 'mobileface'
+    ? tf.image.cropAndResize(unit, [MOBILEFACE_BOX], [0], [size, size])
+    : tf.image.resizeBilinear(unit, [size, size], false);
+}
+
+/**
+ * The arithmetic steps after the crop, per image of a batch: what the graph is fed. An exported ONNX model
+ * does these itself, as ONNX ops.
+ */
+export function backbonePixels(name: BackboneName, crop: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => {
-    const unit = tf.div<tf.Tensor4D>(rgbTensor(image), 255);
-    const crop = tf.image.cropAndResize(unit, [MOBILEFACE_BOX], [0], [size, size]);
+    // ÷255, resize, ×255 in human's order: mathematically a no-op, but it keeps the floats identical to human's.
+    if (name === 'faceres') return tf.mul(crop, 255);
     const [red, green, blue] = tf.split(crop, 3, 3) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
     const gray = tf.addN([tf.mul(red, GRAY_WEIGHTS[0]), tf.mul(green, GRAY_WEIGHTS[1]), tf.mul(blue, GRAY_WEIGHTS[2])]);
     const rgb = tf.concat([gray, gray, gray], 3);
     // Per image, as human's batch of one had it, so an image's features do not depend on its batch mates.
     // A flat image (max = min) divides 0 by 0 in human too; here it becomes all zeros rather than NaN.
-    const shifted = tf.sub(rgb, tf.min(rgb));
-    const range = tf.max(shifted);
+    const shifted = tf.sub(rgb, tf.min(rgb, [1, 2, 3], true));
+    const range = tf.max(shifted, [1, 2, 3], true);
     return tf.mul(tf.div(shifted, tf.maximum(range, 1e-12)), 255) as tf.Tensor4D;
   });
 }
 
-function faceresInput(image: FaceImage, size: number): tf.Tensor4D {
-  // ÷255, resize, ×255 in human's order: mathematically a no-op, but it keeps the floats identical to human's.
-  return tf.tidy(() =>
-    tf.mul(tf.image.resizeBilinear(tf.div<tf.Tensor4D>(rgbTensor(image), 255), [size, size], false), 255),
-  );
-}
+/** One image as its backbone's graph takes it: the two steps above. */
+const preparer =
+  (name: BackboneName) =>
+  (image: FaceImage, size: number): tf.Tensor4D =>
+    tf.tidy(() => backbonePixels(name, backboneCrop(name, tf.div<tf.Tensor4D>(rgbTensor(image), 255), size)));
+const mobilefaceInput = preparer('mobileface');
+const faceresInput = preparer('faceres');
 
 /**
  * Features for `images`, one Float32Array of `BACKBONES[name].featureSize` each, in order. All images go

@@ -1,15 +1,20 @@
 import { TRAINING_VERSION } from '../../ml/training/fit.js';
+import { ONNX_EXPORT_VERSION } from '../../ml/training/export-version.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { readManifest } from '../../datasets/manifest.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';
 import { defineStage, paramsWithoutSpeedSettings, type StageContext } from '../../engine/stage.js';
+import type { ModelMetadata } from '../../ml/model-files.js';
 import type { TrainEntry } from '../../schemas/types/train.js';
 
 export const trainStage = defineStage<TrainEntry>({
   type: 'train',
-  // Bumped whenever the trained weights for the same key change: this stage, the training loop, fused Adam,
-  // FastBatchNorm/FastDropout, or a wasm kernel's summation order (stages/model/wasm-kernels.ts).
-  version: TRAINING_VERSION,
+  // TRAINING_VERSION is bumped whenever the trained weights for the same key change: this stage, the training
+  // loop, fused Adam, FastBatchNorm/FastDropout, or a wasm kernel's summation order (stages/model/wasm-kernels.ts).
+  // The suffix (ml/training/export-version.ts) is this stage's alone: it changes when model.onnx does but the
+  // weights do not. reclassify-inputs' fold memo keys on TRAINING_VERSION, and its fold models, which never
+  // leave that stage, need no ONNX file, so they stay memoised.
+  version: `${TRAINING_VERSION}+onnx${ONNX_EXPORT_VERSION}`,
   schema: 'train.schema.json',
   produces: 'model',
   accepts: { input: ['manifest'] },
@@ -18,12 +23,13 @@ export const trainStage = defineStage<TrainEntry>({
   async run(ctx) {
     const p = ctx.params;
     // tfjs and the image codecs load only when a model is trained, not on every CLI start.
-    const [{ ReplicaSet }, { selectExamples, splitValidation }, { fit }, { storeSaveHandler }] = await Promise.all([
-      import('../../ml/training/replicas.js'),
-      import('../../ml/training/examples.js'),
-      import('../../ml/training/fit.js'),
-      import('../../ml/model-files.js'),
-    ]);
+    const [{ ReplicaSet }, { selectExamples, splitValidation }, { fit }, { storeSaveHandler, TRAINED_ONNX_FILE }] =
+      await Promise.all([
+        import('../../ml/training/replicas.js'),
+        import('../../ml/training/examples.js'),
+        import('../../ml/training/fit.js'),
+        import('../../ml/model-files.js'),
+      ]);
     const { prepareArch } = await import('../../ml/training/prepare.js');
     const records = readManifest([...ctx.inputs.values()][0], 'train');
     // A distributed dataset brings its own validation split; anything else has a share of its training images held out.
@@ -85,13 +91,16 @@ export const trainStage = defineStage<TrainEntry>({
       await replicas.close();
     }
     const { history, best } = result;
-    const metadata = {
+    const metadata: ModelMetadata = {
       classes: [...EMOTIONS],
       arch: p.arch,
       ...(p.arch === 'transfer' ? { backbone: p.backbone } : { inputSize: p.inputSize, channels: p.channels }),
     };
-    const saver = storeSaveHandler(ctx.output, 'model', metadata);
+    // A copy: tfjs' metadata type wants an index signature, which the interface's type does not have.
+    const saver = storeSaveHandler(ctx.output, 'model', { ...metadata });
     await saver.save?.(best.model as never);
+    const { exportSavedModel } = await import('../../ml/training/export-onnx.js');
+    ctx.output.writeFile(TRAINED_ONNX_FILE, await exportSavedModel(best.model, metadata));
     ctx.output.writeJson(
       'history.json',
       history.map(({ seconds: _timing, ...epoch }) => epoch),
