@@ -17,7 +17,7 @@ import { decodeImage } from '../datasets/images/prepare.js';
 import { toChannels } from '../datasets/images/raster.js';
 import type { ManifestRecord } from '../datasets/record.js';
 import { BACKBONES, extractFeatures } from '../ml/architectures/backbone.js';
-import { loadHumanInference } from '../ml/inference/human.js';
+import { loadHumanInference } from '../ml/human/inference.js';
 import { selectBackend } from '../ml/runtime.js';
 import { loadTrainedModel } from '../ml/model-files.js';
 import { PixelSource } from '../ml/training/examples.js';

@@ -1,10 +1,9 @@
 // Measurement: seconds `fer-dag serve` takes for a 60 s 640×360 video with 4 faces, sampled at 5 fps, from
 // upload to finished job, through the real HTTP server; printed with the ratio to the video's length
 // (below 1.0: faster than real time). Two models: the paper's CNN at full width (48×48 gray) and a transfer
-// head on mobileface (112×112, a heavier backbone). Their weights come from one short training run: speed
-// does not depend on the weights. Peer, in the same script: the same server classifying one face per model
-// call instead of batches.
-// Usage: npm run bench:serve         (about 3 minutes on 2 cores)
+// model on mobileface (112×112). Their weights come from one short training run: speed does not depend on the
+// weights. Peer, in the same script: the same server with the models on tfjs (`--provider tfjs`, the old path).
+// Usage: npm run bench:serve         (about 4 minutes on 2 cores)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -69,61 +68,69 @@ async function main(): Promise<void> {
   const store = new Store(pipeline.value.storeDir);
   const recordOf = async (stage: string) => store.getRecord(lock.stages[stage]!.key as never)!;
 
-  for (const stage of ['paper-cnn', 'transfer']) {
-    const serving = await loadServing(pipeline.value, store, stage, recordOf);
-    const seconds: Record<string, number> = {};
-    for (const [name, batchSize] of [
-      ['batched', 64],
-      ['one face a call', 1],
-    ] as const) {
-      const { app } = await buildServer({
-        models: serving.models,
-        analysis: {
-          fps: 5,
-          minConfidence: 0.3,
-          maxFaces: 50,
-          framing: serving.framing,
-          maxSide: 1280,
-          batchSize,
-          tiles: 1,
-          ...DEFAULT_LIMITS,
-        },
-        maxUploadBytes: 500 * 1024 * 1024,
-      });
-      const url = await app.listen({ port: 0, host: '127.0.0.1' });
-      started = performance.now();
-      const form = new FormData();
-      form.append('file', new Blob([fs.readFileSync(file)]), 'meeting.mp4');
-      const { id } = (await (await fetch(`${url}/api/analyze`, { method: 'POST', body: form })).json()) as {
-        id: string;
-      };
-      let job: {
-        state: string;
-        counts?: { frames: number; faces: number };
-        people?: unknown[];
-        timings?: Record<string, number>;
-      };
-      for (;;) {
-        job = (await (await fetch(`${url}/api/jobs/${id}`)).json()) as typeof job;
-        if (job.state === 'done' || job.state === 'failed') break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      seconds[name] = (performance.now() - started) / 1000;
-      await app.close();
-      if (job.state !== 'done') throw new Error(`the job failed: ${JSON.stringify(job)}`);
-      process.stdout.write(
-        `${stage}, ${name}: ${seconds[name]!.toFixed(1)} s for ${job.counts!.frames} frames, ${job.counts!.faces} faces, ${job.people!.length} people ` +
-          `(detect+decode ${job.timings!.decodeAndDetect} s, classify ${job.timings!.classify} s) on ${serving.runtime.backend}\n`,
-      );
+  // Each model on onnxruntime (the default) and on tfjs (the old path, the peer); the paper CNN also with tiles.
+  const runs: Array<{ stage: string; provider: 'cpu' | 'tfjs'; tiles: number }> = [
+    { stage: 'paper-cnn', provider: 'cpu', tiles: 1 },
+    { stage: 'paper-cnn', provider: 'tfjs', tiles: 1 },
+    { stage: 'transfer', provider: 'cpu', tiles: 1 },
+    { stage: 'transfer', provider: 'tfjs', tiles: 1 },
+    { stage: 'paper-cnn', provider: 'cpu', tiles: 3 },
+  ];
+  const seconds = new Map<string, number>();
+  for (const { stage, provider, tiles } of runs) {
+    const serving = await loadServing(pipeline.value, store, stage, recordOf, undefined, { provider, threads: 0 });
+    const { app } = await buildServer({
+      models: serving.models,
+      analysis: {
+        fps: 5,
+        minConfidence: 0.3,
+        maxFaces: 50,
+        framing: serving.framing,
+        maxSide: 1280,
+        batchSize: 64,
+        tiles,
+        ...DEFAULT_LIMITS,
+      },
+      maxUploadBytes: 500 * 1024 * 1024,
+    });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    started = performance.now();
+    const form = new FormData();
+    form.append('file', new Blob([fs.readFileSync(file)]), 'meeting.mp4');
+    const { id } = (await (await fetch(`${url}/api/analyze`, { method: 'POST', body: form })).json()) as {
+      id: string;
+    };
+    let job: {
+      state: string;
+      counts?: { frames: number; faces: number };
+      people?: unknown[];
+      timings?: Record<string, number>;
+    };
+    for (;;) {
+      job = (await (await fetch(`${url}/api/jobs/${id}`)).json()) as typeof job;
+      if (job.state === 'done' || job.state === 'failed') break;
+      await new Promise((r) => setTimeout(r, 100));
     }
+    const took = (performance.now() - started) / 1000;
+    seconds.set(`${stage} ${provider} ${tiles}`, took);
+    await app.close();
+    if (job.state !== 'done') throw new Error(`the job failed: ${JSON.stringify(job)}`);
     process.stdout.write(
-      `serve ${stage}: ${(seconds.batched! / video.seconds).toFixed(2)} × real time (target ≤ 1.0)\n`,
+      `${stage}${tiles > 1 ? `, tiles ${tiles}` : ''}: ${took.toFixed(1)} s for ${job.counts!.frames} frames, ` +
+        `${job.counts!.faces} faces, ${job.people!.length} people (detect+decode ${job.timings!.decodeAndDetect} s, ` +
+        `classify ${job.timings!.classify} s); ${serving.inference}\n`,
     );
-    process.stdout.write(
-      `serve ${stage} batched vs one face a call: ${(seconds['one face a call']! / seconds.batched!).toFixed(2)}× faster\n`,
-    );
+    const label = `${stage}${tiles > 1 ? `, tiles ${tiles}` : ''}`;
+    if (provider === 'cpu')
+      process.stdout.write(`serve_vs_realtime (${label}): ${(took / video.seconds).toFixed(2)}\n`);
+    else
+      process.stdout.write(`serve_vs_realtime (${label}, tfjs, the old path): ${(took / video.seconds).toFixed(2)}\n`);
     serving.models.classifier.dispose();
     serving.models.detector.dispose();
+  }
+  for (const stage of ['paper-cnn', 'transfer']) {
+    const ratio = seconds.get(`${stage} tfjs 1`)! / seconds.get(`${stage} cpu 1`)!;
+    process.stdout.write(`serve ${stage}: onnxruntime ${ratio.toFixed(2)}× faster than tfjs\n`);
   }
   store.close();
 }

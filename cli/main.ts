@@ -110,6 +110,11 @@ function program(): Command {
       'also look for faces in n×n overlapping tiles of each frame (small faces, a classroom; costs n²+1 detections)',
       '1',
     )
+    .option(
+      '--provider <name>',
+      'where the models run: cpu (onnxruntime), cuda or webgpu (its GPU providers), tfjs',
+      'cpu',
+    )
     .option('--max-duration <minutes>', 'longest video analysed; a longer one is refused before decoding', '30')
     .option(
       '--max-megapixels <n>',

@@ -1,9 +1,11 @@
 import { Store } from '../cache/store.js';
 import { CliExit, EXIT_USAGE, freshRecord, loadOrExit } from './common.js';
 import { catchInterrupts } from './signals.js';
+import { PROVIDERS, ProviderUnavailableError } from '../ml/inference/session.js';
 
 export interface ServeFlags {
   model?: string;
+  provider: string;
   port: string;
   host: string;
   maxUploadMb: string;
@@ -42,6 +44,9 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
   if (!Number.isInteger(tiles))
     throw new CliExit(EXIT_USAGE, `--tiles must be a whole number from 1 to 4, got "${flags.tiles}"`);
   const maxDuration = numberFlag('max-duration', flags.maxDuration, 0.01, 24 * 60) * 60;
+  const provider = PROVIDERS.find((p) => p === flags.provider);
+  if (!provider)
+    throw new CliExit(EXIT_USAGE, `--provider must be one of ${PROVIDERS.join(', ')}, got "${flags.provider}"`);
   const maxPixels = numberFlag('max-megapixels', flags.maxMegapixels, 0.01, 1000) * 1e6;
   const timeouts = {
     headers: numberFlag('headers-timeout-s', flags.headersTimeoutS, 0.1, 3600),
@@ -64,14 +69,18 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
   let serving;
   try {
     const stage = flags.model ?? defaultModelStage(pipeline);
-    serving = await loadServing(pipeline, store, stage, (name) => freshRecord(pipeline, store, name), cropScale);
+    serving = await loadServing(pipeline, store, stage, (name) => freshRecord(pipeline, store, name), cropScale, {
+      provider,
+      threads: 0,
+    });
   } catch (error) {
     if (error instanceof ModelChoiceError) throw new CliExit(EXIT_USAGE, error.message);
+    if (error instanceof ProviderUnavailableError) throw new CliExit(1, `fer-dag serve: ${error.message}`);
     throw error;
   } finally {
     store.close();
   }
-  const { served, models, framing, runtime } = serving;
+  const { served, models, framing, inference } = serving;
   const classifier = models.classifier;
   const say = (line: string) => process.stderr.write(`${line}\n`);
   const interrupts = catchInterrupts((signal) =>
@@ -112,7 +121,7 @@ export async function serveCommand(file: string | undefined, flags: ServeFlags):
     const url = await app.listen({ port, host: flags.host });
     const meta = classifier.metadata;
     say(
-      `model: ${served.stage} (${meta.arch}${meta.backbone ? ` on ${meta.backbone}` : ''}, ${meta.inputSize ? `${meta.inputSize}×${meta.inputSize} ${meta.channels === 1 ? 'gray' : 'RGB'}, ` : ''}${meta.classes.length} classes) on ${runtime.backend}; faces by blazeface, min confidence ${minConfidence}${tiles > 1 ? `, whole frame and ${tiles}×${tiles} tiles` : ''}`,
+      `model: ${served.stage} (${meta.arch}${meta.backbone ? ` on ${meta.backbone}` : ''}, ${meta.inputSize ? `${meta.inputSize}×${meta.inputSize} ${meta.channels === 1 ? 'gray' : 'RGB'}, ` : ''}${meta.classes.length} classes); ${inference}; faces by blazeface, min confidence ${minConfidence}${tiles > 1 ? `, whole frame and ${tiles}×${tiles} tiles` : ''}`,
     );
     say(
       `framing: crops ${framing.scale}× the face box, centre offset (${framing.dx}, ${framing.dy}) box sides: ${framing.from}`,

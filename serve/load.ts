@@ -1,11 +1,10 @@
 import type { Store } from '../cache/store.js';
 import type { Pipeline } from '../engine/spec/pipeline.js';
-import { storeModelStore } from '../ml/inference/human.js';
-import { describePlans, planHumanModels, PlannedModels, type RuntimeParams } from '../ml/inference/plan.js';
+import { storeModelStore } from '../ml/human/inference.js';
+import { describePlans, planHumanModels, PlannedModels, type RuntimeParams } from '../ml/human/plan.js';
 import { selectBackend, type Runtime } from '../ml/runtime.js';
 import type { Models } from './analyze.js';
 import { loadFaceClassifier } from './classifier.js';
-import { modelMetadata } from '../ml/model-files.js';
 import { HUMAN_FRAMING, measureFraming, MIN_FRAMING_FACES, type Framing } from './framing.js';
 import { servedModel, type ServedModel } from './model-source.js';
 
@@ -32,12 +31,9 @@ export async function loadServing(
 ): Promise<Serving> {
   const served = await servedModel(pipeline, store, stage, recordOf);
   const runtime = await selectBackend('auto');
-  const meta = modelMetadata(served.view);
-  const names = ['blazeface', ...(meta.arch === 'transfer' ? [meta.backbone ?? 'mobileface'] : [])];
-  const plans = await planHumanModels(names, inference, runtime.backend, storeModelStore(store));
-  const planned = new PlannedModels();
-  const detector = await planned.get(plans.blazeface!, inference, 1);
-  const classifier = await loadFaceClassifier(served.view, (name) => planned.get(plans[name]!, inference, 1));
+  const plans = await planHumanModels(['blazeface'], inference, runtime.backend, storeModelStore(store));
+  const detector = await new PlannedModels().get(plans.blazeface!, inference, 1);
+  const classifier = await loadFaceClassifier(served.view, inference);
   let framing: Framing;
   if (cropScale !== undefined) {
     framing = { scale: cropScale, dx: 0, dy: 0, from: `--crop-scale ${cropScale} (centred on the face box)` };
@@ -48,5 +44,6 @@ export async function loadServing(
       from: `${HUMAN_FRAMING.from}: only ${measured.found} of ${measured.measured} training images showed a face to blazeface (${MIN_FRAMING_FACES} needed to measure)`,
     };
   }
-  return { served, models: { detector, classifier }, framing, runtime, inference: describePlans(plans) };
+  const inferenceWords = `${describePlans(plans)}; ${served.stage} on ${classifier.runtime}`;
+  return { served, models: { detector, classifier }, framing, runtime, inference: inferenceWords };
 }

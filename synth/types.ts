@@ -1,4 +1,4 @@
-import type { RuntimeParams } from '../ml/inference/plan.js';
+import type { RuntimeParams } from '../ml/human/plan.js';
 import type { AgeThresholds } from '../datasets/age-buckets.js';
 import type { EntryProblem } from '../engine/stage.js';
 import type { AgeBucket, Emotion, Ethnicity, Gender } from '../datasets/vocabulary.js';

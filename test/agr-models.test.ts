@@ -16,7 +16,7 @@ import { seededRandom } from '../lib/random.js';
 import { sceneSvg } from '../synth/faces/render.js';
 import { STYLES } from '../synth/faces/styles.js';
 import type { FaceImage } from '../ml/architectures/backbone.js';
-import { loadHumanInference } from '../ml/inference/human.js';
+import { loadHumanInference } from '../ml/human/inference.js';
 import { selectBackend } from '../ml/runtime.js';
 
 /** A 224×224 procedural face, as the demo's AffectNet-style source draws it. */

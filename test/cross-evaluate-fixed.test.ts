@@ -108,8 +108,7 @@ test('a fixed model on fixed images scores what is worked out by hand: a class n
     ctx,
     view,
     records.map((r) => ({ blob: r.blob, label: 0, source: 's' })),
-    'auto',
-    { provider: 'cpu', threads: 0 },
+    { provider: 'tfjs', threads: 0 },
     tally,
   );
   const cell = scoreCell(records, probabilities, {
@@ -165,8 +164,7 @@ test('a fixed model on fixed images scores what is worked out by hand: a class n
     ctx,
     view,
     records.map((r) => ({ blob: r.blob, label: 0, source: 's' })),
-    'auto',
-    { provider: 'cpu', threads: 0 },
+    { provider: 'tfjs', threads: 0 },
     tally,
   );
   assert.deepEqual(tally, { predicted: 7, memoised: 7 });

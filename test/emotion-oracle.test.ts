@@ -12,8 +12,8 @@ import { STYLES } from '../synth/faces/styles.js';
 import { EMOTIONS, FER2013_IDS, type Emotion } from '../datasets/vocabulary.js';
 import { decodeImage } from '../datasets/images/prepare.js';
 import type { FaceImage } from '../ml/architectures/backbone.js';
-import { loadHumanInference } from '../ml/inference/human.js';
-import type { ModelPlan, RuntimeParams } from '../ml/inference/plan.js';
+import { loadHumanInference } from '../ml/human/inference.js';
+import type { ModelPlan, RuntimeParams } from '../ml/human/plan.js';
 import { selectBackend } from '../ml/runtime.js';
 import {
   EMOTION_MODEL_ORDER,
@@ -93,8 +93,8 @@ function fakeModel(row: readonly number[]): { model: InferenceModel; fed: tf.Ten
 const ONNX_CPU: RuntimeParams = { provider: 'cpu', threads: 1 };
 /** The oracle's model planned as a stage plans it, converted in a store of its own. */
 async function oraclePlan(): Promise<ModelPlan> {
-  const { planHumanModels } = await import('../ml/inference/plan.js');
-  const { storeModelStore } = await import('../ml/inference/human.js');
+  const { planHumanModels } = await import('../ml/human/plan.js');
+  const { storeModelStore } = await import('../ml/human/inference.js');
   const { Store } = await import('../cache/store.js');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'oracle-plan-'));
   return (await planHumanModels([EMOTION_ORACLE_MODEL], ONNX_CPU, 'wasm', storeModelStore(new Store(dir))))[

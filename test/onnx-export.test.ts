@@ -12,7 +12,7 @@ import { trainedOnnxModel, type ModelMetadata } from '../ml/model-files.js';
 import { exportLayersModel, UnsupportedLayerError } from '../ml/onnx/from-layers.js';
 import { CONVERTER_VERSION } from '../ml/onnx/from-tfjs-graph.js';
 import { modelMetadataProps } from '../ml/onnx/graph.js';
-import { openOnnxModel } from '../ml/onnx/session.js';
+import { openOnnxModel } from '../ml/inference/session.js';
 import { selectBackend } from '../ml/runtime.js';
 import { exportSavedModel, exportTrainedModel } from '../ml/training/export-onnx.js';
 import { EXPORTED_WITH_CONVERTER, ONNX_EXPORT_VERSION } from '../ml/training/export-version.js';

@@ -15,15 +15,16 @@ import { FaceTracker, iou } from '../serve/track.js';
 import { encodePng, renderFace } from '../synth/faces/render.js';
 import { STYLES } from '../synth/faces/styles.js';
 import type { Raster } from '../datasets/images/raster.js';
-import { loadHumanInference } from '../ml/inference/human.js';
+import { loadHumanInference } from '../ml/human/inference.js';
 import { selectBackend } from '../ml/runtime.js';
 import { PixelSource } from '../ml/training/examples.js';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Hash } from '../cache/hash.js';
 import { loadFaceClassifier } from '../serve/classifier.js';
+import { exportTrainedModel } from '../ml/training/export-onnx.js';
 import { EMOTIONS } from '../datasets/vocabulary.js';
 import { buildPaperCnn } from '../ml/architectures/paper-cnn.js';
-import { storeSaveHandler } from '../ml/model-files.js';
+import { modelMetadata, storeSaveHandler } from '../ml/model-files.js';
 import type { InputView, OutputWriter } from '../engine/stage.js';
 import { renderFaceVideo, tileAt } from '../synth/face-video.js';
 import { makeProject } from './helpers.js';
@@ -188,12 +189,18 @@ test('a face crop reaches a served paper CNN exactly as the same picture reached
   const trained = tf.tidy(
     () => (model.predict(tf.tensor(training.x, [1, 20, 20, 1])) as tf.Tensor).dataSync() as Float32Array,
   );
-  const classifier = await loadFaceClassifier(view, (name) =>
-    loadHumanInference(name, { provider: 'cpu', threads: 1 }),
-  );
+  const classifier = await loadFaceClassifier(view, { provider: 'tfjs', threads: 0 });
   const [served] = await classifier.classify([crop]);
   assert.deepEqual([...served!], [...trained], 'the same probabilities, to the bit');
   classifier.dispose();
+  // Its model.onnx, as train writes it, on onnxruntime: the same input, so the same answer within rounding.
+  files.set('model/model.onnx', exportTrainedModel(model, modelMetadata(view)));
+  const withOnnx = { ...view, files: Object.fromEntries([...files.keys()].map((k) => [k, { hash: k }])) };
+  const onnx = await loadFaceClassifier(withOnnx as unknown as InputView, { provider: 'cpu', threads: 1 });
+  assert.match(onnx.runtime, /^onnxruntime-node /);
+  const [fromOnnx] = await onnx.classify([crop]);
+  fromOnnx!.forEach((p, k) => assert.ok(Math.abs(p - trained[k]!) <= 1e-5, `class ${k}: ${p} vs ${trained[k]}`));
+  onnx.dispose();
   model.dispose();
 });
 

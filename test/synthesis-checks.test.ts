@@ -10,7 +10,7 @@ import { personInSubgroup } from '../synth/faces/attributes.js';
 import { renderFace } from '../synth/faces/render.js';
 import { STYLES } from '../synth/faces/styles.js';
 import type { FaceImage } from '../ml/architectures/backbone.js';
-import { loadHumanInference } from '../ml/inference/human.js';
+import { loadHumanInference } from '../ml/human/inference.js';
 import { selectBackend } from '../ml/runtime.js';
 import { checkImage, type CheckSettings, type ReferenceClassifier } from '../synth/checks.js';
 import { attemptSeed, personPhrase, promptFor } from '../synth/prompts.js';

@@ -11,7 +11,7 @@ import { encodePng } from '../datasets/images/codec/png.js';
 import { selectBackend } from '../ml/runtime.js';
 import { storeLoadHandler, trainedOnnxModel } from '../ml/model-files.js';
 import { modelMetadataProps } from '../ml/onnx/graph.js';
-import { openOnnxModel } from '../ml/onnx/session.js';
+import { openOnnxModel } from '../ml/inference/session.js';
 import { ReplicaSet } from '../ml/training/replicas.js';
 import type { InputView } from '../engine/stage.js';
 import { cli, executedStages, makeProject, startCli, waitFor } from './helpers.js';

@@ -1,7 +1,7 @@
 // Worker thread for the emotion oracle: decodes images and runs human-models' `emotion` graph on them.
 import type { FaceImage } from '../architectures/backbone.js';
 import { decodeFaceImage } from './face-image.js';
-import { PlannedModels } from '../inference/plan.js';
+import { PlannedModels } from './plan.js';
 import { selectBackend } from '../runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
 import { emotionScores, type EmotionOracleReply, type EmotionOracleRequest } from './emotion-oracle.js';

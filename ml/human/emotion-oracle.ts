@@ -29,7 +29,7 @@ import * as os from 'node:os';
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { InferenceModel } from '../inference/model.js';
-import type { ModelPlan, RuntimeParams } from '../inference/plan.js';
+import type { ModelPlan, RuntimeParams } from './plan.js';
 import { EMOTIONS, FER2013_IDS, type Emotion } from '../../datasets/vocabulary.js';
 import type { FaceImage } from '../architectures/backbone.js';
 import type { BackendChoice } from '../runtime.js';

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { GraphModel } from '@tensorflow/tfjs-converter';
-import type { OnnxModel, OutputTensor } from '../onnx/session.js';
+import type { OnnxModel, OutputTensor } from './session.js';
 
-export type { OutputTensor } from '../onnx/session.js';
+export type { OutputTensor } from './session.js';
 
 /**
  * A model that only predicts, on whichever runtime loaded it: onnxruntime (the fast path) or a tfjs graph

@@ -1,6 +1,5 @@
-import type { ModelJson } from '../human/model-files.js';
 import { int64s, OnnxGraph, type Attribute } from './graph.js';
-import { decodeGraphWeights, type GraphConstant } from './tfjs-weights.js';
+import { decodeGraphWeights, type GraphConstant, type TfjsGraphJson } from './tfjs-weights.js';
 
 /**
  * tfjs graph model (TensorFlow ops, NHWC) → ONNX (opset 17), for the ops the human-models fer-dag uses contain.
@@ -53,7 +52,7 @@ export interface ConvertedModel {
 export function convertTfjsGraphInto(
   g: OnnxGraph,
   name: string,
-  json: ModelJson,
+  json: TfjsGraphJson,
   weights: Uint8Array,
 ): { input: string; outputs: Map<string, string> } {
   const topology = json.modelTopology as { node?: TfNode[]; library?: { function?: unknown[] } };
@@ -81,7 +80,7 @@ export function convertTfjsGraphInto(
 }
 
 /** The graph model as an ONNX model of its own, its outputs named as tfjs names them. */
-export function convertTfjsGraph(name: string, json: ModelJson, weights: Uint8Array): ConvertedModel {
+export function convertTfjsGraph(name: string, json: TfjsGraphJson, weights: Uint8Array): ConvertedModel {
   const g = new OnnxGraph();
   const keys = graphOutputs(json, (json.modelTopology as { node?: TfNode[] }).node ?? []).map(([key]) => key);
   for (const key of keys) g.reserve(key);
@@ -96,7 +95,7 @@ export function convertTfjsGraph(name: string, json: ModelJson, weights: Uint8Ar
 }
 
 /** tfjs's outputs: the signature's (artifacts' or userDefinedMetadata's), else every node nothing consumes. */
-function graphOutputs(json: ModelJson, nodes: TfNode[]): Array<[string, string]> {
+function graphOutputs(json: TfjsGraphJson, nodes: TfNode[]): Array<[string, string]> {
   const signature = (json.signature ?? json.userDefinedMetadata?.signature) as
     { outputs?: Record<string, { name: string }> } | undefined;
   if (signature?.outputs && Object.keys(signature.outputs).length)

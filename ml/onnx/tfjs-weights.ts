@@ -1,4 +1,12 @@
-import type { ModelJson } from '../human/model-files.js';
+import type { io } from '@tensorflow/tfjs-core';
+
+/** The fields of a tfjs graph model's `<name>.json` the converter reads (the rest it ignores). */
+export interface TfjsGraphJson {
+  modelTopology: object;
+  weightsManifest: Array<{ paths: string[]; weights: io.WeightsManifestEntry[] }>;
+  signature?: object;
+  userDefinedMetadata?: Record<string, object>;
+}
 
 /** A constant of a tfjs graph model, decoded from its weight shards as tfjs decodes it. */
 export interface GraphConstant {
@@ -22,7 +30,7 @@ function halfToFloat(h: number): number {
  * tfjs's converter writes: float32 and int32 as they are, float16 storage, and uint8/uint16 affine quantisation
  * (value × scale + min, as tfjs's `decodeWeights` computes it).
  */
-export function decodeGraphWeights(json: ModelJson, bytes: Uint8Array): Map<string, GraphConstant> {
+export function decodeGraphWeights(json: TfjsGraphJson, bytes: Uint8Array): Map<string, GraphConstant> {
   const constants = new Map<string, GraphConstant>();
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let offset = 0;

@@ -2,7 +2,7 @@
 import { decodeImage } from '../../datasets/images/prepare.js';
 import { toChannels } from '../../datasets/images/raster.js';
 import { extractFeatures, type BackboneName } from '../architectures/backbone.js';
-import { PlannedModels, type ModelPlan, type RuntimeParams } from '../inference/plan.js';
+import { PlannedModels, type ModelPlan, type RuntimeParams } from '../human/plan.js';
 import { selectBackend, type BackendChoice } from '../runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
 

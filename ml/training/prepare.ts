@@ -1,7 +1,7 @@
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import type { BackboneName } from '../architectures/backbone.js';
 import type { BackendChoice } from '../runtime.js';
-import type { RuntimeParams } from '../inference/plan.js';
+import type { RuntimeParams } from '../human/plan.js';
 import type { StageContext } from '../../engine/stage.js';
 import type { Example } from './examples.js';
 import type { ExampleSource } from './fit.js';

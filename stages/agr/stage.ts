@@ -15,8 +15,8 @@ import { defineStage, paramsWithoutSpeedSettings, type StageContext } from '../.
 import type { AgrEntry } from '../../schemas/types/agr.js';
 import { ageBucketProblems } from '../../datasets/age-buckets.js';
 import type { AgrParams } from './params.js';
-import { describePlans, planHumanModels, type ModelPlan } from '../../ml/inference/plan.js';
-import { stageModelStore } from '../../ml/inference/human.js';
+import { describePlans, planHumanModels, type ModelPlan } from '../../ml/human/plan.js';
+import { stageModelStore } from '../../ml/human/inference.js';
 
 type ModelOutcome = AttributePrediction | FlaggedImage;
 

@@ -4,7 +4,7 @@ import { selectBackend, type BackendChoice } from '../../ml/runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
 import { AGE_MODEL_FILES } from '../../ml/human/attribute-models.js';
 import { BLAZEFACE_MODEL } from '../../ml/human/blazeface.js';
-import { PlannedModels, type ModelPlan, type RuntimeParams } from '../../ml/inference/plan.js';
+import { PlannedModels, type ModelPlan, type RuntimeParams } from '../../ml/human/plan.js';
 import {
   predictAttributes,
   type AttributeModels,

@@ -81,7 +81,7 @@ export const crossEvaluateStage = defineStage<CrossEvaluateEntry>({
     );
     for (const model of modelNames) {
       ctx.progress(done++, modelNames.length, `predicting with ${model}`);
-      predictions.set(model, await modelProbabilities(ctx, ctx.input(model), examples, p.backend, p.runtime, tally));
+      predictions.set(model, await modelProbabilities(ctx, ctx.input(model), examples, p.runtime, tally));
     }
     ctx.progress(modelNames.length, modelNames.length, 'scoring');
     const cells = Object.fromEntries(

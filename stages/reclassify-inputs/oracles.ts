@@ -128,8 +128,8 @@ export async function pretrainedOracle(ctx: StageContext<ReclassifyParams>, sour
   const { emotionOracleProbabilities, EMOTION_ORACLE_MODEL, EMOTION_ORACLE_PREPROCESSING } =
     await import('../../ml/human/emotion-oracle.js');
   const memo = ctx.memo('emotion-oracle');
-  const { planHumanModels, describePlans } = await import('../../ml/inference/plan.js');
-  const { stageModelStore } = await import('../../ml/inference/human.js');
+  const { planHumanModels, describePlans } = await import('../../ml/human/plan.js');
+  const { stageModelStore } = await import('../../ml/human/inference.js');
   const p = ctx.params;
   const plans = await planHumanModels([EMOTION_ORACLE_MODEL], p.runtime, p.backend, stageModelStore(ctx));
   const plan = plans[EMOTION_ORACLE_MODEL]!;

@@ -2,11 +2,11 @@ import { readFileSync } from 'node:fs';
 import type { ItemMemo } from '../../cache/memo.js';
 import type { StageContext } from '../../engine/stage.js';
 import { sha256, type Hash } from '../../cache/hash.js';
-import { readModel } from '../human/model-files.js';
-import { loadHumanModel } from '../human/models.js';
+import { readModel } from './model-files.js';
+import { loadHumanModel } from './models.js';
 import { convertTfjsGraph, CONVERTER_VERSION, UnsupportedModelError } from '../onnx/from-tfjs-graph.js';
-import { loadOnnxRuntime, openOnnxModel, type Provider } from '../onnx/session.js';
-import { graphModelInference, onnxInference, type InferenceModel } from './model.js';
+import { loadOnnxRuntime, openOnnxModel, ProviderUnavailableError, type Provider } from '../inference/session.js';
+import { graphModelInference, onnxInference, type InferenceModel } from '../inference/model.js';
 
 /** How a stage or the server wants its models run (the `runtime` param; docs/inference.md). */
 export interface InferenceSettings {
@@ -85,7 +85,8 @@ export async function loadHumanInference(
     else bytes = 'bytes' in file ? file.bytes : new Uint8Array(readFileSync(file.file));
   }
   if (reason !== undefined || !bytes) {
-    if (settings.provider !== 'cpu') throw new Error(`runtime provider ${settings.provider}: ${reason}`);
+    if (settings.provider !== 'cpu')
+      throw new ProviderUnavailableError(`runtime provider ${settings.provider}: ${reason}`);
     return graphModelInference(name, await loadHumanModel(name), reason);
   }
   const options = { provider: settings.provider, threads: settings.threads, ...sharing(settings) };

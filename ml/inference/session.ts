@@ -17,10 +17,13 @@ export interface OnnxRuntime {
 
 let loading: Promise<OnnxRuntime | { reason: string }> | undefined;
 
-/** The module, or why it cannot be used here. `FER_DAG_NO_ONNXRUNTIME=1` makes it absent (tests, comparisons). */
+/** The module, or why it cannot be used here. */
 export function loadOnnxRuntime(): Promise<OnnxRuntime | { reason: string }> {
   loading ??= (async () => {
-    if (process.env.FER_DAG_NO_ONNXRUNTIME === '1') return { reason: 'FER_DAG_NO_ONNXRUNTIME=1 is set' };
+    // onnxruntime 1.30 on Linux starts Microsoft's telemetry when it loads: it would try to upload over HTTPS and
+    // leaves mat-debug-<pid>.log and .ses in TMPDIR. A pipeline tool has no business phoning home, and a run
+    // must touch only its own folder and store; the library reads this variable once, at load.
+    process.env.ORT_DISABLE_TELEMETRY ??= '1';
     try {
       const imported = (await import('onnxruntime-node')) as typeof Ort & { default?: typeof Ort };
       const ort = imported.default ?? imported;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { loadHumanModel } from '../human/models.js';
-import { loadOnnxRuntime, openOnnxModel, type Provider } from '../onnx/session.js';
-import { convertedHumanModel, graphInputShape, type ConvertedModelStore } from './human.js';
-import { graphModelInference, onnxInference, type InferenceModel } from './model.js';
+import { loadHumanModel } from './models.js';
+import { loadOnnxRuntime, openOnnxModel, ProviderUnavailableError, type Provider } from '../inference/session.js';
+import { convertedHumanModel, graphInputShape, type ConvertedModelStore } from './inference.js';
+import { graphModelInference, onnxInference, type InferenceModel } from '../inference/model.js';
 
 /**
  * Where each human model of a stage runs, decided once in the stage's own thread before any work is sent out:
@@ -53,7 +53,7 @@ export async function planHumanModels(
         });
         await model.release();
       } catch (error) {
-        throw new Error(providerMissing(runtime.provider, (error as Error).message));
+        throw new ProviderUnavailableError(providerMissing(runtime.provider, (error as Error).message));
       }
     }
     if ('file' in converted) {
@@ -63,7 +63,8 @@ export async function planHumanModels(
         onnxFile: converted.file,
       };
     } else {
-      if (runtime.provider !== 'cpu') throw new Error(providerMissing(runtime.provider, converted.reason));
+      if (runtime.provider !== 'cpu')
+        throw new ProviderUnavailableError(providerMissing(runtime.provider, converted.reason));
       plans[name] = { name, runtime: tfjs, passedOver: converted.reason };
     }
   }
