@@ -212,9 +212,8 @@ test("with the project's .npmrc, onnxruntime-node's install step succeeds offlin
   const { stdout } = await run(
     process.execPath,
     ['-e', "console.log(require('onnxruntime-node').env.versions.common)"],
-    {
-      cwd: dir,
-    },
+    // Loaded bare, the library would start its telemetry and leave files in TMPDIR (see ml/inference/session.ts).
+    { cwd: dir, env: { ...process.env, ORT_DISABLE_TELEMETRY: '1' } },
   );
   assert.equal(stdout.trim(), version);
   fs.rmSync(dir, { recursive: true, force: true });
