@@ -94,7 +94,9 @@ export async function openOnnxModel(bytes: Uint8Array, options: SessionOptions):
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
       logSeverityLevel: 3, // errors only: its shape-merging warnings are not the user's business
-      ...(process.env.FER_DAG_ONNX_OPTIMIZED ? { optimizedModelFilePath: process.env.FER_DAG_ONNX_OPTIMIZED } : {}),
+      // Idle pool threads sleep rather than spin: stages run two at a time beside tfjs worker threads, and a
+      // spinning thread takes their core (measured: a 2-thread session between calls used 1.8× the CPU time).
+      extra: { session: { intra_op: { allow_spinning: '0' } } },
     });
   } catch (error) {
     const message = (error as Error).message.split('\n')[0] ?? '';
