@@ -102,6 +102,8 @@ export function modelMetadata(view: InputView): ModelMetadata {
   if ((meta.arch !== 'paper-cnn' && meta.arch !== 'transfer') || !Array.isArray(meta.classes)) {
     throw new Error(`the model of "${view.name}" does not say how it was trained (arch, classes); rerun ${view.name}`);
   }
+  // Transfer models trained before train recorded the backbone were all on mobileface, then the only one.
+  if (meta.arch === 'transfer' && !meta.backbone) return { ...(meta as ModelMetadata), backbone: 'mobileface' };
   return meta as ModelMetadata;
 }
 

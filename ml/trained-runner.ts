@@ -70,7 +70,8 @@ export async function loadTrainedRunner(
   sharing = 1,
 ): Promise<TrainedModelRunner> {
   const metadata = modelMetadata(view);
-  const backbone: BackboneName = metadata.backbone ?? 'mobileface';
+  // modelMetadata gives every transfer model its backbone; a paper CNN has none and never reads it.
+  const backbone = metadata.backbone as BackboneName;
   let passedOver: string | undefined;
   if (runtime.provider !== 'tfjs') {
     const loaded = await loadOnnxRuntime();
