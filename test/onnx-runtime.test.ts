@@ -139,7 +139,7 @@ describe('tfjs graph models converted to ONNX', () => {
     const store = storeModelStore(new Store(fs.mkdtempSync(path.join(os.tmpdir(), 'onnx-cuda-'))));
     await assert.rejects(
       planHumanModels(['gear'], { provider: 'cuda', threads: 0 }, 'wasm', store),
-      /runtime: \{ provider: cuda \} cannot be used here .*set runtime: \{ provider: cpu \}/,
+      /runtime: \{ provider: cuda \} could not start \(.*\); install the CUDA provider .*set runtime: \{ provider: cpu \}/,
     );
   });
 });

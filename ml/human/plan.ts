@@ -53,6 +53,7 @@ export async function planHumanModels(
         });
         await model.release();
       } catch (error) {
+        if (error instanceof ProviderUnavailableError) throw error;
         throw new ProviderUnavailableError(providerMissing(runtime.provider, (error as Error).message));
       }
     }

@@ -27,6 +27,9 @@ export function loadOnnxRuntime(): Promise<OnnxRuntime | { reason: string }> {
     try {
       const imported = (await import('onnxruntime-node')) as typeof Ort & { default?: typeof Ort };
       const ort = imported.default ?? imported;
+      // Its own log lines (a provider library that is not there, in red) would come before, and repeat, the
+      // error fer-dag reports with the fix; sessions log errors only too.
+      ort.env.logLevel = 'fatal';
       return { ort, version: ort.env.versions.common ?? 'unknown' };
     } catch (error) {
       const first = (error as Error).message.split('\n')[0] ?? '';
@@ -102,10 +105,10 @@ export async function openOnnxModel(bytes: Uint8Array, options: SessionOptions):
     const message = (error as Error).message.split('\n')[0] ?? '';
     if (options.provider === 'cpu') throw error;
     throw new ProviderUnavailableError(
-      `runtime provider ${options.provider} could not start (${message}); ` +
+      `runtime: { provider: ${options.provider} } could not start (${message}); ` +
         (options.provider === 'cuda'
-          ? 'install the CUDA provider (docs/inference.md) or use runtime: { provider: cpu }'
-          : 'use runtime: { provider: cpu }'),
+          ? 'install the CUDA provider (docs/inference.md) or set runtime: { provider: cpu }'
+          : 'set runtime: { provider: cpu }'),
     );
   }
   const inputName = session.inputNames[0];
