@@ -1,6 +1,7 @@
 import type { Hash } from '../cache/hash.js';
 import type { RuntimeParams } from './human/plan.js';
 import { loadTrainedRunner } from './trained-runner.js';
+import { runtimeKeyPart } from './inference/model.js';
 import { decodeFaceImage } from './human/face-image.js';
 import type { Example } from './training/examples.js';
 import type { InputView, StageContext } from '../engine/stage.js';
@@ -23,9 +24,7 @@ export async function modelProbabilities(
   try {
     if (runner.passedOver) ctx.log(`${view.name} on ${runner.runtime}: ${runner.passedOver}`);
     const memo = ctx.memo('model-predictions');
-    // Runtimes round differently (tfjs keeps the keys it had before onnxruntime).
-    const words = runner.runtime.startsWith('tfjs') ? {} : { runtime: runner.runtime };
-    const keyOf = (blob: Hash) => ({ model: view.treeHash, blob, ...words });
+    const keyOf = (blob: Hash) => ({ model: view.treeHash, blob, ...runtimeKeyPart(runner.runtime) });
     const result = new Map<Hash, Float32Array>();
     const todo: Example[] = [];
     const queued = new Set<Hash>();

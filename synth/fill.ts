@@ -7,7 +7,7 @@ import type { ManifestRecord } from '../datasets/record.js';
 import type { FaceImage } from '../ml/architectures/backbone.js';
 import { describePlans, planHumanModels, PlannedModels } from '../ml/human/plan.js';
 import { stageModelStore } from '../ml/human/inference.js';
-import type { InferenceModel } from '../ml/inference/model.js';
+import { runtimeKeyPart, type InferenceModel } from '../ml/inference/model.js';
 import { selectBackend } from '../ml/runtime.js';
 import { mapBounded } from '../lib/parallel/map-bounded.js';
 import type { StageContext } from '../engine/stage.js';
@@ -184,8 +184,7 @@ export async function fillHoles(
       ? { attributes: { gear: await model('gear'), faceres: await model('faceres') } }
       : {}),
   };
-  // Runtimes round differently: a verdict reached on one is not another's (tfjs keeps its older keys).
-  const runtimes = Object.values(plans).filter((plan) => !plan.runtime.startsWith('tfjs'));
+  const runtimes = Object.values(plans).filter((plan) => runtimeKeyPart(plan.runtime).runtime);
   const checksKey = {
     settings,
     classifier: reference?.identity ?? null,

@@ -15,7 +15,8 @@ import type { ManifestRecord } from '../datasets/record.js';
 import { selectBackend } from '../ml/runtime.js';
 import { storeSaveHandler } from '../ml/model-files.js';
 import { seededRandom } from '../lib/random.js';
-import type { InputView, OutputWriter, StageContext } from '../engine/stage.js';
+import type { OutputWriter, StageContext } from '../engine/stage.js';
+import { memoryView } from './helpers.js';
 
 /**
  * A fixed model on 4×4 gray images: logits happy = 16·v − 8, sad = 8 − 16·v, neutral = 1, others 0, for an
@@ -56,14 +57,7 @@ async function fixedModel(): Promise<Map<string, Uint8Array>> {
 test('a fixed model on fixed images scores what is worked out by hand: a class never predicted, a class with no images', async () => {
   await selectBackend('auto');
   const files = await fixedModel();
-  const view = {
-    name: 'fixed',
-    kind: 'stage',
-    treeHash: 'fixed-model-v1',
-    files: Object.fromEntries([...files.keys()].map((k) => [k, { hash: k }])),
-    readFile: (rel: string) => Buffer.from(files.get(rel)!),
-    readText: (rel: string) => Buffer.from(files.get(rel)!).toString(),
-  } as unknown as InputView;
+  const view = memoryView('fixed', 'fixed-model-v1', files);
   // Seven images: brightness decides the prediction, the label is what the test says it is.
   const cases: Array<[number, Emotion]> = [
     [255, 'happy'],

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
 import type { ManifestRecord } from '../datasets/record.js';
+import type { InputView } from '../engine/stage.js';
 
 /** The compiled CLI (tests run from dist/test/). */
 export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli', 'main.js');
@@ -157,3 +158,20 @@ while (!existsSync('release')) await new Promise((r) => setTimeout(r, 20));
 mkdirSync('out', { recursive: true });
 writeFileSync('out/slow.txt', 'done');
 `;
+
+/**
+ * A stage's output as its consumer sees it, over files held in memory: a model saved through storeSaveHandler
+ * into `files` reads back through it. Files added later are seen too.
+ */
+export function memoryView(name: string, treeHash: string, files: Map<string, Uint8Array>): InputView {
+  return {
+    name,
+    kind: 'stage',
+    treeHash,
+    get files() {
+      return Object.fromEntries([...files.keys()].map((k) => [k, { hash: k }]));
+    },
+    readFile: (rel: string) => Buffer.from(files.get(rel)!),
+    readText: (rel: string) => Buffer.from(files.get(rel)!).toString(),
+  } as unknown as InputView;
+}

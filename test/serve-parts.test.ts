@@ -25,9 +25,9 @@ import { exportTrainedModel } from '../ml/training/export-onnx.js';
 import { EMOTIONS } from '../datasets/vocabulary.js';
 import { buildPaperCnn } from '../ml/architectures/paper-cnn.js';
 import { modelMetadata, storeSaveHandler } from '../ml/model-files.js';
-import type { InputView, OutputWriter } from '../engine/stage.js';
+import type { OutputWriter } from '../engine/stage.js';
 import { renderFaceVideo, tileAt } from '../synth/face-video.js';
-import { makeProject } from './helpers.js';
+import { makeProject, memoryView } from './helpers.js';
 
 test('a face keeps its person id as it moves and through a missed frame; a face elsewhere is someone new', () => {
   const tracker = new FaceTracker(0.3, 2);
@@ -171,14 +171,7 @@ test('a face crop reaches a served paper CNN exactly as the same picture reached
       channels: 1,
     }),
   );
-  const view = {
-    name: 'train-merged',
-    kind: 'stage',
-    treeHash: 'test',
-    files: Object.fromEntries([...files.keys()].map((k) => [k, { hash: k }])),
-    readFile: (rel: string) => Buffer.from(files.get(rel)!),
-    readText: (rel: string) => Buffer.from(files.get(rel)!).toString(),
-  } as unknown as InputView;
+  const view = memoryView('train-merged', 'test', files);
   // A colour face cut from a frame, and the same picture stored as a training image (PNG, lossless).
   const face = await renderFace(STYLES.affectnet, 37, seededRandom(5, 'crop'), 'happy');
   const crop: Raster = { width: 37, height: 37, channels: 3, data: face.pixels };
@@ -195,8 +188,7 @@ test('a face crop reaches a served paper CNN exactly as the same picture reached
   classifier.dispose();
   // Its model.onnx, as train writes it, on onnxruntime: the same input, so the same answer within rounding.
   files.set('model/model.onnx', exportTrainedModel(model, modelMetadata(view)));
-  const withOnnx = { ...view, files: Object.fromEntries([...files.keys()].map((k) => [k, { hash: k }])) };
-  const onnx = await loadFaceClassifier(withOnnx as unknown as InputView, { provider: 'cpu', threads: 1 });
+  const onnx = await loadFaceClassifier(view, { provider: 'cpu', threads: 1 });
   assert.match(onnx.runtime, /^onnxruntime-node /);
   const [fromOnnx] = await onnx.classify([crop]);
   fromOnnx!.forEach((p, k) => assert.ok(Math.abs(p - trained[k]!) <= 1e-5, `class ${k}: ${p} vs ${trained[k]}`));

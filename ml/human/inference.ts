@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ItemMemo } from '../../cache/memo.js';
 import type { StageContext } from '../../engine/stage.js';
 import { sha256, type Hash } from '../../cache/hash.js';
-import { readModel } from './model-files.js';
+import { humanModelFileMap, readModel, readModelWeights } from './model-files.js';
 import { loadHumanModel } from './models.js';
 import { convertTfjsGraph, CONVERTER_VERSION, UnsupportedModelError } from '../onnx/from-tfjs-graph.js';
 import { loadOnnxRuntime, openOnnxModel, ProviderUnavailableError, type Provider } from '../inference/session.js';
@@ -23,36 +23,50 @@ export interface ConvertedModelStore {
   put(bytes: Uint8Array): Hash;
   has(hash: Hash): boolean;
   path(hash: Hash): string;
+  /**
+   * Hashes of model files already computed, by file name as humanModelFileMap names them (a stage's
+   * `ctx.modelHashes`): those are not read and hashed again. Files missing here are.
+   */
+  knownHashes?: Readonly<Record<string, Hash>>;
 }
 
 /** A converted model on disk, or why there is none (the model then runs on tfjs). */
 export type ConvertedModelFile = { file: string } | { reason: string };
 
-function sourceBytes(name: string): { json: ReturnType<typeof readModel>['json']; weights: Uint8Array; hash: Hash } {
-  const { files, json } = readModel(name);
-  const weights = new Uint8Array(Buffer.concat(files.bin.map((f) => readFileSync(f))));
-  return { json, weights, hash: sha256(Buffer.concat([readFileSync(files.json), weights])) };
+/** The ONNX bytes of `name`, or why it does not convert. */
+function convert(name: string): { bytes: Uint8Array } | { reason: string } {
+  const { json, weights } = readModelWeights(name);
+  try {
+    return { bytes: convertTfjsGraph(name, json, weights).bytes };
+  } catch (error) {
+    if (!(error instanceof UnsupportedModelError)) throw error;
+    return { reason: error.message };
+  }
 }
 
 /**
- * `name` converted to ONNX, memoised by the source files' hash and the converter's version, so a stage converts
- * each model once per store rather than once per run and worker.
+ * `name` converted to ONNX, memoised by its files' hashes and the converter's version, so a stage converts each
+ * model once per store rather than once per run and worker, and a memoised one costs no read of its weights.
  */
 export function convertedHumanModel(name: string, store: ConvertedModelStore): ConvertedModelFile {
-  const source = sourceBytes(name);
-  const key = { converter: CONVERTER_VERSION, model: name, source: source.hash };
+  const files = Object.fromEntries(
+    Object.entries(humanModelFileMap(name)).map(([file, at]) => [
+      file,
+      store.knownHashes?.[file] ?? sha256(readFileSync(at)),
+    ]),
+  );
+  const key = { converter: CONVERTER_VERSION, model: name, files };
   const known = store.memo.get<{ blob: Hash } | { reason: string }>(key);
   if (known && 'reason' in known) return known;
   if (known && store.has(known.blob)) return { file: store.path(known.blob) };
-  try {
-    const blob = store.put(convertTfjsGraph(name, source.json, source.weights).bytes);
-    store.memo.set(key, { blob }, [blob]);
-    return { file: store.path(blob) };
-  } catch (error) {
-    if (!(error instanceof UnsupportedModelError)) throw error;
-    store.memo.set(key, { reason: error.message });
-    return { reason: error.message };
+  const converted = convert(name);
+  if ('reason' in converted) {
+    store.memo.set(key, converted);
+    return converted;
   }
+  const blob = store.put(converted.bytes);
+  store.memo.set(key, { blob }, [blob]);
+  return { file: store.path(blob) };
 }
 
 /** The NHWC input shape the graph's Placeholder declares (-1 where free). */
@@ -69,20 +83,16 @@ export function graphInputShape(name: string): number[] {
  * converted here when none is given), else on the current tfjs backend with the reason kept. A GPU provider
  * that cannot start is an error, never a silent fall back.
  */
-export async function loadHumanInference(
-  name: string,
-  settings: InferenceSettings,
-  converted?: ConvertedModelFile,
-): Promise<InferenceModel> {
+export async function loadHumanInference(name: string, settings: InferenceSettings): Promise<InferenceModel> {
   if (settings.provider === 'tfjs') return graphModelInference(name, await loadHumanModel(name));
   const runtime = await loadOnnxRuntime();
   let reason: string | undefined;
   if ('reason' in runtime) reason = runtime.reason;
   let bytes: Uint8Array | undefined;
   if (!reason) {
-    const file = converted ?? convertInMemory(name);
-    if ('reason' in file) reason = `cannot convert ${name}: ${file.reason}`;
-    else bytes = 'bytes' in file ? file.bytes : new Uint8Array(readFileSync(file.file));
+    const converted = convertInMemory(name);
+    if ('reason' in converted) reason = `cannot convert ${name}: ${converted.reason}`;
+    else bytes = converted.bytes;
   }
   if (reason !== undefined || !bytes) {
     if (settings.provider !== 'cpu')
@@ -98,27 +108,20 @@ export async function loadHumanInference(
 
 const sharing = (s: InferenceSettings) => (s.sharing !== undefined ? { sharing: s.sharing } : {});
 
-const inMemory = new Map<string, ConvertedModelFile | { bytes: Uint8Array }>();
-function convertInMemory(name: string): ConvertedModelFile | { bytes: Uint8Array } {
+/** Conversions without a store (tests, benchmarks), kept for this thread's life. */
+const inMemory = new Map<string, ReturnType<typeof convert>>();
+function convertInMemory(name: string): ReturnType<typeof convert> {
   let known = inMemory.get(name);
-  if (!known) {
-    const source = sourceBytes(name);
-    try {
-      known = { bytes: convertTfjsGraph(name, source.json, source.weights).bytes };
-    } catch (error) {
-      if (!(error instanceof UnsupportedModelError)) throw error;
-      known = { reason: error.message };
-    }
-    inMemory.set(name, known);
-  }
+  if (!known) inMemory.set(name, (known = convert(name)));
   return known;
 }
 
 /** A stage's store as the place for converted models (its blobs are referenced by the stage's output). */
 export function stageModelStore(
-  ctx: Pick<StageContext<unknown>, 'memo' | 'output' | 'hasBlob' | 'blobPath'>,
+  ctx: Pick<StageContext<unknown>, 'memo' | 'output' | 'hasBlob' | 'blobPath' | 'modelHashes'>,
 ): ConvertedModelStore {
   return {
+    knownHashes: ctx.modelHashes,
     memo: ctx.memo('onnx-models'),
     put: (bytes) => ctx.output.putBlob(bytes),
     has: (hash) => ctx.hasBlob(hash),

@@ -74,6 +74,26 @@ export function readModel(name: string): { files: HumanModelFiles; json: ModelJs
   return { files: { json: file, bin }, json };
 }
 
+/**
+ * `<name>`'s weight shards joined in manifest order, in one fresh buffer (a Buffer from readFileSync may be a
+ * view into a larger pooled ArrayBuffer, which tfjs and the converter would read past).
+ */
+export function readModelWeights(name: string): {
+  files: HumanModelFiles;
+  json: ModelJson;
+  weights: Uint8Array<ArrayBuffer>;
+} {
+  const { files, json } = readModel(name);
+  const shards = files.bin.map((file) => readFileSync(file));
+  const weights = new Uint8Array(shards.reduce((sum, shard) => sum + shard.byteLength, 0));
+  let offset = 0;
+  for (const shard of shards) {
+    weights.set(shard, offset);
+    offset += shard.byteLength;
+  }
+  return { files, json, weights };
+}
+
 export function humanModelFiles(name: string): HumanModelFiles {
   return readModel(name).files;
 }

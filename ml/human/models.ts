@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
-import { readModel } from './model-files.js';
+import { readModelWeights } from './model-files.js';
 
 export {
   humanModelFiles,
@@ -46,22 +45,13 @@ function expectedWeightBytes(specs: readonly tf.io.WeightsManifestEntry[]): numb
 function diskHandler(name: string): tf.io.IOHandler {
   return {
     load: async (): Promise<tf.io.ModelArtifacts> => {
-      const { files, json } = readModel(name);
+      const { files, json, weights: weightData } = readModelWeights(name);
       const weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
-      const shards = files.bin.map((file) => readFileSync(file));
-      const length = shards.reduce((sum, shard) => sum + shard.byteLength, 0);
       const expected = expectedWeightBytes(weightSpecs);
-      if (expected !== undefined && expected !== length) {
+      if (expected !== undefined && expected !== weightData.byteLength) {
         throw new Error(
-          `human model "${name}": ${files.bin.join(', ')} hold ${length} bytes, its manifest needs ${expected}`,
+          `human model "${name}": ${files.bin.join(', ')} hold ${weightData.byteLength} bytes, its manifest needs ${expected}`,
         );
-      }
-      // One fresh buffer: a Buffer from readFileSync may be a view into a larger pooled ArrayBuffer.
-      const weightData = new Uint8Array(length);
-      let offset = 0;
-      for (const shard of shards) {
-        weightData.set(shard, offset);
-        offset += shard.byteLength;
       }
       const artifacts: tf.io.ModelArtifacts = {
         modelTopology: json.modelTopology,

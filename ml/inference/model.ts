@@ -72,3 +72,11 @@ export function onnxInference(
     dispose: () => void model.release(),
   };
 }
+
+/**
+ * What a memo key says of the runtime a value was computed on. Runtimes round differently, so a value made on
+ * one is not another's; values made on tfjs carry nothing, so the memos made before onnxruntime stay valid.
+ */
+export function runtimeKeyPart(runtime: string): { runtime?: string } {
+  return runtime.startsWith('tfjs') ? {} : { runtime };
+}

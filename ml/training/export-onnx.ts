@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { BACKBONES, GRAY_WEIGHTS, MOBILEFACE_BOX, type BackboneName } from '../architectures/backbone.js';
-import { readModel } from '../human/model-files.js';
+import { readModelWeights } from '../human/model-files.js';
 import type { ModelMetadata } from '../model-files.js';
 import { exportLayersModel, inputDims, layersInto } from '../onnx/from-layers.js';
 import { CONVERTER_VERSION, convertTfjsGraphInto } from '../onnx/from-tfjs-graph.js';
@@ -111,8 +110,7 @@ function transferGraph(head: LayersModel, name: BackboneName): OnnxGraph {
   g.reserve(OUTPUT);
   const input = g.input(INPUT, ['batch', backbone.inputSize, backbone.inputSize, 3]);
   const pixels = backbonePixelsOnnx(g, name, input);
-  const { files, json } = readModel(backbone.model);
-  const weights = new Uint8Array(Buffer.concat(files.bin.map((file) => readFileSync(file))));
+  const { json, weights } = readModelWeights(backbone.model);
   const firstBackboneNode = g.nodes.length;
   const converted = convertTfjsGraphInto(g, name, json, weights);
   // The converter declares the backbone's Placeholder as a graph input; here the pixels feed it instead,

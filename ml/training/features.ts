@@ -5,6 +5,7 @@ import { mapBounded } from '../../lib/parallel/map-bounded.js';
 import { WorkerPool } from '../../lib/parallel/pool.js';
 import type { StageContext } from '../../engine/stage.js';
 import type { BackendChoice } from '../runtime.js';
+import { runtimeKeyPart } from '../inference/model.js';
 import { stageModelStore } from '../human/inference.js';
 import { describePlans, planHumanModels, type RuntimeParams } from '../human/plan.js';
 import type { Example } from './examples.js';
@@ -62,7 +63,7 @@ export async function backboneFeatures(
     model,
     preprocessing,
     version: FEATURES_VERSION,
-    ...(plan.runtime.startsWith('tfjs') ? {} : { runtime: plan.runtime }),
+    ...runtimeKeyPart(plan.runtime),
   });
   const featureOf = new Map<Hash, Hash>();
   const todo: Hash[] = [];

@@ -130,16 +130,15 @@ export async function pretrainedOracle(ctx: StageContext<ReclassifyParams>, sour
   const memo = ctx.memo('emotion-oracle');
   const { planHumanModels, describePlans } = await import('../../ml/human/plan.js');
   const { stageModelStore } = await import('../../ml/human/inference.js');
+  const { runtimeKeyPart } = await import('../../ml/inference/model.js');
   const p = ctx.params;
   const plans = await planHumanModels([EMOTION_ORACLE_MODEL], p.runtime, p.backend, stageModelStore(ctx));
   const plan = plans[EMOTION_ORACLE_MODEL]!;
-  // Runtimes round differently: scores from one are not another's (tfjs keeps its older keys).
-  const runtime = plan.runtime.startsWith('tfjs') ? {} : { runtime: plan.runtime };
   const keyOf = (blob: Hash) => ({
     blob,
     model: ctx.modelHashes,
     preprocessing: EMOTION_ORACLE_PREPROCESSING,
-    ...runtime,
+    ...runtimeKeyPart(plan.runtime),
   });
   const rows = new Map<Hash, Float32Array>();
   const todo = records.filter((r) => {
