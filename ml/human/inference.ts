@@ -4,7 +4,12 @@ import type { StageContext } from '../../engine/stage.js';
 import { sha256, type Hash } from '../../cache/hash.js';
 import { humanModelFileMap, readModel, readModelWeights } from './model-files.js';
 import { loadHumanModel } from './models.js';
-import { convertTfjsGraph, CONVERTER_VERSION, UnsupportedModelError } from '../onnx/from-tfjs-graph.js';
+import {
+  convertTfjsGraph,
+  CONVERTER_VERSION,
+  REWRITES_VERSION,
+  UnsupportedModelError,
+} from '../onnx/from-tfjs-graph.js';
 import { loadOnnxRuntime, openOnnxModel, ProviderUnavailableError, type Provider } from '../inference/session.js';
 import { graphModelInference, onnxInference, type InferenceModel } from '../inference/model.js';
 
@@ -55,7 +60,7 @@ export function convertedHumanModel(name: string, store: ConvertedModelStore): C
       store.knownHashes?.[file] ?? sha256(readFileSync(at)),
     ]),
   );
-  const key = { converter: CONVERTER_VERSION, model: name, files };
+  const key = { converter: CONVERTER_VERSION, rewrites: REWRITES_VERSION, model: name, files };
   const known = store.memo.get<{ blob: Hash } | { reason: string }>(key);
   if (known && 'reason' in known) return known;
   if (known && store.has(known.blob)) return { file: store.path(known.blob) };

@@ -1,42 +1,49 @@
-import { int64s, OnnxGraph, type Attribute } from './graph.js';
-import { decodeGraphWeights, type GraphConstant, type TfjsGraphJson } from './tfjs-weights.js';
+import { OnnxGraph, type Attribute } from './graph.js';
+import { fuseClipChains } from './fuse-clips.js';
+import { commuteAffineMaxPool } from './commute-affine.js';
+import { decodeGraphWeights, type TfjsGraphJson } from './tfjs-weights.js';
+import { SHAPE_HANDLERS } from './tfjs-shape-ops.js';
+import {
+  binary,
+  constantOf,
+  dataInputs,
+  decode,
+  ints,
+  isFourD,
+  needConstant,
+  produce,
+  strings,
+  tensorKey,
+  unary,
+  UnsupportedModelError,
+  value,
+  type ConvertContext,
+  type TfNode,
+} from './convert-context.js';
+
+export { UnsupportedModelError } from './convert-context.js';
+
+const TO_NCHW = [0, 3, 1, 2];
+const TO_NHWC = [0, 2, 3, 1];
 
 /**
  * tfjs graph model (TensorFlow ops, NHWC) → ONNX (opset 17), for the ops the human-models fer-dag uses contain.
  * Convolutions and poolings run in ONNX's NCHW: each is wrapped in a Transpose pair and onnxruntime's
  * transpose optimiser cancels the pairs between neighbours, so the written graph stays a literal, checkable
  * translation of the TensorFlow one. Outputs are named as tfjs names them (the signature's keys, or the
- * nodes nothing consumes), so code that asks tfjs for `age_output` asks the ONNX model the same.
+ * nodes nothing consumes), so code that asks tfjs for `age_output` asks the ONNX model the same. With
+ * `rewrite`, a few exact rewrites come on top, for onnxruntime's speed: ReLU6 as one Clip (fuse-clips.ts),
+ * batch norms after a ReLU moved past the MaxPool that follows (commute-affine.ts). They change no number
+ * (test/onnx-runtime.test.ts), only the time: gear 1.2× and faceres 1.5× faster on one thread.
  */
 
-/** Bumped whenever a conversion could come out different: it keys the memoised conversions. */
+/**
+ * Bumped whenever the literal translation could come out different: it keys the memoised conversions and
+ * versions the export of trained models (ml/training/export-version.ts).
+ */
 export const CONVERTER_VERSION = '2';
-
-interface TfNode {
-  name: string;
-  op: string;
-  input?: string[];
-  attr?: Record<string, TfAttr>;
-}
-
-interface TfAttr {
-  i?: string;
-  f?: number;
-  b?: boolean;
-  s?: string;
-  list?: { i?: string[]; s?: string[] };
-  shape?: { dim?: Array<{ size: string }> };
-}
-
-export class UnsupportedModelError extends Error {}
-
-const TO_NCHW = [0, 3, 1, 2];
-const TO_NHWC = [0, 2, 3, 1];
-const INT64_MAX = 2 ** 62; // ONNX Slice clamps; any bound past the dimension works
-
-const decode = (s: string | undefined): string => (s === undefined ? '' : Buffer.from(s, 'base64').toString('utf8'));
-const ints = (a: TfAttr | undefined): number[] => (a?.list?.i ?? []).map(Number);
-const strings = (a: TfAttr | undefined): string[] => (a?.list?.s ?? []).map(decode);
+/** Bumped whenever the rewrites for speed change: it keys the memoised conversions of human's models. */
+export const REWRITES_VERSION = '1';
 
 export interface ConvertedModel {
   bytes: Uint8Array;
@@ -47,23 +54,27 @@ export interface ConvertedModel {
 /**
  * Writes the graph model into `g` (whose other nodes may feed or follow it): returns its input's and its
  * outputs' value names, the outputs keyed by their tfjs names. Every value it adds is named after a tfjs
- * node, made unique within `g`.
+ * node, made unique within `g`. The export of trained models leaves `rewrite` off, so its files stay
+ * as they were.
  */
 export function convertTfjsGraphInto(
   g: OnnxGraph,
   name: string,
   json: TfjsGraphJson,
   weights: Uint8Array,
+  rewrite = false,
 ): { input: string; outputs: Map<string, string> } {
   const topology = json.modelTopology as { node?: TfNode[]; library?: { function?: unknown[] } };
   if (topology.library?.function?.length) throw new UnsupportedModelError(`${name}: graph functions (control flow)`);
-  const nodes = topology.node ?? [];
-  const unsupported = [...new Set(nodes.map((n) => n.op).filter((op) => !(op in HANDLERS)))];
+  const unsupported = [...new Set((topology.node ?? []).map((n) => n.op).filter((op) => !(op in HANDLERS)))];
   if (unsupported.length) throw new UnsupportedModelError(`${name}: ops not converted: ${unsupported.join(', ')}`);
   const constants = decodeGraphWeights(json, weights);
+  const outputNodes = new Set(graphOutputs(json, topology.node ?? []).map(([, t]) => t.split(':')[0]!));
+  const nodes = rewrite ? commuteAffineMaxPool(topology.node ?? [], constants, outputNodes) : (topology.node ?? []);
   const inputsBefore = g.inputs.length;
   const values = new Map<string, string>(); // tf tensor "node:k" → ONNX name
-  const ctx: ConvertContext = { g, node: undefined as unknown as TfNode, constants, values, fourD: new Set(), name };
+  const node = undefined as unknown as TfNode;
+  const ctx: ConvertContext = { g, node, constants, values, fourD: new Set(), name, rewrite };
   for (const node of nodes) {
     ctx.node = node;
     HANDLERS[node.op]!(ctx);
@@ -79,17 +90,26 @@ export function convertTfjsGraphInto(
   return { input: added[0]!.name, outputs };
 }
 
-/** The graph model as an ONNX model of its own, its outputs named as tfjs names them. */
-export function convertTfjsGraph(name: string, json: TfjsGraphJson, weights: Uint8Array): ConvertedModel {
+/**
+ * The graph model as an ONNX model of its own, its outputs named as tfjs names them; `rewrite` (the default;
+ * off only to test that they change no number): exact rewrites that onnxruntime runs faster.
+ */
+export function convertTfjsGraph(
+  name: string,
+  json: TfjsGraphJson,
+  weights: Uint8Array,
+  rewrite = true,
+): ConvertedModel {
   const g = new OnnxGraph();
   const keys = graphOutputs(json, (json.modelTopology as { node?: TfNode[] }).node ?? []).map(([key]) => key);
   for (const key of keys) g.reserve(key);
-  const { input, outputs } = convertTfjsGraphInto(g, name, json, weights);
+  const { input, outputs } = convertTfjsGraphInto(g, name, json, weights, rewrite);
   for (const [key, value] of outputs) {
     // An output keeps its tfjs name: an Identity gives the graph's value that name.
     g.nodes.push({ op: 'Identity', inputs: [value], outputs: [key], attributes: {} });
     g.output(key);
   }
+  if (rewrite) fuseClipChains(g);
   const bytes = g.encode(name, { source: `tfjs graph model ${name}`, converter: CONVERTER_VERSION });
   return { bytes, inputName: input, outputNames: keys };
 }
@@ -104,59 +124,18 @@ function graphOutputs(json: TfjsGraphJson, nodes: TfNode[]): Array<[string, stri
   return nodes.filter((n) => !consumed.has(n.name) && n.op !== 'Const').map((n) => [n.name, n.name]);
 }
 
-/** "node", "node:0" → "node:0". */
-const tensorKey = (name: string): string => (name.includes(':') ? name : `${name}:0`);
-
-interface ConvertContext {
-  g: OnnxGraph;
-  node: TfNode;
-  constants: Map<string, GraphConstant>;
-  values: Map<string, string>;
-  /** tf tensors known to be 4-D NHWC (an input image, what convolutions and poolings give). */
-  fourD: Set<string>;
-  name: string;
-}
-
-function dataInputs(ctx: ConvertContext): string[] {
-  return (ctx.node.input ?? []).filter((i) => !i.startsWith('^'));
-}
-
-function constantOf(ctx: ConvertContext, input: string): GraphConstant | undefined {
-  return ctx.constants.get(input.split(':')[0]!);
-}
-
-function needConstant(ctx: ConvertContext, input: string, role: string): GraphConstant {
-  const c = constantOf(ctx, input);
-  if (!c) throw new UnsupportedModelError(`${ctx.name}: ${ctx.node.op} ${ctx.node.name} has a computed ${role}`);
-  return c;
-}
-
-/** The ONNX value of a tf input: a produced value, or a constant written as an initializer on first use. */
-function value(ctx: ConvertContext, input: string): string {
-  const known = ctx.values.get(tensorKey(input));
-  if (known) return known;
-  const c = needConstant(ctx, input, 'input');
-  const name = ctx.g.constant(input.split(':')[0]!, c.dtype === 'float32' ? c.values : c.values, c.shape);
-  ctx.values.set(tensorKey(input), name);
-  return name;
-}
-
-function produce(ctx: ConvertContext, onnxName: string, fourD = false): void {
-  ctx.values.set(`${ctx.node.name}:0`, onnxName);
-  if (fourD) ctx.fourD.add(`${ctx.node.name}:0`);
-}
-
-const isFourD = (ctx: ConvertContext, input: string): boolean => ctx.fourD.has(tensorKey(input));
-
-function unary(op: string, attributes: Record<string, Attribute> = {}) {
-  return (ctx: ConvertContext) =>
-    produce(ctx, ctx.g.op(op, [value(ctx, dataInputs(ctx)[0]!)], ctx.node.name, attributes));
-}
-
-function binary(op: string) {
+/**
+ * Minimum/Maximum against a constant scalar as a Clip (so fuse-clips.ts can merge Keras' ReLU6 into one
+ * activation onnxruntime fuses); the elementwise Min/Max otherwise.
+ */
+function bound(which: 'min' | 'max', elementwise: 'Min' | 'Max') {
   return (ctx: ConvertContext) => {
     const [a, b] = dataInputs(ctx);
-    produce(ctx, ctx.g.op(op, [value(ctx, a!), value(ctx, b!)], ctx.node.name));
+    const scalar = [b!, a!].find((i) => constantOf(ctx, i)?.values.length === 1 && !ctx.values.has(tensorKey(i)));
+    if (!ctx.rewrite || !scalar || constantOf(ctx, scalar)!.dtype !== 'float32') return binary(elementwise)(ctx);
+    const input = scalar === b ? a! : b!;
+    const [x, limit] = [value(ctx, input), value(ctx, scalar)];
+    produce(ctx, ctx.g.op('Clip', which === 'min' ? [x, limit] : [x, '', limit], ctx.node.name), isFourD(ctx, input));
   };
 }
 
@@ -280,62 +259,6 @@ function matmul(ctx: ConvertContext, fused: string[]): string {
   return activation(ctx, y, fused.slice(fused[0] === 'BiasAdd' ? 1 : 0), args.slice(1), false);
 }
 
-function reduce(op: 'ReduceMean' | 'ReduceMax') {
-  return (ctx: ConvertContext) => {
-    const [x, axesInput] = dataInputs(ctx);
-    const axes = Array.from(needConstant(ctx, axesInput!, 'axes').values);
-    const keepdims = (ctx.node.attr?.keep_dims?.b ?? ctx.node.attr?.keepdims?.b) ? 1 : 0;
-    produce(ctx, ctx.g.op(op, [value(ctx, x!)], ctx.node.name, { axes: { ints: axes }, keepdims: { int: keepdims } }));
-  };
-}
-
-function stridedSlice(ctx: ConvertContext): void {
-  const [x, b, e, s] = dataInputs(ctx);
-  const attr = ctx.node.attr ?? {};
-  const mask = (key: string) => Number(attr[key]?.i ?? 0);
-  if (mask('ellipsis_mask') || mask('new_axis_mask'))
-    throw new UnsupportedModelError(`${ctx.name}: ${ctx.node.name} uses ellipsis or new-axis masks`);
-  const begin = Array.from(needConstant(ctx, b!, 'begin').values);
-  const end = Array.from(needConstant(ctx, e!, 'end').values);
-  const strides = Array.from(needConstant(ctx, s!, 'strides').values);
-  const starts: number[] = [];
-  const ends: number[] = [];
-  const squeeze: number[] = [];
-  begin.forEach((_, i) => {
-    const step = strides[i]!;
-    const bit = 1 << i;
-    let start = mask('begin_mask') & bit ? (step > 0 ? 0 : -INT64_MAX) : begin[i]!;
-    let stop = mask('end_mask') & bit ? (step > 0 ? INT64_MAX : -INT64_MAX) : end[i]!;
-    if (mask('shrink_axis_mask') & bit) {
-      start = begin[i]!;
-      stop = start === -1 ? INT64_MAX : start + 1;
-      squeeze.push(i);
-    }
-    starts.push(start);
-    ends.push(stop);
-  });
-  const g = ctx.g;
-  const axes = begin.map((_, i) => i);
-  let y = g.op(
-    'Slice',
-    [
-      value(ctx, x!),
-      g.constant(`${ctx.node.name}/starts`, int64s(starts), [starts.length]),
-      g.constant(`${ctx.node.name}/ends`, int64s(ends), [ends.length]),
-      g.constant(`${ctx.node.name}/axes`, int64s(axes), [axes.length]),
-      g.constant(`${ctx.node.name}/steps`, int64s(strides), [strides.length]),
-    ],
-    ctx.node.name,
-  );
-  if (squeeze.length)
-    y = g.op(
-      'Squeeze',
-      [y, g.constant(`${ctx.node.name}/squeeze`, int64s(squeeze), [squeeze.length])],
-      `${ctx.node.name}/sq`,
-    );
-  produce(ctx, y);
-}
-
 const HANDLERS: Record<string, (ctx: ConvertContext) => void> = {
   Const: () => undefined, // written where used, in the layout that use needs
   Placeholder(ctx) {
@@ -359,38 +282,13 @@ const HANDLERS: Record<string, (ctx: ConvertContext) => void> = {
   Sub: binary('Sub'),
   Mul: binary('Mul'),
   RealDiv: binary('Div'),
-  Minimum: binary('Min'),
-  Maximum: binary('Max'),
+  Minimum: bound('max', 'Min'),
+  Maximum: bound('min', 'Max'),
   Relu: unary('Relu'),
   Sigmoid: unary('Sigmoid'),
   Tanh: unary('Tanh'),
   Softmax: unary('Softmax', { axis: { int: -1 } }),
-  Mean: reduce('ReduceMean'),
-  Max: reduce('ReduceMax'),
-  Reshape(ctx) {
-    const [x, shape] = dataInputs(ctx);
-    const dims = Array.from(needConstant(ctx, shape!, 'shape').values);
-    const target = ctx.g.constant(`${ctx.node.name}/shape`, int64s(dims), [dims.length]);
-    produce(ctx, ctx.g.op('Reshape', [value(ctx, x!), target], ctx.node.name));
-  },
-  ExpandDims(ctx) {
-    const [x, axis] = dataInputs(ctx);
-    const axes = Array.from(needConstant(ctx, axis!, 'axis').values);
-    const target = ctx.g.constant(`${ctx.node.name}/axes`, int64s(axes), [axes.length]);
-    produce(ctx, ctx.g.op('Unsqueeze', [value(ctx, x!), target], ctx.node.name));
-  },
-  Pad(ctx) {
-    const [x, paddings] = dataInputs(ctx);
-    const p = Array.from(needConstant(ctx, paddings!, 'paddings').values);
-    const rank = p.length / 2;
-    const pads = [
-      ...Array.from({ length: rank }, (_, i) => p[2 * i]!),
-      ...Array.from({ length: rank }, (_, i) => p[2 * i + 1]!),
-    ];
-    const target = ctx.g.constant(`${ctx.node.name}/pads`, int64s(pads), [pads.length]);
-    produce(ctx, ctx.g.op('Pad', [value(ctx, x!), target], ctx.node.name));
-  },
-  StridedSlice: stridedSlice,
+  ...SHAPE_HANDLERS,
 };
 
 /** The ops the converter handles, for the docs and the fallback's message. */
