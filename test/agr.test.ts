@@ -107,6 +107,27 @@ test('agr predicts every image once: new age thresholds rerun the stage on memoi
   }
 });
 
+test('predictions are memoised per runtime: tfjs predicts every image again, the thread count reruns nothing', async () => {
+  const dir = project('attributes: predict', ['small']);
+  const yaml = path.join(dir, 'p.yaml');
+  const agr = () => stageOutput(dir, 'agr');
+  const onnx = await cli(dir, 'run', 'p.yaml');
+  assert.equal(onnx.code, 0, onnx.stdout + onnx.stderr);
+  const images = agr().records().length;
+  assert.ok(images > 0);
+
+  // Runtimes round differently: a value made on onnxruntime is not one made on tfjs.
+  fs.writeFileSync(yaml, pipeline('attributes: predict, runtime: { provider: tfjs }', ['small']));
+  const tfjs = await cli(dir, 'run', 'p.yaml', '--json');
+  assert.deepEqual(executedStages(tfjs), ['agr']);
+  assert.deepEqual(agr().metrics(), { ...agr().metrics(), imagesPredicted: images, predictionsMemoised: 0 });
+
+  // Threads split the work, not the sums (test/onnx-runtime.test.ts): not in the key, so nothing runs.
+  fs.writeFileSync(yaml, pipeline('attributes: predict, runtime: { provider: cpu, threads: 1 }', ['small']));
+  const threads = await cli(dir, 'run', 'p.yaml', '--json');
+  assert.deepEqual(executedStages(threads), []);
+});
+
 test("attributes: annotations takes the generator's drawn attributes without a model call; both reports agreement", async () => {
   const dir = project('attributes: annotations');
   const run = await cli(dir, 'run', 'p.yaml');
