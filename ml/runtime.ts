@@ -1,9 +1,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmGradientKernels } from './kernels/wasm-kernels.js';
+import { loadDnnlAddon } from './kernels/native-addon.js';
+import { registerNativeBackend } from './kernels/native-kernels.js';
+
+/** oneDNN threads per thread that trains (a replica): FER_DAG_NATIVE_THREADS, else one. */
+function nativeThreads(): number {
+  const n = Number(process.env.FER_DAG_NATIVE_THREADS ?? 1);
+  return Number.isInteger(n) && n > 0 ? n : 1;
+}
 
 /** The tfjs backends fer-dag can run on, fastest first (docs/design.md, "Models"). */
 export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_ORDER)[number] | 'auto';
+/**
+ * `native`: wasm with oneDNN's convolutions (ml/kernels/native-kernels.ts), where the addon is built. Asked for
+ * by name only until its training speed and determinism are measured (issue 20); then `auto` takes it first.
+ */
+export type BackendChoice = (typeof BACKEND_ORDER)[number] | 'native' | 'auto';
 
 export interface Runtime {
   /** The backend tfjs runs on, as `tf.getBackend()` names it. */
@@ -31,9 +43,14 @@ async function tryNative(pkg: string): Promise<string | undefined> {
 
 async function tryBackend(name: string): Promise<string | undefined> {
   try {
-    if (name === 'wasm') {
+    if (name === 'wasm' || name === 'native') {
       await import('@tensorflow/tfjs-backend-wasm');
       registerWasmGradientKernels();
+      if (name === 'native') {
+        const loaded = loadDnnlAddon();
+        if ('reason' in loaded) return loaded.reason;
+        registerNativeBackend({ addon: loaded.addon, threads: nativeThreads() });
+      }
     } else if (name === 'cpu') {
       await import('@tensorflow/tfjs-backend-cpu');
     }

@@ -7,6 +7,8 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { buildPaperCnn, type PaperCnnSpec } from '../ml/architectures/paper-cnn.js';
 import { setFilterGradientStrategy, type FilterGradientStrategy } from '../ml/kernels/wasm-filter-gradient.js';
 import { registerWasmGradientKernels } from '../ml/kernels/wasm-kernels.js';
+import { loadDnnlAddon } from '../ml/kernels/native-addon.js';
+import { selectBackend } from '../ml/runtime.js';
 
 /*
  * Every kernel fer-dag adds to or replaces on the wasm backend, run on random inputs and compared with the
@@ -58,7 +60,7 @@ function randomValues(count: number, seed: number): Float32Array {
 const sizeOf = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** Runs `compute` on `backend` and reads its results back as plain arrays. */
-async function on(backend: 'cpu' | 'wasm', compute: () => tf.Tensor[]): Promise<Float32Array[]> {
+async function on(backend: 'cpu' | 'wasm' | 'native', compute: () => tf.Tensor[]): Promise<Float32Array[]> {
   await tf.setBackend(backend);
   const tensors = tf.tidy(compute);
   try {
@@ -368,85 +370,97 @@ describe('Maximum and Minimum on wasm', () => {
   });
 });
 
-describe('a paper-CNN training step on wasm', () => {
-  test("computes the same loss and weight gradients as tfjs's own kernels and gradients on cpu", async () => {
-    const spec: PaperCnnSpec = {
-      inputSize: 16,
-      channels: 1,
-      width: 0.125,
-      classes: 7,
-      dropout: 0,
-      batchNormMomentum: 0.99,
-    };
-    const batch = 8;
-    const images = randomValues(batch * spec.inputSize * spec.inputSize, 11);
-    const labels = Array.from({ length: batch }, (_, i) => (i * 3) % spec.classes);
+// The same step on the native backend (wasm with oneDNN's convolutions), where the addon is built.
+const native = loadDnnlAddon();
+for (const backend of ['wasm', 'native'] as const) {
+  describe(
+    `a paper-CNN training step on ${backend}`,
+    { skip: backend === 'native' && 'reason' in native && native.reason },
+    () => {
+      test("computes the same loss and weight gradients as tfjs's own kernels and gradients on cpu", async () => {
+        if (backend === 'native') await selectBackend('native');
+        const spec: PaperCnnSpec = {
+          inputSize: 16,
+          channels: 1,
+          width: 0.125,
+          classes: 7,
+          dropout: 0,
+          batchNormMomentum: 0.99,
+        };
+        const batch = 8;
+        const images = randomValues(batch * spec.inputSize * spec.inputSize, 11);
+        const labels = Array.from({ length: batch }, (_, i) => (i * 3) % spec.classes);
 
-    // Both models get the same seeded weights: kernels drawn Glorot-uniform from a fixed seed (tfjs' own
-    // initializers are unseeded, and one draw in a few dozen left a dense unit at ReLU's kink, where the two
-    // backends' float noise sends a gradient either way), the batch norms and biases as initialised.
-    await tf.setBackend('cpu');
-    const cpuModel = buildPaperCnn(spec);
-    const weights = await Promise.all(
-      cpuModel.getWeights().map(async (w, i) => {
-        if (w.shape.length < 2) return { shape: w.shape, values: await w.data() };
-        const receptive = w.shape.slice(0, -2).reduce((a, b) => a * b, 1);
-        const [fanIn, fanOut] = [receptive * w.shape[w.shape.length - 2]!, receptive * w.shape[w.shape.length - 1]!];
-        const limit = Math.sqrt(6 / (fanIn + fanOut));
-        return { shape: w.shape, values: randomValues(w.size, 1000 + i).map((v) => v * limit) };
-      }),
-    );
-    cpuModel.setWeights(weights.map((w) => tf.tensor(w.values, w.shape)));
-    await tf.setBackend('wasm');
-    const wasmModel = buildPaperCnn(spec);
-    wasmModel.setWeights(weights.map((w) => tf.tensor(w.values, w.shape)));
+        // Both models get the same seeded weights: kernels drawn Glorot-uniform from a fixed seed (tfjs' own
+        // initializers are unseeded, and one draw in a few dozen left a dense unit at ReLU's kink, where the two
+        // backends' float noise sends a gradient either way), the batch norms and biases as initialised.
+        await tf.setBackend('cpu');
+        const cpuModel = buildPaperCnn(spec);
+        const weights = await Promise.all(
+          cpuModel.getWeights().map(async (w, i) => {
+            if (w.shape.length < 2) return { shape: w.shape, values: await w.data() };
+            const receptive = w.shape.slice(0, -2).reduce((a, b) => a * b, 1);
+            const [fanIn, fanOut] = [
+              receptive * w.shape[w.shape.length - 2]!,
+              receptive * w.shape[w.shape.length - 1]!,
+            ];
+            const limit = Math.sqrt(6 / (fanIn + fanOut));
+            return { shape: w.shape, values: randomValues(w.size, 1000 + i).map((v) => v * limit) };
+          }),
+        );
+        cpuModel.setWeights(weights.map((w) => tf.tensor(w.values, w.shape)));
+        await tf.setBackend(backend);
+        const wasmModel = buildPaperCnn(spec);
+        wasmModel.setWeights(weights.map((w) => tf.tensor(w.values, w.shape)));
 
-    const stepOn = (backend: 'cpu' | 'wasm', model: LayersModel) => () =>
-      on(backend, () => {
-        const x = tf.tensor4d(images, [batch, spec.inputSize, spec.inputSize, spec.channels]);
-        const y = tf.oneHot(tf.tensor1d(labels, 'int32'), spec.classes);
-        const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-        const { value, grads } = tf.variableGrads(() => {
-          const p = model.apply(x, { training: true }) as tf.Tensor;
-          return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1))), -1))) as tf.Scalar;
-        }, variables);
-        return [value, ...variables.map((v) => grads[v.name]!)];
+        const stepOn = (on_: 'cpu' | 'wasm' | 'native', model: LayersModel) => () =>
+          on(on_, () => {
+            const x = tf.tensor4d(images, [batch, spec.inputSize, spec.inputSize, spec.channels]);
+            const y = tf.oneHot(tf.tensor1d(labels, 'int32'), spec.classes);
+            const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+            const { value, grads } = tf.variableGrads(() => {
+              const p = model.apply(x, { training: true }) as tf.Tensor;
+              return tf.neg(tf.mean(tf.sum(tf.mul(y, tf.log(tf.clipByValue(p, 1e-7, 1))), -1))) as tf.Scalar;
+            }, variables);
+            return [value, ...variables.map((v) => grads[v.name]!)];
+          });
+        const expected = await stepOn('cpu', cpuModel)();
+        const actual = await stepOn(backend, wasmModel)();
+        assert.equal(actual.length, 1 + cpuModel.trainableWeights.length);
+
+        // A bias right before a batch norm is subtracted again with the batch mean: its gradient is zero in
+        // exact arithmetic and float32 noise in practice, so it is held to zero rather than compared.
+        const cancelled = new Set(
+          cpuModel.layers.flatMap((layer, j) =>
+            cpuModel.layers[j + 1]?.getClassName() === 'BatchNormalization'
+              ? layer.trainableWeights.filter((w) => w.originalName.endsWith('/bias')).map((w) => w.originalName)
+              : [],
+          ),
+        );
+        assert.equal(cancelled.size, 6, 'four conv and two dense biases feed a batch norm');
+        const stepScale = Math.max(...expected.slice(1).map(largestMagnitude));
+        const names = ['loss', ...cpuModel.trainableWeights.map((w) => w.originalName)];
+        expected.forEach((values, i) => {
+          const name = names[i]!;
+          if (cancelled.has(name)) {
+            for (const [where, g] of [
+              ['cpu', values],
+              [backend, actual[i]!],
+            ] as const) {
+              const largest = largestMagnitude(g);
+              assert.ok(
+                largest <= 1e-5 * stepScale,
+                `${name} on ${where}: gradient ${largest.toExponential(2)} should be ~0`,
+              );
+            }
+            return;
+          }
+          const error = relativeError(actual[i]!, values);
+          assert.ok(error <= TOLERANCE, `${name}: relative error ${error.toExponential(2)} > ${TOLERANCE}`);
+        });
+        cpuModel.dispose();
+        wasmModel.dispose();
       });
-    const expected = await stepOn('cpu', cpuModel)();
-    const actual = await stepOn('wasm', wasmModel)();
-    assert.equal(actual.length, 1 + cpuModel.trainableWeights.length);
-
-    // A bias right before a batch norm is subtracted again with the batch mean: its gradient is zero in
-    // exact arithmetic and float32 noise in practice, so it is held to zero rather than compared.
-    const cancelled = new Set(
-      cpuModel.layers.flatMap((layer, j) =>
-        cpuModel.layers[j + 1]?.getClassName() === 'BatchNormalization'
-          ? layer.trainableWeights.filter((w) => w.originalName.endsWith('/bias')).map((w) => w.originalName)
-          : [],
-      ),
-    );
-    assert.equal(cancelled.size, 6, 'four conv and two dense biases feed a batch norm');
-    const stepScale = Math.max(...expected.slice(1).map(largestMagnitude));
-    const names = ['loss', ...cpuModel.trainableWeights.map((w) => w.originalName)];
-    expected.forEach((values, i) => {
-      const name = names[i]!;
-      if (cancelled.has(name)) {
-        for (const [backend, g] of [
-          ['cpu', values],
-          ['wasm', actual[i]!],
-        ] as const) {
-          const largest = largestMagnitude(g);
-          assert.ok(
-            largest <= 1e-5 * stepScale,
-            `${name} on ${backend}: gradient ${largest.toExponential(2)} should be ~0`,
-          );
-        }
-        return;
-      }
-      const error = relativeError(actual[i]!, values);
-      assert.ok(error <= TOLERANCE, `${name}: relative error ${error.toExponential(2)} > ${TOLERANCE}`);
-    });
-    cpuModel.dispose();
-    wasmModel.dispose();
-  });
-});
+    },
+  );
+}

@@ -1,0 +1,49 @@
+import { createRequire } from 'node:module';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The oneDNN addon (native/dnnl, built by `npm install` where Debian's libdnnl-dev is installed: see
+ * scripts/build-native.mjs). Buffers are byte offsets into one ArrayBuffer, the wasm heap, so tfjs tensors are
+ * read and written where they lie; `shape` is a convolution's 17 numbers (see convolutionShape).
+ */
+export interface DnnlAddon {
+  readonly version: string;
+  readonly maxThreads: number;
+  convForward(
+    heap: ArrayBuffer,
+    shape: number[],
+    x: number,
+    filter: number,
+    bias: number,
+    y: number,
+    relu: boolean,
+    threads: number,
+  ): void;
+  convBackwardData(heap: ArrayBuffer, shape: number[], dy: number, filter: number, dx: number, threads: number): void;
+  convBackwardWeights(heap: ArrayBuffer, shape: number[], x: number, dy: number, dw: number, threads: number): void;
+}
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+/** Where node-gyp leaves the addon. */
+export const ADDON_FILE = path.join(ROOT, 'native', 'dnnl', 'build', 'Release', 'fer_dnnl.node');
+
+let loaded: { addon: DnnlAddon } | { reason: string } | undefined;
+
+/** The addon, or why there is none (not built: no libdnnl-dev at install time; or it failed to load). */
+export function loadDnnlAddon(): { addon: DnnlAddon } | { reason: string } {
+  if (loaded) return loaded;
+  if (!fs.existsSync(ADDON_FILE)) {
+    loaded = {
+      reason: 'the oneDNN addon is not built (apt-get install libdnnl-dev, then npm install; see docs/stages/train.md)',
+    };
+  } else {
+    try {
+      loaded = { addon: createRequire(import.meta.url)(ADDON_FILE) as DnnlAddon };
+    } catch (error) {
+      loaded = { reason: `the oneDNN addon failed to load: ${(error as Error).message.split('\n')[0]}` };
+    }
+  }
+  return loaded;
+}

@@ -1,0 +1,198 @@
+import * as tf from '@tensorflow/tfjs-core';
+import type {
+  Conv2DAttrs,
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  FusedConv2DAttrs,
+  KernelFunc,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
+import type { WasmBackendLike } from './wasm-heap.js';
+import type { DnnlAddon } from './native-addon.js';
+
+/**
+ * The `native` backend: tfjs' wasm backend, with its convolutions — forward, fused with bias and ReLU, and
+ * both gradients — run by oneDNN's AVX2 kernels on the tensors where they lie in the wasm heap. wasm's SIMD is
+ * 128 bits wide, half of AVX2's, and its convolutions reach about a fifth of a core's peak; the paper CNN
+ * spends 99.5 % of its arithmetic in convolutions. Every other op stays wasm's. A case a kernel does not take
+ * (NCHW, dilations with gradients, PReLU) goes to wasm's own kernel.
+ */
+
+/** The 17 numbers the addon takes for a convolution, from tfjs' own arithmetic of shapes and pads. */
+export function convolutionShape(info: tf.backend_util.Conv2DInfo): number[] {
+  const p = info.padInfo;
+  return [
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.outChannels,
+    info.outHeight,
+    info.outWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.dilationHeight,
+    info.dilationWidth,
+    p.top,
+    p.left,
+    p.bottom,
+    p.right,
+  ];
+}
+
+type Conv2DInfo = tf.backend_util.Conv2DInfo;
+
+function infoOf(
+  xShape: number[],
+  filterShape: number[],
+  attrs: Pick<Conv2DAttrs, 'strides' | 'pad' | 'dataFormat' | 'dimRoundingMode'> & {
+    dilations?: Conv2DAttrs['dilations'];
+  },
+): Conv2DInfo | undefined {
+  if (attrs.dataFormat !== 'NHWC' && attrs.dataFormat !== undefined) return undefined;
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad,
+    attrs.dimRoundingMode,
+    false,
+    'channelsLast',
+  );
+  // oneDNN takes no negative pad (tfjs gives one for some 'valid' strides) and no empty tensor.
+  const { top, left, bottom, right } = info.padInfo;
+  if (Math.min(top, left, bottom, right) < 0 || info.outHeight < 1 || info.outWidth < 1 || info.batchSize < 1)
+    return undefined;
+  return info;
+}
+
+const offset = (wasm: WasmBackendLike, t: TensorInfo): number => wasm.dataIdMap.get(t.dataId)!.memoryOffset;
+const floats = (...ts: TensorInfo[]) => ts.every((t) => t.dtype === 'float32');
+/** The heap after the last allocation (growing it replaces the buffer). */
+const heap = (wasm: WasmBackendLike): ArrayBuffer => wasm.wasm.HEAPF32.buffer as ArrayBuffer;
+
+export interface NativeSettings {
+  addon: DnnlAddon;
+  /** oneDNN threads per call (per replica). */
+  threads: number;
+}
+
+function conv2D(s: NativeSettings, original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x, filter } = args.inputs as { x: TensorInfo; filter: TensorInfo };
+    const info = floats(x, filter) ? infoOf(x.shape, filter.shape, args.attrs as unknown as Conv2DAttrs) : undefined;
+    if (!info) return original(args);
+    const wasm = args.backend as unknown as WasmBackendLike;
+    const y = wasm.makeOutput(info.outShape, 'float32');
+    s.addon.convForward(
+      heap(wasm),
+      convolutionShape(info),
+      offset(wasm, x),
+      offset(wasm, filter),
+      -1,
+      offset(wasm, y),
+      false,
+      s.threads,
+    );
+    return y;
+  };
+}
+
+function fusedConv2D(s: NativeSettings, original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, TensorInfo | undefined>;
+    const attrs = args.attrs as unknown as FusedConv2DAttrs;
+    const simple = (attrs.activation === 'linear' || attrs.activation === 'relu') && !preluActivationWeights;
+    const info = simple && floats(x!, filter!) ? infoOf(x!.shape, filter!.shape, attrs) : undefined;
+    if (!info || (bias && (bias.dtype !== 'float32' || bias.shape.join() !== `${info.outChannels}`)))
+      return original(args);
+    const wasm = args.backend as unknown as WasmBackendLike;
+    const y = wasm.makeOutput(info.outShape, 'float32');
+    const b = bias ? offset(wasm, bias) : -1;
+    const relu = attrs.activation === 'relu';
+    s.addon.convForward(
+      heap(wasm),
+      convolutionShape(info),
+      offset(wasm, x!),
+      offset(wasm, filter!),
+      b,
+      offset(wasm, y),
+      relu,
+      s.threads,
+    );
+    return y;
+  };
+}
+
+function conv2DBackpropInput(s: NativeSettings, original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { dy, filter } = args.inputs as { dy: TensorInfo; filter: TensorInfo };
+    const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
+    const info = floats(dy, filter) ? infoOf([...attrs.inputShape], filter.shape, attrs) : undefined;
+    if (!info) return original(args);
+    const wasm = args.backend as unknown as WasmBackendLike;
+    const dx = wasm.makeOutput([...attrs.inputShape], 'float32');
+    s.addon.convBackwardData(
+      heap(wasm),
+      convolutionShape(info),
+      offset(wasm, dy),
+      offset(wasm, filter),
+      offset(wasm, dx),
+      s.threads,
+    );
+    return dx;
+  };
+}
+
+function conv2DBackpropFilter(s: NativeSettings, original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x, dy } = args.inputs as { x: TensorInfo; dy: TensorInfo };
+    const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
+    const info = floats(x, dy) ? infoOf(x.shape, [...attrs.filterShape], attrs) : undefined;
+    if (!info) return original(args);
+    const wasm = args.backend as unknown as WasmBackendLike;
+    const dw = wasm.makeOutput([...attrs.filterShape], 'float32');
+    s.addon.convBackwardWeights(
+      heap(wasm),
+      convolutionShape(info),
+      offset(wasm, x),
+      offset(wasm, dy),
+      offset(wasm, dw),
+      s.threads,
+    );
+    return dw;
+  };
+}
+
+const OVERRIDES: Record<string, (s: NativeSettings, original: KernelFunc) => KernelFunc> = {
+  [tf.Conv2D]: conv2D,
+  [tf.FusedConv2D]: fusedConv2D,
+  [tf.Conv2DBackpropInput]: conv2DBackpropInput,
+  [tf.Conv2DBackpropFilter]: conv2DBackpropFilter,
+};
+
+let registered: NativeSettings | undefined;
+
+/**
+ * Registers the `native` backend once per thread (after the wasm backend's module is imported and its own
+ * overrides registered): a second instance of the wasm backend with every wasm kernel, the convolutions
+ * replaced. The thread count is fixed at the first registration: it is part of what a replica computes.
+ */
+export function registerNativeBackend(settings: NativeSettings): void {
+  if (registered) return;
+  const factory = tf.findBackendFactory('wasm');
+  if (!factory) throw new Error('the native backend builds on the wasm backend, which is not registered');
+  tf.registerBackend('native', factory, 0);
+  for (const config of tf.getKernelsForBackend('wasm')) {
+    const override = OVERRIDES[config.kernelName];
+    tf.registerKernel({
+      ...config,
+      backendName: 'native',
+      kernelFunc: override ? override(settings, config.kernelFunc) : config.kernelFunc,
+    });
+  }
+  registered = settings;
+}

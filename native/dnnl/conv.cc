@@ -1,0 +1,195 @@
+#include "conv.h"
+
+#include <omp.h>
+
+#include <map>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
+
+using namespace dnnl;
+using dt = memory::data_type;
+using tag = memory::format_tag;
+
+namespace fer_dnnl {
+namespace {
+
+// One engine, stream and set of primitives per calling thread: tfjs replicas are worker threads, each with its
+// own shapes in flight, and oneDNN objects are not meant to be shared between threads that execute at once.
+engine &cpu() {
+  thread_local engine e(engine::kind::cpu, 0);
+  return e;
+}
+
+stream &cpu_stream() {
+  thread_local stream s(cpu());
+  return s;
+}
+
+struct Dims {
+  memory::dims src, weights, dst, strides, dilates, pad_l, pad_r;
+};
+
+Dims dims_of(const ConvShape &s) {
+  return {{s.n, s.ci, s.h, s.w}, {s.co, s.ci, s.kh, s.kw}, {s.n, s.co, s.ho, s.wo}, {s.sh, s.sw},
+          {s.dh - 1, s.dw - 1},  {s.pt, s.pl},             {s.pb, s.pr}};
+}
+
+// Weights as tfjs holds them, [kh, kw, ci, co].
+memory::desc user_weights(const Dims &d) { return memory::desc(d.weights, dt::f32, tag::hwio); }
+memory::desc nhwc(const memory::dims &dims) { return memory::desc(dims, dt::f32, tag::nhwc); }
+memory::desc any(const memory::dims &dims) { return memory::desc(dims, dt::f32, tag::any); }
+
+// The forward descriptor the backward passes take as their hint (and the forward pass itself, without bias).
+convolution_forward::primitive_desc forward_pd(const Dims &d, bool bias, bool relu) {
+  primitive_attr attr;
+  if (relu) {
+    post_ops ops;
+    ops.append_eltwise(1.f, algorithm::eltwise_relu, 0.f, 0.f);
+    attr.set_post_ops(ops);
+  }
+  auto desc = bias ? convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                               nhwc(d.src), any(d.weights), memory::desc({d.weights[0]}, dt::f32, tag::a),
+                                               nhwc(d.dst), d.strides, d.dilates, d.pad_l, d.pad_r)
+                   : convolution_forward::desc(prop_kind::forward_training, algorithm::convolution_direct,
+                                               nhwc(d.src), any(d.weights), nhwc(d.dst), d.strides, d.dilates,
+                                               d.pad_l, d.pad_r);
+  return convolution_forward::primitive_desc(desc, attr, cpu());
+}
+
+// The weights in the primitive's own (blocked) layout: reordered per call, as they change every step.
+struct WeightsIn {
+  memory::desc user;
+  memory blocked;
+  bool needed = false;
+  reorder to_blocked;
+
+  WeightsIn() = default;
+  WeightsIn(const memory::desc &user_md, const memory::desc &wanted) : user(user_md) {
+    needed = wanted != user_md;
+    if (needed) {
+      blocked = memory(wanted, cpu());
+      to_blocked = reorder(reorder::primitive_desc(cpu(), user_md, cpu(), wanted));
+    }
+  }
+
+  memory place(const float *w) {
+    memory given(user, cpu(), const_cast<float *>(w));
+    if (!needed) return given;
+    to_blocked.execute(cpu_stream(), given, blocked);
+    return blocked;
+  }
+};
+
+struct Forward {
+  convolution_forward prim;
+  memory::desc src, dst, bias;
+  WeightsIn weights;
+};
+
+struct BackwardData {
+  convolution_backward_data prim;
+  memory::desc diff_src, diff_dst;
+  WeightsIn weights;
+};
+
+struct BackwardWeights {
+  convolution_backward_weights prim;
+  memory::desc src, diff_dst, user;
+  memory blocked;  // the primitive's diff_weights, when not HWIO
+  reorder to_user;
+  bool needed = false;
+};
+
+std::vector<int64_t> key_of(const ConvShape &s, int64_t a = 0, int64_t b = 0) {
+  const int64_t *p = &s.n;
+  std::vector<int64_t> key(p, p + sizeof(ConvShape) / sizeof(int64_t));
+  key.push_back(a);
+  key.push_back(b);
+  return key;
+}
+
+template <typename T>
+using Cache = std::map<std::vector<int64_t>, T>;
+
+Forward &forward_for(const ConvShape &s, bool bias, bool relu) {
+  thread_local Cache<Forward> cache;
+  auto key = key_of(s, bias, relu);
+  auto found = cache.find(key);
+  if (found != cache.end()) return found->second;
+  Dims d = dims_of(s);
+  auto pd = forward_pd(d, bias, relu);
+  Forward f{convolution_forward(pd), pd.src_desc(), pd.dst_desc(), memory::desc({s.co}, dt::f32, tag::a),
+            WeightsIn(user_weights(d), pd.weights_desc())};
+  return cache.emplace(key, std::move(f)).first->second;
+}
+
+BackwardData &backward_data_for(const ConvShape &s) {
+  thread_local Cache<BackwardData> cache;
+  auto key = key_of(s);
+  auto found = cache.find(key);
+  if (found != cache.end()) return found->second;
+  Dims d = dims_of(s);
+  auto hint = forward_pd(d, false, false);
+  convolution_backward_data::desc desc(algorithm::convolution_direct, nhwc(d.src), any(d.weights), nhwc(d.dst),
+                                       d.strides, d.dilates, d.pad_l, d.pad_r);
+  convolution_backward_data::primitive_desc pd(desc, cpu(), hint);
+  BackwardData b{convolution_backward_data(pd), pd.diff_src_desc(), pd.diff_dst_desc(),
+                 WeightsIn(user_weights(d), pd.weights_desc())};
+  return cache.emplace(key, std::move(b)).first->second;
+}
+
+BackwardWeights &backward_weights_for(const ConvShape &s) {
+  thread_local Cache<BackwardWeights> cache;
+  auto key = key_of(s);
+  auto found = cache.find(key);
+  if (found != cache.end()) return found->second;
+  Dims d = dims_of(s);
+  auto hint = forward_pd(d, false, false);
+  convolution_backward_weights::desc desc(algorithm::convolution_direct, nhwc(d.src), any(d.weights), nhwc(d.dst),
+                                          d.strides, d.dilates, d.pad_l, d.pad_r);
+  convolution_backward_weights::primitive_desc pd(desc, cpu(), hint);
+  BackwardWeights b{convolution_backward_weights(pd), pd.src_desc(), pd.diff_dst_desc(), user_weights(d), {}, {}};
+  b.needed = pd.diff_weights_desc() != b.user;
+  if (b.needed) {
+    b.blocked = memory(pd.diff_weights_desc(), cpu());
+    b.to_user = reorder(reorder::primitive_desc(cpu(), pd.diff_weights_desc(), cpu(), b.user));
+  }
+  return cache.emplace(key, std::move(b)).first->second;
+}
+
+memory wrap(const memory::desc &md, const float *p) { return memory(md, cpu(), const_cast<float *>(p)); }
+
+}  // namespace
+
+void conv_forward(const ConvShape &s, const float *x, const float *w, const float *b, float *y, bool relu,
+                  int threads) {
+  omp_set_num_threads(threads);
+  Forward &f = forward_for(s, b != nullptr, relu);
+  std::unordered_map<int, memory> args{
+      {DNNL_ARG_SRC, wrap(f.src, x)}, {DNNL_ARG_WEIGHTS, f.weights.place(w)}, {DNNL_ARG_DST, wrap(f.dst, y)}};
+  if (b) args.emplace(DNNL_ARG_BIAS, wrap(f.bias, b));
+  f.prim.execute(cpu_stream(), args);
+  cpu_stream().wait();
+}
+
+void conv_backward_data(const ConvShape &s, const float *dy, const float *w, float *dx, int threads) {
+  omp_set_num_threads(threads);
+  BackwardData &b = backward_data_for(s);
+  b.prim.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, wrap(b.diff_dst, dy)},
+                                {DNNL_ARG_WEIGHTS, b.weights.place(w)},
+                                {DNNL_ARG_DIFF_SRC, wrap(b.diff_src, dx)}});
+  cpu_stream().wait();
+}
+
+void conv_backward_weights(const ConvShape &s, const float *x, const float *dy, float *dw, int threads) {
+  omp_set_num_threads(threads);
+  BackwardWeights &b = backward_weights_for(s);
+  memory user = wrap(b.user, dw);
+  b.prim.execute(cpu_stream(), {{DNNL_ARG_SRC, wrap(b.src, x)},
+                                {DNNL_ARG_DIFF_DST, wrap(b.diff_dst, dy)},
+                                {DNNL_ARG_DIFF_WEIGHTS, b.needed ? b.blocked : user}});
+  if (b.needed) b.to_user.execute(cpu_stream(), b.blocked, user);
+  cpu_stream().wait();
+}
+
+}  // namespace fer_dnnl

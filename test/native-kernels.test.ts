@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { before, describe, test } from 'node:test';
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-layers'; // registers the gradients
+import { loadDnnlAddon } from '../ml/kernels/native-addon.js';
+import { selectBackend } from '../ml/runtime.js';
+import { seededRandom } from '../lib/random.js';
+
+const loaded = loadDnnlAddon();
+const skip = 'reason' in loaded ? loaded.reason : false;
+
+/** The largest difference over the largest value (1 at least): sums in another order differ in the last bits. */
+function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let worst = 0;
+  let scale = 1;
+  for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!));
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!));
+  return worst / scale;
+}
+
+function values(shape: number[], seed: number, scale = 1): Float32Array {
+  const rng = seededRandom(seed, 'native kernels');
+  return Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (rng() * 2 - 1) * scale);
+}
+
+/** Runs `body` on a backend and returns its results' values. */
+async function on(backend: string, body: () => tf.Tensor[]): Promise<Float32Array[]> {
+  await tf.setBackend(backend);
+  const outs = tf.tidy(body);
+  const data = outs.map((t) => t.dataSync() as Float32Array);
+  tf.dispose(outs);
+  return data;
+}
+
+// The paper CNN's four convolutions (48×48 gray input, 'same' pads), and two odd ones (stride 2, 'valid').
+const CASES: Array<{
+  x: [number, number, number, number];
+  k: number;
+  co: number;
+  stride: number;
+  pad: 'same' | 'valid';
+}> = [
+  { x: [4, 48, 48, 1], k: 3, co: 64, stride: 1, pad: 'same' },
+  { x: [4, 24, 24, 64], k: 5, co: 128, stride: 1, pad: 'same' },
+  { x: [4, 12, 12, 128], k: 3, co: 512, stride: 1, pad: 'same' },
+  { x: [4, 6, 6, 512], k: 3, co: 512, stride: 1, pad: 'same' },
+  { x: [3, 9, 7, 5], k: 3, co: 6, stride: 2, pad: 'valid' },
+  { x: [3, 9, 7, 5], k: 4, co: 6, stride: 2, pad: 'same' },
+];
+
+describe('the native backend: convolutions on oneDNN', { skip }, () => {
+  before(async () => {
+    await selectBackend('native');
+  });
+
+  for (const c of CASES) {
+    const [n, h, w, ci] = c.x as [number, number, number, number];
+    test(`${c.x.join('×')} * ${c.k}×${c.k}×${c.co} stride ${c.stride} ${c.pad}: forward, fused, both gradients as on cpu (1e-4)`, async () => {
+      const filterShape: [number, number, number, number] = [c.k, c.k, ci, c.co];
+      const xv = values(c.x, 1);
+      const fv = values(filterShape, 2, 0.2);
+      const bv = values([c.co], 3);
+      const probe = tf.tidy(() =>
+        tf.conv2d(tf.zeros(c.x) as tf.Tensor4D, tf.zeros(filterShape) as tf.Tensor4D, c.stride, c.pad),
+      );
+      const dyShape = probe.shape;
+      probe.dispose();
+      const dyv = values(dyShape, 4);
+      const body = () => {
+        const x = tf.tensor4d(xv, [n, h, w, ci]);
+        const f = tf.tensor4d(fv, [c.k, c.k, ci, c.co]);
+        const dy = tf.tensor4d(dyv, dyShape);
+        const [dx, df] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+          tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad),
+        )([x, f], dy);
+        return [
+          tf.conv2d(x, f, c.stride, c.pad),
+          tf.fused.conv2d({ x, filter: f, strides: c.stride, pad: c.pad, bias: tf.tensor1d(bv), activation: 'relu' }),
+          dx!,
+          df!,
+        ];
+      };
+      const want = await on('cpu', body);
+      const got = await on('native', body);
+      ['forward', 'fused with bias and ReLU', 'input gradient', 'filter gradient'].forEach((what, i) =>
+        assert.ok(relativeError(got[i]!, want[i]!) <= 1e-4, `${what}: ${relativeError(got[i]!, want[i]!)}`),
+      );
+    });
+  }
+
+  test('the same inputs give the same bytes, call after call', async () => {
+    const c = CASES[1]!;
+    const body = () => {
+      const x = tf.tensor4d(values(c.x, 5), c.x as [number, number, number, number]);
+      const f = tf.tensor4d(values([c.k, c.k, 64, c.co], 6, 0.2), [c.k, c.k, 64, c.co]);
+      const g = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 1, 'same'))),
+      );
+      return g([x, f]);
+    };
+    const [a, b] = [await on('native', body), await on('native', body)];
+    a.forEach((t, i) => assert.deepEqual(Buffer.from(t.buffer), Buffer.from(b[i]!.buffer)));
+  });
+});
+
+test('naming the native backend without the addon is an error that says how to build it', { skip: !skip }, async () => {
+  await assert.rejects(selectBackend('native'), /oneDNN addon is not built \(apt-get install libdnnl-dev/);
+});
