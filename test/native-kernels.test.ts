@@ -49,7 +49,7 @@ const CASES: Array<{
   { x: [3, 9, 7, 5], k: 4, co: 6, stride: 2, pad: 'same' },
 ];
 
-describe('the native backend: convolutions on oneDNN', { skip }, () => {
+describe('the native backend: convolutions and matrix products on oneDNN', { skip }, () => {
   before(async () => {
     await selectBackend('native');
   });
@@ -88,6 +88,40 @@ describe('the native backend: convolutions on oneDNN', { skip }, () => {
       );
     });
   }
+
+  // The paper CNN's dense layers (4608 → 256 at batch 64) as a layer runs them, batched products, and shapes
+  // the kernel hands back to wasm (a broadcast batch).
+  const PRODUCTS: Array<{ a: number[]; b: number[]; ta: boolean; tb: boolean }> = [
+    { a: [64, 4608], b: [4608, 256], ta: false, tb: false },
+    { a: [64, 256], b: [4608, 256], ta: false, tb: true },
+    { a: [64, 4608], b: [64, 256], ta: true, tb: false },
+    { a: [3, 5, 7], b: [3, 7, 2], ta: false, tb: false },
+    { a: [3, 7, 5], b: [3, 2, 7], ta: true, tb: true },
+    { a: [3, 5, 7], b: [7, 2], ta: false, tb: false },
+  ];
+  for (const p of PRODUCTS) {
+    const label = `${p.ta ? 'ᵀ' : ''}[${p.a.join('×')}] · ${p.tb ? 'ᵀ' : ''}[${p.b.join('×')}]`;
+    test(`matrix product ${label} as on cpu (1e-4)`, async () => {
+      const [av, bv] = [values(p.a, 7), values(p.b, 8)];
+      const body = () => [tf.matMul(tf.tensor(av, p.a), tf.tensor(bv, p.b), p.ta, p.tb)];
+      const [want, got] = [await on('cpu', body), await on('native', body)];
+      assert.ok(relativeError(got[0]!, want[0]!) <= 1e-4, `${label}: ${relativeError(got[0]!, want[0]!)}`);
+    });
+  }
+
+  test('batch norm normalises each channel as on cpu (1e-4), with [C] or scalar parameters', async () => {
+    const shape = [4, 6, 6, 32];
+    const channel = (seed: number, lo: number) => values([32], seed).map((v) => lo + Math.abs(v));
+    for (const scalar of [false, true]) {
+      const body = () => {
+        const x = tf.tensor4d(values(shape, 9), shape as [number, number, number, number]);
+        const param = (seed: number, lo: number) => (scalar ? tf.scalar(lo + 0.5) : tf.tensor1d(channel(seed, lo)));
+        return [tf.batchNorm(x, param(10, -0.5), param(11, 0.1), param(12, -1), param(13, 0.5), 1e-3)];
+      };
+      const [want, got] = [await on('cpu', body), await on('native', body)];
+      assert.ok(relativeError(got[0]!, want[0]!) <= 1e-4, `scalar ${scalar}: ${relativeError(got[0]!, want[0]!)}`);
+    }
+  });
 
   test('the same inputs give the same bytes, call after call', async () => {
     const c = CASES[1]!;

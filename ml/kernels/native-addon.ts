@@ -23,6 +23,32 @@ export interface DnnlAddon {
   ): void;
   convBackwardData(heap: ArrayBuffer, shape: number[], dy: number, filter: number, dx: number, threads: number): void;
   convBackwardWeights(heap: ArrayBuffer, shape: number[], x: number, dy: number, dw: number, threads: number): void;
+  /** c[b] = op(a[b]) · op(b[b]); `dims` is [batch, m, k, n] of the product. */
+  matMul(
+    heap: ArrayBuffer,
+    dims: [number, number, number, number],
+    transposeA: boolean,
+    transposeB: boolean,
+    a: number,
+    b: number,
+    c: number,
+    threads: number,
+  ): void;
+  /** tfjs' FusedBatchNorm over the last axis; `sizes`: values in mean, variance, offset, scale (channels or 1). */
+  batchNorm(
+    heap: ArrayBuffer,
+    rows: number,
+    channels: number,
+    x: number,
+    mean: number,
+    variance: number,
+    offset: number,
+    scale: number,
+    sizes: [number, number, number, number],
+    epsilon: number,
+    y: number,
+    threads: number,
+  ): void;
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

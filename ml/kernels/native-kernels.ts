@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {
+  BatchMatMulAttrs,
   Conv2DAttrs,
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
+  FusedBatchNormAttrs,
   FusedConv2DAttrs,
   KernelFunc,
   TensorInfo,
@@ -12,7 +14,8 @@ import type { DnnlAddon } from './native-addon.js';
 
 /**
  * The `native` backend: tfjs' wasm backend, with its convolutions — forward, fused with bias and ReLU, and
- * both gradients — run by oneDNN's AVX2 kernels on the tensors where they lie in the wasm heap. wasm's SIMD is
+ * both gradients — and its matrix products (dense layers) run by oneDNN's AVX2 kernels, and batch norm's
+ * per-channel normalisation by a plain C++ loop on the tensors where they lie in the wasm heap. wasm's SIMD is
  * 128 bits wide, half of AVX2's, and its convolutions reach about a fifth of a core's peak; the paper CNN
  * spends 99.5 % of its arithmetic in convolutions. Every other op stays wasm's. A case a kernel does not take
  * (NCHW, dilations with gradients, PReLU) goes to wasm's own kernel.
@@ -167,11 +170,77 @@ function conv2DBackpropFilter(s: NativeSettings, original: KernelFunc): KernelFu
   };
 }
 
+/** Dense layers' products and both their gradients (one operand transposed), batched or not. */
+function batchMatMul(s: NativeSettings, original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { a, b } = args.inputs as { a: TensorInfo; b: TensorInfo };
+    const { transposeA, transposeB } = args.attrs as unknown as BatchMatMulAttrs;
+    const outer = a.shape.slice(0, -2);
+    const [ar, ac] = a.shape.slice(-2) as [number, number];
+    const [br, bc] = b.shape.slice(-2) as [number, number];
+    const [m, k] = transposeA ? [ac, ar] : [ar, ac];
+    const [kb, n] = transposeB ? [bc, br] : [br, bc];
+    const batch = outer.reduce((x, y) => x * y, 1);
+    const sameBatch = outer.join() === b.shape.slice(0, -2).join();
+    if (!floats(a, b) || a.shape.length < 2 || !sameBatch || k !== kb || Math.min(batch, m, k, n) < 1)
+      return original(args);
+    const wasm = args.backend as unknown as WasmBackendLike;
+    const c = wasm.makeOutput([...outer, m, n], 'float32');
+    s.addon.matMul(
+      heap(wasm),
+      [batch, m, k, n],
+      transposeA,
+      transposeB,
+      offset(wasm, a),
+      offset(wasm, b),
+      offset(wasm, c),
+      s.threads,
+    );
+    return c;
+  };
+}
+
+/** Batch norm's normalisation (forward, and again in fer-dag's hand-written gradient), per last-axis channel. */
+function fusedBatchNorm(s: NativeSettings, original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { x, mean, variance, offset: shift, scale } = args.inputs as Record<string, TensorInfo | undefined>;
+    const { varianceEpsilon } = args.attrs as unknown as FusedBatchNormAttrs;
+    const channels = x!.shape.at(-1) ?? 0;
+    const size = (t: TensorInfo | undefined) => (t ? t.shape.reduce((a, b) => a * b, 1) : 1);
+    const params = [mean!, variance!, shift, scale];
+    const sizes = params.map(size) as [number, number, number, number];
+    const fits = params.every((t) => !t || (t.dtype === 'float32' && (size(t) === 1 || t.shape.at(-1) === channels)));
+    if (!floats(x!) || x!.shape.length < 1 || channels < 1 || !fits || sizes.some((n) => n !== 1 && n !== channels))
+      return original(args);
+    const wasm = args.backend as unknown as WasmBackendLike;
+    const y = wasm.makeOutput([...x!.shape], 'float32');
+    const rows = size(x) / channels;
+    const at = (t: TensorInfo | undefined) => (t ? offset(wasm, t) : -1);
+    s.addon.batchNorm(
+      heap(wasm),
+      rows,
+      channels,
+      at(x),
+      at(mean),
+      at(variance),
+      at(shift),
+      at(scale),
+      sizes,
+      varianceEpsilon,
+      offset(wasm, y),
+      s.threads,
+    );
+    return y;
+  };
+}
+
 const OVERRIDES: Record<string, (s: NativeSettings, original: KernelFunc) => KernelFunc> = {
   [tf.Conv2D]: conv2D,
   [tf.FusedConv2D]: fusedConv2D,
   [tf.Conv2DBackpropInput]: conv2DBackpropInput,
   [tf.Conv2DBackpropFilter]: conv2DBackpropFilter,
+  [tf.BatchMatMul]: batchMatMul,
+  [tf.FusedBatchNorm]: fusedBatchNorm,
 };
 
 let registered: NativeSettings | undefined;

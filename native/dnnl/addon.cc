@@ -7,6 +7,8 @@
 #include <string>
 
 #include "conv.h"
+#include "matmul.h"
+#include "batch_norm.h"
 
 namespace {
 
@@ -116,6 +118,77 @@ Napi::Value ConvBackwardWeights(const Napi::CallbackInfo &info) {
   return guarded(c.env, [&] { fer_dnnl::conv_backward_weights(s, x, dy, dw, threads_of(info[5])); });
 }
 
+// matMul(heap, [batch, m, k, n], transposeA, transposeB, a, b, c, threads)
+Napi::Value MatMul(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int64_t d[4] = {0, 0, 0, 0};
+  bool shaped = info.Length() == 8 && info[0].IsArrayBuffer() && info[1].IsArray() &&
+                info[1].As<Napi::Array>().Length() == 4;
+  for (uint32_t i = 0; shaped && i < 4; i++) {
+    Napi::Value v = info[1].As<Napi::Array>()[i];
+    d[i] = v.IsNumber() ? v.As<Napi::Number>().Int64Value() : 0;
+    shaped = d[i] > 0;
+  }
+  if (!shaped) {
+    Napi::TypeError::New(env, "expected (heap: ArrayBuffer, [batch, m, k, n] all positive, ...)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto heap = info[0].As<Napi::ArrayBuffer>();
+  const int64_t batch = d[0], m = d[1], k = d[2], n = d[3];
+  float *a = at(env, heap, info[4], batch * m * k, "a");
+  float *b = a ? at(env, heap, info[5], batch * k * n, "b") : nullptr;
+  float *c = b ? at(env, heap, info[6], batch * m * n, "c") : nullptr;
+  if (!c) return env.Undefined();
+  bool ta = info[2].ToBoolean(), tb = info[3].ToBoolean();
+  return guarded(env, [&] { fer_dnnl::matmul(batch, m, k, n, ta, tb, a, b, c, threads_of(info[7])); });
+}
+
+// batchNorm(heap, rows, channels, x, mean, variance, offset | -1, scale | -1, sizes, epsilon, y, threads):
+// `sizes` gives how many values each of mean, variance, offset, scale holds (channels or 1).
+Napi::Value BatchNorm(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 12 || !info[0].IsArrayBuffer() || !info[1].IsNumber() || !info[2].IsNumber() ||
+      !info[8].IsArray() || info[8].As<Napi::Array>().Length() != 4 || !info[9].IsNumber()) {
+    Napi::TypeError::New(env, "expected (heap, rows, channels, x, mean, variance, offset, scale, sizes, epsilon, y, "
+                              "threads)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto heap = info[0].As<Napi::ArrayBuffer>();
+  const int64_t rows = info[1].As<Napi::Number>().Int64Value(), channels = info[2].As<Napi::Number>().Int64Value();
+  int64_t sizes[4];
+  for (uint32_t i = 0; i < 4; i++) {
+    Napi::Value v = info[8].As<Napi::Array>()[i];
+    sizes[i] = v.IsNumber() ? v.As<Napi::Number>().Int64Value() : -1;
+  }
+  bool ok = rows > 0 && channels > 0;
+  for (int64_t size : sizes) ok = ok && (size == 1 || size == channels);
+  if (!ok) {
+    Napi::RangeError::New(env, "batchNorm: each parameter holds 1 or `channels` values").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  float *x = at(env, heap, info[3], rows * channels, "x");
+  float *mean = x ? at(env, heap, info[4], sizes[0], "mean") : nullptr;
+  float *variance = mean ? at(env, heap, info[5], sizes[1], "variance") : nullptr;
+  auto optional = [&](const Napi::Value &v, int64_t size, const char *what, bool &fine) -> float * {
+    if (!fine || !v.IsNumber() || v.As<Napi::Number>().Int64Value() < 0) return nullptr;
+    float *p = at(env, heap, v, size, what);
+    fine = p != nullptr;
+    return p;
+  };
+  bool fine = variance != nullptr;
+  float *offset = optional(info[6], sizes[2], "offset", fine);
+  float *scale = optional(info[7], sizes[3], "scale", fine);
+  float *y = fine ? at(env, heap, info[10], rows * channels, "y") : nullptr;
+  if (!y) return env.Undefined();
+  fer_dnnl::ChannelParams p{mean,          variance,      offset,        scale,
+                            sizes[0] > 1, sizes[1] > 1, sizes[2] > 1, sizes[3] > 1};
+  const float epsilon = info[9].As<Napi::Number>().FloatValue();
+  fer_dnnl::batch_norm(x, rows, channels, p, epsilon, y, threads_of(info[11]));
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const dnnl_version_t *v = dnnl_version();
   exports.Set("version", Napi::String::New(env, std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
@@ -124,6 +197,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("convForward", Napi::Function::New(env, ConvForward));
   exports.Set("convBackwardData", Napi::Function::New(env, ConvBackwardData));
   exports.Set("convBackwardWeights", Napi::Function::New(env, ConvBackwardWeights));
+  exports.Set("matMul", Napi::Function::New(env, MatMul));
+  exports.Set("batchNorm", Napi::Function::New(env, BatchNorm));
   return exports;
 }
 

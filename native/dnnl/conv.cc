@@ -2,9 +2,9 @@
 
 #include <omp.h>
 
-#include <map>
-#include <oneapi/dnnl/dnnl.hpp>
-#include <vector>
+#include <cstring>
+
+#include "engine.h"
 
 using namespace dnnl;
 using dt = memory::data_type;
@@ -12,18 +12,6 @@ using tag = memory::format_tag;
 
 namespace fer_dnnl {
 namespace {
-
-// One engine, stream and set of primitives per calling thread: tfjs replicas are worker threads, each with its
-// own shapes in flight, and oneDNN objects are not meant to be shared between threads that execute at once.
-engine &cpu() {
-  thread_local engine e(engine::kind::cpu, 0);
-  return e;
-}
-
-stream &cpu_stream() {
-  thread_local stream s(cpu());
-  return s;
-}
 
 struct Dims {
   memory::dims src, weights, dst, strides, dilates, pad_l, pad_r;
@@ -108,42 +96,34 @@ std::vector<int64_t> key_of(const ConvShape &s, int64_t a = 0, int64_t b = 0) {
   return key;
 }
 
-template <typename T>
-using Cache = std::map<std::vector<int64_t>, T>;
+// The key's first numbers are the ConvShape, then the flags key_of added.
+ConvShape shape_in(const int64_t *key) {
+  ConvShape s;
+  std::memcpy(&s, key, sizeof(ConvShape));
+  return s;
+}
+constexpr size_t FLAGS = sizeof(ConvShape) / sizeof(int64_t);
 
-Forward &forward_for(const ConvShape &s, bool bias, bool relu) {
-  thread_local Cache<Forward> cache;
-  auto key = key_of(s, bias, relu);
-  auto found = cache.find(key);
-  if (found != cache.end()) return found->second;
+Forward build_forward(const int64_t *key) {
+  ConvShape s = shape_in(key);
   Dims d = dims_of(s);
-  auto pd = forward_pd(d, bias, relu);
-  Forward f{convolution_forward(pd), pd.src_desc(), pd.dst_desc(), memory::desc({s.co}, dt::f32, tag::a),
-            WeightsIn(user_weights(d), pd.weights_desc())};
-  return cache.emplace(key, std::move(f)).first->second;
+  auto pd = forward_pd(d, key[FLAGS], key[FLAGS + 1]);
+  return {convolution_forward(pd), pd.src_desc(), pd.dst_desc(), memory::desc({s.co}, dt::f32, tag::a),
+          WeightsIn(user_weights(d), pd.weights_desc())};
 }
 
-BackwardData &backward_data_for(const ConvShape &s) {
-  thread_local Cache<BackwardData> cache;
-  auto key = key_of(s);
-  auto found = cache.find(key);
-  if (found != cache.end()) return found->second;
-  Dims d = dims_of(s);
+BackwardData build_backward_data(const int64_t *key) {
+  Dims d = dims_of(shape_in(key));
   auto hint = forward_pd(d, false, false);
   convolution_backward_data::desc desc(algorithm::convolution_direct, nhwc(d.src), any(d.weights), nhwc(d.dst),
                                        d.strides, d.dilates, d.pad_l, d.pad_r);
   convolution_backward_data::primitive_desc pd(desc, cpu(), hint);
-  BackwardData b{convolution_backward_data(pd), pd.diff_src_desc(), pd.diff_dst_desc(),
-                 WeightsIn(user_weights(d), pd.weights_desc())};
-  return cache.emplace(key, std::move(b)).first->second;
+  return {convolution_backward_data(pd), pd.diff_src_desc(), pd.diff_dst_desc(),
+          WeightsIn(user_weights(d), pd.weights_desc())};
 }
 
-BackwardWeights &backward_weights_for(const ConvShape &s) {
-  thread_local Cache<BackwardWeights> cache;
-  auto key = key_of(s);
-  auto found = cache.find(key);
-  if (found != cache.end()) return found->second;
-  Dims d = dims_of(s);
+BackwardWeights build_backward_weights(const int64_t *key) {
+  Dims d = dims_of(shape_in(key));
   auto hint = forward_pd(d, false, false);
   convolution_backward_weights::desc desc(algorithm::convolution_direct, nhwc(d.src), any(d.weights), nhwc(d.dst),
                                           d.strides, d.dilates, d.pad_l, d.pad_r);
@@ -154,8 +134,11 @@ BackwardWeights &backward_weights_for(const ConvShape &s) {
     b.blocked = memory(pd.diff_weights_desc(), cpu());
     b.to_user = reorder(reorder::primitive_desc(cpu(), pd.diff_weights_desc(), cpu(), b.user));
   }
-  return cache.emplace(key, std::move(b)).first->second;
+  return b;
 }
+
+template <typename T>
+using Cache = std::map<std::vector<int64_t>, T>;
 
 memory wrap(const memory::desc &md, const float *p) { return memory(md, cpu(), const_cast<float *>(p)); }
 
@@ -164,7 +147,8 @@ memory wrap(const memory::desc &md, const float *p) { return memory(md, cpu(), c
 void conv_forward(const ConvShape &s, const float *x, const float *w, const float *b, float *y, bool relu,
                   int threads) {
   omp_set_num_threads(threads);
-  Forward &f = forward_for(s, b != nullptr, relu);
+  thread_local Cache<Forward> cache;
+  Forward &f = cached(cache, key_of(s, b != nullptr, relu), build_forward);
   std::unordered_map<int, memory> args{
       {DNNL_ARG_SRC, wrap(f.src, x)}, {DNNL_ARG_WEIGHTS, f.weights.place(w)}, {DNNL_ARG_DST, wrap(f.dst, y)}};
   if (b) args.emplace(DNNL_ARG_BIAS, wrap(f.bias, b));
@@ -174,7 +158,8 @@ void conv_forward(const ConvShape &s, const float *x, const float *w, const floa
 
 void conv_backward_data(const ConvShape &s, const float *dy, const float *w, float *dx, int threads) {
   omp_set_num_threads(threads);
-  BackwardData &b = backward_data_for(s);
+  thread_local Cache<BackwardData> cache;
+  BackwardData &b = cached(cache, key_of(s), build_backward_data);
   b.prim.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, wrap(b.diff_dst, dy)},
                                 {DNNL_ARG_WEIGHTS, b.weights.place(w)},
                                 {DNNL_ARG_DIFF_SRC, wrap(b.diff_src, dx)}});
@@ -183,7 +168,8 @@ void conv_backward_data(const ConvShape &s, const float *dy, const float *w, flo
 
 void conv_backward_weights(const ConvShape &s, const float *x, const float *dy, float *dw, int threads) {
   omp_set_num_threads(threads);
-  BackwardWeights &b = backward_weights_for(s);
+  thread_local Cache<BackwardWeights> cache;
+  BackwardWeights &b = cached(cache, key_of(s), build_backward_weights);
   memory user = wrap(b.user, dw);
   b.prim.execute(cpu_stream(), {{DNNL_ARG_SRC, wrap(b.src, x)},
                                 {DNNL_ARG_DIFF_DST, wrap(b.diff_dst, dy)},

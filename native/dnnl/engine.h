@@ -1,0 +1,22 @@
+// The oneDNN engine and stream of the calling thread, and the per-thread caches of primitives built on them.
+#pragma once
+#include <map>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <vector>
+
+namespace fer_dnnl {
+
+// One engine and stream per calling thread: tfjs replicas are worker threads, each with its own shapes in
+// flight, and oneDNN objects are not meant to be shared between threads that execute at once.
+dnnl::engine &cpu();
+dnnl::stream &cpu_stream();
+
+// Primitives by the numbers that define them, built on first use in each thread.
+template <typename T>
+T &cached(std::map<std::vector<int64_t>, T> &cache, const std::vector<int64_t> &key, T (*build)(const int64_t *)) {
+  auto found = cache.find(key);
+  if (found != cache.end()) return found->second;
+  return cache.emplace(key, build(key.data())).first->second;
+}
+
+}  // namespace fer_dnnl
