@@ -123,6 +123,23 @@ describe('the native backend: convolutions and matrix products on oneDNN', { ski
     }
   });
 
+  test('sums and means over leading axes, and the 2×2 max-pool gradient (ties and odd sizes), as on cpu', async () => {
+    const shape: [number, number, number, number] = [4, 7, 6, 16];
+    // Rounded values make ties, as the zeros after a ReLU do; the odd height leaves a row no window covers.
+    const xv = values(shape, 14).map((v) => Math.max(0, Math.round(v * 3) / 3));
+    const dyv = values([4, 3, 3, 16], 15);
+    const pool = (a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid');
+    const body = () => {
+      const x = tf.tensor4d(xv, shape);
+      const dx = tf.grad(pool)(x, tf.tensor4d(dyv, [4, 3, 3, 16]));
+      return [tf.sum(x, [0, 1, 2]), tf.mean(x, [0, 1, 2], true), tf.sum(x, 0), dx];
+    };
+    const [want, got] = [await on('cpu', body), await on('native', body)];
+    ['sum', 'mean', 'sum over the batch', 'max-pool gradient'].forEach((what, i) =>
+      assert.ok(relativeError(got[i]!, want[i]!) <= 1e-5, `${what}: ${relativeError(got[i]!, want[i]!)}`),
+    );
+  });
+
   test('the same inputs give the same bytes, call after call', async () => {
     const c = CASES[1]!;
     const body = () => {

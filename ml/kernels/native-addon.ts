@@ -49,6 +49,19 @@ export interface DnnlAddon {
     y: number,
     threads: number,
   ): void;
+  /** y[c] = Σ_r x[r, c] (or the mean), in double. */
+  reduceRows(heap: ArrayBuffer, rows: number, cols: number, x: number, y: number, mean: boolean): void;
+  /** MaxPoolGrad for 2×2 windows, stride 2, no padding, NHWC. */
+  maxPool2x2Grad(
+    heap: ArrayBuffer,
+    n: number,
+    h: number,
+    w: number,
+    c: number,
+    x: number,
+    dy: number,
+    dx: number,
+  ): void;
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

@@ -6,6 +6,8 @@ import type {
   Conv2DBackpropInputAttrs,
   FusedBatchNormAttrs,
   FusedConv2DAttrs,
+  MaxPoolGradAttrs,
+  SumAttrs,
   KernelFunc,
   TensorInfo,
 } from '@tensorflow/tfjs-core';
@@ -15,7 +17,7 @@ import type { DnnlAddon } from './native-addon.js';
 /**
  * The `native` backend: tfjs' wasm backend, with its convolutions — forward, fused with bias and ReLU, and
  * both gradients — and its matrix products (dense layers) run by oneDNN's AVX2 kernels, and batch norm's
- * per-channel normalisation by a plain C++ loop on the tensors where they lie in the wasm heap. wasm's SIMD is
+ * per-channel normalisation, leading-axis sums and means and the 2×2 max-pool gradient by plain C++ loops on the tensors where they lie in the wasm heap. wasm's SIMD is
  * 128 bits wide, half of AVX2's, and its convolutions reach about a fifth of a core's peak; the paper CNN
  * spends 99.5 % of its arithmetic in convolutions. Every other op stays wasm's. A case a kernel does not take
  * (NCHW, dilations with gradients, PReLU) goes to wasm's own kernel.
@@ -234,6 +236,50 @@ function fusedBatchNorm(s: NativeSettings, original: KernelFunc): KernelFunc {
   };
 }
 
+/** Sum or Mean over every axis before the kept ones (batch norm's moments, bias and scale gradients). */
+function leadingAxesReduction(mean: boolean) {
+  return (s: NativeSettings, original: KernelFunc): KernelFunc =>
+    (args) => {
+      const { x } = args.inputs as { x: TensorInfo };
+      const { axis, keepDims } = args.attrs as unknown as SumAttrs;
+      const axes = [...tf.util.parseAxisParam(axis, x.shape)].sort((a, b) => a - b);
+      const size = x.shape.reduce((a, b) => a * b, 1);
+      const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
+      if (!floats(x) || size === 0 || !leading) return original(args);
+      const kept = x.shape.slice(axes.length);
+      const cols = kept.reduce((a, b) => a * b, 1);
+      const wasm = args.backend as unknown as WasmBackendLike;
+      const y = wasm.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+      s.addon.reduceRows(heap(wasm), size / cols, cols, offset(wasm, x), offset(wasm, y), mean);
+      return y;
+    };
+}
+
+/** The paper CNN's pooling gradient: 2×2 windows that tile the input; other pools go to wasm's kernel. */
+function maxPoolGrad(s: NativeSettings, original: KernelFunc): KernelFunc {
+  return (args) => {
+    const { dy, input } = args.inputs as { dy: TensorInfo; input: TensorInfo };
+    const { filterSize, strides, pad, dimRoundingMode } = args.attrs as unknown as MaxPoolGradAttrs;
+    if (!floats(dy, input) || input.shape.length !== 4) return original(args);
+    const [n, h, w, c] = input.shape as [number, number, number, number];
+    const info = tf.backend_util.computePool2DInfo([n, h, w, c], filterSize, strides, 1, pad, dimRoundingMode);
+    const tiles =
+      info.filterHeight === 2 &&
+      info.filterWidth === 2 &&
+      info.strideHeight === 2 &&
+      info.strideWidth === 2 &&
+      info.padInfo.top === 0 &&
+      info.padInfo.left === 0 &&
+      info.outHeight === Math.floor(h / 2) &&
+      info.outWidth === Math.floor(w / 2);
+    if (!tiles || Math.min(n, c, info.outHeight, info.outWidth) < 1) return original(args);
+    const wasm = args.backend as unknown as WasmBackendLike;
+    const dx = wasm.makeOutput([n, h, w, c], 'float32');
+    s.addon.maxPool2x2Grad(heap(wasm), n, h, w, c, offset(wasm, input), offset(wasm, dy), offset(wasm, dx));
+    return dx;
+  };
+}
+
 const OVERRIDES: Record<string, (s: NativeSettings, original: KernelFunc) => KernelFunc> = {
   [tf.Conv2D]: conv2D,
   [tf.FusedConv2D]: fusedConv2D,
@@ -241,6 +287,9 @@ const OVERRIDES: Record<string, (s: NativeSettings, original: KernelFunc) => Ker
   [tf.Conv2DBackpropFilter]: conv2DBackpropFilter,
   [tf.BatchMatMul]: batchMatMul,
   [tf.FusedBatchNorm]: fusedBatchNorm,
+  [tf.Sum]: leadingAxesReduction(false),
+  [tf.Mean]: leadingAxesReduction(true),
+  [tf.MaxPoolGrad]: maxPoolGrad,
 };
 
 let registered: NativeSettings | undefined;

@@ -9,6 +9,7 @@
 #include "conv.h"
 #include "matmul.h"
 #include "batch_norm.h"
+#include "reductions.h"
 
 namespace {
 
@@ -189,6 +190,52 @@ Napi::Value BatchNorm(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// Reads positive integers from info[from .. from + count); false (and a JS error) when one is not.
+bool sizes_of(const Napi::CallbackInfo &info, size_t from, size_t count, int64_t *out) {
+  for (size_t i = 0; i < count; i++) {
+    Napi::Value v = info[from + i];
+    out[i] = v.IsNumber() ? v.As<Napi::Number>().Int64Value() : 0;
+    if (out[i] < 1) {
+      Napi::RangeError::New(info.Env(), "expected positive sizes").ThrowAsJavaScriptException();
+      return false;
+    }
+  }
+  return true;
+}
+
+// reduceRows(heap, rows, cols, x, y, mean)
+Napi::Value ReduceRows(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int64_t d[2];
+  if (info.Length() != 6 || !info[0].IsArrayBuffer() || !sizes_of(info, 1, 2, d)) {
+    if (!env.IsExceptionPending()) Napi::TypeError::New(env, "reduceRows: bad arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto heap = info[0].As<Napi::ArrayBuffer>();
+  float *x = at(env, heap, info[3], d[0] * d[1], "x");
+  float *y = x ? at(env, heap, info[4], d[1], "y") : nullptr;
+  if (y) fer_dnnl::reduce_rows(x, d[0], d[1], info[5].ToBoolean(), y);
+  return env.Undefined();
+}
+
+// maxPool2x2Grad(heap, n, h, w, c, x, dy, dx)
+Napi::Value MaxPool2x2Grad(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int64_t d[4];
+  if (info.Length() != 8 || !info[0].IsArrayBuffer() || !sizes_of(info, 1, 4, d) || d[1] < 2 || d[2] < 2) {
+    if (!env.IsExceptionPending())
+      Napi::TypeError::New(env, "maxPool2x2Grad: bad arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto heap = info[0].As<Napi::ArrayBuffer>();
+  const int64_t n = d[0], h = d[1], w = d[2], c = d[3];
+  float *x = at(env, heap, info[5], n * h * w * c, "x");
+  float *dy = x ? at(env, heap, info[6], n * (h / 2) * (w / 2) * c, "dy") : nullptr;
+  float *dx = dy ? at(env, heap, info[7], n * h * w * c, "dx") : nullptr;
+  if (dx) fer_dnnl::max_pool_2x2_grad(x, dy, n, h, w, c, dx);
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const dnnl_version_t *v = dnnl_version();
   exports.Set("version", Napi::String::New(env, std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
@@ -199,6 +246,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("convBackwardWeights", Napi::Function::New(env, ConvBackwardWeights));
   exports.Set("matMul", Napi::Function::New(env, MatMul));
   exports.Set("batchNorm", Napi::Function::New(env, BatchNorm));
+  exports.Set("reduceRows", Napi::Function::New(env, ReduceRows));
+  exports.Set("maxPool2x2Grad", Napi::Function::New(env, MaxPool2x2Grad));
   return exports;
 }
 
