@@ -15,12 +15,12 @@ import type { WasmBackendLike } from './wasm-heap.js';
 import type { DnnlAddon } from './native-addon.js';
 
 /**
- * The `native` backend: tfjs' wasm backend, with its convolutions — forward, fused with bias and ReLU, and
- * both gradients — and its matrix products (dense layers) run by oneDNN's AVX2 kernels, and batch norm's
- * per-channel normalisation, leading-axis sums and means and the 2×2 max-pool gradient by plain C++ loops on the tensors where they lie in the wasm heap. wasm's SIMD is
- * 128 bits wide, half of AVX2's, and its convolutions reach about a fifth of a core's peak; the paper CNN
- * spends 99.5 % of its arithmetic in convolutions. Every other op stays wasm's. A case a kernel does not take
- * (NCHW, dilations with gradients, PReLU) goes to wasm's own kernel.
+ * The `native` backend: tfjs' wasm backend, with its convolutions (forward, fused with bias and ReLU, both
+ * gradients) and matrix products run by oneDNN's AVX2 kernels, and batch norm's normalisation, leading-axis
+ * sums and means and the 2×2 max-pool gradient by plain C++ loops, all on the tensors where they lie in the
+ * wasm heap. wasm's SIMD is 128 bits wide, half of AVX2's, and its convolutions reach about a fifth of a core's
+ * peak; the paper CNN spends 99.5 % of its arithmetic in convolutions. Every other op stays wasm's. A case a
+ * kernel does not take (NCHW, dilations with gradients, PReLU, other pools) goes to wasm's own kernel.
  */
 
 /** The 17 numbers the addon takes for a convolution, from tfjs' own arithmetic of shapes and pads. */
