@@ -9,8 +9,9 @@ import { buildModel, exampleShape, type ModelSpec } from './model-spec.js';
 
 export type ReplicaRequest =
   | { op: 'init'; spec: ModelSpec; backend: BackendChoice; seed: number; replica: number; learningRate: number }
-  | { op: 'gradients'; x: Float32Array; labels: Int32Array }
-  | { op: 'apply'; gradients: Float32Array }
+  | { op: 'share'; buffers: SharedBuffers }
+  | { op: 'gradients'; x: Float32Array; labels: Int32Array; slot: number }
+  | { op: 'reduce'; shards: number; examples: number }
   | { op: 'evaluate'; x: Float32Array; labels: Int32Array }
   | { op: 'movingStats' }
   | { op: 'setMovingStats'; values: Float32Array }
@@ -20,22 +21,42 @@ export type ReplicaRequest =
 
 export type ReplicaReply =
   | { op: 'init'; backend: string; skipped: readonly string[]; parameters: number }
-  | { op: 'gradients'; gradients: Float32Array; lossSum: number; correct: number }
+  | { op: 'gradients'; lossSum: number; correct: number }
   | { op: 'evaluate'; lossSum: number; predictions: Int32Array; probabilities: Float32Array }
   | { op: 'movingStats'; values: Float32Array }
   | { op: 'save'; modelTopology: unknown; weightSpecs: tf.io.WeightsManifestEntry[]; weightData: ArrayBuffer }
   | { op: 'memory'; numTensors: number; numBytes: number }
   | { op: 'done' };
 
+/**
+ * Memory every replica sees (SharedArrayBuffers): one gradient slot per replica and the weights, each laid out
+ * variable after variable. Replica r owns the weights in [from, to): it sums that part of every slot, takes
+ * the Adam step there, and the others read it from the shared weights before their next step.
+ */
+export interface SharedBuffers {
+  gradients: SharedArrayBuffer;
+  weights: SharedArrayBuffer;
+  from: number;
+  to: number;
+}
+
 interface Replica {
   spec: ModelSpec;
   model: LayersModel;
-  optimizer: FusedAdam;
   trainable: tf.Variable[];
-  /** The trainable weights' values, updated in place by the optimizer and written back after each step. */
-  values: Float32Array[];
   /** Batch-norm moving means and variances: each replica updates them from its own shard. */
   moving: tf.Variable[];
+  shared?: {
+    slots: Float32Array[];
+    weights: Float32Array;
+    from: number;
+    to: number;
+    optimizer: FusedAdam;
+    mean: Float32Array;
+    /** The shared weights moved since the model's variables were last set from them. */
+    stale: boolean;
+  };
+  learningRate: number;
 }
 
 let replica: Replica | undefined;
@@ -52,15 +73,55 @@ function crossEntropySum(labels: tf.Tensor, probabilities: tf.Tensor, classes: n
   return tf.neg(tf.sum(tf.mul(onehot, tf.log(clipped)))) as tf.Scalar;
 }
 
-function concat(tensors: tf.Tensor[]): Float32Array {
-  const total = tensors.reduce((n, t) => n + t.size, 0);
-  const flat = new Float32Array(total);
+function concat(
+  tensors: tf.Tensor[],
+  flat: Float32Array<ArrayBufferLike> = new Float32Array(tensors.reduce((n, t) => n + t.size, 0)),
+): Float32Array<ArrayBufferLike> {
   let offset = 0;
   for (const t of tensors) {
     flat.set(t.dataSync() as Float32Array, offset);
     offset += t.size;
   }
   return flat;
+}
+
+function sharedState(r: Replica): NonNullable<Replica['shared']> {
+  if (!r.shared) throw new Error('the replica was given no shared buffers');
+  return r.shared;
+}
+
+/** Sets the model's weights from the shared ones if a step moved them. */
+function load(r: Replica): void {
+  const shared = r.shared;
+  if (!shared?.stale) return;
+  // A fresh tensor per weight rather than writing into the old one: the wasm backend caches each
+  // convolution's packed filter by its tensor, so weights must never change in place. The copy (slice)
+  // keeps a backend that holds on to the array it was given from seeing the next step's writes.
+  let offset = 0;
+  for (const v of r.trainable) {
+    const next = tf.tensor(shared.weights.slice(offset, offset + v.size), v.shape);
+    v.assign(next);
+    next.dispose();
+    offset += v.size;
+  }
+  shared.stale = false;
+}
+
+/**
+ * This replica's part of the step: the mean of the shards' gradients over [from, to), summed in slot order
+ * and rounded to float32 as a Float32Array sum would be, then Adam on that part of the shared weights.
+ */
+function reduce(r: Replica, shards: number, examples: number): void {
+  const shared = sharedState(r);
+  const { slots, from, to, mean } = shared;
+  const first = slots[0] as Float32Array;
+  for (let i = from; i < to; i++) {
+    let sum = first[i] as number;
+    for (let s = 1; s < shards; s++) sum = Math.fround(sum + ((slots[s] as Float32Array)[i] as number));
+    mean[i - from] = sum / examples;
+  }
+  shared.optimizer.apply([shared.weights.subarray(from, to)], mean);
+  shared.stale = true;
 }
 
 function split(flat: Float32Array, like: tf.Variable[]): tf.Tensor[] {
@@ -83,17 +144,27 @@ function init(request: Extract<ReplicaRequest, { op: 'init' }>): Replica {
   const moving = model.weights
     .filter((w) => !w.trainable && isMoving(w.originalName))
     .map((w) => w.read() as tf.Variable);
-  const values = trainable.map((v) => v.dataSync().slice() as Float32Array);
-  return {
-    spec: request.spec,
-    model,
-    optimizer: new FusedAdam(
-      values.map((v) => v.length),
-      request.learningRate,
-    ),
-    trainable,
-    values,
-    moving,
+  return { spec: request.spec, model, trainable, moving, learningRate: request.learningRate };
+}
+
+function share(r: Replica, buffers: SharedBuffers): void {
+  const weights = new Float32Array(buffers.weights);
+  const size = weights.length;
+  const slots = Array.from(
+    { length: buffers.gradients.byteLength / (4 * size) },
+    (_, s) => new Float32Array(buffers.gradients, s * 4 * size, size),
+  );
+  // Every replica starts from the same weights; each writes the part it owns.
+  weights.set(concat(r.trainable).subarray(buffers.from, buffers.to), buffers.from);
+  const length = buffers.to - buffers.from;
+  r.shared = {
+    slots,
+    weights,
+    from: buffers.from,
+    to: buffers.to,
+    optimizer: new FusedAdam([length], r.learningRate),
+    mean: new Float32Array(length),
+    stale: false,
   };
 }
 
@@ -105,8 +176,15 @@ serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
       const parameters = replica.trainable.reduce((n, v) => n + v.size, 0);
       return { result: { op: 'init', backend: runtime.backend, skipped: runtime.skipped, parameters } };
     }
+    case 'share': {
+      share(current(), request.buffers);
+      return { result: { op: 'done' } };
+    }
     case 'gradients': {
       const r = current();
+      const slot = sharedState(r).slots[request.slot];
+      if (!slot) throw new Error(`no gradient slot ${request.slot}`);
+      load(r);
       const n = request.labels.length;
       let correct = 0;
       const { value, grads } = tf.variableGrads(() => {
@@ -116,25 +194,21 @@ serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
         correct = tf.sum(tf.equal(tf.argMax(probabilities, -1), labels)).dataSync()[0] ?? 0;
         return crossEntropySum(labels, probabilities, r.spec.classes);
       }, r.trainable);
-      const gradients = concat(r.trainable.map((v) => grads[v.name] as tf.Tensor));
+      concat(
+        r.trainable.map((v) => grads[v.name] as tf.Tensor),
+        slot,
+      );
       const lossSum = (await value.data())[0] ?? 0;
       tf.dispose([value, ...Object.values(grads)]);
-      return { result: { op: 'gradients', gradients, lossSum, correct }, transfer: [gradients.buffer as ArrayBuffer] };
+      return { result: { op: 'gradients', lossSum, correct } };
     }
-    case 'apply': {
-      const r = current();
-      r.optimizer.apply(r.values, request.gradients);
-      // A fresh tensor per weight rather than writing into the old one: the wasm backend caches each
-      // convolution's packed filter by its tensor, so weights must never change in place.
-      r.trainable.forEach((v, i) => {
-        const next = tf.tensor(r.values[i] as Float32Array, v.shape);
-        v.assign(next);
-        next.dispose();
-      });
+    case 'reduce': {
+      reduce(current(), request.shards, request.examples);
       return { result: { op: 'done' } };
     }
     case 'evaluate': {
       const r = current();
+      load(r);
       const n = request.labels.length;
       const [lossSum, predictions, probabilities] = tf.tidy(() => {
         const x = tf.tensor(request.x, [n, ...exampleShape(r.spec)]);
@@ -152,7 +226,7 @@ serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
       };
     }
     case 'movingStats': {
-      const values = concat(current().moving);
+      const values = concat(current().moving) as Float32Array;
       return { result: { op: 'movingStats', values }, transfer: [values.buffer as ArrayBuffer] };
     }
     case 'setMovingStats': {
@@ -163,11 +237,14 @@ serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
       return { result: { op: 'done' } };
     }
     case 'setLearningRate': {
-      current().optimizer.learningRate = request.learningRate;
+      const r = current();
+      r.learningRate = request.learningRate;
+      if (r.shared) r.shared.optimizer.learningRate = request.learningRate;
       return { result: { op: 'done' } };
     }
     case 'save': {
       let saved: tf.io.ModelArtifacts | undefined;
+      load(current());
       await current().model.save(
         tf.io.withSaveHandler(async (artifacts) => {
           saved = artifacts;
