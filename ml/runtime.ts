@@ -2,20 +2,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmGradientKernels } from './kernels/wasm-kernels.js';
 import { loadDnnlAddon } from './kernels/native-addon.js';
 import { registerNativeBackend } from './kernels/native-kernels.js';
+import { BACKEND_ORDER, type BackendChoice } from './backend-choice.js';
+
+export { BACKEND_ORDER, resolveBackendChoice, type BackendChoice } from './backend-choice.js';
 
 /** oneDNN threads per thread that trains (a replica): FER_DAG_NATIVE_THREADS, else one. */
 function nativeThreads(): number {
   const n = Number(process.env.FER_DAG_NATIVE_THREADS ?? 1);
   return Number.isInteger(n) && n > 0 ? n : 1;
 }
-
-/** The tfjs backends fer-dag can run on, fastest first (docs/design.md, "Models"). */
-export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-/**
- * `native`: wasm with oneDNN's convolutions (ml/kernels/native-kernels.ts), where the addon is built. Asked for
- * by name only until its training speed and determinism are measured (issue 20); then `auto` takes it first.
- */
-export type BackendChoice = (typeof BACKEND_ORDER)[number] | 'native' | 'auto';
 
 export interface Runtime {
   /** The backend tfjs runs on, as `tf.getBackend()` names it. */

@@ -31,14 +31,19 @@ export function writeFiles(dir: string, files: Record<string, string>): void {
   }
 }
 
-export function startCli(cwd: string, args: string[]): ChildProcess {
-  return spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startCli(cwd: string, args: string[], env?: NodeJS.ProcessEnv): ChildProcess {
+  return spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env });
 }
 
 /** Runs the real CLI as a user would, in `cwd`. */
 export function cli(cwd: string, ...args: string[]): Promise<CliResult> {
+  return cliWithEnv(process.env, cwd, ...args);
+}
+
+/** `cli` with these environment variables. */
+export function cliWithEnv(env: NodeJS.ProcessEnv, cwd: string, ...args: string[]): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = startCli(cwd, args);
+    const child = startCli(cwd, args, env);
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (d) => (stdout += d));

@@ -8,13 +8,14 @@ import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
 import { EMOTIONS } from '../datasets/vocabulary.js';
 import { encodePng } from '../datasets/images/codec/png.js';
-import { selectBackend } from '../ml/runtime.js';
+import { resolveBackendChoice, selectBackend } from '../ml/runtime.js';
+import { loadDnnlAddon } from '../ml/kernels/native-addon.js';
 import { storeLoadHandler, trainedOnnxModel } from '../ml/model-files.js';
 import { modelMetadataProps } from '../ml/onnx/graph.js';
 import { openOnnxModel } from '../ml/inference/session.js';
 import { ReplicaSet } from '../ml/training/replicas.js';
 import type { InputView } from '../engine/stage.js';
-import { cli, executedStages, makeProject, startCli, waitFor } from './helpers.js';
+import { cli, cliWithEnv, executedStages, makeProject, startCli, waitFor } from './helpers.js';
 
 const SIZE = 16;
 
@@ -92,7 +93,7 @@ test('a tiny paper-cnn learns a learnable dataset and writes model, history, cur
     'model/weights.bin',
   ]);
   const metrics = out.json('metrics.json');
-  assert.equal(metrics.backend, 'wasm');
+  assert.equal(metrics.backend, resolveBackendChoice('auto'), 'native where the oneDNN addon is built, else wasm');
   assert.match(
     metrics.passedOver.join('; '),
     /@tensorflow\/tfjs-node is not installed/,
@@ -155,6 +156,20 @@ test('same seed, same backend: identical weights; changing only epochs retrains 
   assert.equal(rerun.code, 0, rerun.stderr);
   assert.deepEqual(executedStages(rerun), ['train']);
   assert.equal(trainOutput(a).json('history.json').length, 4);
+});
+
+test('without the oneDNN addon training falls back to wasm; the backend is in the key and the lockfile', async () => {
+  const dir = bandsProject(1);
+  const withoutAddon = await cliWithEnv({ ...process.env, FER_DAG_SKIP_NATIVE: '1' }, dir, 'run', 'p.yaml');
+  assert.equal(withoutAddon.code, 0, withoutAddon.stdout + withoutAddon.stderr);
+  assert.equal(trainOutput(dir).json('metrics.json').backend, 'wasm');
+  assert.equal((lock(dir).stages.train!.params as { backend: string }).backend, 'wasm');
+  if ('reason' in loadDnnlAddon()) return; // this machine has no addon: the run above is the whole story
+  const withAddon = await cli(dir, 'run', 'p.yaml', '--json');
+  assert.equal(withAddon.code, 0, withAddon.stderr);
+  assert.deepEqual(executedStages(withAddon), ['train'], 'another backend is another key');
+  assert.equal(trainOutput(dir).json('metrics.json').backend, 'native');
+  assert.equal((lock(dir).stages.train!.params as { backend: string }).backend, 'native');
 });
 
 test('memory stays flat: replicas hold the same number of tensors after every step', async () => {

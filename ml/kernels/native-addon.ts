@@ -73,7 +73,9 @@ let loaded: { addon: DnnlAddon } | { reason: string } | undefined;
 /** The addon, or why there is none (not built: no libdnnl-dev at install time; or it failed to load). */
 export function loadDnnlAddon(): { addon: DnnlAddon } | { reason: string } {
   if (loaded) return loaded;
-  if (!fs.existsSync(ADDON_FILE)) {
+  if (process.env.FER_DAG_SKIP_NATIVE === '1') {
+    loaded = { reason: 'FER_DAG_SKIP_NATIVE=1: the oneDNN addon is not used' };
+  } else if (!fs.existsSync(ADDON_FILE)) {
     loaded = {
       reason: 'the oneDNN addon is not built (apt-get install libdnnl-dev, then npm install; see docs/stages/train.md)',
     };

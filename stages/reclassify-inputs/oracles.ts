@@ -5,6 +5,7 @@ import type { ManifestRecord } from '../../datasets/record.js';
 import type { ReclassifyParams } from './params.js';
 import type { Example } from '../../ml/training/examples.js';
 import type { StageContext } from '../../engine/stage.js';
+import { resolveBackendChoice } from '../../ml/backend-choice.js';
 
 /**
  * Where reclassify-inputs gets its probabilities: K fold models trained on the source (memoised per
@@ -55,7 +56,7 @@ export async function crossValidationOracle(
         folds: p.folds,
         model: p.model,
         seed,
-        backend: p.backend,
+        backend: resolveBackendChoice(p.backend),
         // Transfer folds train on backbone features, which each inference runtime rounds its own way.
         ...(p.model.arch === 'transfer' ? { inference: p.runtime.provider } : {}),
         replicas: p.replicas,

@@ -9,6 +9,7 @@ import type { SourceOutcome } from './issue-summary.js';
 import { defineStage, paramsWithoutSpeedSettings, type StageContext } from '../../engine/stage.js';
 import type { ReclassifyInputsEntry } from '../../schemas/types/reclassify-inputs.js';
 import type { ReclassifyParams } from './params.js';
+import { resolveBackendChoice } from '../../ml/backend-choice.js';
 
 /**
  * Below this held-out accuracy on the labels as given, the oracle is warned about: with 10 % of labels wrong
@@ -79,7 +80,8 @@ export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
   schema: 'reclassify-inputs.schema.json',
   produces: 'manifest',
   accepts: { input: ['manifest'] },
-  keyParams: paramsWithoutSpeedSettings,
+  // The backend `auto` comes to here is part of the key: each rounds its own way.
+  keyParams: (params) => ({ ...paramsWithoutSpeedSettings(params), backend: resolveBackendChoice(params.backend) }),
   modelFiles(params) {
     const { oracle, model } = params;
     const backbone = model.arch === 'transfer' ? model.backbone : undefined;

@@ -6,6 +6,7 @@ import { humanModelFileMap } from '../../ml/human/model-files.js';
 import { defineStage, paramsWithoutSpeedSettings, type StageContext } from '../../engine/stage.js';
 import type { ModelMetadata } from '../../ml/model-files.js';
 import type { TrainEntry } from '../../schemas/types/train.js';
+import { resolveBackendChoice } from '../../ml/backend-choice.js';
 
 export const trainStage = defineStage<TrainEntry>({
   type: 'train',
@@ -18,7 +19,8 @@ export const trainStage = defineStage<TrainEntry>({
   schema: 'train.schema.json',
   produces: 'model',
   accepts: { input: ['manifest'] },
-  keyParams: paramsWithoutSpeedSettings,
+  // The backend `auto` comes to here is part of the key: each rounds its own way.
+  keyParams: (params) => ({ ...paramsWithoutSpeedSettings(params), backend: resolveBackendChoice(params.backend) }),
   modelFiles: (params) => humanModelFileMap(params.arch === 'transfer' ? params.backbone : undefined),
   async run(ctx) {
     const p = ctx.params;
