@@ -89,6 +89,27 @@ async function ferDagImagesPerSecond(
   }
 }
 
+// FLOPs (a multiply-add is 2) one training image costs the paper CNN: four 'same' convolutions, each followed by
+// a 2×2 max-pool, then the dense layers 4608 → 256 → 512 → 7. Training is the forward pass, the backward pass
+// for the data (the forward's products again, less the first convolution's: the input needs no gradient) and for
+// the weights (the forward's products again): 3 × forward − the first convolution's forward, about 1.74 GFLOP.
+// Batch norm, ReLU, pooling, dropout and Adam are a few MFLOP and left out.
+function trainingFlopsPerImage(): number {
+  const convs = [
+    { size: 48, ci: 1, k: 3, co: 64 },
+    { size: 24, ci: 64, k: 5, co: 128 },
+    { size: 12, ci: 128, k: 3, co: 512 },
+    { size: 6, ci: 512, k: 3, co: 512 },
+  ].map(({ size, ci, k, co }) => 2 * size * size * ci * k * k * co);
+  const dense = [
+    [4608, 256],
+    [256, 512],
+    [512, 7],
+  ].map(([i, o]) => 2 * i! * o!);
+  const forward = [...convs, ...dense].reduce((a, b) => a + b, 0);
+  return 3 * forward - convs[0]!;
+}
+
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted.length % 2
@@ -104,7 +125,15 @@ console.log(
   `paper CNN 48×48×1, batch ${BATCH}, ${STEPS} timed steps after one warm-up, ${ROUNDS} alternating rounds; ${CORES} cores`,
 );
 // The native backend (oneDNN's convolutions) where its addon is built, and wasm, each against the same PyTorch.
-const backends: BackendChoice[] = 'addon' in loadDnnlAddon() ? ['native', 'wasm'] : ['wasm'];
+const loaded = loadDnnlAddon();
+const addon = 'addon' in loaded ? loaded.addon : undefined;
+const backends: BackendChoice[] = addon ? ['native', 'wasm'] : ['wasm'];
+const FLOP_PER_IMAGE = trainingFlopsPerImage();
+console.log(`training FLOP per image: ${(FLOP_PER_IMAGE / 1e9).toFixed(3)} G (convolutions and dense layers)`);
+// The machine's FP32 peak on all cores, measured here (the addon's FMA loop, 1 s) before and after the rounds: a
+// shared machine's load drifts, and the larger is the nearer to what the cores can do.
+const PEAK_MS = 1000;
+const peakBefore = addon ? addon.peakFlops(CORES, PEAK_MS) : undefined;
 for (const backend of backends) {
   const single = await ferDagImagesPerSecond(1, backend);
   console.log(`fer-dag, 1 replica (${single.backend}): ${single.imagesPerSecond.toFixed(1)} images/s`);
@@ -127,3 +156,16 @@ console.log(JSON.stringify({ replicas: CORES, ...summary, pytorch: Number(peer.t
 // The first backend is the one `backend: native` (or, without the addon, `auto`) trains on.
 console.log(`train_vs_pytorch: ${(summary[backends[0]!]! / peer).toFixed(3)}`);
 if (backends.includes('native')) console.log(`train_vs_pytorch (wasm): ${(summary.wasm! / peer).toFixed(3)}`);
+if (addon && peakBefore !== undefined) {
+  const peakAfter = addon.peakFlops(CORES, PEAK_MS);
+  const peak = Math.max(peakBefore, peakAfter);
+  const giga = (flops: number) => (flops / 1e9).toFixed(1);
+  console.log(
+    `peak: ${giga(peak)} GFLOP/s on ${CORES} threads (FMA loop; ${giga(peakBefore)} before the rounds, ` +
+      `${giga(peakAfter)} after)`,
+  );
+  const fraction = (summary.native! * FLOP_PER_IMAGE) / peak;
+  console.log(`train_fraction_of_peak: ${fraction.toFixed(3)}`);
+} else {
+  console.log('train_fraction_of_peak: unavailable (no native addon)');
+}

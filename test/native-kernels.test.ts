@@ -154,6 +154,15 @@ describe('the native backend: convolutions and matrix products on oneDNN', { ski
     const [a, b] = [await on('native', body), await on('native', body)];
     a.forEach((t, i) => assert.deepEqual(Buffer.from(t.buffer), Buffer.from(b[i]!.buffer)));
   });
+
+  test('peakFlops measures the FMA loop (over 1 GFLOP/s on one thread) and rejects bad arguments', () => {
+    const addon = 'addon' in loaded ? loaded.addon : assert.fail('no addon');
+    const flops = addon.peakFlops(1, 50);
+    assert.ok(Number.isFinite(flops) && flops > 1e9, `peakFlops(1, 50) = ${flops}`);
+    assert.throws(() => addon.peakFlops(0, 50), TypeError);
+    assert.throws(() => addon.peakFlops('2' as unknown as number, 50), TypeError);
+    assert.throws(() => addon.peakFlops(1, 0), TypeError);
+  });
 });
 
 test('naming the native backend without the addon is an error that says how to build it', { skip: !skip }, async () => {

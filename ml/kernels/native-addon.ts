@@ -62,6 +62,8 @@ export interface DnnlAddon {
     dy: number,
     dx: number,
   ): void;
+  /** FP32 FLOP/s a tight AVX2 FMA loop sustains on `threads` threads over about `milliseconds` ms (the peak). */
+  peakFlops(threads: number, milliseconds: number): number;
 }
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');

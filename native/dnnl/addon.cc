@@ -10,6 +10,7 @@
 #include "matmul.h"
 #include "batch_norm.h"
 #include "reductions.h"
+#include "peak.h"
 
 namespace {
 
@@ -236,6 +237,21 @@ Napi::Value MaxPool2x2Grad(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// peakFlops(threads, milliseconds): FP32 FLOP/s of a tight FMA loop on `threads` threads for about that long.
+Napi::Value PeakFlops(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  const bool numbers = info.Length() == 2 && info[0].IsNumber() && info[1].IsNumber();
+  const double threads = numbers ? info[0].As<Napi::Number>().DoubleValue() : 0;
+  const double ms = numbers ? info[1].As<Napi::Number>().DoubleValue() : 0;
+  if (!numbers || !(threads >= 1 && threads <= 1024) || threads != static_cast<int>(threads) ||
+      !(ms > 0 && ms <= 60000)) {
+    Napi::TypeError::New(env, "peakFlops: expected (threads: an integer 1..1024, milliseconds: 0 < ms <= 60000)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fer_dnnl::peak_flops(static_cast<int>(threads), ms));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const dnnl_version_t *v = dnnl_version();
   exports.Set("version", Napi::String::New(env, std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
@@ -248,6 +264,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("batchNorm", Napi::Function::New(env, BatchNorm));
   exports.Set("reduceRows", Napi::Function::New(env, ReduceRows));
   exports.Set("maxPool2x2Grad", Napi::Function::New(env, MaxPool2x2Grad));
+  exports.Set("peakFlops", Napi::Function::New(env, PeakFlops));
   return exports;
 }
 
