@@ -49,6 +49,34 @@ export interface DnnlAddon {
     y: number,
     threads: number,
   ): void;
+  /** Training-mode batch norm of x [rows, channels]: y, and the batch's mean and (biased) variance. */
+  batchNormTraining(
+    heap: ArrayBuffer,
+    rows: number,
+    channels: number,
+    x: number,
+    gamma: number,
+    beta: number,
+    epsilon: number,
+    y: number,
+    mean: number,
+    variance: number,
+  ): void;
+  /** Its gradient: dx, dγ, dβ given dy and the forward pass's mean and variance. */
+  batchNormTrainingGrad(
+    heap: ArrayBuffer,
+    rows: number,
+    channels: number,
+    x: number,
+    dy: number,
+    mean: number,
+    variance: number,
+    gamma: number,
+    epsilon: number,
+    dx: number,
+    dgamma: number,
+    dbeta: number,
+  ): void;
   /** y[c] = Σ_r x[r, c] (or the mean), in double. */
   reduceRows(heap: ArrayBuffer, rows: number, cols: number, x: number, y: number, mean: boolean): void;
   /** MaxPoolGrad for 2×2 windows, stride 2, no padding, NHWC. */

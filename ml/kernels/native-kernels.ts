@@ -13,6 +13,7 @@ import type {
 } from '@tensorflow/tfjs-core';
 import type { WasmBackendLike } from './wasm-heap.js';
 import type { DnnlAddon } from './native-addon.js';
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from './batch-norm-kernels.js';
 
 /**
  * The `native` backend: tfjs' wasm backend, with its convolutions (forward, fused with bias and ReLU, both
@@ -280,6 +281,71 @@ function maxPoolGrad(s: NativeSettings, original: KernelFunc): KernelFunc {
   };
 }
 
+/** Shapes the batch-norm training kernels take: float x of rank ≥ 2, per-channel [C] parameters. */
+function channelsOf(x: TensorInfo, ...params: TensorInfo[]): number | undefined {
+  const channels = x.shape.at(-1) ?? 0;
+  const fits = params.every((p) => p.shape.length === 1 && p.shape[0] === channels);
+  return floats(x, ...params) && x.shape.length >= 2 && channels > 0 && fits ? channels : undefined;
+}
+
+function batchNormTraining(s: NativeSettings): KernelFunc {
+  return (args) => {
+    const { x, gamma, beta } = args.inputs as Record<string, TensorInfo>;
+    const channels = channelsOf(x!, gamma!, beta!);
+    if (!channels) throw new Error(`${BATCH_NORM_TRAINING}: expected float x [..., C] and gamma, beta [C]`);
+    const wasm = args.backend as unknown as WasmBackendLike;
+    const y = wasm.makeOutput([...x!.shape], 'float32');
+    const mean = wasm.makeOutput([channels], 'float32');
+    const variance = wasm.makeOutput([channels], 'float32');
+    const rows = x!.shape.reduce((a, b) => a * b, 1) / channels;
+    const { epsilon } = args.attrs as { epsilon: number };
+    s.addon.batchNormTraining(
+      heap(wasm),
+      rows,
+      channels,
+      offset(wasm, x!),
+      offset(wasm, gamma!),
+      offset(wasm, beta!),
+      epsilon,
+      offset(wasm, y),
+      offset(wasm, mean),
+      offset(wasm, variance),
+    );
+    return [y, mean, variance];
+  };
+}
+
+function batchNormTrainingGrad(s: NativeSettings): KernelFunc {
+  return (args) => {
+    const { x, dy, mean, variance, gamma } = args.inputs as Record<string, TensorInfo>;
+    const channels = channelsOf(x!, mean!, variance!, gamma!);
+    if (!channels || !floats(dy!) || dy!.shape.join() !== x!.shape.join())
+      throw new Error(`${BATCH_NORM_TRAINING_GRAD}: expected float x and dy [..., C] and mean, variance, gamma [C]`);
+    const wasm = args.backend as unknown as WasmBackendLike;
+    const dx = wasm.makeOutput([...x!.shape], 'float32');
+    const dgamma = wasm.makeOutput([channels], 'float32');
+    const dbeta = wasm.makeOutput([channels], 'float32');
+    const rows = x!.shape.reduce((a, b) => a * b, 1) / channels;
+    const { epsilon } = args.attrs as { epsilon: number };
+    const at = (t: TensorInfo) => offset(wasm, t);
+    s.addon.batchNormTrainingGrad(
+      heap(wasm),
+      rows,
+      channels,
+      at(x!),
+      at(dy!),
+      at(mean!),
+      at(variance!),
+      at(gamma!),
+      epsilon,
+      at(dx),
+      at(dgamma),
+      at(dbeta),
+    );
+    return [dx, dgamma, dbeta];
+  };
+}
+
 const OVERRIDES: Record<string, (s: NativeSettings, original: KernelFunc) => KernelFunc> = {
   [tf.Conv2D]: conv2D,
   [tf.FusedConv2D]: fusedConv2D,
@@ -312,5 +378,15 @@ export function registerNativeBackend(settings: NativeSettings): void {
       kernelFunc: override ? override(settings, config.kernelFunc) : config.kernelFunc,
     });
   }
+  tf.registerKernel({
+    kernelName: BATCH_NORM_TRAINING,
+    backendName: 'native',
+    kernelFunc: batchNormTraining(settings),
+  });
+  tf.registerKernel({
+    kernelName: BATCH_NORM_TRAINING_GRAD,
+    backendName: 'native',
+    kernelFunc: batchNormTrainingGrad(settings),
+  });
   registered = settings;
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from '../kernels/batch-norm-kernels.js';
 
 type BatchNormLayer = ReturnType<typeof tfl.layers.batchNormalization>;
 type CallArgs = Parameters<BatchNormLayer['call']>;
@@ -34,7 +35,8 @@ interface BatchNormFields {
  *   dβ = Σ dy,  dγ = Σ dy·x̂,  dx = (γ/σ) · (dy − dβ/m − x̂·dγ/m)
  *
  * in five whole-tensor passes. Forward values and moving statistics are computed as tfjs-layers does;
- * inference is the stock layer's, and the layer saves as a stock `BatchNormalization`.
+ * inference is the stock layer's, and the layer saves as a stock `BatchNormalization`. On a backend with
+ * fer-dag's batch-norm training kernels (native), forward and gradient are one kernel each.
  */
 export class FastBatchNorm extends BatchNormBase {
   static className = 'BatchNormalization';
@@ -49,7 +51,24 @@ export class FastBatchNorm extends BatchNormBase {
       const epsilon = self.epsilon;
       let batchMean: tf.Tensor | undefined;
       let batchVariance: tf.Tensor | undefined;
+      const fused = tf.getKernel(BATCH_NORM_TRAINING, tf.getBackend()) !== undefined;
       const normalize = tf.customGrad(((x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {
+        if (fused) {
+          const [y, mean, variance] = tf
+            .engine()
+            .runKernel(BATCH_NORM_TRAINING, { x, gamma, beta }, { epsilon }) as tf.Tensor[];
+          batchMean = tf.keep((mean as tf.Tensor).clone());
+          batchVariance = tf.keep((variance as tf.Tensor).clone());
+          save([x, mean as tf.Tensor, variance as tf.Tensor, gamma]);
+          return {
+            value: y as tf.Tensor,
+            gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+              const [sx, sMean, sVariance, sGamma] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+              const inputs = { x: sx, dy, mean: sMean, variance: sVariance, gamma: sGamma };
+              return tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD, inputs, { epsilon }) as tf.Tensor[];
+            },
+          };
+        }
         const { mean, variance } = tf.moments(x, axes);
         // customGrad disposes what its forward pass made, save for the output and the saved tensors.
         batchMean = tf.keep(mean.clone());

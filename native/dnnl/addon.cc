@@ -237,6 +237,54 @@ Napi::Value MaxPool2x2Grad(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// batchNormTraining(heap, rows, channels, x, gamma, beta, epsilon, y, mean, variance)
+Napi::Value BatchNormTraining(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int64_t d[2];
+  if (info.Length() != 10 || !info[0].IsArrayBuffer() || !sizes_of(info, 1, 2, d) || !info[6].IsNumber()) {
+    if (!env.IsExceptionPending())
+      Napi::TypeError::New(env, "batchNormTraining: bad arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto heap = info[0].As<Napi::ArrayBuffer>();
+  const int64_t rows = d[0], channels = d[1];
+  float *x = at(env, heap, info[3], rows * channels, "x");
+  float *gamma = x ? at(env, heap, info[4], channels, "gamma") : nullptr;
+  float *beta = gamma ? at(env, heap, info[5], channels, "beta") : nullptr;
+  float *y = beta ? at(env, heap, info[7], rows * channels, "y") : nullptr;
+  float *mean = y ? at(env, heap, info[8], channels, "mean") : nullptr;
+  float *variance = mean ? at(env, heap, info[9], channels, "variance") : nullptr;
+  if (variance)
+    fer_dnnl::batch_norm_training(x, rows, channels, gamma, beta, info[6].As<Napi::Number>().FloatValue(), y, mean,
+                                  variance);
+  return env.Undefined();
+}
+
+// batchNormTrainingGrad(heap, rows, channels, x, dy, mean, variance, gamma, epsilon, dx, dgamma, dbeta)
+Napi::Value BatchNormTrainingGrad(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int64_t d[2];
+  if (info.Length() != 12 || !info[0].IsArrayBuffer() || !sizes_of(info, 1, 2, d) || !info[8].IsNumber()) {
+    if (!env.IsExceptionPending())
+      Napi::TypeError::New(env, "batchNormTrainingGrad: bad arguments").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto heap = info[0].As<Napi::ArrayBuffer>();
+  const int64_t rows = d[0], channels = d[1];
+  float *x = at(env, heap, info[3], rows * channels, "x");
+  float *dy = x ? at(env, heap, info[4], rows * channels, "dy") : nullptr;
+  float *mean = dy ? at(env, heap, info[5], channels, "mean") : nullptr;
+  float *variance = mean ? at(env, heap, info[6], channels, "variance") : nullptr;
+  float *gamma = variance ? at(env, heap, info[7], channels, "gamma") : nullptr;
+  float *dx = gamma ? at(env, heap, info[9], rows * channels, "dx") : nullptr;
+  float *dgamma = dx ? at(env, heap, info[10], channels, "dgamma") : nullptr;
+  float *dbeta = dgamma ? at(env, heap, info[11], channels, "dbeta") : nullptr;
+  if (dbeta)
+    fer_dnnl::batch_norm_training_grad(x, dy, mean, variance, gamma, rows, channels,
+                                       info[8].As<Napi::Number>().FloatValue(), dx, dgamma, dbeta);
+  return env.Undefined();
+}
+
 // peakFlops(threads, milliseconds): FP32 FLOP/s of a tight FMA loop on `threads` threads for about that long.
 Napi::Value PeakFlops(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -264,6 +312,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("batchNorm", Napi::Function::New(env, BatchNorm));
   exports.Set("reduceRows", Napi::Function::New(env, ReduceRows));
   exports.Set("maxPool2x2Grad", Napi::Function::New(env, MaxPool2x2Grad));
+  exports.Set("batchNormTraining", Napi::Function::New(env, BatchNormTraining));
+  exports.Set("batchNormTrainingGrad", Napi::Function::New(env, BatchNormTrainingGrad));
   exports.Set("peakFlops", Napi::Function::New(env, PeakFlops));
   return exports;
 }

@@ -28,3 +28,69 @@ void batch_norm(const float *x, int64_t rows, int64_t channels, const ChannelPar
 }
 
 }  // namespace fer_dnnl
+
+namespace fer_dnnl {
+
+// One thread, in double, rows in order: the same sums on any machine and thread count.
+void batch_norm_training(const float *x, int64_t rows, int64_t channels, const float *gamma, const float *beta,
+                         float epsilon, float *y, float *mean, float *variance) {
+  std::vector<double> sum(channels, 0.0), squares(channels, 0.0), centre(channels);
+  for (int64_t r = 0; r < rows; r++) {
+    const float *in = x + r * channels;
+    for (int64_t c = 0; c < channels; c++) sum[c] += in[c];
+  }
+  for (int64_t c = 0; c < channels; c++) centre[c] = sum[c] / static_cast<double>(rows);
+  for (int64_t r = 0; r < rows; r++) {
+    const float *in = x + r * channels;
+    for (int64_t c = 0; c < channels; c++) {
+      const double d = in[c] - centre[c];
+      squares[c] += d * d;
+    }
+  }
+  std::vector<float> gain(channels), shift(channels);
+  for (int64_t c = 0; c < channels; c++) {
+    mean[c] = static_cast<float>(centre[c]);
+    variance[c] = static_cast<float>(squares[c] / static_cast<double>(rows));
+    gain[c] = gamma[c] / std::sqrt(variance[c] + epsilon);
+    shift[c] = beta[c];
+  }
+  const float *g = gain.data(), *m = mean, *s = shift.data();
+  for (int64_t r = 0; r < rows; r++) {
+    const float *in = x + r * channels;
+    float *out = y + r * channels;
+    for (int64_t c = 0; c < channels; c++) out[c] = (in[c] - m[c]) * g[c] + s[c];
+  }
+}
+
+void batch_norm_training_grad(const float *x, const float *dy, const float *mean, const float *variance,
+                              const float *gamma, int64_t rows, int64_t channels, float epsilon, float *dx,
+                              float *dgamma, float *dbeta) {
+  std::vector<double> sum_dy(channels, 0.0), sum_dy_centred(channels, 0.0);
+  for (int64_t r = 0; r < rows; r++) {
+    const float *in = x + r * channels, *d = dy + r * channels;
+    for (int64_t c = 0; c < channels; c++) {
+      sum_dy[c] += d[c];
+      sum_dy_centred[c] += static_cast<double>(d[c]) * (in[c] - mean[c]);
+    }
+  }
+  // dx = gain·dy + (x − μ)·slope + shift, with gain = γ/σ, slope = −gain·dγ/(mσ), shift = −gain·dβ/m.
+  std::vector<float> gain(channels), slope(channels), shift(channels);
+  const double m = static_cast<double>(rows);
+  for (int64_t c = 0; c < channels; c++) {
+    const double rstd = 1.0 / std::sqrt(static_cast<double>(variance[c]) + epsilon);
+    dbeta[c] = static_cast<float>(sum_dy[c]);
+    dgamma[c] = static_cast<float>(sum_dy_centred[c] * rstd);
+    const double g = gamma[c] * rstd;
+    gain[c] = static_cast<float>(g);
+    slope[c] = static_cast<float>(-g * sum_dy_centred[c] * rstd * rstd / m);
+    shift[c] = static_cast<float>(-g * sum_dy[c] / m);
+  }
+  const float *g = gain.data(), *a = slope.data(), *b = shift.data();
+  for (int64_t r = 0; r < rows; r++) {
+    const float *in = x + r * channels, *d = dy + r * channels;
+    float *out = dx + r * channels;
+    for (int64_t c = 0; c < channels; c++) out[c] = d[c] * g[c] + (in[c] - mean[c]) * a[c] + b[c];
+  }
+}
+
+}  // namespace fer_dnnl
