@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers'; // registers the gradients
 import { loadDnnlAddon } from '../ml/kernels/native-addon.js';
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from '../ml/kernels/batch-norm-kernels.js';
 import { selectBackend } from '../ml/runtime.js';
 import { seededRandom } from '../lib/random.js';
 
@@ -121,6 +122,39 @@ describe('the native backend: convolutions and matrix products on oneDNN', { ski
       };
       const [want, got] = [await on('cpu', body), await on('native', body)];
       assert.ok(relativeError(got[0]!, want[0]!) <= 1e-4, `scalar ${scalar}: ${relativeError(got[0]!, want[0]!)}`);
+    }
+  });
+
+  test("training-mode batch norm's two kernels give the batch moments, output and gradients of tfjs ops on cpu", async () => {
+    for (const shape of [
+      [2, 12, 12, 128],
+      [64, 256],
+    ]) {
+      const channels = shape.at(-1)!;
+      const xv = values(shape, 21, 3).map((v) => v + 0.5);
+      const [gv, bv, dyv] = [values([channels], 22), values([channels], 23), values(shape, 24)];
+      const axes = shape.slice(0, -1).map((_, i) => i);
+      const reference = () => {
+        const [x, gamma, beta] = [tf.tensor(xv, shape), tf.tensor1d(gv), tf.tensor1d(bv)];
+        const { mean, variance } = tf.moments(x, axes);
+        const f = (a: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+          const m = tf.moments(a, axes);
+          return tf.batchNorm(a, m.mean, m.variance, b, g, 1e-3);
+        };
+        return [f(x, gamma, beta), mean, variance, ...tf.grads(f)([x, gamma, beta], tf.tensor(dyv, shape))];
+      };
+      const kernels = () => {
+        const [x, gamma, beta] = [tf.tensor(xv, shape), tf.tensor1d(gv), tf.tensor1d(bv)];
+        const forward = tf.engine().runKernel(BATCH_NORM_TRAINING, { x, gamma, beta }, { epsilon: 1e-3 });
+        const [y, mean, variance] = forward as tf.Tensor[];
+        const inputs = { x, dy: tf.tensor(dyv, shape), mean: mean!, variance: variance!, gamma };
+        const backward = tf.engine().runKernel(BATCH_NORM_TRAINING_GRAD, inputs, { epsilon: 1e-3 }) as tf.Tensor[];
+        return [y!, mean!, variance!, ...backward];
+      };
+      const [want, got] = [await on('cpu', reference), await on('native', kernels)];
+      ['y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'].forEach((what, i) =>
+        assert.ok(relativeError(got[i]!, want[i]!) <= 1e-4, `${shape}: ${what}: ${relativeError(got[i]!, want[i]!)}`),
+      );
     }
   });
 
