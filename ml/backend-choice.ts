@@ -8,6 +8,12 @@ import { loadDnnlAddon } from './kernels/native-addon.js';
 export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'native', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_ORDER)[number] | 'auto';
 
+/** oneDNN threads per thread that trains (a replica): FER_DAG_NATIVE_THREADS, else one. */
+export function nativeThreads(): number {
+  const n = Number(process.env.FER_DAG_NATIVE_THREADS ?? 1);
+  return Number.isInteger(n) && n > 0 ? n : 1;
+}
+
 const TENSORFLOW_PACKAGES = { 'tensorflow-gpu': '@tensorflow/tfjs-node-gpu', tensorflow: '@tensorflow/tfjs-node' };
 
 function installed(pkg: string): boolean {
@@ -23,10 +29,14 @@ function installed(pkg: string): boolean {
  * The backend `choice` comes to on this machine, found without starting tfjs: what a stage that trains puts in
  * its key, since each backend rounds its own way (the same seed gives other weights on wasm and on native).
  * `auto` is the first of BACKEND_ORDER that is installed; a tfjs-node that is installed but fails to load
- * falls through at run time, which the stage record's `backend` shows.
+ * falls through at run time, which the stage record's `backend` shows. oneDNN's sums split differently on
+ * another thread count, so native on more than one thread a replica says how many.
  */
 export function resolveBackendChoice(choice: BackendChoice): string {
-  if (choice !== 'auto') return choice;
-  for (const [name, pkg] of Object.entries(TENSORFLOW_PACKAGES)) if (installed(pkg)) return name;
-  return 'addon' in loadDnnlAddon() ? 'native' : 'wasm';
+  let name: string = choice;
+  if (choice === 'auto') {
+    const tensorflow = Object.entries(TENSORFLOW_PACKAGES).find(([, pkg]) => installed(pkg));
+    name = tensorflow ? tensorflow[0] : 'addon' in loadDnnlAddon() ? 'native' : 'wasm';
+  }
+  return name === 'native' && nativeThreads() > 1 ? `native (${nativeThreads()} threads)` : name;
 }

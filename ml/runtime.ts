@@ -2,15 +2,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import { registerWasmGradientKernels } from './kernels/wasm-kernels.js';
 import { loadDnnlAddon } from './kernels/native-addon.js';
 import { registerNativeBackend } from './kernels/native-kernels.js';
-import { BACKEND_ORDER, type BackendChoice } from './backend-choice.js';
+import { BACKEND_ORDER, nativeThreads, type BackendChoice } from './backend-choice.js';
 
 export { BACKEND_ORDER, resolveBackendChoice, type BackendChoice } from './backend-choice.js';
-
-/** oneDNN threads per thread that trains (a replica): FER_DAG_NATIVE_THREADS, else one. */
-function nativeThreads(): number {
-  const n = Number(process.env.FER_DAG_NATIVE_THREADS ?? 1);
-  return Number.isInteger(n) && n > 0 ? n : 1;
-}
 
 export interface Runtime {
   /** The backend tfjs runs on, as `tf.getBackend()` names it. */
