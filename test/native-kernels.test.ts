@@ -175,6 +175,17 @@ describe('the native backend: convolutions and matrix products on oneDNN', { ski
     );
   });
 
+  test('the 2×2 max-pool gradient passes nothing from a window of −∞ and never picks NaN, as cpu does', async () => {
+    const input = [NaN, 1, -Infinity, -Infinity, 2, NaN, -Infinity, -Infinity];
+    const body = () => [
+      tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid'))(
+        tf.tensor4d(input, [1, 2, 4, 1]),
+        tf.tensor4d([5, 7], [1, 1, 2, 1]),
+      ),
+    ];
+    assert.deepEqual([...(await on('native', body))[0]!], [0, 0, 0, 0, 5, 0, 0, 0]);
+  });
+
   test('the same inputs give the same bytes, call after call', async () => {
     const c = CASES[1]!;
     const body = () => {
