@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { FusedAdam } from '../ml/training/adam.js';
+import { loadDnnlAddon, type DnnlAddon } from '../ml/kernels/native-addon.js';
 
 test("the replicas' fused Adam takes the same steps as tfjs' Adam, learning-rate changes included", async () => {
   await tf.setBackend('cpu');
@@ -37,3 +38,34 @@ test("the replicas' fused Adam takes the same steps as tfjs' Adam, learning-rate
       assert.ok(Math.abs(ours[i]![j]! - expected[j]!) <= 1e-6, `w${i}[${j}]: ${ours[i]![j]} vs ${expected[j]}`);
   });
 });
+
+const loaded = loadDnnlAddon();
+test(
+  "the addon's Adam gives the JavaScript loop's bytes, on shared memory too",
+  { skip: 'reason' in loaded ? loaded.reason : false },
+  () => {
+    const addon = (loaded as { addon: DnnlAddon }).addon;
+    let seed = 11;
+    const random = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+    const sizes = [1000, 37];
+    const start = sizes.map((n) => Float32Array.from({ length: n }, random));
+    const shared = sizes.map((n, i) => {
+      const view = new Float32Array(new SharedArrayBuffer(4 * n));
+      view.set(start[i]!);
+      return view;
+    });
+    const plain = start.map((w) => w.slice());
+    const [js, native] = [new FusedAdam(sizes, 0.01), new FusedAdam(sizes, 0.01, 0.9, 0.999, 1e-7, addon.adamStep)];
+    for (let step = 0; step < 6; step++) {
+      if (step === 4) js.learningRate = native.learningRate = 0.002;
+      // Gradients of every scale, zeros included, so rounding differences would show.
+      const g = Float32Array.from({ length: 1037 }, (_, i) => (i % 50 === 0 ? 0 : random() * 10 ** ((i % 7) - 3)));
+      js.apply(plain, g);
+      native.apply(shared, g);
+    }
+    plain.forEach((w, i) => {
+      assert.notDeepEqual([...w], [...start[i]!], 'the weights moved');
+      assert.deepEqual(Buffer.from(shared[i]!.buffer), Buffer.from(w.buffer), `weights ${i}: the same bytes`);
+    });
+  },
+);

@@ -77,6 +77,14 @@ export interface DnnlAddon {
     dgamma: number,
     dbeta: number,
   ): void;
+  /** One Adam step in place, as ml/training/adam.ts computes it (the same bytes); settings [lr, β1, β2, ε, c1, c2]. */
+  adamStep(
+    w: Float32Array<ArrayBufferLike>,
+    m: Float32Array<ArrayBufferLike>,
+    v: Float32Array<ArrayBufferLike>,
+    g: Float32Array<ArrayBufferLike>,
+    settings: [number, number, number, number, number, number],
+  ): void;
   /** y[c] = Σ_r x[r, c] (or the mean), in double. */
   reduceRows(heap: ArrayBuffer, rows: number, cols: number, x: number, y: number, mean: boolean): void;
   /** MaxPoolGrad for 2×2 windows, stride 2, no padding, NHWC. */

@@ -4,7 +4,8 @@ import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { seededRandom } from '../../lib/random.js';
 import { selectBackend, type BackendChoice } from '../runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
-import { FusedAdam } from './adam.js';
+import { FusedAdam, type AdamKernel } from './adam.js';
+import { loadDnnlAddon } from '../kernels/native-addon.js';
 import { buildModel, exampleShape, type ModelSpec } from './model-spec.js';
 
 export type ReplicaRequest =
@@ -147,6 +148,12 @@ function init(request: Extract<ReplicaRequest, { op: 'init' }>): Replica {
   return { spec: request.spec, model, trainable, moving, learningRate: request.learningRate };
 }
 
+/** The addon's Adam where it is built (the same bytes as the JavaScript loop, on any backend). */
+function nativeAdam(): AdamKernel | undefined {
+  const loaded = loadDnnlAddon();
+  return 'addon' in loaded ? loaded.addon.adamStep.bind(loaded.addon) : undefined;
+}
+
 function share(r: Replica, buffers: SharedBuffers): void {
   const weights = new Float32Array(buffers.weights);
   const size = weights.length;
@@ -162,7 +169,7 @@ function share(r: Replica, buffers: SharedBuffers): void {
     weights,
     from: buffers.from,
     to: buffers.to,
-    optimizer: new FusedAdam([length], r.learningRate),
+    optimizer: new FusedAdam([length], r.learningRate, undefined, undefined, undefined, nativeAdam()),
     mean: new Float32Array(length),
     stale: false,
   };

@@ -10,6 +10,7 @@
 #include "matmul.h"
 #include "batch_norm.h"
 #include "reductions.h"
+#include "adam.h"
 #include "peak.h"
 
 namespace {
@@ -285,6 +286,35 @@ Napi::Value BatchNormTrainingGrad(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// adamStep(w, m, v, g: Float32Array of one length (any buffer, shared ones too), [lr, β1, β2, ε, c1, c2])
+Napi::Value AdamStep(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  bool ok = info.Length() == 5 && info[4].IsArray() && info[4].As<Napi::Array>().Length() == 6;
+  float *p[4] = {};
+  size_t n = 0;
+  for (size_t i = 0; ok && i < 4; i++) {
+    ok = info[i].IsTypedArray() && info[i].As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
+    if (!ok) break;
+    auto a = info[i].As<Napi::Float32Array>();
+    if (i == 0) n = a.ElementLength();
+    ok = a.ElementLength() == n;
+    p[i] = a.Data();
+  }
+  double s[6] = {};
+  for (uint32_t i = 0; ok && i < 6; i++) {
+    Napi::Value e = info[4].As<Napi::Array>()[i];
+    ok = e.IsNumber();
+    if (ok) s[i] = e.As<Napi::Number>().DoubleValue();
+  }
+  if (!ok) {
+    Napi::TypeError::New(env, "adamStep: expected (w, m, v, g: Float32Array of one length, [lr, β1, β2, ε, c1, c2])")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  fer_dnnl::adam_step(p[0], p[1], p[2], p[3], static_cast<int64_t>(n), {s[0], s[1], s[2], s[3], s[4], s[5]});
+  return env.Undefined();
+}
+
 // peakFlops(threads, milliseconds): FP32 FLOP/s of a tight FMA loop on `threads` threads for about that long.
 Napi::Value PeakFlops(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -314,6 +344,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("maxPool2x2Grad", Napi::Function::New(env, MaxPool2x2Grad));
   exports.Set("batchNormTraining", Napi::Function::New(env, BatchNormTraining));
   exports.Set("batchNormTrainingGrad", Napi::Function::New(env, BatchNormTrainingGrad));
+  exports.Set("adamStep", Napi::Function::New(env, AdamStep));
   exports.Set("peakFlops", Napi::Function::New(env, PeakFlops));
   return exports;
 }
