@@ -12,6 +12,8 @@ import type {
   TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { WasmBackendLike } from './wasm-heap.js';
+import { leadingAxesReduction } from './wasm-kernels.js';
+import { tilesIn2x2 } from './wasm-max-pool-grad.js';
 import type { DnnlAddon } from './native-addon.js';
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from './batch-norm-kernels.js';
 
@@ -238,20 +240,16 @@ function fusedBatchNorm(s: NativeSettings, original: KernelFunc): KernelFunc {
 }
 
 /** Sum or Mean over every axis before the kept ones (batch norm's moments, bias and scale gradients). */
-function leadingAxesReduction(mean: boolean) {
+function reduceLeadingAxes(mean: boolean) {
   return (s: NativeSettings, original: KernelFunc): KernelFunc =>
     (args) => {
       const { x } = args.inputs as { x: TensorInfo };
-      const { axis, keepDims } = args.attrs as unknown as SumAttrs;
-      const axes = [...tf.util.parseAxisParam(axis, x.shape)].sort((a, b) => a - b);
-      const size = x.shape.reduce((a, b) => a * b, 1);
-      const leading = axes.length > 0 && axes.length < x.shape.length && axes.every((a, i) => a === i);
-      if (!floats(x) || size === 0 || !leading) return original(args);
-      const kept = x.shape.slice(axes.length);
-      const cols = kept.reduce((a, b) => a * b, 1);
+      const reduction = leadingAxesReduction(x, args.attrs as unknown as SumAttrs);
+      if (!reduction) return original(args);
+      const { rows, cols, outShape } = reduction;
       const wasm = args.backend as unknown as WasmBackendLike;
-      const y = wasm.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
-      s.addon.reduceRows(heap(wasm), size / cols, cols, offset(wasm, x), offset(wasm, y), mean);
+      const y = wasm.makeOutput(outShape, 'float32');
+      s.addon.reduceRows(heap(wasm), rows, cols, offset(wasm, x), offset(wasm, y), mean);
       return y;
     };
 }
@@ -264,16 +262,8 @@ function maxPoolGrad(s: NativeSettings, original: KernelFunc): KernelFunc {
     if (!floats(dy, input) || input.shape.length !== 4) return original(args);
     const [n, h, w, c] = input.shape as [number, number, number, number];
     const info = tf.backend_util.computePool2DInfo([n, h, w, c], filterSize, strides, 1, pad, dimRoundingMode);
-    const tiles =
-      info.filterHeight === 2 &&
-      info.filterWidth === 2 &&
-      info.strideHeight === 2 &&
-      info.strideWidth === 2 &&
-      info.padInfo.top === 0 &&
-      info.padInfo.left === 0 &&
-      info.outHeight === Math.floor(h / 2) &&
-      info.outWidth === Math.floor(w / 2);
-    if (!tiles || Math.min(n, c, info.outHeight, info.outWidth) < 1) return original(args);
+    // The addon's loop takes outHeight = ⌊h/2⌋, which tiling with no padding implies.
+    if (!tilesIn2x2(info) || Math.min(n, c, info.outHeight, info.outWidth) < 1) return original(args);
     const wasm = args.backend as unknown as WasmBackendLike;
     const dx = wasm.makeOutput([n, h, w, c], 'float32');
     s.addon.maxPool2x2Grad(heap(wasm), n, h, w, c, offset(wasm, input), offset(wasm, dy), offset(wasm, dx));
@@ -353,8 +343,8 @@ const OVERRIDES: Record<string, (s: NativeSettings, original: KernelFunc) => Ker
   [tf.Conv2DBackpropFilter]: conv2DBackpropFilter,
   [tf.BatchMatMul]: batchMatMul,
   [tf.FusedBatchNorm]: fusedBatchNorm,
-  [tf.Sum]: leadingAxesReduction(false),
-  [tf.Mean]: leadingAxesReduction(true),
+  [tf.Sum]: reduceLeadingAxes(false),
+  [tf.Mean]: reduceLeadingAxes(true),
   [tf.MaxPoolGrad]: maxPoolGrad,
 };
 

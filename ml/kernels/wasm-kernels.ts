@@ -87,25 +87,34 @@ function conv2DBackpropInputWith(original: KernelFunc): KernelFunc {
  * reads the tensor once in place, and rounds like the cpu backend, which also sums in float64. Anything
  * else (other axes, other dtypes) keeps the original kernel.
  */
+export interface LeadingAxesReduction {
+  /** The reduction as rows × cols: the reduced axes' product by the kept ones'. */
+  rows: number;
+  cols: number;
+  outShape: number[];
+}
+
+/** A float32 Sum or Mean over every axis before the kept ones (at least one of each), or undefined. */
+export function leadingAxesReduction(x: TensorInfo, attrs: SumAttrs): LeadingAxesReduction | undefined {
+  const axes = [...tf.util.parseAxisParam(attrs.axis, x.shape)].sort((a, b) => a - b);
+  const k = axes.length;
+  const size = x.shape.reduce((a, b) => a * b, 1);
+  if (x.dtype !== 'float32' || size === 0 || k === 0 || k >= x.shape.length || axes.some((a, i) => a !== i))
+    return undefined;
+  const kept = x.shape.slice(k);
+  const cols = kept.reduce((a, b) => a * b, 1);
+  return { rows: size / cols, cols, outShape: attrs.keepDims ? [...axes.map(() => 1), ...kept] : kept };
+}
+
 function reduceLeadingAxesWith(original: KernelFunc, mean: boolean): KernelFunc {
   return (args) => {
     const { inputs, backend, attrs } = args;
     const { x } = inputs as { x: TensorInfo };
-    const { axis, keepDims } = attrs as unknown as SumAttrs;
-    const axes = tf.util
-      .parseAxisParam(axis, x.shape)
-      .slice()
-      .sort((a, b) => a - b);
-    const k = axes.length;
-    const size = x.shape.reduce((a, b) => a * b, 1);
-    if (x.dtype !== 'float32' || size === 0 || k === 0 || k >= x.shape.length || axes.some((a, i) => a !== i)) {
-      return original(args);
-    }
-    const kept = x.shape.slice(k);
-    const cols = kept.reduce((a, b) => a * b, 1);
-    const rows = size / cols;
+    const reduction = leadingAxesReduction(x, attrs as unknown as SumAttrs);
+    if (!reduction) return original(args);
+    const { rows, cols, outShape } = reduction;
     const wasm = backend as unknown as WasmBackendLike;
-    const out = wasm.makeOutput(keepDims ? [...axes.map(() => 1), ...kept] : kept, 'float32');
+    const out = wasm.makeOutput(outShape, 'float32');
     const src = heapView(wasm, x);
     const acc = new Float64Array(cols);
     // Four rows per pass over the accumulators: V8 does not vectorise, and the loads and stores of

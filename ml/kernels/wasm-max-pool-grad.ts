@@ -11,6 +11,22 @@ import { heapView, type WasmBackendLike } from './wasm-heap.js';
  * value in row-major window order, so on ties (the many zeros after a ReLU) the top-left one wins, and
  * a window of NaN or −∞ passes no gradient. Overlapping windows add up in dx.
  */
+/** Whether a pool's windows are 2×2 with stride 2 and no padding: disjoint tiles of the input. */
+export function tilesIn2x2(info: tf.backend_util.Conv2DInfo): boolean {
+  const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo, inHeight, inWidth, outHeight, outWidth } =
+    info;
+  return (
+    filterHeight === 2 &&
+    filterWidth === 2 &&
+    strideHeight === 2 &&
+    strideWidth === 2 &&
+    padInfo.top === 0 &&
+    padInfo.left === 0 &&
+    2 * outHeight <= inHeight &&
+    2 * outWidth <= inWidth
+  );
+}
+
 export function maxPoolGradWith(original: KernelFunc): KernelFunc {
   return (args) => {
     const { inputs, backend, attrs } = args;
@@ -31,18 +47,7 @@ export function maxPoolGradWith(original: KernelFunc): KernelFunc {
     const x = heapView(wasm, input);
     const g = heapView(wasm, dy);
     const dx = heapView(wasm, out);
-    const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo, inHeight, inWidth, outHeight, outWidth } =
-      info;
-    const tiles2x2 =
-      filterHeight === 2 &&
-      filterWidth === 2 &&
-      strideHeight === 2 &&
-      strideWidth === 2 &&
-      padInfo.top === 0 &&
-      padInfo.left === 0 &&
-      2 * outHeight <= inHeight &&
-      2 * outWidth <= inWidth;
-    (tiles2x2 ? maxPool2x2Grad : maxPoolGradAnyWindow)(x, g, dx, info);
+    (tilesIn2x2(info) ? maxPool2x2Grad : maxPoolGradAnyWindow)(x, g, dx, info);
     return out;
   };
 }
