@@ -45,6 +45,7 @@ test(
   { skip: 'reason' in loaded ? loaded.reason : false },
   () => {
     const addon = (loaded as { addon: DnnlAddon }).addon;
+    let calls = 0;
     let seed = 11;
     const random = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
     const sizes = [1000, 37];
@@ -55,7 +56,13 @@ test(
       return view;
     });
     const plain = start.map((w) => w.slice());
-    const [js, native] = [new FusedAdam(sizes, 0.01), new FusedAdam(sizes, 0.01, 0.9, 0.999, 1e-7, addon.adamStep)];
+    const [js, native] = [
+      new FusedAdam(sizes, 0.01),
+      new FusedAdam(sizes, 0.01, (...args) => {
+        calls++;
+        addon.adamStep(...args);
+      }),
+    ];
     for (let step = 0; step < 6; step++) {
       if (step === 4) js.learningRate = native.learningRate = 0.002;
       // Gradients of every scale, zeros included, so rounding differences would show.
@@ -63,6 +70,7 @@ test(
       js.apply(plain, g);
       native.apply(shared, g);
     }
+    assert.equal(calls, 6 * sizes.length, 'every step went through the addon');
     plain.forEach((w, i) => {
       assert.notDeepEqual([...w], [...start[i]!], 'the weights moved');
       assert.deepEqual(Buffer.from(shared[i]!.buffer), Buffer.from(w.buffer), `weights ${i}: the same bytes`);

@@ -19,13 +19,14 @@ export class FusedAdam {
   private readonly m: Float32Array[];
   private readonly v: Float32Array[];
   private step = 0;
+  private readonly beta1 = 0.9;
+  private readonly beta2 = 0.999;
+  private readonly epsilon = 1e-7;
 
   constructor(
     sizes: readonly number[],
     public learningRate: number,
-    private readonly beta1 = 0.9,
-    private readonly beta2 = 0.999,
-    private readonly epsilon = 1e-7,
+    /** The addon's adamStep, where it is built; the JavaScript loop otherwise. */
     private readonly native?: AdamKernel,
   ) {
     this.m = sizes.map((n) => new Float32Array(n));

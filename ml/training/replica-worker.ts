@@ -169,7 +169,7 @@ function share(r: Replica, buffers: SharedBuffers): void {
     weights,
     from: buffers.from,
     to: buffers.to,
-    optimizer: new FusedAdam([length], r.learningRate, undefined, undefined, undefined, nativeAdam()),
+    optimizer: new FusedAdam([length], r.learningRate, nativeAdam()),
     mean: new Float32Array(length),
     stale: false,
   };
