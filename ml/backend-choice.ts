@@ -35,8 +35,14 @@ function installed(pkg: string): boolean {
 export function resolveBackendChoice(choice: BackendChoice): string {
   let name: string = choice;
   if (choice === 'auto') {
-    const tensorflow = Object.entries(TENSORFLOW_PACKAGES).find(([, pkg]) => installed(pkg));
-    name = tensorflow ? tensorflow[0] : 'addon' in loadDnnlAddon() ? 'native' : 'wasm';
+    // Looked up once a process: every plan keys each training stage, and what is installed does not change.
+    if (!autoName) {
+      const tensorflow = Object.entries(TENSORFLOW_PACKAGES).find(([, pkg]) => installed(pkg));
+      autoName = tensorflow ? tensorflow[0] : 'addon' in loadDnnlAddon() ? 'native' : 'wasm';
+    }
+    name = autoName;
   }
   return name === 'native' && nativeThreads() > 1 ? `native (${nativeThreads()} threads)` : name;
 }
+
+let autoName: string | undefined;
