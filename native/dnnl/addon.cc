@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
+#include <initializer_list>
 #include <string>
 
 #include "conv.h"
@@ -205,85 +206,98 @@ bool sizes_of(const Napi::CallbackInfo &info, size_t from, size_t count, int64_t
   return true;
 }
 
+// A call (heap, size, size, ..., rest): checks the arity and reads `count` positive sizes after the heap; false
+// (and a JS error naming `what`) when they do not hold.
+bool heap_call(const Napi::CallbackInfo &info, size_t arity, size_t count, int64_t *sizes, const char *what) {
+  if (info.Length() == arity && info[0].IsArrayBuffer() && sizes_of(info, 1, count, sizes)) return true;
+  if (!info.Env().IsExceptionPending())
+    Napi::TypeError::New(info.Env(), std::string(what) + ": bad arguments").ThrowAsJavaScriptException();
+  return false;
+}
+
+// A float array argument: where its offset is, how many floats, its name for errors, and where to put it.
+struct Buffer {
+  size_t index;
+  int64_t count;
+  const char *name;
+  float **out;
+};
+
+// Every buffer in the heap, or false (and a JS error naming the first that does not fit).
+bool all_at(const Napi::CallbackInfo &info, std::initializer_list<Buffer> buffers) {
+  auto heap = info[0].As<Napi::ArrayBuffer>();
+  for (const Buffer &b : buffers)
+    if (!(*b.out = at(info.Env(), heap, info[b.index], b.count, b.name))) return false;
+  return true;
+}
+
 // reduceRows(heap, rows, cols, x, y, mean)
 Napi::Value ReduceRows(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
   int64_t d[2];
-  if (info.Length() != 6 || !info[0].IsArrayBuffer() || !sizes_of(info, 1, 2, d)) {
-    if (!env.IsExceptionPending()) Napi::TypeError::New(env, "reduceRows: bad arguments").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  auto heap = info[0].As<Napi::ArrayBuffer>();
-  float *x = at(env, heap, info[3], d[0] * d[1], "x");
-  float *y = x ? at(env, heap, info[4], d[1], "y") : nullptr;
-  if (y) fer_dnnl::reduce_rows(x, d[0], d[1], info[5].ToBoolean(), y);
-  return env.Undefined();
+  float *x, *y;
+  if (heap_call(info, 6, 2, d, "reduceRows") && all_at(info, {{3, d[0] * d[1], "x", &x}, {4, d[1], "y", &y}}))
+    fer_dnnl::reduce_rows(x, d[0], d[1], info[5].ToBoolean(), y);
+  return info.Env().Undefined();
 }
 
 // maxPool2x2Grad(heap, n, h, w, c, x, dy, dx)
 Napi::Value MaxPool2x2Grad(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
   int64_t d[4];
-  if (info.Length() != 8 || !info[0].IsArrayBuffer() || !sizes_of(info, 1, 4, d) || d[1] < 2 || d[2] < 2) {
-    if (!env.IsExceptionPending())
-      Napi::TypeError::New(env, "maxPool2x2Grad: bad arguments").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  auto heap = info[0].As<Napi::ArrayBuffer>();
+  if (!heap_call(info, 8, 4, d, "maxPool2x2Grad")) return info.Env().Undefined();
   const int64_t n = d[0], h = d[1], w = d[2], c = d[3];
-  float *x = at(env, heap, info[5], n * h * w * c, "x");
-  float *dy = x ? at(env, heap, info[6], n * (h / 2) * (w / 2) * c, "dy") : nullptr;
-  float *dx = dy ? at(env, heap, info[7], n * h * w * c, "dx") : nullptr;
-  if (dx) fer_dnnl::max_pool_2x2_grad(x, dy, n, h, w, c, dx);
-  return env.Undefined();
+  float *x, *dy, *dx;
+  if (h >= 2 && w >= 2 &&
+      all_at(info, {{5, n * h * w * c, "x", &x},
+                    {6, n * (h / 2) * (w / 2) * c, "dy", &dy},
+                    {7, n * h * w * c, "dx", &dx}}))
+    fer_dnnl::max_pool_2x2_grad(x, dy, n, h, w, c, dx);
+  else if (!info.Env().IsExceptionPending())
+    Napi::RangeError::New(info.Env(), "maxPool2x2Grad: h and w must be at least 2").ThrowAsJavaScriptException();
+  return info.Env().Undefined();
 }
 
 // batchNormTraining(heap, rows, channels, x, gamma, beta, epsilon, y, mean, variance)
 Napi::Value BatchNormTraining(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
   int64_t d[2];
-  if (info.Length() != 10 || !info[0].IsArrayBuffer() || !sizes_of(info, 1, 2, d) || !info[6].IsNumber()) {
-    if (!env.IsExceptionPending())
-      Napi::TypeError::New(env, "batchNormTraining: bad arguments").ThrowAsJavaScriptException();
-    return env.Undefined();
+  if (!heap_call(info, 10, 2, d, "batchNormTraining")) return info.Env().Undefined();
+  if (!info[6].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "batchNormTraining: epsilon must be a number").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
   }
-  auto heap = info[0].As<Napi::ArrayBuffer>();
   const int64_t rows = d[0], channels = d[1];
-  float *x = at(env, heap, info[3], rows * channels, "x");
-  float *gamma = x ? at(env, heap, info[4], channels, "gamma") : nullptr;
-  float *beta = gamma ? at(env, heap, info[5], channels, "beta") : nullptr;
-  float *y = beta ? at(env, heap, info[7], rows * channels, "y") : nullptr;
-  float *mean = y ? at(env, heap, info[8], channels, "mean") : nullptr;
-  float *variance = mean ? at(env, heap, info[9], channels, "variance") : nullptr;
-  if (variance)
+  float *x, *gamma, *beta, *y, *mean, *variance;
+  if (all_at(info, {{3, rows * channels, "x", &x},
+                    {4, channels, "gamma", &gamma},
+                    {5, channels, "beta", &beta},
+                    {7, rows * channels, "y", &y},
+                    {8, channels, "mean", &mean},
+                    {9, channels, "variance", &variance}}))
     fer_dnnl::batch_norm_training(x, rows, channels, gamma, beta, info[6].As<Napi::Number>().FloatValue(), y, mean,
                                   variance);
-  return env.Undefined();
+  return info.Env().Undefined();
 }
 
 // batchNormTrainingGrad(heap, rows, channels, x, dy, mean, variance, gamma, epsilon, dx, dgamma, dbeta)
 Napi::Value BatchNormTrainingGrad(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
   int64_t d[2];
-  if (info.Length() != 12 || !info[0].IsArrayBuffer() || !sizes_of(info, 1, 2, d) || !info[8].IsNumber()) {
-    if (!env.IsExceptionPending())
-      Napi::TypeError::New(env, "batchNormTrainingGrad: bad arguments").ThrowAsJavaScriptException();
-    return env.Undefined();
+  if (!heap_call(info, 12, 2, d, "batchNormTrainingGrad")) return info.Env().Undefined();
+  if (!info[8].IsNumber()) {
+    Napi::TypeError::New(info.Env(), "batchNormTrainingGrad: epsilon must be a number").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
   }
-  auto heap = info[0].As<Napi::ArrayBuffer>();
   const int64_t rows = d[0], channels = d[1];
-  float *x = at(env, heap, info[3], rows * channels, "x");
-  float *dy = x ? at(env, heap, info[4], rows * channels, "dy") : nullptr;
-  float *mean = dy ? at(env, heap, info[5], channels, "mean") : nullptr;
-  float *variance = mean ? at(env, heap, info[6], channels, "variance") : nullptr;
-  float *gamma = variance ? at(env, heap, info[7], channels, "gamma") : nullptr;
-  float *dx = gamma ? at(env, heap, info[9], rows * channels, "dx") : nullptr;
-  float *dgamma = dx ? at(env, heap, info[10], channels, "dgamma") : nullptr;
-  float *dbeta = dgamma ? at(env, heap, info[11], channels, "dbeta") : nullptr;
-  if (dbeta)
+  float *x, *dy, *mean, *variance, *gamma, *dx, *dgamma, *dbeta;
+  if (all_at(info, {{3, rows * channels, "x", &x},
+                    {4, rows * channels, "dy", &dy},
+                    {5, channels, "mean", &mean},
+                    {6, channels, "variance", &variance},
+                    {7, channels, "gamma", &gamma},
+                    {9, rows * channels, "dx", &dx},
+                    {10, channels, "dgamma", &dgamma},
+                    {11, channels, "dbeta", &dbeta}}))
     fer_dnnl::batch_norm_training_grad(x, dy, mean, variance, gamma, rows, channels,
                                        info[8].As<Napi::Number>().FloatValue(), dx, dgamma, dbeta);
-  return env.Undefined();
+  return info.Env().Undefined();
 }
 
 // adamStep(w, m, v, g: Float32Array of one length (any buffer, shared ones too), [lr, β1, β2, ε, c1, c2])
