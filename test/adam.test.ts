@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { FusedAdam } from '../ml/training/adam.js';
+import { meanOfSlots } from '../ml/training/gradient-mean.js';
 import { loadDnnlAddon, type DnnlAddon } from '../ml/kernels/native-addon.js';
 
 test("the replicas' fused Adam takes the same steps as tfjs' Adam, learning-rate changes included", async () => {
@@ -75,5 +76,36 @@ test(
       assert.notDeepEqual([...w], [...start[i]!], 'the weights moved');
       assert.deepEqual(Buffer.from(shared[i]!.buffer), Buffer.from(w.buffer), `weights ${i}: the same bytes`);
     });
+  },
+);
+
+test(
+  "the addon's mean of the replicas' gradient slots gives the JavaScript loop's bytes",
+  { skip: 'reason' in loaded ? loaded.reason : false },
+  () => {
+    const addon = (loaded as { addon: DnnlAddon }).addon;
+    let seed = 5;
+    const random = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+    const size = 1201;
+    // Every scale, zeros, sums that round and overflow to infinity, and a NaN.
+    const slots = [0, 1, 2].map(() => {
+      const slot = new Float32Array(new SharedArrayBuffer(4 * size));
+      for (let i = 0; i < size; i++) slot[i] = i % 97 === 0 ? 0 : random() * 10 ** ((i % 9) - 4);
+      slot[17] = 3e38;
+      return slot;
+    });
+    slots[1]![40] = NaN;
+    for (const count of [1, 2, 3]) {
+      const [from, to] = [3, size - 5];
+      const js = new Float32Array(to - from);
+      const native = new Float32Array(to - from);
+      meanOfSlots(slots.slice(0, count), from, to, 64, js);
+      meanOfSlots(slots.slice(0, count), from, to, 64, native, addon);
+      assert.ok(
+        js.some((v) => v !== 0),
+        'the mean is not all zeros',
+      );
+      assert.deepEqual(Buffer.from(native.buffer), Buffer.from(js.buffer), `${count} slots: the same bytes`);
+    }
   },
 );

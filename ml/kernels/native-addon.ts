@@ -85,6 +85,11 @@ export interface DnnlAddon {
     g: Float32Array<ArrayBufferLike>,
     settings: [number, number, number, number, number, number],
   ): void;
+  /**
+   * mean[i] = (slots[0][i] + slots[1][i] + …) / examples: summed in float in slot order, divided in double and
+   * rounded once, as replica-worker.ts's loop does (the same bytes); slots are read from their starts.
+   */
+  meanOfSlots(slots: Float32Array<ArrayBufferLike>[], examples: number, mean: Float32Array<ArrayBufferLike>): void;
   /** y[c] = Σ_r x[r, c] (or the mean), in double. */
   reduceRows(heap: ArrayBuffer, rows: number, cols: number, x: number, y: number, mean: boolean): void;
   /** MaxPoolGrad for 2×2 windows, stride 2, no padding, NHWC. */

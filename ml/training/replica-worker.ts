@@ -5,7 +5,9 @@ import { seededRandom } from '../../lib/random.js';
 import { selectBackend, type BackendChoice } from '../runtime.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
 import { FusedAdam, type AdamKernel } from './adam.js';
-import { loadDnnlAddon } from '../kernels/native-addon.js';
+import { meanOfSlots } from './gradient-mean.js';
+import { loadDnnlAddon, type DnnlAddon } from '../kernels/native-addon.js';
+import { heapView, type WasmBackendLike } from '../kernels/wasm-heap.js';
 import { buildModel, exampleShape, type ModelSpec } from './model-spec.js';
 
 export type ReplicaRequest =
@@ -74,13 +76,21 @@ function crossEntropySum(labels: tf.Tensor, probabilities: tf.Tensor, classes: n
   return tf.neg(tf.sum(tf.mul(onehot, tf.log(clipped)))) as tf.Scalar;
 }
 
+/** The wasm-family backends' heap, where a float tensor's values can be read without the copy dataSync makes. */
+function wasmHeap(): WasmBackendLike | undefined {
+  const name = tf.getBackend();
+  return name === 'wasm' || name === 'native' ? (tf.backend() as unknown as WasmBackendLike) : undefined;
+}
+
 function concat(
   tensors: tf.Tensor[],
   flat: Float32Array<ArrayBufferLike> = new Float32Array(tensors.reduce((n, t) => n + t.size, 0)),
 ): Float32Array<ArrayBufferLike> {
+  const heap = wasmHeap();
   let offset = 0;
   for (const t of tensors) {
-    flat.set(t.dataSync() as Float32Array, offset);
+    const floats = heap && t.dtype === 'float32';
+    flat.set(floats ? heapView(heap, t) : (t.dataSync() as Float32Array), offset);
     offset += t.size;
   }
   return flat;
@@ -96,11 +106,14 @@ function load(r: Replica): void {
   const shared = r.shared;
   if (!shared?.stale) return;
   // A fresh tensor per weight rather than writing into the old one: the wasm backend caches each
-  // convolution's packed filter by its tensor, so weights must never change in place. The copy (slice)
-  // keeps a backend that holds on to the array it was given from seeing the next step's writes.
+  // convolution's packed filter by its tensor, so weights must never change in place. The wasm backends copy
+  // what they are given into their heap; the copy (slice) keeps the cpu backend, which holds on to the array,
+  // from seeing the next step's writes.
+  const copies = !wasmHeap();
   let offset = 0;
   for (const v of r.trainable) {
-    const next = tf.tensor(shared.weights.slice(offset, offset + v.size), v.shape);
+    const values = shared.weights.subarray(offset, offset + v.size);
+    const next = tf.tensor(copies ? values.slice() : values, v.shape);
     v.assign(next);
     next.dispose();
     offset += v.size;
@@ -108,19 +121,11 @@ function load(r: Replica): void {
   shared.stale = false;
 }
 
-/**
- * This replica's part of the step: the mean of the shards' gradients over [from, to), summed in slot order
- * and rounded to float32 as a Float32Array sum would be, then Adam on that part of the shared weights.
- */
+/** This replica's part of the step: the shards' mean gradient over [from, to), then Adam on those weights. */
 function reduce(r: Replica, shards: number, examples: number): void {
   const shared = sharedState(r);
   const { slots, from, to, mean } = shared;
-  const first = slots[0] as Float32Array;
-  for (let i = from; i < to; i++) {
-    let sum = first[i] as number;
-    for (let s = 1; s < shards; s++) sum = Math.fround(sum + ((slots[s] as Float32Array)[i] as number));
-    mean[i - from] = sum / examples;
-  }
+  meanOfSlots(slots.slice(0, shards), from, to, examples, mean, nativeAddon());
   shared.optimizer.apply([shared.weights.subarray(from, to)], mean);
   shared.stale = true;
 }
@@ -148,10 +153,14 @@ function init(request: Extract<ReplicaRequest, { op: 'init' }>): Replica {
   return { spec: request.spec, model, trainable, moving, learningRate: request.learningRate };
 }
 
-/** The addon's Adam where it is built (the same bytes as the JavaScript loop, on any backend). */
-function nativeAdam(): AdamKernel | undefined {
+/** The oneDNN addon where it is built: its Adam and gradient mean give the same bytes as the JavaScript loops. */
+function nativeAddon(): DnnlAddon | undefined {
   const loaded = loadDnnlAddon();
-  return 'addon' in loaded ? loaded.addon.adamStep.bind(loaded.addon) : undefined;
+  return 'addon' in loaded ? loaded.addon : undefined;
+}
+
+function nativeAdam(): AdamKernel | undefined {
+  return nativeAddon()?.adamStep.bind(nativeAddon());
 }
 
 function share(r: Replica, buffers: SharedBuffers): void {

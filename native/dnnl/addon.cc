@@ -6,6 +6,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "conv.h"
 #include "matmul.h"
@@ -329,6 +330,33 @@ Napi::Value AdamStep(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// meanOfSlots(slots: Float32Array[], examples, mean: Float32Array): every slot at least mean's length
+Napi::Value MeanOfSlots(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  const auto isFloats = [](const Napi::Value &v) {
+    return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_float32_array;
+  };
+  bool ok = info.Length() == 3 && info[0].IsArray() && info[1].IsNumber() && isFloats(info[2]);
+  const size_t n = ok ? info[2].As<Napi::Float32Array>().ElementLength() : 0;
+  const uint32_t count = ok ? info[0].As<Napi::Array>().Length() : 0;
+  std::vector<const float *> slots;
+  ok = ok && count > 0 && info[1].As<Napi::Number>().DoubleValue() > 0;
+  for (uint32_t i = 0; ok && i < count; i++) {
+    Napi::Value slot = info[0].As<Napi::Array>()[i];
+    ok = isFloats(slot) && slot.As<Napi::Float32Array>().ElementLength() >= n;
+    if (ok) slots.push_back(slot.As<Napi::Float32Array>().Data());
+  }
+  if (!ok) {
+    Napi::TypeError::New(env, "meanOfSlots: expected (slots: Float32Array[] at least mean's length, examples > 0, "
+                              "mean: Float32Array)")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  fer_dnnl::mean_of_slots(slots.data(), count, static_cast<int64_t>(n), info[1].As<Napi::Number>().DoubleValue(),
+                          info[2].As<Napi::Float32Array>().Data());
+  return env.Undefined();
+}
+
 // peakFlops(threads, milliseconds): FP32 FLOP/s of a tight FMA loop on `threads` threads for about that long.
 Napi::Value PeakFlops(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -359,6 +387,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("batchNormTraining", Napi::Function::New(env, BatchNormTraining));
   exports.Set("batchNormTrainingGrad", Napi::Function::New(env, BatchNormTrainingGrad));
   exports.Set("adamStep", Napi::Function::New(env, AdamStep));
+  exports.Set("meanOfSlots", Napi::Function::New(env, MeanOfSlots));
   exports.Set("peakFlops", Napi::Function::New(env, PeakFlops));
   return exports;
 }
