@@ -186,6 +186,35 @@ describe('the native backend: convolutions and matrix products on oneDNN', { ski
     assert.deepEqual([...(await on('native', body))[0]!], [0, 0, 0, 0, 5, 0, 0, 0]);
   });
 
+  test('eight channels at a time (AVX2) and the rest one by one pick the winners cpu picks', async () => {
+    // One window per channel (taps: top left, top right, bottom left, bottom right): ties, NaN, ±∞, −0.
+    const windows = [
+      [1, 1, 0, 0],
+      [0, 2, 2, 1],
+      [NaN, 3, NaN, 3],
+      [-Infinity, -Infinity, -Infinity, -Infinity],
+      [-Infinity, NaN, -Infinity, -5],
+      [-0, 0, -0, 0],
+      [NaN, NaN, NaN, NaN],
+      [1, 2, 3, 4],
+      [4, 3, 2, 1],
+      [Infinity, Infinity, 1, 2],
+      [-3, -2, -1, -1],
+    ];
+    const c = windows.length; // 8 in vectors and 3 left over
+    const x = new Float32Array(4 * c);
+    windows.forEach((taps, d) => taps.forEach((v, t) => (x[t * c + d] = v)));
+    const dy = Float32Array.from({ length: c }, (_, d) => (d % 2 ? -1 : 1) * (d + 1));
+    const body = () => [
+      tf.grad((a: tf.Tensor) => tf.maxPool(a as tf.Tensor4D, 2, 2, 'valid'))(
+        tf.tensor4d(x, [1, 2, 2, c]),
+        tf.tensor4d(dy, [1, 1, 1, c]),
+      ),
+    ];
+    const [want, got] = [await on('cpu', body), await on('native', body)];
+    assert.deepEqual(Buffer.from(got[0]!.buffer), Buffer.from(want[0]!.buffer));
+  });
+
   test('the same inputs give the same bytes, call after call', async () => {
     const c = CASES[1]!;
     const body = () => {

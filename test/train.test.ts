@@ -263,3 +263,53 @@ test('transfer: backbone features are memoised per image, so another head retrai
   assert.deepEqual(executedStages(second), ['train']);
   assert.match(second.stdout, /mobileface features: 112 memoised, 0 to compute/);
 });
+
+test('a restarted replica set trains the weights a fresh one would and leaves no tensors behind', async () => {
+  const spec = {
+    arch: 'paper-cnn' as const,
+    inputSize: 16,
+    channels: 1 as const,
+    width: 0.125,
+    classes: 7,
+    dropout: 0.25,
+    batchNormMomentum: 0.9,
+  };
+  const options = (seed: number) => ({
+    spec,
+    replicas: 2,
+    backend: 'auto' as const,
+    seed,
+    learningRate: 1e-3,
+    exampleSize: SIZE * SIZE,
+  });
+  const batch = (shift: number) => ({
+    x: Float32Array.from({ length: 8 * SIZE * SIZE }, (_, i) => ((i + shift) % 7) / 7),
+    labels: Int32Array.from({ length: 8 }, (_, i) => (i + shift) % 7),
+  });
+  const train = async (replicas: ReplicaSet) => {
+    for (let i = 0; i < 3; i++) await replicas.step(batch(i));
+    await replicas.syncMovingStats();
+    return Buffer.from((await replicas.save()).weightData);
+  };
+  const fresh = await ReplicaSet.start(options(5));
+  const expected = await train(fresh);
+  const restarted = await fresh.restart(options(5));
+  const another = await ReplicaSet.start(options(4));
+  let reused: ReplicaSet | undefined;
+  try {
+    const tensorsAtStart = await restarted.tensorCounts();
+    assert.deepEqual(
+      await train(restarted),
+      expected,
+      'restart on the same threads: the same weights as a fresh start',
+    );
+    assert.notDeepEqual(await train(another), expected, 'another seed trains other weights');
+    reused = await another.restart(options(5));
+    assert.deepEqual(await train(reused), expected, 'restart after training another model: the same weights');
+    const again = await restarted.restart(options(5));
+    assert.deepEqual(await again.tensorCounts(), tensorsAtStart, 'the trained model was disposed');
+  } finally {
+    await restarted.close();
+    await (reused ?? another).close();
+  }
+});

@@ -188,6 +188,8 @@ serveRequests<ReplicaRequest, ReplicaReply>(async (request) => {
   switch (request.op) {
     case 'init': {
       const runtime = await selectBackend(request.backend);
+      // A restart (the next fold) replaces the model: its variables go with it.
+      replica?.model.dispose();
       replica = init(request);
       const parameters = replica.trainable.reduce((n, v) => n + v.size, 0);
       return { result: { op: 'init', backend: runtime.backend, skipped: runtime.skipped, parameters } };

@@ -15,6 +15,15 @@ export interface SavedModel {
   weightData: ArrayBuffer;
 }
 
+export interface ReplicaOptions {
+  spec: ModelSpec;
+  replicas: number;
+  backend: BackendChoice;
+  seed: number;
+  learningRate: number;
+  exampleSize: number;
+}
+
 type Reply<K extends ReplicaReply['op']> = Extract<ReplicaReply, { op: K }>;
 
 /**
@@ -36,48 +45,64 @@ export class ReplicaSet {
     private readonly exampleSize: number,
   ) {}
 
-  static async start(options: {
-    spec: ModelSpec;
-    replicas: number;
-    backend: BackendChoice;
-    seed: number;
-    learningRate: number;
-    exampleSize: number;
-  }): Promise<ReplicaSet> {
+  static async start(options: ReplicaOptions): Promise<ReplicaSet> {
     const pool = new WorkerPool<ReplicaRequest, ReplicaReply>(
       new URL('./replica-worker.js', import.meta.url),
       options.replicas,
       1,
     );
     try {
-      const replies = (await Promise.all(
-        Array.from({ length: options.replicas }, (_, replica) =>
-          pool.runOn(replica, {
-            op: 'init',
-            spec: options.spec,
-            backend: options.backend,
-            seed: options.seed,
-            replica,
-            learningRate: options.learningRate,
-          }),
-        ),
-      )) as Reply<'init'>[];
-      const first = replies[0] as Reply<'init'>;
-      const size = first.parameters;
-      const gradients = new SharedArrayBuffer(4 * size * options.replicas);
-      const weights = new SharedArrayBuffer(4 * size);
-      await Promise.all(
-        Array.from({ length: options.replicas }, (_, replica) => {
-          const part = (r: number): number => Math.floor((size * r) / options.replicas);
-          const buffers: SharedBuffers = { gradients, weights, from: part(replica), to: part(replica + 1) };
-          return pool.runOn(replica, { op: 'share', buffers });
-        }),
-      );
-      return new ReplicaSet(pool, first.backend, first.skipped, first.parameters, options.exampleSize);
+      return await ReplicaSet.initialise(pool, options);
     } catch (error) {
       await pool.close();
       throw error;
     }
+  }
+
+  /**
+   * Another model (new weights, optimizer and shared memory) on these replicas' worker threads, which this set
+   * hands over: a cross-validation's folds pay the threads' start and the JIT's warm-up (0.5–1 s and the first
+   * few dozen steps of a small model) once rather than per fold. The model is what `start` would have built.
+   */
+  async restart(options: ReplicaOptions): Promise<ReplicaSet> {
+    if (options.replicas !== this.size)
+      throw new Error(`restart with ${options.replicas} replicas on a set of ${this.size}`);
+    try {
+      return await ReplicaSet.initialise(this.pool, options);
+    } catch (error) {
+      await this.pool.close();
+      throw error;
+    }
+  }
+
+  private static async initialise(
+    pool: WorkerPool<ReplicaRequest, ReplicaReply>,
+    options: ReplicaOptions,
+  ): Promise<ReplicaSet> {
+    const replies = (await Promise.all(
+      Array.from({ length: options.replicas }, (_, replica) =>
+        pool.runOn(replica, {
+          op: 'init',
+          spec: options.spec,
+          backend: options.backend,
+          seed: options.seed,
+          replica,
+          learningRate: options.learningRate,
+        }),
+      ),
+    )) as Reply<'init'>[];
+    const first = replies[0] as Reply<'init'>;
+    const size = first.parameters;
+    const gradients = new SharedArrayBuffer(4 * size * options.replicas);
+    const weights = new SharedArrayBuffer(4 * size);
+    await Promise.all(
+      Array.from({ length: options.replicas }, (_, replica) => {
+        const part = (r: number): number => Math.floor((size * r) / options.replicas);
+        const buffers: SharedBuffers = { gradients, weights, from: part(replica), to: part(replica + 1) };
+        return pool.runOn(replica, { op: 'share', buffers });
+      }),
+    );
+    return new ReplicaSet(pool, first.backend, first.skipped, first.parameters, options.exampleSize);
   }
 
   get size(): number {

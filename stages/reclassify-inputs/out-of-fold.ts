@@ -55,26 +55,29 @@ export async function outOfFoldProbabilities(
   if (foldOf.length !== examples.length) throw new Error(`${foldOf.length} fold ids for ${examples.length} examples`);
   const rows = new Array<Float32Array>(examples.length);
   const classes = EMOTIONS.length;
-  for (let f = 0; f < options.folds; f++) {
-    const heldOut = examples.flatMap((_, i) => (foldOf[i] === f ? [i] : []));
-    if (heldOut.length === 0) continue;
-    const kept = options.foldMemo?.get(f);
-    if (kept) {
-      heldOut.forEach((index, k) => (rows[index] = kept[k] as Float32Array));
-      continue;
-    }
-    const random = options.random(f);
-    const rest = examples.filter((_, i) => foldOf[i] !== f && (trainable?.[i] ?? true));
-    const { train, validation } = splitValidation(rest, options.validationSplit, random);
-    const replicas = await ReplicaSet.start({
-      spec: options.spec,
-      replicas: options.replicas,
-      backend: options.backend,
-      seed: (options.seed + 7919 * (f + 1)) >>> 0,
-      learningRate: options.fit.learningRate,
-      exampleSize: source.exampleSize,
-    });
-    try {
+  // One set of worker threads for every fold, each fold a fresh model on them.
+  let replicas: ReplicaSet | undefined;
+  try {
+    for (let f = 0; f < options.folds; f++) {
+      const heldOut = examples.flatMap((_, i) => (foldOf[i] === f ? [i] : []));
+      if (heldOut.length === 0) continue;
+      const kept = options.foldMemo?.get(f);
+      if (kept) {
+        heldOut.forEach((index, k) => (rows[index] = kept[k] as Float32Array));
+        continue;
+      }
+      const random = options.random(f);
+      const rest = examples.filter((_, i) => foldOf[i] !== f && (trainable?.[i] ?? true));
+      const { train, validation } = splitValidation(rest, options.validationSplit, random);
+      const settings = {
+        spec: options.spec,
+        replicas: options.replicas,
+        backend: options.backend,
+        seed: (options.seed + 7919 * (f + 1)) >>> 0,
+        learningRate: options.fit.learningRate,
+        exampleSize: source.exampleSize,
+      };
+      replicas = replicas ? await replicas.restart(settings) : await ReplicaSet.start(settings);
       await fit(replicas, source, train, validation, {
         ...options.fit,
         random,
@@ -91,9 +94,9 @@ export async function outOfFoldProbabilities(
         f,
         heldOut.map((index) => rows[index] as Float32Array),
       );
-    } finally {
-      await replicas.close();
     }
+  } finally {
+    await replicas?.close();
   }
   return rows;
 }
