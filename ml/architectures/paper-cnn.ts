@@ -2,6 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { FastBatchNorm } from '../layers/fast-batch-norm.js';
 import { FastDropout } from '../layers/fast-dropout.js';
+import { FastConv2D } from '../layers/fast-conv2d.js';
 
 /** The paper's custom CNN (docs/stages/train.md, `arch`), sized by these for tests and other inputs. */
 export interface PaperCnnSpec {
@@ -37,7 +38,7 @@ export function buildPaperCnn(spec: PaperCnnSpec): LayersModel {
   const model = tfl.sequential({ name: 'paper_cnn' });
   CONV_BLOCKS.forEach((block, i) => {
     model.add(
-      tfl.layers.conv2d({
+      new FastConv2D({
         filters: scaled(block.filters, spec.width),
         kernelSize: block.kernel,
         padding: 'same',
