@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-layers'; // registers the gradients
 import { loadDnnlAddon } from '../ml/kernels/native-addon.js';
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from '../ml/kernels/batch-norm-kernels.js';
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, RELU_GRAD } from '../ml/kernels/fer-dag-kernels.js';
 import { selectBackend } from '../ml/runtime.js';
 import { seededRandom } from '../lib/random.js';
 
@@ -212,6 +212,23 @@ describe('the native backend: convolutions and matrix products on oneDNN', { ski
       ),
     ];
     const [want, got] = [await on('cpu', body), await on('native', body)];
+    assert.deepEqual(Buffer.from(got[0]!.buffer), Buffer.from(want[0]!.buffer));
+  });
+
+  test("ReLU's gradient in one kernel gives the bytes of wasm's dy · step(x), NaN, ±0, ±∞ and denormals too", async () => {
+    const special = [NaN, -0, 0, 1e-40, -1e-40, 1, -1, Infinity, -Infinity, 3e38];
+    const n = 1000 + special.length; // vectors and a tail
+    const x = Float32Array.from({ length: n }, (_, i) => special[i % 50] ?? Math.sin(i * 7.1) * 4);
+    const dy = Float32Array.from({ length: n }, (_, i) => special[(i + 3) % 40] ?? Math.cos(i * 3.3) * 2);
+    const body = (fused: boolean) => () => {
+      const [tx, tdy] = [tf.tensor2d(x, [n / 10, 10]), tf.tensor2d(dy, [n / 10, 10])];
+      return [
+        fused
+          ? (tf.engine().runKernel(RELU_GRAD, { x: tx, dy: tdy }) as tf.Tensor)
+          : tf.mul(tdy, tf.cast(tf.step(tx), 'float32')),
+      ];
+    };
+    const [want, got] = [await on('native', body(false)), await on('native', body(true))];
     assert.deepEqual(Buffer.from(got[0]!.buffer), Buffer.from(want[0]!.buffer));
   });
 

@@ -2,6 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { FastBatchNorm } from '../layers/fast-batch-norm.js';
 import { FastDropout } from '../layers/fast-dropout.js';
+import { FastActivation } from '../layers/fast-activation.js';
 import { FastConv2D } from '../layers/fast-conv2d.js';
 
 /** The paper's custom CNN (docs/stages/train.md, `arch`), sized by these for tests and other inputs. */
@@ -46,7 +47,7 @@ export function buildPaperCnn(spec: PaperCnnSpec): LayersModel {
       }),
     );
     model.add(new FastBatchNorm({ momentum: spec.batchNormMomentum }));
-    model.add(tfl.layers.activation({ activation: 'relu' }));
+    model.add(new FastActivation({ activation: 'relu' }));
     model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
     model.add(new FastDropout(spec.dropout));
   });
@@ -54,7 +55,7 @@ export function buildPaperCnn(spec: PaperCnnSpec): LayersModel {
   for (const units of DENSE_UNITS) {
     model.add(tfl.layers.dense({ units: scaled(units, spec.width) }));
     model.add(new FastBatchNorm({ momentum: spec.batchNormMomentum }));
-    model.add(tfl.layers.activation({ activation: 'relu' }));
+    model.add(new FastActivation({ activation: 'relu' }));
     model.add(new FastDropout(spec.dropout));
   }
   model.add(tfl.layers.dense({ units: spec.classes, activation: 'softmax' }));

@@ -92,6 +92,8 @@ export interface DnnlAddon {
   meanOfSlots(slots: Float32Array<ArrayBufferLike>[], examples: number, mean: Float32Array<ArrayBufferLike>): void;
   /** y[c] = Σ_r x[r, c] (or the mean), in double. */
   reduceRows(heap: ArrayBuffer, rows: number, cols: number, x: number, y: number, mean: boolean): void;
+  /** dx = dy · step(x) over n floats (RELU_GRAD in fer-dag-kernels.ts). */
+  reluGrad(heap: ArrayBuffer, n: number, x: number, dy: number, dx: number): void;
   /** MaxPoolGrad for 2×2 windows, stride 2, no padding, NHWC. */
   maxPool2x2Grad(
     heap: ArrayBuffer,

@@ -15,7 +15,7 @@ import type { WasmBackendLike } from './wasm-heap.js';
 import { leadingAxesReduction } from './wasm-kernels.js';
 import { tilesIn2x2 } from './wasm-max-pool-grad.js';
 import type { DnnlAddon } from './native-addon.js';
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from './batch-norm-kernels.js';
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD, RELU_GRAD } from './fer-dag-kernels.js';
 
 /**
  * The `native` backend: tfjs' wasm backend, with its convolutions (forward, fused with bias and ReLU, both
@@ -336,6 +336,19 @@ function batchNormTrainingGrad(s: NativeSettings): KernelFunc {
   };
 }
 
+function reluGrad(s: NativeSettings): KernelFunc {
+  return (args) => {
+    const { x, dy } = args.inputs as Record<string, TensorInfo>;
+    if (!floats(x!, dy!) || x!.shape.join() !== dy!.shape.join())
+      throw new Error(`${RELU_GRAD}: expected float x and dy of one shape`);
+    const wasm = args.backend as unknown as WasmBackendLike;
+    const dx = wasm.makeOutput([...x!.shape], 'float32');
+    const n = x!.shape.reduce((a, b) => a * b, 1);
+    if (n > 0) s.addon.reluGrad(heap(wasm), n, offset(wasm, x!), offset(wasm, dy!), offset(wasm, dx));
+    return dx;
+  };
+}
+
 const OVERRIDES: Record<string, (s: NativeSettings, original: KernelFunc) => KernelFunc> = {
   [tf.Conv2D]: conv2D,
   [tf.FusedConv2D]: fusedConv2D,
@@ -378,5 +391,6 @@ export function registerNativeBackend(settings: NativeSettings): void {
     backendName: 'native',
     kernelFunc: batchNormTrainingGrad(settings),
   });
+  tf.registerKernel({ kernelName: RELU_GRAD, backendName: 'native', kernelFunc: reluGrad(settings) });
   registered = settings;
 }

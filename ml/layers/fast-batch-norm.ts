@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from '../kernels/batch-norm-kernels.js';
+import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from '../kernels/fer-dag-kernels.js';
 
 type BatchNormLayer = ReturnType<typeof tfl.layers.batchNormalization>;
 type CallArgs = Parameters<BatchNormLayer['call']>;

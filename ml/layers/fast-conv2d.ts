@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { customOp } from './custom-op.js';
 
 type Conv2DLayer = ReturnType<typeof tfl.layers.conv2d>;
 type CallArgs = Parameters<Conv2DLayer['call']>;
@@ -21,18 +22,6 @@ interface Conv2DFields {
 }
 
 /**
- * What tf.customGrad runs on (private in tfjs' types): an op whose gradient is one function per input, each called
- * only for inputs the gradient flows to. customGrad itself computes every input's gradient up front.
- */
-interface CustomGradEngine {
-  runKernelFunc(op: {
-    forwardFunc: (backend: unknown, save: (tensors: tf.Tensor[]) => void) => tf.Tensor;
-    backwardsFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => Record<string, () => tf.Tensor>;
-    inputs: Record<string, tf.Tensor>;
-  }): tf.Tensor;
-}
-
-/**
  * The convolution, bias included, with a gradient that computes each input's part only when something asks for
  * it. tfjs' fused convolution differentiates x, filter and bias at once, so a model's first layer computed the
  * image's gradient every step, for nothing: 17 ms of an 875 ms paper-CNN shard step on native, 4.8 of 125 at a
@@ -47,16 +36,16 @@ function conv2dWithBias(
   pad: 'same' | 'valid',
 ): tf.Tensor4D {
   const engine = tf.engine();
-  const run = (engine as unknown as CustomGradEngine).runKernelFunc.bind(engine);
   const attrs = { strides, pad, dataFormat: 'NHWC', dilations: [1, 1], activation: 'linear' };
-  return run({
-    forwardFunc: (_backend: unknown, save: (tensors: tf.Tensor[]) => void) => {
+  const common = { strides, pad, dataFormat: 'NHWC' };
+  return customOp(
+    { x, filter, bias },
+    (save) => {
       save([x, filter]);
       return engine.runKernel(tf.FusedConv2D, { x, filter, bias }, attrs) as tf.Tensor4D;
     },
-    backwardsFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+    (dy, saved) => {
       const [sx, sFilter] = saved as [tf.Tensor4D, tf.Tensor4D];
-      const common = { strides, pad, dataFormat: 'NHWC' };
       return {
         x: () => engine.runKernel(tf.Conv2DBackpropInput, { dy, filter: sFilter }, { ...common, inputShape: sx.shape }),
         filter: () =>
@@ -64,8 +53,7 @@ function conv2dWithBias(
         bias: () => tf.reshape(tf.sum(dy, [0, 1, 2]), bias.shape),
       };
     },
-    inputs: { x, filter, bias },
-  }) as tf.Tensor4D;
+  ) as tf.Tensor4D;
 }
 
 /**

@@ -2,6 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { FastBatchNorm } from '../layers/fast-batch-norm.js';
 import { FastDropout } from '../layers/fast-dropout.js';
+import { FastActivation } from '../layers/fast-activation.js';
 import { buildPaperCnn, type PaperCnnSpec } from '../architectures/paper-cnn.js';
 
 /**
@@ -33,7 +34,7 @@ function buildTransferHead(spec: Extract<ModelSpec, { arch: 'transfer-head' }>):
   spec.units.forEach((units, i) => {
     model.add(tfl.layers.dense({ units, ...(i === 0 ? { inputShape: [spec.featureSize] } : {}) }));
     model.add(new FastBatchNorm({ momentum: spec.batchNormMomentum }));
-    model.add(tfl.layers.activation({ activation: 'relu' }));
+    model.add(new FastActivation({ activation: 'relu' }));
     model.add(new FastDropout(spec.dropout));
   });
   model.add(tfl.layers.dense({ units: spec.classes, activation: 'softmax' }));

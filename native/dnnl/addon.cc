@@ -12,6 +12,7 @@
 #include "matmul.h"
 #include "batch_norm.h"
 #include "reductions.h"
+#include "activation.h"
 #include "adam.h"
 #include "peak.h"
 
@@ -257,6 +258,15 @@ Napi::Value MaxPool2x2Grad(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// reluGrad(heap, n, x, dy, dx)
+Napi::Value ReluGrad(const Napi::CallbackInfo &info) {
+  int64_t n;
+  float *x, *dy, *dx;
+  if (heap_call(info, 5, 1, &n, "reluGrad") && all_at(info, {{2, n, "x", &x}, {3, n, "dy", &dy}, {4, n, "dx", &dx}}))
+    fer_dnnl::relu_grad(x, dy, n, dx);
+  return info.Env().Undefined();
+}
+
 // batchNormTraining(heap, rows, channels, x, gamma, beta, epsilon, y, mean, variance)
 Napi::Value BatchNormTraining(const Napi::CallbackInfo &info) {
   int64_t d[2];
@@ -384,6 +394,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("batchNorm", Napi::Function::New(env, BatchNorm));
   exports.Set("reduceRows", Napi::Function::New(env, ReduceRows));
   exports.Set("maxPool2x2Grad", Napi::Function::New(env, MaxPool2x2Grad));
+  exports.Set("reluGrad", Napi::Function::New(env, ReluGrad));
   exports.Set("batchNormTraining", Napi::Function::New(env, BatchNormTraining));
   exports.Set("batchNormTrainingGrad", Napi::Function::New(env, BatchNormTrainingGrad));
   exports.Set("adamStep", Napi::Function::New(env, AdamStep));

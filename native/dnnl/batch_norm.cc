@@ -1,4 +1,5 @@
 #include "batch_norm.h"
+#include "simd.h"
 
 #include <omp.h>
 
@@ -31,9 +32,11 @@ void batch_norm(const float *x, int64_t rows, int64_t channels, const ChannelPar
 
 namespace fer_dnnl {
 
-// One thread, in double, rows in order: the same sums on any machine and thread count.
-void batch_norm_training(const float *x, int64_t rows, int64_t channels, const float *gamma, const float *beta,
-                         float epsilon, float *y, float *mean, float *variance) {
+// One thread, in double, rows in order: the same sums on any machine and thread count (across channels, which
+// is how the loops vectorise, nothing is summed). The AVX2 build: 4608×512 forward 3.7 → 1.6 ms, gradient
+// 3.9 → 2.4 ms; 73728×64, memory-bound, 5.0 → 4.3 ms each way.
+FER_AVX2_CLONES void batch_norm_training(const float *x, int64_t rows, int64_t channels, const float *gamma,
+                                         const float *beta, float epsilon, float *y, float *mean, float *variance) {
   std::vector<double> sum(channels, 0.0), squares(channels, 0.0), centre(channels);
   for (int64_t r = 0; r < rows; r++) {
     const float *in = x + r * channels;
@@ -62,9 +65,10 @@ void batch_norm_training(const float *x, int64_t rows, int64_t channels, const f
   }
 }
 
-void batch_norm_training_grad(const float *x, const float *dy, const float *mean, const float *variance,
-                              const float *gamma, int64_t rows, int64_t channels, float epsilon, float *dx,
-                              float *dgamma, float *dbeta) {
+FER_AVX2_CLONES void batch_norm_training_grad(const float *x, const float *dy, const float *mean,
+                                              const float *variance, const float *gamma, int64_t rows,
+                                              int64_t channels, float epsilon, float *dx, float *dgamma,
+                                              float *dbeta) {
   std::vector<double> sum_dy(channels, 0.0), sum_dy_centred(channels, 0.0);
   for (int64_t r = 0; r < rows; r++) {
     const float *in = x + r * channels, *d = dy + r * channels;
