@@ -2,14 +2,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { customOp } from './custom-op.js';
 import { RELU_GRAD } from '../kernels/fer-dag-kernels.js';
+import { stockLayerClass } from './stock-layer.js';
 
 type ActivationLayer = ReturnType<typeof tfl.layers.activation>;
 type CallArgs = Parameters<ActivationLayer['call']>;
 type ActivationArgs = Parameters<typeof tfl.layers.activation>[0];
-// tfjs-layers exports its layer classes only through the factory functions.
-const ActivationBase = tfl.layers.activation({ activation: 'linear' }).constructor as new (
-  args: ActivationArgs,
-) => ActivationLayer;
+const ActivationBase = stockLayerClass<new (args: ActivationArgs) => ActivationLayer>('Activation');
 
 /**
  * ReLU whose gradient is one kernel where the backend has fer-dag's (native): tfjs differentiates it as

@@ -1,12 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { BATCH_NORM_TRAINING, BATCH_NORM_TRAINING_GRAD } from '../kernels/fer-dag-kernels.js';
+import { stockLayerClass } from './stock-layer.js';
 
 type BatchNormLayer = ReturnType<typeof tfl.layers.batchNormalization>;
 type CallArgs = Parameters<BatchNormLayer['call']>;
 type BatchNormArgs = Parameters<typeof tfl.layers.batchNormalization>[0];
-// tfjs-layers exports its layer classes only through the factory functions.
-const BatchNormBase = tfl.layers.batchNormalization({}).constructor as new (args?: BatchNormArgs) => BatchNormLayer;
+const BatchNormBase = stockLayerClass<new (args?: BatchNormArgs) => BatchNormLayer>('BatchNormalization');
 
 interface LayerVariableLike {
   read(): tf.Tensor;

@@ -1,14 +1,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { customOp } from './custom-op.js';
+import { stockLayerClass } from './stock-layer.js';
 
 type Conv2DLayer = ReturnType<typeof tfl.layers.conv2d>;
 type CallArgs = Parameters<Conv2DLayer['call']>;
 type Conv2DArgs = Parameters<typeof tfl.layers.conv2d>[0];
-// tfjs-layers exports its layer classes only through the factory functions.
-const Conv2DBase = tfl.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor as new (
-  args: Conv2DArgs,
-) => Conv2DLayer;
+const Conv2DBase = stockLayerClass<new (args: Conv2DArgs) => Conv2DLayer>('Conv2D');
 
 /** The fields of tfjs-layers' Conv2D this layer reads (protected there). */
 interface Conv2DFields {

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { stockLayerClass } from './stock-layer.js';
 
 type DropoutLayer = ReturnType<typeof tfl.layers.dropout>;
 type CallArgs = Parameters<DropoutLayer['call']>;
-// tfjs-layers exports its layer classes only through the factory functions.
-const DropoutBase = tfl.layers.dropout({ rate: 0.5 }).constructor as new (args: { rate: number }) => DropoutLayer;
+const DropoutBase = stockLayerClass<new (args: { rate: number }) => DropoutLayer>('Dropout');
 
 /**
  * Keras' Dropout with its mask drawn by a xorshift generator into one array. tfjs draws the mask through
