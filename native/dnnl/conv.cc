@@ -97,6 +97,7 @@ struct BackwardData {
   convolution_backward_data prim;
   memory::desc diff_src, diff_dst;
   WeightsIn weights;
+  Relaid diff_dst_in, diff_src_out;
 };
 
 struct BackwardWeights {
@@ -123,8 +124,9 @@ ConvShape shape_in(const int64_t *key) {
 }
 constexpr size_t FLAGS = sizeof(ConvShape) / sizeof(int64_t);
 
-// The largest ho*wo at which the forward pass runs on oneDNN's blocked activations rather than NHWC.
-constexpr int64_t BLOCKED_FORWARD_MAX_OUTPUT_PIXELS = 144;
+// The largest output (ho*wo pixels) that counts as small. Each pass picks its layouts and implementation by this
+// fixed rule on the shape, never by timing: the same shape always runs the same code, so the same bytes.
+constexpr int64_t SMALL_OUTPUT_PIXELS = 144;
 
 Forward build_forward(const int64_t *key) {
   ConvShape s = shape_in(key);
@@ -133,7 +135,7 @@ Forward build_forward(const int64_t *key) {
   // reordering src in and dst out. One thread, batch 32: 12x12x128->512 96 ms on NHWC against 60, 6x6x512->512
   // 101 against 61 (warm caches; within a training step, reorders included, the two layers gain 10-20 ms of
   // ~160); at 24x24x64->128 (5x5) they are even (81 and 80). The sums run in the same order: the same bytes.
-  const bool blocked = s.ho * s.wo <= BLOCKED_FORWARD_MAX_OUTPUT_PIXELS;
+  const bool blocked = s.ho * s.wo <= SMALL_OUTPUT_PIXELS;
   auto pd = forward_pd(d, key[FLAGS], key[FLAGS + 1], blocked);
   return {convolution_forward(pd),
           nhwc(d.src),
@@ -145,17 +147,24 @@ Forward build_forward(const int64_t *key) {
 }
 
 BackwardData build_backward_data(const int64_t *key) {
-  Dims d = dims_of(shape_in(key));
-  auto hint = forward_pd(d, false, false);
-  convolution_backward_data::desc desc(algorithm::convolution_direct, nhwc(d.src), any(d.weights), nhwc(d.dst),
-                                       d.strides, d.dilates, d.pad_l, d.pad_r);
+  ConvShape s = shape_in(key);
+  Dims d = dims_of(s);
+  // The data gradient goes the other way: on larger outputs blocked activations win (24x24x128->64, 5x5: 88-93 ms
+  // against 94-105 in a training step, reorders included), on small ones NHWC does. Same sums, same bytes.
+  const bool blocked = s.ho * s.wo > SMALL_OUTPUT_PIXELS;
+  auto hint = forward_pd(d, false, false, blocked);
+  const auto src = blocked ? any(d.src) : nhwc(d.src), dst = blocked ? any(d.dst) : nhwc(d.dst);
+  convolution_backward_data::desc desc(algorithm::convolution_direct, src, any(d.weights), dst, d.strides,
+                                       d.dilates, d.pad_l, d.pad_r);
   convolution_backward_data::primitive_desc pd(desc, cpu(), hint);
-  return {convolution_backward_data(pd), pd.diff_src_desc(), pd.diff_dst_desc(),
-          WeightsIn(user_weights(d), pd.weights_desc())};
+  return {convolution_backward_data(pd),
+          nhwc(d.src),
+          nhwc(d.dst),
+          WeightsIn(user_weights(d), pd.weights_desc()),
+          Relaid(nhwc(d.dst), pd.diff_dst_desc(), true),
+          Relaid(nhwc(d.src), pd.diff_src_desc(), false)};
 }
 
-// The largest ho*wo at which the backward-weights pass takes the gemm implementation (see below).
-constexpr int64_t GEMM_MAX_OUTPUT_PIXELS = 144;
 
 // Moves pd on to its first gemm-based implementation; leaves it on its first choice when it offers none.
 void prefer_gemm(convolution_backward_weights::primitive_desc &pd) {
@@ -179,7 +188,7 @@ BackwardWeights build_backward_weights(const int64_t *key) {
   // at 128->256, 15-30 % behind at 32->64), 20x20 and 24x24 are even, 48x48 favours jit. A fixed rule on the
   // shape, never a timing: the same shape always runs the same code, so its gradients are the same bytes run to
   // run (at a given thread count: gemm's bytes, unlike jit's on these layers, change with the threads).
-  if (d.dst[2] * d.dst[3] <= GEMM_MAX_OUTPUT_PIXELS) prefer_gemm(pd);
+  if (d.dst[2] * d.dst[3] <= SMALL_OUTPUT_PIXELS) prefer_gemm(pd);
   BackwardWeights b{convolution_backward_weights(pd), pd.src_desc(), pd.diff_dst_desc(), user_weights(d), {}, {}};
   b.needed = pd.diff_weights_desc() != b.user;
   if (b.needed) {
@@ -216,9 +225,12 @@ void conv_backward_data(const ConvShape &s, const float *dy, const float *w, flo
   omp_set_num_threads(threads);
   thread_local Cache<BackwardData> cache;
   BackwardData &b = cached(cache, key_of(s), build_backward_data);
-  b.prim.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, wrap(b.diff_dst, dy)},
+  memory diff_dst = wrap(b.diff_dst, dy), diff_src = wrap(b.diff_src, dx);
+  if (b.diff_dst_in.needed) b.diff_dst_in.move.execute(cpu_stream(), diff_dst, b.diff_dst_in.inner);
+  b.prim.execute(cpu_stream(), {{DNNL_ARG_DIFF_DST, b.diff_dst_in.needed ? b.diff_dst_in.inner : diff_dst},
                                 {DNNL_ARG_WEIGHTS, b.weights.place(w)},
-                                {DNNL_ARG_DIFF_SRC, wrap(b.diff_src, dx)}});
+                                {DNNL_ARG_DIFF_SRC, b.diff_src_out.needed ? b.diff_src_out.inner : diff_src}});
+  if (b.diff_src_out.needed) b.diff_src_out.move.execute(cpu_stream(), b.diff_src_out.inner, diff_src);
   cpu_stream().wait();
 }
 
