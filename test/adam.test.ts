@@ -4,13 +4,19 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { FusedAdam } from '../ml/training/adam.js';
 import { meanOfSlots } from '../ml/training/gradient-mean.js';
+import { seededRandom } from '../lib/random.js';
 import { loadDnnlAddon, type DnnlAddon } from '../ml/kernels/native-addon.js';
+
+/** A seeded stream of uniform values in [−1, 1). */
+function uniform(seed: number): () => number {
+  const random = seededRandom(seed, 'adam test');
+  return () => random() * 2 - 1;
+}
 
 test("the replicas' fused Adam takes the same steps as tfjs' Adam, learning-rate changes included", async () => {
   await tf.setBackend('cpu');
   const shapes = [[3, 4], [5]];
-  let seed = 7;
-  const random = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+  const random = uniform(7);
   const initial = shapes.map((s) => Float32Array.from({ length: s.reduce((a, b) => a * b) }, random));
   const variables = initial.map((values, i) => tf.variable(tf.tensor(values, shapes[i]), true, `w${i}`));
   const reference = tf.train.adam(0.01);
@@ -47,8 +53,7 @@ test(
   () => {
     const addon = (loaded as { addon: DnnlAddon }).addon;
     let calls = 0;
-    let seed = 11;
-    const random = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+    const random = uniform(11);
     const sizes = [1000, 37];
     const start = sizes.map((n) => Float32Array.from({ length: n }, random));
     const shared = sizes.map((n, i) => {
@@ -84,8 +89,7 @@ test(
   { skip: 'reason' in loaded ? loaded.reason : false },
   () => {
     const addon = (loaded as { addon: DnnlAddon }).addon;
-    let seed = 5;
-    const random = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+    const random = uniform(5);
     const size = 1201;
     // Every scale, zeros, sums that round and overflow to infinity, and a NaN.
     const slots = [0, 1, 2].map(() => {

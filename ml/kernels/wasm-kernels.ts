@@ -80,13 +80,6 @@ function conv2DBackpropInputWith(original: KernelFunc): KernelFunc {
   };
 }
 
-/**
- * Sum over leading axes (the batch-norm gradient's [0, 1, 2] of NHWC): the wasm kernel first transposes
- * the whole tensor so the axes are innermost, which cost more than the sum (~40 ms for [64, 48, 48, 64],
- * ~10 ms here; 0.7 s of a full step down to 0.2 s). Adding rows into per-column float64 accumulators
- * reads the tensor once in place, and rounds like the cpu backend, which also sums in float64. Anything
- * else (other axes, other dtypes) keeps the original kernel.
- */
 export interface LeadingAxesReduction {
   /** The reduction as rows × cols: the reduced axes' product by the kept ones'. */
   rows: number;
@@ -106,6 +99,13 @@ export function leadingAxesReduction(x: TensorInfo, attrs: SumAttrs): LeadingAxe
   return { rows: size / cols, cols, outShape: attrs.keepDims ? [...axes.map(() => 1), ...kept] : kept };
 }
 
+/**
+ * Sum over leading axes (the batch-norm gradient's [0, 1, 2] of NHWC): the wasm kernel first transposes
+ * the whole tensor so the axes are innermost, which cost more than the sum (~40 ms for [64, 48, 48, 64],
+ * ~10 ms here; 0.7 s of a full step down to 0.2 s). Adding rows into per-column float64 accumulators
+ * reads the tensor once in place, and rounds like the cpu backend, which also sums in float64. Anything
+ * else (other axes, other dtypes) keeps the original kernel.
+ */
 function reduceLeadingAxesWith(original: KernelFunc, mean: boolean): KernelFunc {
   return (args) => {
     const { inputs, backend, attrs } = args;

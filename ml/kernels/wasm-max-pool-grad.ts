@@ -2,15 +2,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, MaxPoolGradAttrs, TensorInfo } from '@tensorflow/tfjs-core';
 import { heapView, type WasmBackendLike } from './wasm-heap.js';
 
-/**
- * The wasm backend's MaxPoolGrad took ~250 ms for a [64, 48, 48, 64] activation (0.6–0.85 s of a
- * full paper-CNN step at batch 64). One pass in JavaScript over the heap, all channels of a window side
- * by side (NHWC keeps them adjacent), takes ~55 ms.
- *
- * The gradient goes where the cpu backend's `maxPoolPositions` puts it: to the first strictly greater
- * value in row-major window order, so on ties (the many zeros after a ReLU) the top-left one wins, and
- * a window of NaN or −∞ passes no gradient. Overlapping windows add up in dx.
- */
 /** Whether a pool's windows are 2×2 with stride 2 and no padding: disjoint tiles of the input. */
 export function tilesIn2x2(info: tf.backend_util.Conv2DInfo): boolean {
   const { filterHeight, filterWidth, strideHeight, strideWidth, padInfo, inHeight, inWidth, outHeight, outWidth } =
@@ -27,6 +18,15 @@ export function tilesIn2x2(info: tf.backend_util.Conv2DInfo): boolean {
   );
 }
 
+/**
+ * The wasm backend's MaxPoolGrad took ~250 ms for a [64, 48, 48, 64] activation (0.6–0.85 s of a
+ * full paper-CNN step at batch 64). One pass in JavaScript over the heap, all channels of a window side
+ * by side (NHWC keeps them adjacent), takes ~55 ms.
+ *
+ * The gradient goes where the cpu backend's `maxPoolPositions` puts it: to the first strictly greater
+ * value in row-major window order, so on ties (the many zeros after a ReLU) the top-left one wins, and
+ * a window of NaN or −∞ passes no gradient. Overlapping windows add up in dx.
+ */
 export function maxPoolGradWith(original: KernelFunc): KernelFunc {
   return (args) => {
     const { inputs, backend, attrs } = args;

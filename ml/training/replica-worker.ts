@@ -160,7 +160,8 @@ function nativeAddon(): DnnlAddon | undefined {
 }
 
 function nativeAdam(): AdamKernel | undefined {
-  return nativeAddon()?.adamStep.bind(nativeAddon());
+  const addon = nativeAddon();
+  return addon?.adamStep.bind(addon);
 }
 
 function share(r: Replica, buffers: SharedBuffers): void {
