@@ -14,6 +14,13 @@ interface MemoLine {
   b?: Hash[];
 }
 
+/** What a stage sees of a memo namespace (the engine hands out views that note which entries a stage used). */
+export interface Memo {
+  get<T>(parts: Record<string, unknown>): T | undefined;
+  has(parts: Record<string, unknown>): boolean;
+  set<T>(parts: Record<string, unknown>, value: T, blobs?: Hash[]): void;
+}
+
 /**
  * Per-item memo for work done image by image (predictions, face boxes, features). An entry is keyed by the
  * hash of whatever determines it — typically (image blob, model hash, params hash) — so adding a dataset
@@ -24,7 +31,7 @@ interface MemoLine {
  * checksum of the rest of it (`"c"`), so an edited or damaged entry (a key pointing at another image) is
  * dropped and computed again instead of trusted; lines written before checksums are read as they are.
  */
-export class ItemMemo {
+export class ItemMemo implements Memo {
   private entries: Map<Hash, MemoLine> | undefined;
   private fd: number | undefined;
   /** Lines that failed their checksum when the namespace was loaded (not counted again once reported). */
@@ -45,7 +52,17 @@ export class ItemMemo {
   }
 
   set<T>(parts: Record<string, unknown>, value: T, blobs: Hash[] = []): void {
-    const line: MemoLine = { k: ItemMemo.key(parts), v: value };
+    this.setByKey(ItemMemo.key(parts), value, blobs);
+  }
+
+  /** The entry under a key already hashed (a memo pack names entries by key). */
+  getByKey(key: Hash): MemoEntry<unknown> | undefined {
+    const line = this.load().get(key);
+    return line && { value: line.v, blobs: line.b ?? [] };
+  }
+
+  setByKey(key: Hash, value: unknown, blobs: Hash[] = []): void {
+    const line: MemoLine = { k: key, v: value };
     if (blobs.length) line.b = blobs;
     this.load().set(line.k, line);
     if (this.fd === undefined) {

@@ -21,6 +21,8 @@ export interface StageRecord {
   treeHash: Hash;
   /** A blob listing further blobs the outputs point at (e.g. every image of a manifest), one hash a line. */
   refs?: Hash;
+  /** A memo pack (see memo-pack.ts): the per-item memo entries the run used, carried with it by push and pull. */
+  memo?: Hash;
   metrics?: Record<string, unknown>;
   log?: { stdout?: Hash; stderr?: Hash; tail?: string };
   runtime: Record<string, string>;
@@ -187,24 +189,7 @@ export class Store {
       if (code === 'ENOENT') return { state: 'absent' };
       return { state: 'damaged', reason: `its record cannot be read (${code})` };
     }
-    let record: StageRecord;
-    try {
-      record = JSON.parse(text) as StageRecord;
-    } catch {
-      return { state: 'damaged', reason: 'its record is not valid JSON (torn or edited)' };
-    }
-    if (typeof record !== 'object' || record === null) {
-      return { state: 'damaged', reason: 'its record is not an object' };
-    }
-    const stage = typeof record.stage === 'string' ? record.stage : undefined;
-    if (record.key !== key) {
-      return { state: 'damaged', reason: 'its record does not name its own key (copied or edited)', stage };
-    }
-    if (record.checksum === undefined && record.recordVersion === 1) return { state: 'ok', record, verified: false };
-    if (record.checksum !== recordChecksum(record)) {
-      return { state: 'damaged', reason: 'its record does not match its checksum (edited or damaged)', stage };
-    }
-    return { state: 'ok', record, verified: true };
+    return parseRecord(text, key);
   }
 
   /**
@@ -232,8 +217,7 @@ export class Store {
    * data that did not reach the disk (the order SQLite and git use).
    */
   async putRecord(record: StageRecord): Promise<StageRecord> {
-    const sealed: StageRecord = { ...record, recordVersion: 2, checksum: undefined };
-    sealed.checksum = recordChecksum(sealed);
+    const sealed = sealRecord(record);
     const blobs = this.recordBlobs(sealed)
       .map((hash) => this.blobPath(hash))
       .filter((file) => !this.flushed.has(file));
@@ -345,15 +329,46 @@ export class Store {
   }
 }
 
+/** A record's text checked as `readRecord` checks the file's: it must parse, name `key` and match its checksum. */
+export function parseRecord(text: string, key: Hash): RecordRead {
+  let record: StageRecord;
+  try {
+    record = JSON.parse(text) as StageRecord;
+  } catch {
+    return { state: 'damaged', reason: 'its record is not valid JSON (torn or edited)' };
+  }
+  if (typeof record !== 'object' || record === null) {
+    return { state: 'damaged', reason: 'its record is not an object' };
+  }
+  const stage = typeof record.stage === 'string' ? record.stage : undefined;
+  if (record.key !== key) {
+    return { state: 'damaged', reason: 'its record does not name its own key (copied or edited)', stage };
+  }
+  if (record.checksum === undefined && record.recordVersion === 1) return { state: 'ok', record, verified: false };
+  if (record.checksum !== recordChecksum(record)) {
+    return { state: 'damaged', reason: 'its record does not match its checksum (edited or damaged)', stage };
+  }
+  return { state: 'ok', record, verified: true };
+}
+
+/** The record as version 2, with its checksum: how every record is written, here and to a remote. */
+export function sealRecord(record: StageRecord): StageRecord {
+  const sealed: StageRecord = { ...record, recordVersion: 2, checksum: undefined };
+  sealed.checksum = recordChecksum(sealed);
+  return sealed;
+}
+
 export function recordChecksum(record: StageRecord): Hash {
   return sha256(stableJson({ ...record, checksum: undefined }));
 }
 
-function directBlobs(record: StageRecord): Hash[] {
+/** The blobs a record names itself: outputs, logs, its refs list and memo pack (not what the refs list names). */
+export function directBlobs(record: StageRecord): Hash[] {
   const blobs = Object.values(record.outputs).map((e) => e.hash);
   if (record.log?.stdout) blobs.push(record.log.stdout);
   if (record.log?.stderr) blobs.push(record.log.stderr);
   if (record.refs) blobs.push(record.refs);
+  if (record.memo) blobs.push(record.memo);
   return blobs;
 }
 

@@ -34,12 +34,16 @@ function program(): Command {
     .option('--dry-run', 'say what would run, run nothing')
     .option('--json', 'NDJSON events on stdout')
     .addOption(new Option('--wait [seconds]', 'wait for another run holding the store instead of failing'))
+    .option('--pull', 'look each stale stage up in the remote before computing it (a shared run cache)')
+    .option('--no-pull', 'do not, even where the config says pull: true')
+    .option('--remote <name|url|folder>', 'the remote --pull consults (default: the configured default)')
     .action(async (file, flags) => set(await (await import('./run.js')).runCommand(file, flags)));
 
   cli
     .command('status [pipeline]')
     .description('each stage: fresh, stale (and why) or never run')
     .option('--json', 'machine-readable output')
+    .option('--remote [name|url|folder]', "also look in a remote (default: the configured default) for what's missing")
     .action(async (file, flags) => set(await (await import('./status.js')).statusCommand(file, flags)));
 
   cli
@@ -126,6 +130,37 @@ function program(): Command {
     .option('--idle-timeout-s <s>', 'seconds a connection may stay silent before it is closed', '60')
     .action(async (file, flags) => set(await (await import('./serve.js')).serveCommand(file, flags)));
 
+  const transfer = (verb: string, description: string) =>
+    cli
+      .command(`${verb} [pipeline]`)
+      .description(description)
+      .option('--remote <name|url|folder>', 'a configured remote, or a URL or folder (default: the default remote)')
+      .option('--stage <name>', 'only this stage (repeatable)', collect)
+      .option('-j, --jobs <n>', 'transfers at once (default 8)')
+      .option('--json', 'NDJSON progress and summary on stdout');
+  transfer('push', "upload the lockfile's results (records, blobs, memo entries) to a remote").action(
+    async (file, flags) => set(await (await import('./transfer.js')).pushCommand(file, flags)),
+  );
+  transfer('pull', "download the lockfile's results from a remote into the store, verified by their hashes").action(
+    async (file, flags) => set(await (await import('./transfer.js')).pullCommand(file, flags)),
+  );
+
+  const remote = cli.command('remote').description('the remotes results are shared through (fer-dag.config.yaml)');
+  remote
+    .command('list')
+    .description('the remotes that apply here, the default marked')
+    .option('--json', 'machine-readable output')
+    .action(async (flags) => set((await import('./remote.js')).remoteListCommand(flags)));
+  remote
+    .command('add <name> <url>')
+    .description('add a remote (s3://bucket/prefix, http(s)://host/prefix or a folder) to fer-dag.config.yaml')
+    .option('--default', 'make it the default remote')
+    .option('--local', 'write fer-dag.config.local.yaml (this machine only, not committed) instead')
+    .option('--endpoint <url>', 'S3: an S3-compatible endpoint (MinIO, Ceph)')
+    .option('--region <region>', "S3: the bucket's region")
+    .option('--path-style', 'S3: bucket in the path, as MinIO needs')
+    .action(async (name, url, flags) => set((await import('./remote.js')).remoteAddCommand(name, url, flags)));
+
   const cache = cli.command('cache').description('maintain the content-addressed store');
   cache
     .command('verify [pipeline]')
@@ -174,6 +209,10 @@ try {
   } else if (error instanceof LockfileError) {
     process.stderr.write(`fer-dag: ${error.message}\n`);
     process.exitCode = EXIT_USAGE;
+  } else if (error instanceof Error && (error.name === 'RemoteError' || error.name === 'RemoteConfigError')) {
+    // A remote that cannot be reached or a bad fer-dag.config.yaml: the message names which and why.
+    process.stderr.write(`${error.name === 'RemoteError' ? 'fer-dag: ' : ''}${error.message}\n`);
+    process.exitCode = error.name === 'RemoteError' ? 1 : EXIT_USAGE;
   } else if (error instanceof Error && error.name === 'CorruptBlobError') {
     // Checked by name: importing the store here would slow every command's start. The blob is already removed.
     process.stderr.write(`fer-dag: ${error.message}; run the pipeline again to recompute it\n`);

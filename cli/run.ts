@@ -1,7 +1,10 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { chooseLogger } from '../engine/log/loggers.js';
-import { runPipeline, type RunSummary } from '../engine/scheduler.js';
+import { runPipeline, type RunOptions, type RunSummary } from '../engine/scheduler.js';
+import type { RemoteBackend } from '../remote/backend.js';
+import { ResultPuller } from '../remote/transfer.js';
+import { remoteForRun, remoteLookup, transferJobs } from './transfer.js';
 import { pipelineStatus } from '../engine/status.js';
 import { Store } from '../cache/store.js';
 import type { Pipeline } from '../engine/spec/pipeline.js';
@@ -23,6 +26,8 @@ export interface RunFlags {
   dryRun?: boolean;
   json?: boolean;
   wait?: string | boolean;
+  pull?: boolean;
+  remote?: string;
 }
 
 export async function runCommand(file: string | undefined, flags: RunFlags): Promise<number> {
@@ -33,8 +38,11 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
   checkStageNames(pipeline, force, '--force');
   const jobs = flags.jobs ? parseJobs(flags.jobs) : os.availableParallelism();
 
+  const consulted = remoteForRun(pipeline, flags);
   if (flags.dryRun) {
-    const statuses = await pipelineStatus(pipeline, new Store(pipeline.storeDir), targets);
+    const store = new Store(pipeline.storeDir);
+    const statuses = await pipelineStatus(pipeline, store, targets, consulted && remoteLookup(consulted.remote));
+    await consulted?.remote.close();
     if (flags.json) process.stdout.write(`${JSON.stringify({ dryRun: true, stages: statuses })}\n`);
     else {
       for (const s of statuses) {
@@ -61,7 +69,8 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
       waitSeconds,
       async (store) => {
         const signal = interrupts.signal;
-        const result = await runPipeline(pipeline, store, { targets, force, jobs, signal, emit: logger });
+        const fetchResult = consulted && pullingFrom(store, consulted.remote, transferJobs(flags, consulted.config));
+        const result = await runPipeline(pipeline, store, { targets, force, jobs, signal, emit: logger, fetchResult });
         if (result.ok) reports = await publishReports(pipeline, store, result);
         return result;
       },
@@ -83,7 +92,24 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
   } finally {
     logger.close();
     interrupts.dispose();
+    await consulted?.remote.close();
   }
+}
+
+/** `run --pull`: each stage the store lacks is first looked up in the remote, as a run cache. */
+function pullingFrom(store: Store, remote: RemoteBackend, jobs: number): RunOptions['fetchResult'] {
+  const puller = new ResultPuller(store, remote, { jobs });
+  let unreachable: Error | undefined; // asked once: the other stages do not wait for the same timeouts again
+  return async (stage, key) => {
+    if (unreachable) throw unreachable;
+    try {
+      return (await puller.pull({ stage, key })) === 'pulled' ? remote.label : undefined;
+    } catch (error) {
+      if (!(error instanceof Error && /failed: |answered 5/.test(error.message))) throw error;
+      unreachable = error;
+      throw error;
+    }
+  };
 }
 
 /** The report stages this run brought up to date (ran or found fresh), copied where a browser can open them. */

@@ -1,10 +1,21 @@
 import { Store } from '../cache/store.js';
 import { pipelineStatus } from '../engine/status.js';
 import { EXIT_OK, loadOrExit } from './common.js';
+import { remoteForRun, remoteLookup } from './transfer.js';
 
-export async function statusCommand(file: string | undefined, flags: { json?: boolean }): Promise<number> {
+export async function statusCommand(
+  file: string | undefined,
+  flags: { json?: boolean; remote?: string | boolean },
+): Promise<number> {
   const pipeline = loadOrExit(file);
-  const statuses = await pipelineStatus(pipeline, new Store(pipeline.storeDir));
+  const consulted = remoteForRun(pipeline, flags);
+  let statuses;
+  try {
+    const lookup = consulted && remoteLookup(consulted.remote);
+    statuses = await pipelineStatus(pipeline, new Store(pipeline.storeDir), [], lookup);
+  } finally {
+    await consulted?.remote.close();
+  }
   if (flags.json) {
     process.stdout.write(`${JSON.stringify({ pipeline: pipeline.file, stages: statuses })}\n`);
     return EXIT_OK;
@@ -14,7 +25,7 @@ export async function statusCommand(file: string | undefined, flags: { json?: bo
     const name = s.stage.padEnd(width);
     if (s.state === 'fresh') {
       process.stdout.write(
-        `${name}  fresh${s.restore.length ? ` (outs missing or edited in the workspace, restored by run: ${s.restore.join(', ')})` : ''}\n`,
+        `${name}  fresh${s.remote ? ` (in remote ${s.remote})` : ''}${!s.remote && s.restore.length ? ` (outs missing or edited in the workspace, restored by run: ${s.restore.join(', ')})` : ''}\n`,
       );
     } else {
       const label = { stale: 'stale', 'never-run': 'never run', 'always-runs': 'always runs' }[s.state];

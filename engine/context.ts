@@ -4,6 +4,7 @@ import type { BlobSink } from '../cache/blob-sink.js';
 import type { Hash } from '../cache/hash.js';
 import { sha256File } from '../cache/hash.js';
 import type { Store } from '../cache/store.js';
+import { MemoUse } from '../cache/memo-pack.js';
 import type { Tree, UnreadableEntry } from '../cache/tree.js';
 import type { InputView, OutputWriter, StageContext } from './stage.js';
 import type { EventSink } from './events.js';
@@ -17,8 +18,12 @@ export class OutputCollector implements OutputWriter {
   readonly refs = new Set<Hash>();
   metrics: Record<string, unknown> | undefined;
   log: { stdout: string; stderr: string } | undefined;
+  /** The memo entries the stage used: its record names them in a pack (see memo-pack.ts). */
+  readonly memoUse: MemoUse;
 
-  constructor(private readonly store: Store) {}
+  constructor(private readonly store: Store) {
+    this.memoUse = new MemoUse((namespace) => store.memo(namespace));
+  }
 
   writeFile(rel: string, data: string | Uint8Array): Hash {
     const hash = this.store.putBytes(data);
@@ -157,7 +162,7 @@ export function createStageContext(parts: ContextParts): { context: StageContext
     hasBlob: (hash) => store.hasBlob(hash),
     blobPath: (hash) => store.blobPath(hash),
     output,
-    memo: (namespace) => store.memo(namespace),
+    memo: (namespace) => output.memoUse.view(namespace),
     progress: (done, total, note) => {
       // Progress events are for people: at most a few a second, plus the final one.
       const now = Date.now();

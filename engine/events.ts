@@ -7,7 +7,7 @@ export type StageFailure = 'command-failed' | 'stage-error' | 'missing-out' | 'c
 export type EngineEvent =
   | { type: 'run-start'; pipeline: string; stages: string[]; jobs: number }
   | { type: 'stage-start'; stage: string; key: string; reason: string }
-  | { type: 'stage-fresh'; stage: string; key: string; restored: string[] }
+  | { type: 'stage-fresh'; stage: string; key: string; restored: string[]; pulled?: string }
   | { type: 'stage-progress'; stage: string; done: number; total: number; note?: string }
   | { type: 'stage-log'; stage: string; message: string }
   | { type: 'stage-done'; stage: string; key: string; durationMs: number; files: number }

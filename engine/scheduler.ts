@@ -23,6 +23,11 @@ export interface RunOptions {
   jobs: number;
   signal?: AbortSignal;
   emit: EventSink;
+  /**
+   * Asked for a stage whose result the store lacks, before it is computed: brings the result into the store
+   * (from a remote: `run --pull`) and says from where, or undefined when it has none.
+   */
+  fetchResult?: (stage: string, key: Hash) => Promise<string | undefined>;
 }
 
 export interface RunSummary {
@@ -76,6 +81,7 @@ export async function runPipeline(pipeline: Pipeline, store: Store, options: Run
       forced: forced.has(stage.name),
       signal,
       emit,
+      fetchResult: options.fetchResult,
     });
     if (result.outcome === 'failed') {
       failed.push(stage.name);
@@ -126,6 +132,7 @@ interface EvaluateParts {
   forced: boolean;
   signal: AbortSignal;
   emit: (event: EngineEvent) => void;
+  fetchResult?: RunOptions['fetchResult'];
 }
 
 type Evaluation =
@@ -150,7 +157,12 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   // Why a record under this key cannot be reused (damaged, incomplete, a corrupt blob): said, then recomputed.
   let unusable: string | undefined;
   if (!uncacheable && !parts.forced) {
-    const found = store.findResult(key);
+    let found = store.findResult(key);
+    let pulled: string | undefined;
+    if (found.state !== 'complete' && parts.fetchResult) {
+      pulled = await fetchQuietly(parts.fetchResult, stage.name, key, emit);
+      if (pulled) found = store.findResult(key);
+    }
     if (found.state === 'complete') {
       try {
         const restored = stage.outs.length
@@ -158,7 +170,7 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
           : [];
         // A record from before checksums was just found whole: it is sealed now, under the lock.
         const record = found.verified ? found.record : await store.putRecord(found.record);
-        emit({ type: 'stage-fresh', stage: stage.name, key, restored });
+        emit({ type: 'stage-fresh', stage: stage.name, key, restored, ...(pulled ? { pulled } : {}) });
         return { outcome: 'fresh', completed: { key, material, record } };
       } catch (error) {
         // An unsafe out (see workspace-paths.ts) fails the stage; a corrupt blob is recomputed.
@@ -234,6 +246,8 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
     finishedAt: new Date().toISOString(),
   };
   if (output.refs.size) record.refs = store.putBytes([...output.refs].sort().join('\n') + '\n');
+  const memoPack = output.memoUse.pack();
+  if (memoPack) record.memo = store.putBytes(memoPack);
   if (output.metrics) record.metrics = output.metrics;
   if (output.log) record.log = writeLogs(store, output.log);
   for (const message of store.takeMemoRejections()) emit({ type: 'stage-log', stage: stage.name, message });
@@ -247,6 +261,21 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
     files: Object.keys(record.outputs).length,
   });
   return { outcome: 'executed', completed: { key, material, record } };
+}
+
+/** A remote that fails is said once per stage and the stage is computed here: a run never stops for a cache. */
+async function fetchQuietly(
+  fetchResult: NonNullable<RunOptions['fetchResult']>,
+  stage: string,
+  key: Hash,
+  emit: EventSink,
+): Promise<string | undefined> {
+  try {
+    return await fetchResult(stage, key);
+  } catch (error) {
+    emit({ type: 'stage-log', stage, message: `not pulled, computed here: ${(error as Error).message}` });
+    return undefined;
+  }
 }
 
 function writeLogs(store: Store, log: { stdout: string; stderr: string }): StageRecord['log'] {

@@ -1,6 +1,6 @@
 import type { BlobSink } from '../cache/blob-sink.js';
 import type { Hash } from '../cache/hash.js';
-import type { ItemMemo } from '../cache/memo.js';
+import type { Memo } from '../cache/memo.js';
 import type { Tree, UnreadableEntry } from '../cache/tree.js';
 
 import type { StageFailure } from './events.js';
@@ -93,7 +93,7 @@ export interface StageContext<P> {
   blobPath(hash: Hash): string;
   readonly output: OutputWriter;
   /** Per-item memo shared across runs, pipelines and stages: key it by what determines the result. */
-  memo(namespace: string): ItemMemo;
+  memo(namespace: string): Memo;
   progress(done: number, total: number, note?: string): void;
   log(message: string): void;
 }

@@ -7,8 +7,14 @@ import { diffMaterial } from './material-diff.js';
 import { upstreamOf, type Pipeline } from './spec/pipeline.js';
 import { stageKey } from './stage-key.js';
 
+/** Where `status` looks for results the store lacks (a remote): the outputs a key's record names there. */
+export interface RemoteLookup {
+  label: string;
+  outputs(stage: string, key: string): Promise<UpstreamOutput | undefined>;
+}
+
 export type StageStatus =
-  | { stage: string; state: 'fresh'; key: string; restore: string[] }
+  | { stage: string; state: 'fresh'; key: string; restore: string[]; remote?: string }
   | { stage: string; state: 'stale'; reasons: string[] }
   | { stage: string; state: 'never-run'; reasons: string[] }
   | { stage: string; state: 'always-runs'; reasons: string[] };
@@ -18,7 +24,12 @@ export type StageStatus =
  * not, why (compared with the lockfile's record of its last run). Cheap checks come first: a stage below a
  * stale one is stale without hashing anything of its own.
  */
-export async function pipelineStatus(pipeline: Pipeline, store: Store, targets: string[] = []): Promise<StageStatus[]> {
+export async function pipelineStatus(
+  pipeline: Pipeline,
+  store: Store,
+  targets: string[] = [],
+  remote?: RemoteLookup,
+): Promise<StageStatus[]> {
   const selected = targets.length ? upstreamOf(pipeline, targets) : new Set(pipeline.order);
   const lock = readLockfile(pipeline.lockFile) ?? emptyLockfile(pipeline.name, pipeline.seed);
   const hasher = new InputHasher(store, pipeline.dir);
@@ -56,6 +67,7 @@ export async function pipelineStatus(pipeline: Pipeline, store: Store, targets: 
     }
     const key = stageKey(material);
     const found = store.findResult(key);
+    let remoteOutputs: UpstreamOutput | undefined;
     if (found.state === 'complete') {
       const record = found.record;
       const restore: string[] = [];
@@ -65,6 +77,9 @@ export async function pipelineStatus(pipeline: Pipeline, store: Store, targets: 
       }
       fresh.set(name, { treeHash: record.treeHash, outputs: record.outputs });
       statuses.push({ stage: name, state: 'fresh', key, restore });
+    } else if (remote && (remoteOutputs = await remote.outputs(name, key))) {
+      fresh.set(name, remoteOutputs);
+      statuses.push({ stage: name, state: 'fresh', key, restore: stage.outs, remote: remote.label });
     } else if (found.state !== 'absent') {
       // The key matches, but its record is damaged or its closure (outputs and refs) is incomplete.
       statuses.push({ stage: name, state: 'stale', reasons: [found.reason] });

@@ -5,7 +5,8 @@ import { before, describe, test } from 'node:test';
 import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
 import { builtInRegistry } from '../stages/registry.js';
-import { cli, executedStages, makeProject } from './helpers.js';
+import { cli, events, executedStages, makeProject } from './helpers.js';
+import { hasNginx, startNginx } from './servers.js';
 
 // The demo's shape at a size CI can run twice: three generated sources, merge, reclassify, agr with the
 // real attribute models, distribute, a balanced evaluator and an artificial set (procedural, unchecked),
@@ -96,6 +97,48 @@ describe('the reduced demo, end to end', () => {
     assert.equal(audit.code, 0, audit.stdout + audit.stderr);
     assert.match(audit.stdout, /no differences \(\d+ compared\)/);
   });
+
+  test(
+    'pushed to an HTTP remote, a fresh clone pulls it all, and run --pull on an empty store computes nothing',
+    {
+      skip: hasNginx() ? undefined : 'nginx is not installed (.ci/run installs it)',
+    },
+    async () => {
+      const nginx = await startNginx();
+      try {
+        const config = `remotes:\n  lab: { url: '${nginx.url}/fer' }\ndefault: lab\n`;
+        fs.writeFileSync(path.join(dir, 'fer-dag.config.yaml'), config);
+        const pushed = await cli(dir, 'push', 'p.yaml');
+        assert.equal(pushed.code, 0, pushed.stderr);
+        assert.match(pushed.stdout, /17 results written/);
+
+        const b = makeProject({ 'p.yaml': pipeline(), 'fer-dag.config.yaml': config });
+        fs.copyFileSync(path.join(dir, 'p.lock.json'), path.join(b, 'p.lock.json'));
+        const pulled = await cli(b, 'pull', 'p.yaml', '--json');
+        assert.equal(pulled.code, 0, pulled.stderr);
+        const summary = events(pulled).find((e) => e.type === 'transfer-done')!;
+        assert.equal(Object.values(summary.outcomes as object).filter((o) => o === 'pulled').length, 17);
+        assert.ok((summary.memoEntries as number) > 0, 'the memo entries of agr and reclassify come along');
+        const status = await cli(b, 'status', 'p.yaml', '--json');
+        const states = (JSON.parse(status.stdout) as { stages: { state: string }[] }).stages.map((s) => s.state);
+        assert.deepEqual(new Set(states), new Set(['fresh']));
+        const run = await cli(b, 'run', 'p.yaml', '--json');
+        assert.deepEqual(executedStages(run), []);
+
+        const c = makeProject({ 'p.yaml': pipeline(), 'fer-dag.config.yaml': config });
+        const fromRemote = await cli(c, 'run', 'p.yaml', '--pull', '--json');
+        assert.equal(fromRemote.code, 0, fromRemote.stderr.slice(-3000));
+        assert.deepEqual(executedStages(fromRemote), []);
+        const pulledStages = events(fromRemote).filter((e) => e.type === 'stage-fresh' && e.pulled);
+        assert.equal(pulledStages.length, 17);
+        const audit = await cli(dir, 'audit', 'p.lock.json', path.join(c, 'p.lock.json'));
+        assert.match(audit.stdout, /no differences/);
+      } finally {
+        fs.rmSync(path.join(dir, 'fer-dag.config.yaml'), { force: true });
+        await nginx.stop();
+      }
+    },
+  );
 
   test('changing a train param reruns only that train stage and what reads its model', async () => {
     fs.writeFileSync(path.join(dir, 'p.yaml'), pipeline({ nhfiEpochs: 3 }));

@@ -63,6 +63,7 @@ const ALLOWED: Record<string, string[]> = {
     'export const registry = [a, b];',
   ],
   'serve/format.ts': ['export const format = 1;'],
+  'remote/transfer.ts': ["import { store } from '../cache/store.js';", 'export const push = store;'],
   'test/helpers.ts': ["import { EMOTIONS } from '../datasets/vocabulary.js';", 'export const helper = EMOTIONS;'],
 };
 
@@ -94,6 +95,7 @@ const WRONG: Record<string, string[]> = {
   'datasets/labels.ts': ["import { split } from './split.js';", 'export const labels = () => split;'],
   'cache/maintenance.ts': ["import { toPosix } from '../engine/paths.js';", 'export const gc = toPosix;'],
   'engine/typo.ts': ["import { nothing } from './no-such-file.js';", 'export const typo = nothing;'],
+  'remote/config.ts': ["import { EMOTIONS } from '../datasets/vocabulary.js';", 'export const c = EMOTIONS;'],
 };
 
 /** A temporary project with these files, each given as its lines. */
@@ -119,6 +121,7 @@ test('each boundary rule fails on a wrong import, and only there', async () => {
     'nothing-imports-bench: cli/main.ts → bench/run.ts',
     'nothing-imports-test: serve/debug.ts → test/helpers.ts',
     'only-the-cli-loads-the-registry: ml/examples.ts → stages/registry.ts',
+    'remote-knows-no-faces: remote/config.ts → datasets/vocabulary.ts',
     'resolvable: engine/typo.ts → ./no-such-file.js',
     'serve-no-stages: serve/server.ts → stages/b/stage.ts',
     'stages-not-up: stages/a/report.ts → serve/format.ts',

@@ -20,7 +20,10 @@ export function eventLine(event: EngineEvent, cwd = process.cwd()): string | und
     case 'run-start':
       return undefined;
     case 'stage-fresh':
-      return `  fresh    ${event.stage}${event.restored.length ? ` (restored from cache: ${event.restored.join(', ')})` : ''}`;
+      return (
+        `  fresh    ${event.stage}${event.pulled ? ` (pulled from ${event.pulled})` : ''}` +
+        (event.restored.length ? ` (restored from cache: ${event.restored.join(', ')})` : '')
+      );
     case 'stage-start':
       return `  run      ${event.stage}: ${event.reason}`;
     case 'stage-done':

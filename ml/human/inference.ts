@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { ItemMemo } from '../../cache/memo.js';
+import type { Memo } from '../../cache/memo.js';
 import type { StageContext } from '../../engine/stage.js';
 import { sha256, type Hash } from '../../cache/hash.js';
 import { humanModelFileMap, readModel, readModelWeights } from './model-files.js';
@@ -24,7 +24,7 @@ export interface InferenceSettings {
 
 /** Where converted models are kept: the store's per-item memo and blobs (a stage's or the server's). */
 export interface ConvertedModelStore {
-  memo: ItemMemo;
+  memo: Memo;
   put(bytes: Uint8Array): Hash;
   has(hash: Hash): boolean;
   path(hash: Hash): string;
@@ -136,7 +136,7 @@ export function stageModelStore(
 
 /** A store outside any stage (the server's, a benchmark's) as the place for converted models. */
 export function storeModelStore(store: {
-  memo(namespace: string): ItemMemo;
+  memo(namespace: string): Memo;
   putBytes(data: Uint8Array): Hash;
   hasBlob(hash: Hash): boolean;
   blobPath(hash: Hash): string;

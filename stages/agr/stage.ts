@@ -1,6 +1,6 @@
 import * as os from 'node:os';
 import type { Hash } from '../../cache/hash.js';
-import type { ItemMemo } from '../../cache/memo.js';
+import type { Memo } from '../../cache/memo.js';
 import { AGE_MODEL_FILES, ATTRIBUTE_PREPROCESSING, BLAZEFACE_MODEL } from '../../ml/human/model-names.js';
 import type { AgrRequest, AgrResult } from './worker.js';
 import { agreement, annotatedPartial, isComplete, type Attributes } from '../../datasets/attributes.js';
@@ -96,7 +96,7 @@ function withAttributes(
 async function runModels(
   ctx: StageContext<AgrParams>,
   plans: Record<string, ModelPlan>,
-  memo: ItemMemo,
+  memo: Memo,
   todo: ManifestRecord[],
   keyOf: (r: ManifestRecord) => Record<string, unknown>,
 ) {
