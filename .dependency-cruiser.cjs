@@ -1,7 +1,7 @@
 /**
  * The import boundaries of fer-dag: arrows point one way, down. From the top:
  *   cli/  →  serve/, stages/  →  libraries: report/ → synth/ → ml/ → datasets/  →  engine/, cache/, lib/
- *   cli/  →  remote/ (remote stores, transfers)  →  engine/, cache/, lib/
+ *   cli/  →  distributed/ (queue, workers)  →  remote/ (remote stores, transfers)  →  engine/, cache/, lib/
  * Libraries may import the stage contract (engine/stage.ts) for its types only; engine/ and cache/ know nothing of
  * faces, stages or the command line. bench/ and test/ sit outside: nothing imports them and bench/ does not import
  * test/. `npm run lint` runs this; test/import-boundaries.test.ts proves each rule fails on a wrong import.
@@ -9,7 +9,7 @@
 
 /** Folders of the library layers, top first: each may import only the ones after it (and lib/, cache/). */
 const LIBRARIES = ['report', 'synth', 'ml', 'datasets'];
-const BELOW_ENGINE = '^(stages|ml|datasets|synth|report|serve|cli|remote)/';
+const BELOW_ENGINE = '^(stages|ml|datasets|synth|report|serve|cli|remote|distributed)/';
 
 /** One rule per library: it imports no library above it. */
 const librariesDownward = LIBRARIES.slice(1).map((library, index) => ({
@@ -54,17 +54,26 @@ module.exports = {
     },
     {
       name: 'remote-knows-no-faces',
-      comment: 'remote/ moves any result between stores: it imports nothing of faces, stages, serve or the CLI.',
+      comment:
+        'remote/ and distributed/ move and run any stage: they import nothing of faces, stages, serve or the CLI ' +
+        '(a worker is handed the stage registry by the CLI); remote/ does not import distributed/.',
+      severity: 'error',
+      from: { path: '^(remote|distributed)/' },
+      to: { path: '^(stages|ml|datasets|synth|report|serve|cli)/' },
+    },
+    {
+      name: 'remote-below-distributed',
+      comment: 'distributed/ builds on remote/: the remote stores know nothing of queues.',
       severity: 'error',
       from: { path: '^remote/' },
-      to: { path: '^(stages|ml|datasets|synth|report|serve|cli)/' },
+      to: { path: '^distributed/' },
     },
     {
       name: 'lib-is-the-floor',
       comment: 'lib/ (seeded random, worker pool, process groups) imports nothing else of the project.',
       severity: 'error',
       from: { path: '^lib/' },
-      to: { path: '^(cli|serve|stages|report|synth|ml|datasets|engine|cache|remote|test|bench)/' },
+      to: { path: '^(cli|serve|stages|report|synth|ml|datasets|engine|cache|remote|distributed|test|bench)/' },
     },
     ...librariesDownward,
     {

@@ -36,7 +36,9 @@ function program(): Command {
     .addOption(new Option('--wait [seconds]', 'wait for another run holding the store instead of failing'))
     .option('--pull', 'look each stale stage up in the remote before computing it (a shared run cache)')
     .option('--no-pull', 'do not, even where the config says pull: true')
-    .option('--remote <name|url|folder>', 'the remote --pull consults (default: the configured default)')
+    .option('--remote <name|url|folder>', 'the remote --pull and --queue use (default: the configured default)')
+    .option('--queue <redis-url>', 'run stale stages on `fer-dag worker`s through this Redis (BullMQ), via the remote')
+    .option('--shards <n>', 'with --queue: shard jobs per shardable stage (agr), default 8')
     .action(async (file, flags) => set(await (await import('./run.js')).runCommand(file, flags)));
 
   cli
@@ -144,6 +146,17 @@ function program(): Command {
   transfer('pull', "download the lockfile's results from a remote into the store, verified by their hashes").action(
     async (file, flags) => set(await (await import('./transfer.js')).pullCommand(file, flags)),
   );
+
+  cli
+    .command('worker')
+    .description('take stage and shard jobs from a BullMQ queue and run them (inputs and outputs through the remote)')
+    .requiredOption('--queue <redis-url>', 'redis://host:6379/0 (or rediss://, redis+unix:///socket)')
+    .option('--remote <name|url|folder>', 'where inputs come from and results go (default: the default remote)')
+    .option('--concurrency <n>', 'jobs at once, each with its own store and workspace copy', '1')
+    .option('--tags <a,b>', 'what this machine has (e.g. gpu): it also takes the jobs of stages that need them')
+    .option('--dir <folder>', 'where workspaces and stores are kept (default ~/.cache/fer-dag/worker)')
+    .option('--lock-seconds <s>', "a killed worker's job goes to another after this long", '30')
+    .action(async (flags) => set(await (await import('./worker.js')).workerCommand(flags)));
 
   const remote = cli.command('remote').description('the remotes results are shared through (fer-dag.config.yaml)');
   remote

@@ -4,6 +4,7 @@ import { chooseLogger } from '../engine/log/loggers.js';
 import { runPipeline, type RunOptions, type RunSummary } from '../engine/scheduler.js';
 import type { RemoteBackend } from '../remote/backend.js';
 import { ResultPuller } from '../remote/transfer.js';
+import { QueueCoordinator } from '../distributed/coordinator.js';
 import { remoteForRun, remoteLookup, transferJobs } from './transfer.js';
 import { pipelineStatus } from '../engine/status.js';
 import { Store } from '../cache/store.js';
@@ -14,6 +15,7 @@ import {
   CliExit,
   EXIT_OK,
   EXIT_STAGE_FAILED,
+  EXIT_USAGE,
   loadOrExit,
   parseJobs,
   withLockedStore,
@@ -28,6 +30,8 @@ export interface RunFlags {
   wait?: string | boolean;
   pull?: boolean;
   remote?: string;
+  queue?: string;
+  shards?: string;
 }
 
 export async function runCommand(file: string | undefined, flags: RunFlags): Promise<number> {
@@ -38,7 +42,10 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
   checkStageNames(pipeline, force, '--force');
   const jobs = flags.jobs ? parseJobs(flags.jobs) : os.availableParallelism();
 
-  const consulted = remoteForRun(pipeline, flags);
+  // With a queue, the remote is where workers find inputs and leave results: it is also consulted first.
+  const consulted = remoteForRun(pipeline, flags.queue ? { ...flags, pull: flags.pull ?? true } : flags);
+  if (flags.queue && !consulted) throw new CliExit(EXIT_USAGE, '--queue needs a remote: --remote R, or a default one');
+  const shards = flags.shards ? parseJobs(flags.shards) : 8;
   if (flags.dryRun) {
     const store = new Store(pipeline.storeDir);
     const statuses = await pipelineStatus(pipeline, store, targets, consulted && remoteLookup(consulted.remote));
@@ -69,10 +76,29 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
       waitSeconds,
       async (store) => {
         const signal = interrupts.signal;
-        const fetchResult = consulted && pullingFrom(store, consulted.remote, transferJobs(flags, consulted.config));
-        const result = await runPipeline(pipeline, store, { targets, force, jobs, signal, emit: logger, fetchResult });
-        if (result.ok) reports = await publishReports(pipeline, store, result);
-        return result;
+        const transfers = consulted && transferJobs(flags, consulted.config);
+        const fetchResult = consulted && pullingFrom(store, consulted.remote, transfers!);
+        const coordinator =
+          flags.queue && consulted
+            ? new QueueCoordinator(pipeline, store, {
+                queue: flags.queue,
+                remote: consulted.remote,
+                shards,
+                jobs: transfers!,
+                emit: logger,
+                tagsOf: (stage) => stageTags(pipeline, stage),
+              })
+            : undefined;
+        await coordinator?.open();
+        try {
+          const executeElsewhere = coordinator?.execute;
+          const options = { targets, force, jobs, signal, emit: logger, fetchResult, executeElsewhere };
+          const result = await runPipeline(pipeline, store, options);
+          if (result.ok) reports = await publishReports(pipeline, store, result);
+          return result;
+        } finally {
+          await coordinator?.close();
+        }
       },
       (pid, command) => logger({ type: 'lock-wait', holderPid: pid, holderCommand: command }),
       interrupts.signal,
@@ -120,4 +146,10 @@ async function publishReports(pipeline: Pipeline, store: Store, summary: RunSumm
   if (!reports.length) return [];
   const { publishReport } = await import('./report-command.js');
   return reports.map((name) => publishReport(pipeline, store, name, store.getRecord(summary.lock.stages[name]!.key)!));
+}
+
+/** The tags a stage's jobs need (its `tags:` field): only workers started with them take its jobs. */
+function stageTags(pipeline: Pipeline, stage: string): string[] {
+  const tags = (pipeline.stages.get(stage)?.entry as { tags?: unknown } | undefined)?.tags;
+  return Array.isArray(tags) ? tags.map(String) : [];
 }

@@ -9,6 +9,7 @@ import type { Tree, UnreadableEntry } from '../cache/tree.js';
 import type { InputView, OutputWriter, StageContext } from './stage.js';
 import type { EventSink } from './events.js';
 import { deriveSeed, seededRandom } from '../lib/random.js';
+import type { Shard } from '../lib/shard.js';
 import type { StageSpec } from './spec/pipeline.js';
 import { removeWorkspaceOut, type ProtectedPath } from './workspace-paths.js';
 
@@ -136,6 +137,7 @@ export interface ContextParts {
   modelHashes: Readonly<Record<string, Hash>>;
   signal: AbortSignal;
   emit: EventSink;
+  shard?: Shard;
 }
 
 export function createStageContext(parts: ContextParts): { context: StageContext<unknown>; output: OutputCollector } {
@@ -150,6 +152,7 @@ export function createStageContext(parts: ContextParts): { context: StageContext
     removeOut: (out) => removeWorkspaceOut(parts.pipelineDir, out, parts.guarded),
     seed: deriveSeed(parts.pipelineSeed, stage.name),
     signal: parts.signal,
+    ...(parts.shard ? { shard: parts.shard } : {}),
     random: (label = '') => seededRandom(parts.pipelineSeed, stage.name, label),
     inputs: parts.inputs,
     modelHashes: parts.modelHashes,

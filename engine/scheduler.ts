@@ -1,5 +1,6 @@
 import * as path from 'node:path';
 import type { Hash } from '../cache/hash.js';
+import type { Shard } from '../lib/shard.js';
 import { CorruptBlobError, type StageRecord, type Store } from '../cache/store.js';
 import { treeHash, type Tree } from '../cache/tree.js';
 import { StageFailedError, type InputView } from './stage.js';
@@ -28,10 +29,23 @@ export interface RunOptions {
    * (from a remote: `run --pull`) and says from where, or undefined when it has none.
    */
   fetchResult?: (stage: string, key: Hash) => Promise<string | undefined>;
+  /**
+   * Runs a stale stage somewhere else (a worker, `run --queue`) instead of here: resolves to its record once
+   * the record and its closure are in this store. `upstream` names the results the stage reads.
+   */
+  executeElsewhere?: (job: {
+    stage: StageSpec;
+    key: Hash;
+    upstream: { stage: string; key: Hash }[];
+  }) => Promise<StageRecord>;
+  /** Run only this shard of this stage's per-item work (a worker's shard job): it memoises and records nothing. */
+  shard?: Shard & { stage: string };
 }
 
 export interface RunSummary {
   ok: boolean;
+  /** The memo pack of each stage run as a shard (undefined: the shard found nothing to do). */
+  shards: Record<string, Hash | undefined>;
   executed: string[];
   fresh: string[];
   failed: string[];
@@ -68,6 +82,7 @@ export async function runPipeline(pipeline: Pipeline, store: Store, options: Run
   const fresh: string[] = [];
   const failed: string[] = [];
   const skipped = new Set<string>();
+  const shards: Record<string, Hash | undefined> = {};
   const pending = new Set(order);
   const running = new Map<string, Promise<void>>();
 
@@ -82,7 +97,13 @@ export async function runPipeline(pipeline: Pipeline, store: Store, options: Run
       signal,
       emit,
       fetchResult: options.fetchResult,
+      executeElsewhere: options.executeElsewhere,
+      shard: options.shard?.stage === stage.name ? options.shard : undefined,
     });
+    if (result.outcome === 'sharded') {
+      shards[stage.name] = result.memoPack;
+      return;
+    }
     if (result.outcome === 'failed') {
       failed.push(stage.name);
       emit({ type: 'stage-failed', stage: stage.name, reason: result.reason, message: result.message });
@@ -122,7 +143,7 @@ export async function runPipeline(pipeline: Pipeline, store: Store, options: Run
   writeLockfile(pipeline.lockFile, lock, store.root);
   const summary = { executed, fresh, failed, skipped: [...skipped] };
   emit({ type: 'run-done', ...summary, durationMs: Date.now() - started, lockFile: pipeline.lockFile });
-  return { ok: failed.length === 0 && skipped.size === 0, ...summary, lock };
+  return { ok: failed.length === 0 && skipped.size === 0, ...summary, shards, lock };
 }
 
 interface EvaluateParts {
@@ -133,10 +154,13 @@ interface EvaluateParts {
   signal: AbortSignal;
   emit: (event: EngineEvent) => void;
   fetchResult?: RunOptions['fetchResult'];
+  executeElsewhere?: RunOptions['executeElsewhere'];
+  shard?: Shard;
 }
 
 type Evaluation =
   | { outcome: 'fresh' | 'executed'; completed: Completed }
+  | { outcome: 'sharded'; memoPack: Hash | undefined }
   | { outcome: 'failed'; reason: StageFailure; message: string };
 
 async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, parts: EvaluateParts): Promise<Evaluation> {
@@ -195,6 +219,25 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
           ? 'never run'
           : diffMaterial(before, material).join('; ') || 'its cached result is missing from the store';
   emit({ type: 'stage-start', stage: stage.name, key, reason });
+  if (parts.executeElsewhere && !parts.shard) {
+    const upstream = stage.upstreamStages.map((name) => ({ stage: name, key: parts.completed.get(name)!.key }));
+    try {
+      const record = await parts.executeElsewhere({ stage, key, upstream });
+      // Its outs are put in this workspace, as a run here would have left them.
+      if (stage.outs.length) await restoreOuts(pipeline, store, parts.hasher, stage, record.outputs);
+      emit({
+        type: 'stage-done',
+        stage: stage.name,
+        key,
+        durationMs: record.durationMs,
+        files: Object.keys(record.outputs).length,
+      });
+      return { outcome: 'executed', completed: { key, material, record } };
+    } catch (error) {
+      const reason: StageFailure = parts.signal.aborted ? 'cancelled' : 'stage-error';
+      return { outcome: 'failed', reason, message: describeError(error) };
+    }
+  }
 
   const inputs = new Map<string, InputView>();
   for (const name of stage.upstreamStages) {
@@ -217,6 +260,7 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
     signal: parts.signal,
     emit,
     guarded: guardedPaths(pipeline),
+    shard: parts.shard,
   });
   const started = Date.now();
   try {
@@ -232,6 +276,10 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
     return { outcome: 'failed', reason, message: error instanceof StageFailedError ? message : describeError(error) };
   }
 
+  if (parts.shard) {
+    const pack = output.memoUse.pack();
+    return { outcome: 'sharded', memoPack: pack === undefined ? undefined : store.putBytes(pack) };
+  }
   const record: StageRecord = {
     recordVersion: 2,
     key,

@@ -1,6 +1,7 @@
 import type { BlobSink } from '../cache/blob-sink.js';
 import type { Hash } from '../cache/hash.js';
 import type { Memo } from '../cache/memo.js';
+import type { Shard } from '../lib/shard.js';
 import type { Tree, UnreadableEntry } from '../cache/tree.js';
 
 import type { StageFailure } from './events.js';
@@ -80,6 +81,11 @@ export interface StageContext<P> {
   /** A 32-bit seed derived from the pipeline seed and this stage's name. */
   readonly seed: number;
   readonly signal: AbortSignal;
+  /**
+   * Set when this run is one shard of a distributed stage (see `shardable`): the stage does only the per-item
+   * work of the items `inShard` (lib/shard.ts) selects, memoising each, and writes no outputs.
+   */
+  readonly shard?: Shard;
   /** A seeded PRNG in [0, 1); each call starts a fresh stream for `label`, so stages stay reproducible. */
   random(label?: string): () => number;
   input(name: string): InputView;
@@ -142,6 +148,12 @@ export interface StageDefinition<P = Record<string, unknown>> {
   readonly accepts?: Partial<Record<'input' | 'inputs' | 'models', readonly (OutputKind | 'any')[]>>;
   /** Checks the schema cannot express (fractions adding up to 1, ordered thresholds), run by `validate`. */
   checkEntry?(entry: StageEntry): EntryProblem[];
+  /**
+   * The stage's per-item work can be split into shards run on several workers (`run --queue`): run with
+   * `ctx.shard` set, it memoises its share of the items and returns; the whole run then finds every item
+   * memoised. Its outputs must not depend on whether an item was memoised or computed.
+   */
+  readonly shardable?: boolean;
   run(ctx: StageContext<P>): Promise<void>;
 }
 
@@ -169,6 +181,7 @@ export interface StageDeclaration<E extends { type: string }, P> {
   readonly schema: string;
   readonly produces?: OutputKind;
   readonly accepts?: StageDefinition['accepts'];
+  readonly shardable?: boolean;
   /** The params from the entry; default: its `params` field. */
   params?(entry: E): P;
   keyParams?(params: P, entry: E): Record<string, unknown>;
@@ -201,6 +214,7 @@ export function defineStage<E extends { type: string }, P = ParamsField<E>>(
   const optional = {
     produces: d.produces,
     accepts: d.accepts,
+    shardable: d.shardable,
     keyParams: hook(d.keyParams),
     workspacePaths: hook(d.workspacePaths),
     modelFiles: hook(d.modelFiles),

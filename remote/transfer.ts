@@ -137,12 +137,12 @@ export class ResultPuller {
     if (this.store.findResult(ref.key).state === 'complete') return 'local';
     const record = await readRemoteRecord(this.remote, ref);
     if (!record) return 'absent';
-    await this.fetchAll(ref, directBlobs(record), true);
-    if (record.refs) await this.fetchAll(ref, readRefs(this.store.readVerifiedBlob(record.refs)), true);
+    await this.fetchBlobs(ref, directBlobs(record), true);
+    if (record.refs) await this.fetchBlobs(ref, readRefs(this.store.readVerifiedBlob(record.refs)), true);
     let entries: PackedEntry[] = [];
     if (record.memo) {
       entries = readMemoPack(this.store.readVerifiedBlob(record.memo));
-      await this.fetchAll(ref, packBlobs(entries), false);
+      await this.fetchBlobs(ref, packBlobs(entries), false);
     }
     await this.store.putRecord(record);
     this.memoEntries += importMemoPack(
@@ -154,7 +154,7 @@ export class ResultPuller {
   }
 
   /** Fetches the blobs the store lacks; `required` ones missing from the remote are an error. */
-  private async fetchAll(ref: ResultRef, hashes: readonly Hash[], required: boolean): Promise<void> {
+  async fetchBlobs(ref: ResultRef, hashes: readonly Hash[], required: boolean): Promise<void> {
     const missing = [...new Set(hashes)].filter((hash) => !this.store.hasBlob(hash));
     this.counts.total += missing.length;
     this.options.onProgress?.({ ...this.counts });

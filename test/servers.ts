@@ -132,3 +132,24 @@ export function stopChild(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM
 function readIfExists(file: string): string {
   return fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
 }
+
+/** Debian's redis-server in /usr/bin (or on PATH), if installed. */
+const REDIS = fs.existsSync('/usr/bin/redis-server') ? '/usr/bin/redis-server' : 'redis-server';
+export const hasRedis = () => spawnSync(REDIS, ['--version']).status === 0;
+
+/** A Redis with no persistence on a free port: the queue of the distributed tests. */
+export async function startRedis(port?: number): Promise<TestServer & { port: number }> {
+  const chosen = port ?? (await freePort());
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-redis-'));
+  const args = ['--port', String(chosen), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
+  const child = spawn(REDIS, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  await waitForPort(chosen, child, () => '');
+  return {
+    url: `redis://127.0.0.1:${chosen}/0`,
+    port: chosen,
+    stop: async () => {
+      await stopChild(child);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -11,6 +11,7 @@ import { readManifest, writeManifest } from '../../datasets/manifest.js';
 import type { ManifestRecord } from '../../datasets/record.js';
 import { humanModelFileMap } from '../../ml/human/model-files.js';
 import { mapRequests } from '../../lib/parallel/map-requests.js';
+import { inShard } from '../../lib/shard.js';
 import { defineStage, paramsWithoutSpeedSettings, type StageContext } from '../../engine/stage.js';
 import type { AgrEntry } from '../../schemas/types/agr.js';
 import { ageBucketProblems } from '../../datasets/age-buckets.js';
@@ -145,6 +146,7 @@ export const agrStage = defineStage<AgrEntry>({
   produces: 'manifest',
   accepts: { input: ['manifest'] },
   checkEntry: ageBucketProblems,
+  shardable: true,
   keyParams(params) {
     // Speed only: how images are batched and spread over threads does not change a prediction.
     const { batchSize: _b, workers: _w, ...rest } = params;
@@ -194,6 +196,7 @@ export const agrStage = defineStage<AgrEntry>({
     const queued = new Set<Hash>();
     for (const r of input.filter(needsModels)) {
       if (outcomes.has(r.blob) || queued.has(r.blob)) continue;
+      if (ctx.shard && !inShard(r.blob, ctx.shard)) continue;
       const known = memo.get<ModelOutcome>(keyOf(r));
       if (known) outcomes.set(r.blob, known);
       else {
@@ -213,6 +216,7 @@ export const agrStage = defineStage<AgrEntry>({
           : ''),
     );
     const ran = await runModels(ctx, plans, memo, todo, keyOf);
+    if (ctx.shard) return; // a shard only memoises its predictions: the whole run writes the outputs
     for (const [blob, outcome] of ran.outcomes) outcomes.set(blob, outcome);
 
     const failedBlobs = new Set(ran.failed.map((f) => f.blob));

@@ -1,0 +1,100 @@
+import { Redis } from 'ioredis';
+import { sha256, type Hash } from '../cache/hash.js';
+
+/** The queue's name, and how stages needing tags reach only workers that have them: one queue per tag set. */
+export const QUEUE = 'fer-dag';
+
+export function queueFor(tags: readonly string[]): string {
+  return tags.length ? `${QUEUE}@${[...new Set(tags)].sort().join('+')}` : QUEUE;
+}
+
+/** Every queue a worker with these tags listens on: the untagged one and one per subset of its tags. */
+export function queuesForWorker(tags: readonly string[]): string[] {
+  const sorted = [...new Set(tags)].sort();
+  const subsets: string[][] = [[]];
+  for (const tag of sorted) for (const subset of [...subsets]) subsets.push([...subset, tag]);
+  return subsets.map(queueFor);
+}
+
+/** A job carries hashes, never data: the workspace manifest, the stage's name and key, its shard. */
+export interface StageJob {
+  kind: 'stage';
+  workspace: Hash;
+  stage: string;
+  key: Hash;
+  /** How many shard jobs warmed its memo first (a flow's children), or 0. */
+  shards: number;
+}
+
+export interface ShardJob {
+  kind: 'shard';
+  workspace: Hash;
+  stage: string;
+  key: Hash;
+  index: number;
+  count: number;
+}
+
+export type JobData = StageJob | ShardJob;
+
+/** Job ids are the work's identity: adding the same work twice (a coordinator run again) is one job. */
+export function jobId(job: JobData): string {
+  return job.kind === 'stage' ? `stage-${job.key}` : `shard-${job.key}-${job.index}-${job.count}`;
+}
+
+/** Where a finished shard is recorded on the remote (under `ac/`): a shard done once is never done again. */
+export function shardRecordKey(key: Hash, index: number, count: number): Hash {
+  return sha256(`fer-dag shard\n${key}\n${index}/${count}`);
+}
+
+/** What a shard's record on the remote holds: the memo pack of the items it computed, if it computed any. */
+export interface ShardRecord {
+  stage: string;
+  key: Hash;
+  index: number;
+  count: number;
+  memo?: Hash;
+}
+
+/** Progress a worker reports on a job, relayed to the coordinator's bar. */
+export interface JobProgress {
+  done: number;
+  total: number;
+  note?: string;
+}
+
+/**
+ * A connection to the queue's Redis (`redis://host:port/db`, `rediss://…`, or `redis+unix:///path/to/socket`).
+ * BullMQ needs commands to wait through a reconnect rather than fail (`maxRetriesPerRequest: null`).
+ */
+export function connect(url: string): Redis {
+  const unix = /^redis\+unix:\/\/(\/[^?]+)(?:\?db=(\d+))?$/.exec(url);
+  if (unix) return new Redis({ path: unix[1]!, db: Number(unix[2] ?? 0), maxRetriesPerRequest: null });
+  if (!/^rediss?:\/\//.test(url)) {
+    throw new QueueError(`--queue ${url}: give redis://host:port/db, rediss://… or redis+unix:///path/to/socket`);
+  }
+  return new Redis(url, { maxRetriesPerRequest: null });
+}
+
+export class QueueError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RemoteError'; // reported as the remote's errors are: one line, exit 1
+  }
+}
+
+/** Resolves once Redis answers; a queue that does not answer within `ms` is an error naming it. */
+export async function reachable(connection: Redis, url: string, ms = 10_000): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new QueueError(`cannot reach the queue at ${url} (no answer in ${ms / 1000} s)`)),
+      ms,
+    );
+  });
+  try {
+    await Promise.race([connection.ping(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
