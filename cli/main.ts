@@ -38,7 +38,7 @@ function program(): Command {
     .option('--no-pull', 'do not, even where the config says pull: true')
     .option('--remote <name|url|folder>', 'the remote --pull and --queue use (default: the configured default)')
     .option('--queue <redis-url>', 'run stale stages on `fer-dag worker`s through this Redis (BullMQ), via the remote')
-    .option('--shards <n>', 'with --queue: shard jobs per shardable stage (agr), default 8')
+    .option('--shards <n>', 'with --queue: shard jobs per shardable stage (agr); default: one per worker')
     .action(async (file, flags) => set(await (await import('./run.js')).runCommand(file, flags)));
 
   cli

@@ -45,7 +45,7 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
   // With a queue, the remote is where workers find inputs and leave results: it is also consulted first.
   const consulted = remoteForRun(pipeline, flags.queue ? { ...flags, pull: flags.pull ?? true } : flags);
   if (flags.queue && !consulted) throw new CliExit(EXIT_USAGE, '--queue needs a remote: --remote R, or a default one');
-  const shards = flags.shards ? parseJobs(flags.shards) : 8;
+  const shards = flags.shards ? parseJobs(flags.shards) : undefined;
   if (flags.dryRun) {
     const store = new Store(pipeline.storeDir);
     const statuses = await pipelineStatus(pipeline, store, targets, consulted && remoteLookup(consulted.remote));

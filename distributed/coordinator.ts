@@ -23,8 +23,8 @@ import { publishWorkspace } from './workspace.js';
 export interface CoordinatorOptions {
   queue: string;
   remote: RemoteBackend;
-  /** Shard jobs for a shardable stage (agr's predictions and the like). */
-  shards: number;
+  /** Shard jobs for a shardable stage (agr's predictions and the like); default: one per connected worker. */
+  shards?: number;
   jobs: number;
   emit: EventSink;
   /** The tags a stage's job needs (a training that wants a GPU): it goes only to workers that have them. */
@@ -48,6 +48,7 @@ export class QueueCoordinator {
   private workspace: Promise<Hash> | undefined;
   private readonly puller: ResultPuller;
   private readonly waiting = new Map<string, string>(); // job id → stage, for progress
+  /** How to fail each job still awaited, when the queue is lost. */
   private lost: ((error: Error) => void)[] = [];
   private lostTimer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -68,12 +69,19 @@ export class QueueCoordinator {
         const error = new QueueError(
           `lost the queue at ${options.queue} for ${REDIS_GRACE_MS / 1000} s; run again to pick up what finished`,
         );
-        for (const fail of this.lost) fail(error);
+        for (const fail of this.lost.splice(0)) fail(error);
       }, REDIS_GRACE_MS);
     });
     this.connection.on('ready', () => {
+      if (this.lostTimer === undefined) return;
       clearTimeout(this.lostTimer);
       this.lostTimer = undefined;
+      // Back after an outage: a Redis without persistence lost the queued jobs, and nothing says which
+      // survived; stop rather than wait for jobs that may never finish. What workers finished is on the remote.
+      const error = new QueueError(
+        `the queue at ${options.queue} went away during the run; run again to pick up what finished`,
+      );
+      for (const fail of this.lost.splice(0)) fail(error);
     });
   }
 
@@ -89,7 +97,7 @@ export class QueueCoordinator {
     if (pushed.notLocal.length) throw new Error(`upstream ${pushed.notLocal[0]!.stage} is not in the store`);
 
     const queueName = queueFor(this.options.tagsOf(stage.name));
-    const shards = stage.definition.shardable ? this.options.shards : 0;
+    const shards = stage.definition.shardable ? (this.options.shards ?? (await this.workersOn(queueName))) : 0;
     const data: StageJob = { kind: 'stage', workspace, stage: stage.name, key, shards };
     const opts = { jobId: jobId(data), removeOnComplete: true, removeOnFail: true };
     let job: Job<JobData>;
@@ -139,6 +147,11 @@ export class QueueCoordinator {
     this.connection.disconnect();
   }
 
+  /** Workers listening on a queue now (BullMQ names its connections): the default number of shards. */
+  private async workersOn(queueName: string): Promise<number> {
+    return Math.max(1, await this.queue(queueName).getWorkersCount());
+  }
+
   private queue(name: string): Queue<JobData> {
     let queue = this.queues.get(name);
     if (!queue) this.queues.set(name, (queue = new Queue<JobData>(name, { connection: this.connection })));
@@ -170,12 +183,18 @@ export class QueueCoordinator {
       this.events.set(queueName, events);
       await events.waitUntilReady();
     }
-    await new Promise<void>((resolve, reject) => {
-      this.lost.push(reject);
-      job.waitUntilFinished(events).then(
-        () => resolve(),
-        (error: Error) => reject(new Error(error.message)),
-      );
-    });
+    let fail: (error: Error) => void = () => {};
+    try {
+      await new Promise<void>((resolve, reject) => {
+        fail = reject;
+        this.lost.push(fail);
+        job.waitUntilFinished(events).then(
+          () => resolve(),
+          (error: Error) => reject(new Error(error.message)),
+        );
+      });
+    } finally {
+      this.lost = this.lost.filter((f) => f !== fail);
+    }
   }
 }

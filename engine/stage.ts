@@ -105,7 +105,7 @@ export interface StageContext<P> {
 }
 
 /** Fields of a stage entry the engine itself reads; everything else of the entry is the stage's params. */
-export const ENGINE_FIELDS = ['type', 'description', 'input', 'inputs', 'models'] as const;
+export const ENGINE_FIELDS = ['type', 'description', 'tags', 'input', 'inputs', 'models'] as const;
 
 /**
  * What a stage's output is, so that the loader can refuse an input of the wrong kind before anything runs:

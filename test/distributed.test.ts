@@ -94,6 +94,114 @@ describe(
   },
 );
 
+describe(
+  'tags route a stage to the workers that have them',
+  { skip: hasRedis() ? undefined : 'redis-server is not installed' },
+  () => {
+    test('a stage with tags: [gpu] runs only on the worker started with --tags gpu', async () => {
+      const redis = await startRedis();
+      const remote = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-tags-remote-'));
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-worker-home-'));
+      const plain = startWorker(home, redis.url, remote);
+      const gpu = startWorker(home, redis.url, remote, '--tags', 'gpu');
+      try {
+        await Promise.all([plain, gpu].map((w) => waitForLine(w, (l) => l.type === 'worker-ready')));
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-tags-'));
+        const spec = THREE_STAGES.replace('  b:\n    type: command\n', '  b:\n    type: command\n    tags: [gpu]\n');
+        writeFiles(dir, { 'p.yaml': spec, 'step.mjs': STEP_SCRIPT, 'src.txt': 'tagged\n' });
+        const run = await cli(dir, 'run', 'p.yaml', '--queue', redis.url, '--remote', remote, '--json');
+        assert.equal(run.code, 0, run.stderr);
+        const ranOn = (w: WorkerProcess) => w.lines.filter((l) => l.type === 'job-done').map((l) => String(l.stage));
+        assert.ok(ranOn(gpu).includes('b'));
+        assert.ok(!ranOn(plain).includes('b'));
+        assert.deepEqual([...ranOn(plain), ...ranOn(gpu)].sort(), ['a', 'b', 'c']);
+        const local = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-tags-local-'));
+        writeFiles(local, { 'p.yaml': THREE_STAGES, 'step.mjs': STEP_SCRIPT, 'src.txt': 'tagged\n' });
+        assert.equal((await cli(local, 'run', 'p.yaml')).code, 0);
+        assert.equal(readLock(dir), readLock(local), 'tags are not part of any key');
+      } finally {
+        await Promise.all([plain.stop(), gpu.stop()]);
+        await redis.stop();
+      }
+    });
+  },
+);
+
+/** THREE_STAGES whose b takes a few seconds, so a test can act while it runs on a worker. */
+const SLOW_B = THREE_STAGES.replace('cmd: [node, step.mjs, b,', 'cmd: [node, slow.mjs, b,').replace(
+  'deps: [step.mjs, out/a.txt]',
+  'deps: [slow.mjs, out/a.txt]',
+);
+const SLOW_SCRIPT = `Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 4000);\n${STEP_SCRIPT}`;
+
+describe(
+  'faults of the queue and the coordinator',
+  { skip: hasRedis() ? undefined : 'redis-server is not installed' },
+  () => {
+    const files = { 'p.yaml': SLOW_B, 'step.mjs': STEP_SCRIPT, 'slow.mjs': SLOW_SCRIPT, 'src.txt': 'faults\n' };
+    let local: string;
+    before(async () => {
+      local = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-local-'));
+      writeFiles(local, files);
+      assert.equal((await cli(local, 'run', 'p.yaml')).code, 0);
+    });
+
+    test('a coordinator killed while a stage runs: run again, it waits for that job, which ran once', async () => {
+      const redis = await startRedis();
+      const remote = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-remote-'));
+      const worker = startWorker(os.tmpdir(), redis.url, remote);
+      try {
+        await waitForLine(worker, (l) => l.type === 'worker-ready');
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-'));
+        writeFiles(dir, files);
+        const args = ['run', 'p.yaml', '--queue', redis.url, '--remote', remote, '--json'];
+        const first = startCli(dir, args, process.env);
+        await waitForLine(worker, (l) => l.type === 'job-start' && l.stage === 'b');
+        first.kill('SIGKILL');
+        const again = await cli(dir, ...args);
+        assert.equal(again.code, 0, again.stderr);
+        const startsOfB = worker.lines.filter((l) => l.type === 'job-start' && l.stage === 'b');
+        assert.equal(startsOfB.length, 1, 'the second coordinator waited for the job the first one queued');
+        assert.equal(readLock(dir), readLock(local));
+      } finally {
+        await worker.stop();
+        await redis.stop();
+      }
+    });
+
+    test('Redis restarted during a run: the run fails saying so, records nothing wrong, and a rerun finishes', async () => {
+      let redis = await startRedis();
+      const port = (redis as TestServer & { port: number }).port;
+      const remote = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-remote-'));
+      const worker = startWorker(os.tmpdir(), redis.url, remote);
+      try {
+        await waitForLine(worker, (l) => l.type === 'worker-ready');
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-'));
+        writeFiles(dir, files);
+        const args = ['run', 'p.yaml', '--queue', redis.url, '--remote', remote, '--json'];
+        const running = cli(dir, ...args);
+        await waitForLine(worker, (l) => l.type === 'job-start' && l.stage === 'b');
+        await redis.stop();
+        redis = await startRedis(port);
+        const failed = await running;
+        assert.equal(failed.code, 1);
+        assert.match(failed.stdout, /the queue at redis:\/\/127\.0\.0\.1:\d+\/0 went away during the run; run again/);
+        assert.doesNotMatch(failed.stdout + failed.stderr, /\n\s+at /, 'no stack trace');
+        const partial = JSON.parse(readLock(dir)) as { stages: Record<string, { key: string }> };
+        const complete = JSON.parse(readLock(local)) as { stages: Record<string, { key: string }> };
+        for (const [stage, entry] of Object.entries(partial.stages))
+          assert.equal(entry.key, complete.stages[stage]!.key);
+        const again = await cli(dir, ...args);
+        assert.equal(again.code, 0, again.stderr + again.stdout.slice(-2000));
+        assert.equal(readLock(dir), readLock(local));
+      } finally {
+        await worker.stop();
+        await redis.stop();
+      }
+    });
+  },
+);
+
 describe('the reduced demo on two workers', { skip: hasRedis() ? undefined : 'redis-server is not installed' }, () => {
   let redis: TestServer;
   let local: string;
