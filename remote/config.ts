@@ -136,14 +136,12 @@ export function openRemote(config: RemoteConfig, given: string | undefined): Rem
   );
 }
 
+/** The backend for a URL; messages call it by its name and where it is ("lab (s3://…)"), or by the URL alone. */
 function backendFor(name: string, settings: RemoteSettings): RemoteBackend {
   const { url } = settings;
-  if (/^s3:\/\//i.test(url)) {
-    const label = name === url ? url : `${name} (${url})`;
-    return new S3Remote(label, url, settings);
-  }
-  if (/^https?:\/\//i.test(url)) return new HttpRemote(name === url ? url : `${name} (${url})`, url, settings);
-  if (!isFolderUrl(url))
-    throw new RemoteConfigError(`remote ${name}: ${url}: fer-dag reads s3://, http(s):// or a folder`);
-  return new FolderRemote(name === url ? url : `${name} (${url})`, url);
+  const label = name === url ? url : `${name} (${url})`;
+  if (/^s3:\/\//i.test(url)) return new S3Remote(label, url, settings);
+  if (/^https?:\/\//i.test(url)) return new HttpRemote(label, url, settings);
+  if (!isFolderUrl(url)) throw new RemoteConfigError(`remote ${name}: ${url}: fer-dag reads s3://, http(s):// or a folder`);
+  return new FolderRemote(label, url);
 }

@@ -57,11 +57,10 @@ export async function pushResults(
   const unique = [...new Map(results.map((ref) => [ref.key, ref])).values()];
   const onRemote = await mapBounded(unique, options.jobs, (ref) => remote.has(recordPath(ref.key)));
   unique.forEach((ref, i) => {
-    if (onRemote[i]) return summary.present.push(ref.stage);
-    const found = store.findResult(ref.key);
-    if (found.state === 'complete') toPush.push({ ref, record: found.record });
-    else
-      summary.notLocal.push({ stage: ref.stage, reason: found.state === 'absent' ? 'never run here' : found.reason });
+    const found = onRemote[i] ? undefined : store.findResult(ref.key);
+    if (!found) summary.present.push(ref.stage);
+    else if (found.state === 'complete') toPush.push({ ref, record: found.record });
+    else summary.notLocal.push({ stage: ref.stage, reason: found.state === 'absent' ? 'never run here' : found.reason });
   });
 
   const blobs = new Set<Hash>();

@@ -231,7 +231,7 @@ describe('the reduced demo on two workers', { skip: hasRedis() ? undefined : 're
     await redis.stop();
   });
 
-  test('run --queue gives the local lockfile byte for byte, agr split into shard jobs', async () => {
+  test('run --queue gives the local lockfile byte for byte, agr and cross split into shard jobs', async () => {
     const remote = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-demo-remote-'));
     const workers = await twoWorkers(remote, 30);
     const dir = project();
@@ -240,10 +240,13 @@ describe('the reduced demo on two workers', { skip: hasRedis() ? undefined : 're
     assert.equal(executedStages(run).length, 17);
     const done = workers.flatMap((w) => w.lines.filter((l) => l.type === 'job-done'));
     assert.equal(done.filter((l) => l.kind === 'shard' && l.stage === 'agr').length, 3);
+    assert.equal(done.filter((l) => l.kind === 'shard' && l.stage === 'cross').length, 3);
     assert.ok(
       workers.every((w) => w.lines.some((l) => l.type === 'job-done')),
       'both workers took jobs',
     );
+    const relayed = events(run).filter((e) => e.type === 'stage-progress' && e.stage === 'reclassify');
+    assert.ok(relayed.length > 0, "the workers' progress reaches the coordinator's events");
     assert.equal(readLock(dir), readLock(local));
     await Promise.all(workers.map((w) => w.stop()));
   });

@@ -1,4 +1,5 @@
 import type { Hash } from '../../cache/hash.js';
+import { inShard } from '../../lib/shard.js';
 import { EMOTIONS, type Emotion } from '../../datasets/vocabulary.js';
 import type { ManifestRecord } from '../../datasets/record.js';
 import { defineStage, paramsWithoutSpeedSettings, type InputView } from '../../engine/stage.js';
@@ -44,6 +45,7 @@ export const crossEvaluateStage = defineStage<CrossEvaluateEntry>({
   schema: 'cross-evaluate.schema.json',
   produces: 'evaluation',
   accepts: { input: ['manifest'], inputs: ['manifest'], models: ['model'] },
+  shardable: true,
   keyParams: paramsWithoutSpeedSettings,
   async run(ctx) {
     const p = ctx.params;
@@ -79,10 +81,14 @@ export const crossEvaluateStage = defineStage<CrossEvaluateEntry>({
     const examples = sets.flatMap((s) =>
       s.records.map((r) => ({ blob: r.blob, label: EMOTIONS.indexOf(r.label as Emotion), source: r.source })),
     );
+    // A shard predicts its share of the images with every model (memoised per model and image) and stops.
+    const shard = ctx.shard;
+    const mine = shard ? examples.filter((e) => inShard(e.blob, shard)) : examples;
     for (const model of modelNames) {
       ctx.progress(done++, modelNames.length, `predicting with ${model}`);
-      predictions.set(model, await modelProbabilities(ctx, ctx.input(model), examples, p.runtime, tally));
+      predictions.set(model, await modelProbabilities(ctx, ctx.input(model), mine, p.runtime, tally));
     }
+    if (shard) return;
     ctx.progress(modelNames.length, modelNames.length, 'scoring');
     const cells = Object.fromEntries(
       modelNames.map((model) => [
