@@ -142,6 +142,7 @@ function backendFor(name: string, settings: RemoteSettings): RemoteBackend {
   const label = name === url ? url : `${name} (${url})`;
   if (/^s3:\/\//i.test(url)) return new S3Remote(label, url, settings);
   if (/^https?:\/\//i.test(url)) return new HttpRemote(label, url, settings);
-  if (!isFolderUrl(url)) throw new RemoteConfigError(`remote ${name}: ${url}: fer-dag reads s3://, http(s):// or a folder`);
+  if (!isFolderUrl(url))
+    throw new RemoteConfigError(`remote ${name}: ${url}: fer-dag reads s3://, http(s):// or a folder`);
   return new FolderRemote(label, url);
 }

@@ -60,7 +60,8 @@ export async function pushResults(
     const found = onRemote[i] ? undefined : store.findResult(ref.key);
     if (!found) summary.present.push(ref.stage);
     else if (found.state === 'complete') toPush.push({ ref, record: found.record });
-    else summary.notLocal.push({ stage: ref.stage, reason: found.state === 'absent' ? 'never run here' : found.reason });
+    else
+      summary.notLocal.push({ stage: ref.stage, reason: found.state === 'absent' ? 'never run here' : found.reason });
   });
 
   const blobs = new Set<Hash>();
