@@ -97,7 +97,8 @@ export class QueueCoordinator {
     if (pushed.notLocal.length) throw new Error(`upstream ${pushed.notLocal[0]!.stage} is not in the store`);
 
     const queueName = queueFor(this.options.tagsOf(stage.name));
-    const shards = stage.definition.shardable ? (this.options.shards ?? (await this.workersOn(queueName))) : 0;
+    const shardable = stage.definition.shardable?.(stage.entry) ?? false;
+    const shards = shardable ? (this.options.shards ?? (await this.workersOn(queueName))) : 0;
     const data: StageJob = { kind: 'stage', workspace, stage: stage.name, key, shards };
     const opts = { jobId: jobId(data), removeOnComplete: true, removeOnFail: true };
     let job: Job<JobData>;

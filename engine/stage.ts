@@ -153,7 +153,7 @@ export interface StageDefinition<P = Record<string, unknown>> {
    * `ctx.shard` set, it memoises its share of the items and returns; the whole run then finds every item
    * memoised. Its outputs must not depend on whether an item was memoised or computed.
    */
-  readonly shardable?: boolean;
+  shardable?(entry: StageEntry): boolean;
   run(ctx: StageContext<P>): Promise<void>;
 }
 
@@ -181,7 +181,6 @@ export interface StageDeclaration<E extends { type: string }, P> {
   readonly schema: string;
   readonly produces?: OutputKind;
   readonly accepts?: StageDefinition['accepts'];
-  readonly shardable?: boolean;
   /** The params from the entry; default: its `params` field. */
   params?(entry: E): P;
   keyParams?(params: P, entry: E): Record<string, unknown>;
@@ -189,6 +188,7 @@ export interface StageDeclaration<E extends { type: string }, P> {
   modelFiles?(params: P, entry: E): Record<string, string>;
   uncacheableReason?(params: P, entry: E): string | undefined;
   checkEntry?(params: P, entry: E): EntryProblem[];
+  shardable?(params: P, entry: E): boolean;
   run(ctx: StageContext<P> & { readonly entry: E }): Promise<void>;
 }
 
@@ -214,7 +214,7 @@ export function defineStage<E extends { type: string }, P = ParamsField<E>>(
   const optional = {
     produces: d.produces,
     accepts: d.accepts,
-    shardable: d.shardable,
+    shardable: hook(d.shardable),
     keyParams: hook(d.keyParams),
     workspacePaths: hook(d.workspacePaths),
     modelFiles: hook(d.modelFiles),

@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { before, describe, test } from 'node:test';
 import { Store } from '../cache/store.js';
 import type { Lockfile } from '../engine/lockfile.js';
 import { builtInRegistry } from '../stages/registry.js';
 import { cli, events, executedStages, makeProject } from './helpers.js';
-import { hasNginx, startNginx } from './servers.js';
+import { hasNginx, hasRedis, startNginx, startRedis } from './servers.js';
+import { startWorker, waitForLine } from './worker-process.js';
 import { reducedDemo as pipeline } from './reduced-demo.js';
 
 const ALL_STAGES = [
@@ -103,6 +105,56 @@ describe('the reduced demo, end to end', () => {
       } finally {
         fs.rmSync(path.join(dir, 'fer-dag.config.yaml'), { force: true });
         await nginx.stop();
+      }
+    },
+  );
+
+  test(
+    'through a queue on two workers, one killed mid-shard, the run gives the local lockfile byte for byte',
+    {
+      skip: hasRedis() ? undefined : 'redis-server is not installed (.ci/run installs it)',
+    },
+    async () => {
+      const redis = await startRedis();
+      const remote = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-demo-remote-'));
+      const home = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-worker-home-'));
+      // A short lock, so the killed worker's shard goes to the other one within seconds.
+      const workers = [0, 1].map(() => startWorker(home, redis.url, remote, '--lock-seconds', '10'));
+      try {
+        await Promise.all(workers.map((w) => waitForLine(w, (l) => l.type === 'worker-ready')));
+        const queued = makeProject({ 'p.yaml': pipeline() });
+        const args = ['run', 'p.yaml', '--queue', redis.url, '--remote', remote, '--shards', '3', '--json'];
+        const running = cli(queued, ...args);
+        const isAgrShard = (l: Record<string, unknown>) =>
+          l.type === 'job-start' && l.kind === 'shard' && l.stage === 'agr';
+        const victim = await Promise.race(workers.map((w) => waitForLine(w, isAgrShard, 300_000).then(() => w)));
+        const killed = victim.lines.find(isAgrShard)!;
+        victim.child.kill('SIGKILL');
+        const run = await running;
+        assert.equal(run.code, 0, run.stderr.slice(-3000) + run.stdout.slice(-3000));
+        assert.equal(executedStages(run).length, 17);
+        assert.equal(
+          fs.readFileSync(path.join(queued, 'p.lock.json'), 'utf8'),
+          fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8'),
+        );
+
+        const lines = workers.flatMap((w) => w.lines);
+        const of = (type: string, id: unknown) => lines.filter((l) => l.type === type && l.id === id).length;
+        assert.equal(of('job-start', killed.id), 2, 'the killed shard started on the killed worker, then once more');
+        assert.equal(of('job-done', killed.id), 1);
+        const shardsDone = (stage: string) =>
+          new Set(
+            lines.filter((l) => l.type === 'job-done' && l.kind === 'shard' && l.stage === stage).map((l) => l.id),
+          ).size;
+        assert.equal(shardsDone('agr'), 3);
+        assert.equal(shardsDone('cross'), 3);
+        assert.equal(shardsDone('train-nhfi'), 3, "a transfer model's backbone features are sharded");
+        assert.equal(shardsDone('train-fer2013'), 0, 'a full CNN is one job');
+        const relayed = events(run).filter((e) => e.type === 'stage-progress' && e.stage === 'reclassify');
+        assert.ok(relayed.length > 0, "the workers' progress reaches the coordinator's events");
+      } finally {
+        await Promise.all(workers.map((w) => w.stop()));
+        await redis.stop();
       }
     },
   );

@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import type { Hash } from '../../cache/hash.js';
 import { BACKBONES, type BackboneName } from '../architectures/backbone.js';
 import { mapBounded } from '../../lib/parallel/map-bounded.js';
+import { inShard } from '../../lib/shard.js';
 import { WorkerPool } from '../../lib/parallel/pool.js';
 import type { StageContext } from '../../engine/stage.js';
 import type { BackendChoice } from '../runtime.js';
@@ -68,6 +69,7 @@ export async function backboneFeatures(
   const featureOf = new Map<Hash, Hash>();
   const todo: Hash[] = [];
   for (const blob of new Set(examples.map((e) => e.blob))) {
+    if (ctx.shard && !inShard(blob, ctx.shard)) continue; // another shard's image (see engine/stage.ts)
     const known = memo.get<{ feature: Hash }>(keyOf(blob));
     if (known && ctx.output.tryReference(known.feature)) featureOf.set(blob, known.feature);
     else todo.push(blob);

@@ -146,7 +146,7 @@ export const agrStage = defineStage<AgrEntry>({
   produces: 'manifest',
   accepts: { input: ['manifest'] },
   checkEntry: ageBucketProblems,
-  shardable: true,
+  shardable: () => true,
   keyParams(params) {
     // Speed only: how images are batched and spread over threads does not change a prediction.
     const { batchSize: _b, workers: _w, ...rest } = params;

@@ -45,7 +45,7 @@ export const crossEvaluateStage = defineStage<CrossEvaluateEntry>({
   schema: 'cross-evaluate.schema.json',
   produces: 'evaluation',
   accepts: { input: ['manifest'], inputs: ['manifest'], models: ['model'] },
-  shardable: true,
+  shardable: () => true,
   keyParams: paramsWithoutSpeedSettings,
   async run(ctx) {
     const p = ctx.params;

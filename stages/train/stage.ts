@@ -19,6 +19,8 @@ export const trainStage = defineStage<TrainEntry>({
   schema: 'train.schema.json',
   produces: 'model',
   accepts: { input: ['manifest'] },
+  // A transfer model's backbone features are per-image work: under run --queue they are computed in shards.
+  shardable: (params) => params.arch === 'transfer',
   // The backend `auto` comes to here is part of the key: each rounds its own way.
   keyParams: (params) => ({ ...paramsWithoutSpeedSettings(params), backend: resolveBackendChoice(params.backend) }),
   modelFiles: (params) => humanModelFileMap(params.arch === 'transfer' ? params.backbone : undefined),
@@ -64,6 +66,7 @@ export const trainStage = defineStage<TrainEntry>({
         `${held ? `the ${held} split` : `validationSplit ${p.validationSplit}`} leaves ${train.length} images to train on and ${validation.length} to validate on`,
       );
     const { spec, source, flip } = await prepareArch(ctx as StageContext<unknown>, p, p, examples);
+    if (ctx.shard) return; // a shard only memoises its images' features: the whole run trains
     const replicas = await ReplicaSet.start({
       spec,
       replicas: p.replicas,
