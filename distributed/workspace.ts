@@ -19,6 +19,8 @@ export interface WorkspaceManifest {
   pipeline: string;
   /** Every file, relative to the root → its sha256. */
   files: Record<string, Hash>;
+  /** The files with an execute bit (a command stage's `./prepare.sh`): made executable on the worker. */
+  executable: string[];
 }
 
 /** Builds the manifest (hashing through the store's stat cache) and uploads what the remote lacks; returns its hash. */
@@ -39,18 +41,22 @@ export async function publishWorkspace(
   ].filter((p) => fs.existsSync(p));
   const root = commonAncestor(paths.map((p) => path.dirname(p)).concat(pipeline.dir));
   const files: Record<string, Hash> = {};
+  const executable: string[] = [];
   const sources = new Map<Hash, string>();
   for (const target of new Set(paths)) {
     const hashed = await hashPath(store.statCache, target, toPosix(path.relative(root, target)));
     for (const [rel, entry] of Object.entries(hashed.files)) {
       files[rel] = entry.hash;
-      sources.set(entry.hash, path.join(root, ...rel.split('/')));
+      const file = path.join(root, ...rel.split('/'));
+      sources.set(entry.hash, file);
+      if (fs.statSync(file).mode & 0o111) executable.push(rel);
     }
   }
   const manifest: WorkspaceManifest = {
     manifestVersion: 1,
     pipeline: toPosix(path.relative(root, pipeline.file)),
     files,
+    executable: executable.sort(),
   };
   const text = Buffer.from(stableJson(manifest));
   const hash = sha256(text);
@@ -107,13 +113,14 @@ async function fetchWorkspace(remote: RemoteBackend, hash: Hash, target: string,
   if (manifest.manifestVersion !== 1)
     throw new RemoteError(`workspace ${hash.slice(0, 12)}…: not a version-1 manifest`);
   const temp = `${target}.partial-${process.pid}-${Date.now()}`;
+  const executable = new Set(manifest.executable);
   await mapBounded(Object.entries(manifest.files), jobs, async ([rel, blob]) => {
     const normal = path.posix.normalize(rel);
     if (normal.startsWith('../') || path.posix.isAbsolute(normal))
       throw new RemoteError(`workspace path ${rel} escapes it`);
     const file = path.join(temp, ...normal.split('/'));
     fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, await fetchChecked(blob));
+    fs.writeFileSync(file, await fetchChecked(blob), { mode: executable.has(rel) ? 0o755 : 0o644 });
   });
   fs.writeFileSync(path.join(temp, '.manifest.json'), text);
   fs.writeFileSync(path.join(temp, '.complete'), '');

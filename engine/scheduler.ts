@@ -225,14 +225,7 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
       const record = await parts.executeElsewhere({ stage, key, upstream });
       // Its outs are put in this workspace, as a run here would have left them.
       if (stage.outs.length) await restoreOuts(pipeline, store, parts.hasher, stage, record.outputs);
-      emit({
-        type: 'stage-done',
-        stage: stage.name,
-        key,
-        durationMs: record.durationMs,
-        files: Object.keys(record.outputs).length,
-      });
-      return { outcome: 'executed', completed: { key, material, record } };
+      return executedWith(emit, stage.name, { key, material, record });
     } catch (error) {
       const reason: StageFailure = parts.signal.aborted ? 'cancelled' : 'stage-error';
       return { outcome: 'failed', reason, message: describeError(error) };
@@ -301,14 +294,14 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
   for (const message of store.takeMemoRejections()) emit({ type: 'stage-log', stage: stage.name, message });
   // Written last, after its blobs are on the disk: until this rename happens the stage counts as never run.
   await store.putRecord(record);
-  emit({
-    type: 'stage-done',
-    stage: stage.name,
-    key,
-    durationMs: record.durationMs,
-    files: Object.keys(record.outputs).length,
-  });
-  return { outcome: 'executed', completed: { key, material, record } };
+  return executedWith(emit, stage.name, { key, material, record });
+}
+
+function executedWith(emit: EventSink, stage: string, completed: Completed): Evaluation {
+  const { key, record } = completed;
+  const files = Object.keys(record.outputs).length;
+  emit({ type: 'stage-done', stage, key, durationMs: record.durationMs, files });
+  return { outcome: 'executed', completed };
 }
 
 /** A remote that fails is said once per stage and the stage is computed here: a run never stops for a cache. */

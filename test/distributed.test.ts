@@ -47,6 +47,17 @@ describe(
       assert.equal(fs.readFileSync(path.join(queued, 'out/c.txt'), 'utf8'), 'three:two:one:queued\n');
       assert.ok(events(run).some((e) => e.type === 'stage-done' && e.stage === 'c'));
     });
+
+    test("a project's executable script keeps its execute bit on the worker", async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-queued-exec-'));
+      const spec =
+        'version: 1\nstages:\n  shout:\n    type: command\n    cmd: [./shout.sh]\n    deps: [shout.sh]\n    outs: [loud.txt]\n';
+      writeFiles(dir, { 'p.yaml': spec, 'shout.sh': '#!/bin/sh\necho HELLO > loud.txt\n' });
+      fs.chmodSync(path.join(dir, 'shout.sh'), 0o755);
+      const run = await cli(dir, 'run', 'p.yaml', '--queue', redis.url, '--remote', remote);
+      assert.equal(run.code, 0, run.stderr + run.stdout);
+      assert.equal(fs.readFileSync(path.join(dir, 'loud.txt'), 'utf8'), 'HELLO\n');
+    });
   },
 );
 
@@ -96,6 +107,15 @@ describe(
   () => {
     const files = { 'p.yaml': SLOW_B, 'step.mjs': STEP_SCRIPT, 'slow.mjs': SLOW_SCRIPT, 'src.txt': 'faults\n' };
     let local: string;
+    /** A worker on the queue, ready, and a project whose run goes through it (its own remote). */
+    const queuedProject = async (redis: TestServer) => {
+      const remote = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-remote-'));
+      const worker = startWorker(os.tmpdir(), redis.url, remote);
+      await waitForLine(worker, (l) => l.type === 'worker-ready');
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-'));
+      writeFiles(dir, files);
+      return { worker, dir, args: ['run', 'p.yaml', '--queue', redis.url, '--remote', remote, '--json'] };
+    };
     before(async () => {
       local = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-local-'));
       writeFiles(local, files);
@@ -104,13 +124,8 @@ describe(
 
     test('a coordinator killed while a stage runs: run again, it waits for that job, which ran once', async () => {
       const redis = await startRedis();
-      const remote = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-remote-'));
-      const worker = startWorker(os.tmpdir(), redis.url, remote);
+      const { worker, dir, args } = await queuedProject(redis);
       try {
-        await waitForLine(worker, (l) => l.type === 'worker-ready');
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-'));
-        writeFiles(dir, files);
-        const args = ['run', 'p.yaml', '--queue', redis.url, '--remote', remote, '--json'];
         const first = startCli(dir, args, process.env);
         await waitForLine(worker, (l) => l.type === 'job-start' && l.stage === 'b');
         first.kill('SIGKILL');
@@ -127,18 +142,12 @@ describe(
 
     test('Redis restarted during a run: the run fails saying so, records nothing wrong, and a rerun finishes', async () => {
       let redis = await startRedis();
-      const port = (redis as TestServer & { port: number }).port;
-      const remote = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-remote-'));
-      const worker = startWorker(os.tmpdir(), redis.url, remote);
+      const { worker, dir, args } = await queuedProject(redis);
       try {
-        await waitForLine(worker, (l) => l.type === 'worker-ready');
-        const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-faults-'));
-        writeFiles(dir, files);
-        const args = ['run', 'p.yaml', '--queue', redis.url, '--remote', remote, '--json'];
         const running = cli(dir, ...args);
         await waitForLine(worker, (l) => l.type === 'job-start' && l.stage === 'b');
         await redis.stop();
-        redis = await startRedis(port);
+        redis = await startRedis((redis as TestServer & { port: number }).port);
         const failed = await running;
         assert.equal(failed.code, 1);
         assert.match(failed.stdout, /the queue at redis:\/\/127\.0\.0\.1:\d+\/0 went away during the run; run again/);
