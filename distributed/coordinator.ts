@@ -70,7 +70,7 @@ export class QueueCoordinator {
           `lost the queue at ${options.queue} for ${REDIS_GRACE_MS / 1000} s; run again to pick up what finished`,
         );
         for (const fail of this.lost.splice(0)) fail(error);
-      }, REDIS_GRACE_MS);
+      }, REDIS_GRACE_MS).unref();
     });
     this.connection.on('ready', () => {
       if (this.lostTimer === undefined) return;
@@ -86,7 +86,12 @@ export class QueueCoordinator {
   }
 
   async open(): Promise<void> {
-    await reachable(this.connection, this.options.queue);
+    try {
+      await reachable(this.connection, this.options.queue);
+    } catch (error) {
+      await this.close();
+      throw error;
+    }
   }
 
   readonly execute: NonNullable<RunOptions['executeElsewhere']> = async ({ stage, key, upstream }) => {

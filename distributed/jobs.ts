@@ -69,12 +69,18 @@ export interface JobProgress {
  */
 export function connect(url: string): Redis {
   const unix = /^redis\+unix:\/\/(\/[^?]+)(?:\?db=(\d+))?$/.exec(url);
-  if (unix) return new Redis({ path: unix[1]!, db: Number(unix[2] ?? 0), maxRetriesPerRequest: null });
-  if (!/^rediss?:\/\//.test(url)) {
+  if (!unix && !/^rediss?:\/\//.test(url)) {
     throw new QueueError(`--queue ${url}: give redis://host:port/db, rediss://… or redis+unix:///path/to/socket`);
   }
-  return new Redis(url, { maxRetriesPerRequest: null });
+  const connection = unix
+    ? new Redis({ path: unix[1]!, db: Number(unix[2] ?? 0), maxRetriesPerRequest: null })
+    : new Redis(url, { maxRetriesPerRequest: null });
+  // ioredis reconnects by itself; its errors are kept for the message, not printed as unhandled events.
+  connection.on('error', (error: Error) => lastErrors.set(connection, error.message));
+  return connection;
 }
+
+const lastErrors = new WeakMap<Redis, string>();
 
 export class QueueError extends Error {
   constructor(message: string) {
@@ -83,17 +89,23 @@ export class QueueError extends Error {
   }
 }
 
-/** Resolves once Redis answers; a queue that does not answer within `ms` is an error naming it. */
-export async function reachable(connection: Redis, url: string, ms = 10_000): Promise<void> {
+/**
+ * Resolves once Redis answers. A queue that does not answer within `ms` is an error naming it and why (the
+ * connection is closed, so the command can end).
+ */
+export async function reachable(connection: Redis, url: string, ms = 5_000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new QueueError(`cannot reach the queue at ${url} (no answer in ${ms / 1000} s)`)),
-      ms,
-    );
+    timer = setTimeout(() => {
+      const why = lastErrors.get(connection) ?? `no answer in ${ms / 1000} s`;
+      reject(new QueueError(`cannot reach the queue at ${url}: ${why}`));
+    }, ms);
   });
   try {
     await Promise.race([connection.ping(), timeout]);
+  } catch (error) {
+    connection.disconnect();
+    throw error;
   } finally {
     clearTimeout(timer);
   }

@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { cli, events, executedStages, startCli, STEP_SCRIPT, THREE_STAGES, writeFiles } from './helpers.js';
-import { hasRedis, startRedis, type TestServer } from './servers.js';
+import { freePort, hasRedis, startRedis, type TestServer } from './servers.js';
 import { startWorker, waitForLine, type WorkerProcess } from './worker-process.js';
 
 describe(
@@ -46,6 +46,19 @@ describe(
       );
       assert.equal(fs.readFileSync(path.join(queued, 'out/c.txt'), 'utf8'), 'three:two:one:queued\n');
       assert.ok(events(run).some((e) => e.type === 'stage-done' && e.stage === 'c'));
+    });
+
+    test('a queue that cannot be reached is one line naming it, exit 1, and the store is left alone', async () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-queued-nowhere-'));
+      writeFiles(dir, { 'p.yaml': THREE_STAGES, 'step.mjs': STEP_SCRIPT, 'src.txt': 'x\n' });
+      const nowhere = `redis://127.0.0.1:${await freePort()}/0`;
+      const run = await cli(dir, 'run', 'p.yaml', '--queue', nowhere, '--remote', remote);
+      assert.equal(run.code, 1);
+      assert.equal(
+        run.stderr.trim(),
+        `fer-dag: cannot reach the queue at ${nowhere}: connect ECONNREFUSED ${nowhere.slice(8, -2)}`,
+      );
+      assert.ok(!fs.existsSync(path.join(dir, 'runs.log')), 'nothing ran');
     });
 
     test("a project's executable script keeps its execute bit on the worker", async () => {
