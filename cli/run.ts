@@ -2,7 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { chooseLogger } from '../engine/log/loggers.js';
 import { runPipeline, type RunOptions, type RunSummary } from '../engine/scheduler.js';
-import type { RemoteBackend } from '../remote/backend.js';
+import { RemoteError, type RemoteBackend } from '../remote/backend.js';
 import { ResultPuller } from '../remote/transfer.js';
 import { QueueCoordinator } from '../distributed/coordinator.js';
 import { remoteForRun, remoteLookup, transferJobs } from './transfer.js';
@@ -131,7 +131,7 @@ function pullingFrom(store: Store, remote: RemoteBackend, jobs: number): RunOpti
     try {
       return (await puller.pull({ stage, key })) === 'pulled' ? remote.label : undefined;
     } catch (error) {
-      if (!(error instanceof Error && /failed: |answered 5/.test(error.message))) throw error;
+      if (!(error instanceof RemoteError && error.unreachable)) throw error;
       unreachable = error;
       throw error;
     }

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import { sha256, type Hash } from '../cache/hash.js';
+import { RemoteError } from '../remote/backend.js';
 
 /** The queue's name, and how stages needing tags reach only workers that have them: one queue per tag set. */
 export const QUEUE = 'fer-dag';
@@ -82,10 +83,10 @@ export function connect(url: string): Redis {
 
 const lastErrors = new WeakMap<Redis, string>();
 
-export class QueueError extends Error {
+/** The queue could not be reached or was lost: reported as a remote's errors are, one line and exit 1. */
+export class QueueError extends RemoteError {
   constructor(message: string) {
-    super(message);
-    this.name = 'RemoteError'; // reported as the remote's errors are: one line, exit 1
+    super(message, true);
   }
 }
 

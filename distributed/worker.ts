@@ -2,16 +2,24 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Worker, type Job } from 'bullmq';
 import { stableJson } from '../cache/hash.js';
-import { packBlobs, readMemoPack, importMemoPack } from '../cache/memo-pack.js';
+import { mapBounded } from '../lib/parallel/map-bounded.js';
 import { Store } from '../cache/store.js';
 import type { EngineEvent } from '../engine/events.js';
 import { runPipeline } from '../engine/scheduler.js';
 import { formatDiagnostics } from '../engine/spec/diagnostics.js';
 import { loadPipeline } from '../engine/spec/load.js';
 import type { StageRegistry } from '../engine/stage.js';
-import { blobPath, recordPath, type RemoteBackend } from '../remote/backend.js';
-import { pushResults, ResultPuller } from '../remote/transfer.js';
-import { connect, queuesForWorker, reachable, shardRecordKey, type JobData, type ShardRecord } from './jobs.js';
+import { putMissingBlob, recordPath, type RemoteBackend } from '../remote/backend.js';
+import { localPackBlobs, pushResults, ResultPuller } from '../remote/transfer.js';
+import {
+  connect,
+  queuesForWorker,
+  reachable,
+  shardRecordKey,
+  type JobData,
+  type ShardRecord,
+  type StageJob,
+} from './jobs.js';
 import { materializeWorkspace } from './workspace.js';
 
 export interface WorkerOptions {
@@ -103,8 +111,7 @@ async function runJob(job: Job<JobData>, slotDir: string, options: WorkerOptions
   const pipeline = { ...loaded.value, storeDir };
   const store = new Store(storeDir);
   const puller = new ResultPuller(store, remote, { jobs });
-  if (data.kind === 'stage' && data.shards)
-    await importShards(store, puller, remote, data.key, data.shards, data.stage);
+  if (data.kind === 'stage' && data.shards) await importShards(puller, remote, data);
 
   const failures: string[] = [];
   const emit = (event: EngineEvent) => {
@@ -126,9 +133,8 @@ async function runJob(job: Job<JobData>, slotDir: string, options: WorkerOptions
     const pack = summary.shards[data.stage];
     const record: ShardRecord = { stage: data.stage, key: data.key, index: data.index, count: data.count };
     if (pack) {
-      const blobs = [pack, ...packBlobs(readMemoPack(store.readVerifiedBlob(pack)))].filter((h) => store.hasBlob(h));
-      for (const hash of blobs)
-        if (!(await remote.has(blobPath(hash)))) await remote.put(blobPath(hash), store.readBlob(hash));
+      const blobs = [pack, ...localPackBlobs(store, pack)];
+      await mapBounded(blobs, jobs, (hash) => putMissingBlob(remote, hash, () => store.readBlob(hash)));
       record.memo = pack;
     }
     await remote.putNew(recordPath(shardRecordKey(data.key, data.index, data.count)), Buffer.from(stableJson(record)));
@@ -149,26 +155,11 @@ async function runJob(job: Job<JobData>, slotDir: string, options: WorkerOptions
 }
 
 /** A stage whose shards ran: the memo entries each shard recorded join this slot's memo before the stage runs. */
-async function importShards(
-  store: Store,
-  puller: ResultPuller,
-  remote: RemoteBackend,
-  key: string,
-  count: number,
-  stage: string,
-): Promise<void> {
-  for (let index = 0; index < count; index++) {
-    const text = await remote.get(recordPath(shardRecordKey(key, index, count)));
+async function importShards(puller: ResultPuller, remote: RemoteBackend, job: StageJob): Promise<void> {
+  for (let index = 0; index < job.shards; index++) {
+    const text = await remote.get(recordPath(shardRecordKey(job.key, index, job.shards)));
     if (!text) continue; // not done: the stage computes those items itself
     const record = JSON.parse(text.toString('utf8')) as ShardRecord;
-    if (!record.memo) continue;
-    await puller.fetchBlobs({ stage, key }, [record.memo], true);
-    const entries = readMemoPack(store.readVerifiedBlob(record.memo));
-    await puller.fetchBlobs({ stage, key }, packBlobs(entries), false);
-    importMemoPack(
-      entries,
-      (namespace) => store.memo(namespace),
-      (hash) => store.hasBlob(hash),
-    );
+    if (record.memo) await puller.importMemoPack({ stage: job.stage, key: job.key }, record.memo);
   }
 }

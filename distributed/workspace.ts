@@ -6,7 +6,7 @@ import { hashPath } from '../cache/tree.js';
 import type { Pipeline } from '../engine/spec/pipeline.js';
 import { toPosix } from '../engine/paths.js';
 import { mapBounded } from '../lib/parallel/map-bounded.js';
-import { blobPath, RemoteError, type RemoteBackend } from '../remote/backend.js';
+import { blobPath, putMissingBlob, RemoteError, type RemoteBackend } from '../remote/backend.js';
 
 /**
  * What a worker needs of the coordinator's project to run its stages: the pipeline file, the source datasets
@@ -60,10 +60,8 @@ export async function publishWorkspace(
   };
   const text = Buffer.from(stableJson(manifest));
   const hash = sha256(text);
-  await mapBounded([...sources], jobs, async ([blob, file]) => {
-    if (!(await remote.has(blobPath(blob)))) await remote.put(blobPath(blob), fs.readFileSync(file));
-  });
-  if (!(await remote.has(blobPath(hash)))) await remote.put(blobPath(hash), text);
+  await mapBounded([...sources], jobs, ([blob, file]) => putMissingBlob(remote, blob, () => fs.readFileSync(file)));
+  await putMissingBlob(remote, hash, () => text);
   return hash;
 }
 

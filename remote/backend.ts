@@ -26,10 +26,25 @@ export const recordPath = (key: Hash) => `ac/${key}`;
 
 /** A remote that cannot be reached or refused a request: said in one line naming the remote and the object. */
 export class RemoteError extends Error {
-  constructor(message: string) {
+  /**
+   * @param unreachable the remote (or queue) did not answer, or answered a server error: worth another try later,
+   *   and a reason for `run --pull` to stop asking it for the rest of the run; false when it refused or is corrupt.
+   */
+  constructor(
+    message: string,
+    readonly unreachable = false,
+  ) {
     super(message);
     this.name = 'RemoteError';
   }
+}
+
+/** Uploads a blob unless the remote has it; the bytes are read only then. Returns the bytes sent. */
+export async function putMissingBlob(remote: RemoteBackend, hash: Hash, bytes: () => Buffer): Promise<number> {
+  if (await remote.has(blobPath(hash))) return 0;
+  const data = bytes();
+  await remote.put(blobPath(hash), data);
+  return data.byteLength;
 }
 
 /** Retries what may pass (a reset connection, a 5xx, a timeout) a few times with a growing pause. */

@@ -75,15 +75,15 @@ export class HttpRemote implements RemoteBackend {
         } catch (error) {
           const cause = (error as { cause?: { code?: string; message?: string } }).cause;
           const why = cause?.code ?? cause?.message ?? (error as Error).message;
-          throw new RemoteError(`remote ${this.label}: ${method} ${rel} failed: ${why}`);
+          throw new RemoteError(`remote ${this.label}: ${method} ${rel} failed: ${why}`, true);
         }
         if (response.status >= 500) {
           await response.body?.cancel();
-          throw new RemoteError(`remote ${this.label}: ${method} ${rel} answered ${response.status}`);
+          throw new RemoteError(`remote ${this.label}: ${method} ${rel} answered ${response.status}`, true);
         }
         return response;
       },
-      (error) => error instanceof RemoteError,
+      (error) => error instanceof RemoteError && error.unreachable,
     );
   }
 

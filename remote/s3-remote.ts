@@ -113,14 +113,15 @@ export class S3Remote implements RemoteBackend {
   }
 
   private failed(method: string, rel: string, error: unknown): RemoteError {
-    const code = (error as { name?: string }).name ?? 'error';
-    const detail = (error as Error).message || code;
+    const detail = (error as Error).message || ((error as { name?: string }).name ?? 'error');
     const hint = /credential/i.test(detail)
       ? ' (give credentials as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)'
       : /region/i.test(detail)
         ? ' (set AWS_REGION, or region: in the remote configuration)'
         : '';
-    return new RemoteError(`remote ${this.label}: ${method} ${this.key(rel)} failed: ${detail}${hint}`);
+    const code = status(error);
+    const unreachable = code === undefined || code >= 500; // no answer at all, or the service's own failure
+    return new RemoteError(`remote ${this.label}: ${method} ${this.key(rel)} failed: ${detail}${hint}`, unreachable);
   }
 }
 

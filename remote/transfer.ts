@@ -1,8 +1,8 @@
 import { sha256, stableJson, type Hash } from '../cache/hash.js';
-import { importMemoPack, packBlobs, readMemoPack, type PackedEntry } from '../cache/memo-pack.js';
+import { importMemoPack, packBlobs, readMemoPack } from '../cache/memo-pack.js';
 import { directBlobs, parseRecord, readRefs, sealRecord, type StageRecord, type Store } from '../cache/store.js';
 import { mapBounded } from '../lib/parallel/map-bounded.js';
-import { blobPath, recordPath, RemoteError, type RemoteBackend } from './backend.js';
+import { blobPath, putMissingBlob, recordPath, RemoteError, type RemoteBackend } from './backend.js';
 
 /** A stage result to move: the stage's name (for messages) and its key. */
 export interface ResultRef {
@@ -67,18 +67,12 @@ export async function pushResults(
   const blobs = new Set<Hash>();
   for (const { record } of toPush) {
     for (const hash of store.recordBlobs(record)) blobs.add(hash);
-    for (const hash of record.memo ? packBlobs(readMemoPack(store.readVerifiedBlob(record.memo, false))) : []) {
-      if (store.hasBlob(hash)) blobs.add(hash); // an entry whose blob gc took is simply not shared
-    }
+    for (const hash of record.memo ? localPackBlobs(store, record.memo) : []) blobs.add(hash);
   }
   counts.total = blobs.size + toPush.length;
   tick();
   await mapBounded([...blobs], options.jobs, async (hash) => {
-    if (!(await remote.has(blobPath(hash)))) {
-      const data = store.readVerifiedBlob(hash, false);
-      await remote.put(blobPath(hash), data);
-      counts.bytes += data.byteLength;
-    }
+    counts.bytes += await putMissingBlob(remote, hash, () => store.readVerifiedBlob(hash, false));
     counts.done++;
     tick();
   });
@@ -110,6 +104,11 @@ export async function pullResults(
   return { ...puller.counts, outcomes, memoEntries: puller.memoEntries };
 }
 
+/** The blobs a memo pack's entries name that this store holds (an entry whose blob gc took is not shared). */
+export function localPackBlobs(store: Store, pack: Hash): Hash[] {
+  return packBlobs(readMemoPack(store.readVerifiedBlob(pack, false))).filter((hash) => store.hasBlob(hash));
+}
+
 /** The record a remote holds under a key, checked (its key, its checksum); undefined when it has none. */
 export async function readRemoteRecord(remote: RemoteBackend, ref: ResultRef): Promise<StageRecord | undefined> {
   const text = await remote.get(recordPath(ref.key));
@@ -139,18 +138,21 @@ export class ResultPuller {
     if (!record) return 'absent';
     await this.fetchBlobs(ref, directBlobs(record), true);
     if (record.refs) await this.fetchBlobs(ref, readRefs(this.store.readVerifiedBlob(record.refs)), true);
-    let entries: PackedEntry[] = [];
-    if (record.memo) {
-      entries = readMemoPack(this.store.readVerifiedBlob(record.memo));
-      await this.fetchBlobs(ref, packBlobs(entries), false);
-    }
     await this.store.putRecord(record);
-    this.memoEntries += importMemoPack(
-      entries,
-      (namespace) => this.store.memo(namespace),
-      (hash) => this.store.hasBlob(hash),
-    );
+    if (record.memo) await this.importMemoPack(ref, record.memo);
     return 'pulled';
+  }
+
+  /**
+   * Adds a memo pack's entries to the local memo (the pack fetched if missing, then the blobs its entries name,
+   * where the remote has them): a pulled record's, or a shard's (distributed/worker.ts).
+   */
+  async importMemoPack(ref: ResultRef, pack: Hash): Promise<void> {
+    await this.fetchBlobs(ref, [pack], true);
+    const entries = readMemoPack(this.store.readVerifiedBlob(pack));
+    await this.fetchBlobs(ref, packBlobs(entries), false);
+    const memoOf = (namespace: string) => this.store.memo(namespace);
+    this.memoEntries += importMemoPack(entries, memoOf, (hash) => this.store.hasBlob(hash));
   }
 
   /** Fetches the blobs the store lacks; `required` ones missing from the remote are an error. */
