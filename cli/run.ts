@@ -53,7 +53,12 @@ export async function runCommand(file: string | undefined, flags: RunFlags): Pro
     if (flags.json) process.stdout.write(`${JSON.stringify({ dryRun: true, stages: statuses })}\n`);
     else {
       for (const s of statuses) {
-        const would = s.state === 'fresh' && !force.includes(s.stage) ? 'fresh     ' : 'would run ';
+        const would =
+          s.state === 'blocked'
+            ? 'blocked   '
+            : s.state === 'fresh' && !force.includes(s.stage)
+              ? 'fresh     '
+              : 'would run ';
         const why = s.state === 'fresh' ? (force.includes(s.stage) ? 'forced' : '') : s.reasons.join('; ') || s.state;
         process.stdout.write(`  ${would}${s.stage}${why ? `: ${why}` : ''}\n`);
       }

@@ -2,11 +2,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { BlobSink } from '../cache/blob-sink.js';
 import type { Hash } from '../cache/hash.js';
-import { sha256File } from '../cache/hash.js';
+import { sha256File, stableJson } from '../cache/hash.js';
 import type { Store } from '../cache/store.js';
 import { MemoUse } from '../cache/memo-pack.js';
 import type { Tree, UnreadableEntry } from '../cache/tree.js';
-import type { InputView, OutputWriter, StageContext } from './stage.js';
+import type { CheckOutcome, InputView, OutputWriter, StageContext } from './stage.js';
+import { MEASURES_FILE, measuresProblem } from './checks.js';
 import type { EventSink } from './events.js';
 import { deriveSeed, seededRandom } from '../lib/random.js';
 import type { Shard } from '../lib/shard.js';
@@ -22,7 +23,11 @@ export class OutputCollector implements OutputWriter {
   /** The memo entries the stage used: its record names them in a pack (see memo-pack.ts). */
   readonly memoUse: MemoUse;
 
-  constructor(private readonly store: Store) {
+  /** `declaredMeasures`: the measures the stage type declares, the only ones setMeasures takes. */
+  constructor(
+    private readonly store: Store,
+    private readonly declaredMeasures: readonly string[] = [],
+  ) {
     this.memoUse = new MemoUse((namespace) => store.memo(namespace));
   }
 
@@ -66,6 +71,13 @@ export class OutputCollector implements OutputWriter {
     this.metrics = metrics;
   }
 
+  setMeasures(measures: Record<string, number>): void {
+    const problem = measuresProblem(measures, this.declaredMeasures);
+    if (problem) throw new Error(`setMeasures: ${problem}`);
+    // Sorted keys and a fixed layout: the same numbers give the same blob, so the output tree hash is stable.
+    this.writeFile(MEASURES_FILE, stableJson(measures));
+  }
+
   setLog(stdout: string, stderr: string): void {
     this.log = { stdout, stderr };
   }
@@ -79,12 +91,20 @@ function checkRel(rel: string): string {
   return normal;
 }
 
-export function stageInputView(store: Store, name: string, files: Tree, treeHash: Hash): InputView {
+/** `checks`: the upstream stage's check outcomes, given only to a reader whose type declares `readsChecks`. */
+export function stageInputView(
+  store: Store,
+  name: string,
+  files: Tree,
+  treeHash: Hash,
+  checks?: readonly CheckOutcome[],
+): InputView {
   return {
     name,
     kind: 'stage',
     files,
     treeHash,
+    ...(checks ? { checks } : {}),
     readFile: (rel) => {
       const entry = files[rel];
       if (!entry) throw new Error(`stage "${name}" has no output file "${rel}"`);
@@ -142,7 +162,7 @@ export interface ContextParts {
 
 export function createStageContext(parts: ContextParts): { context: StageContext<unknown>; output: OutputCollector } {
   const { stage, store, emit } = parts;
-  const output = new OutputCollector(store);
+  const output = new OutputCollector(store, Object.keys(stage.definition.measures ?? {}));
   let lastProgress = 0;
   const context: StageContext<unknown> = {
     stage: stage.name,

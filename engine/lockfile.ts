@@ -4,6 +4,7 @@ import { writeFileAtomic } from '../cache/atomic.js';
 import { putRoot } from '../cache/roots.js';
 import type { Tree } from '../cache/tree.js';
 import type { KeyMaterial } from './stage-key.js';
+import type { CheckOutcome } from './checks.js';
 
 export const LOCKFILE_VERSION = 1;
 
@@ -19,6 +20,8 @@ export interface LockedDataset {
 export interface LockedStage extends Omit<KeyMaterial, 'stream'> {
   key: Hash;
   outputs: { tree: Hash; files: Tree };
+  /** The outcomes of the stage's `checks:` on these outputs; absent when it has none (and in older lockfiles). */
+  checks?: CheckOutcome[];
 }
 
 /**
@@ -74,8 +77,14 @@ export function serializeLockfile(lock: Lockfile): string {
   return stableJson(lock);
 }
 
-export function lockedStage(key: Hash, material: KeyMaterial, outputs: Tree, tree: Hash): LockedStage {
-  const { type, version, seed, params, inputs, datasets, sources, deps, models } = material;
+export function lockedStage(
+  key: Hash,
+  material: KeyMaterial,
+  outputs: Tree,
+  tree: Hash,
+  checks: readonly CheckOutcome[] = [],
+): LockedStage {
+  const { type, version, seed, params, inputs, datasets, sources, deps, models, upstreamChecks } = material;
   return {
     key,
     type,
@@ -87,7 +96,10 @@ export function lockedStage(key: Hash, material: KeyMaterial, outputs: Tree, tre
     ...(sources ? { sources } : {}),
     deps,
     models,
+    ...(upstreamChecks ? { upstreamChecks } : {}),
     outputs: { tree, files: outputs },
+    // Only when there are checks: the lockfile of a pipeline without them stays byte for byte as it was.
+    ...(checks.length ? { checks: [...checks] } : {}),
   };
 }
 
@@ -95,6 +107,18 @@ export function lockedStage(key: Hash, material: KeyMaterial, outputs: Tree, tre
 export function lockedMaterial(lock: Lockfile, name: string): KeyMaterial | undefined {
   const entry = lock.stages[name];
   if (!entry) return undefined;
-  const { type, version, seed, params, inputs, datasets, sources, deps, models } = entry;
-  return { type, version, params, seed, stream: name, inputs, datasets, ...(sources ? { sources } : {}), deps, models };
+  const { type, version, seed, params, inputs, datasets, sources, deps, models, upstreamChecks } = entry;
+  return {
+    type,
+    version,
+    params,
+    seed,
+    stream: name,
+    inputs,
+    datasets,
+    ...(sources ? { sources } : {}),
+    deps,
+    models,
+    ...(upstreamChecks ? { upstreamChecks } : {}),
+  };
 }

@@ -1,5 +1,6 @@
 import { canonicalJson } from '../cache/hash.js';
 import type { KeyMaterial } from './stage-key.js';
+import { describeSpec, type CheckSpec } from './checks.js';
 
 /** How two key materials of one stage differ, as short sentences for people ("params.size: 3 → 4"). */
 export function diffMaterial(before: KeyMaterial, after: Partial<KeyMaterial>, limit = 8): string[] {
@@ -24,6 +25,9 @@ export function diffMaterial(before: KeyMaterial, after: Partial<KeyMaterial>, l
       ...diffValues('sources', before.sources ?? {}, after.sources ?? {}).map((c) => `dataset read differently: ${c}`),
     );
   }
+  if (after.upstreamChecks !== undefined || before.upstreamChecks !== undefined) {
+    changes.push(...diffUpstreamChecks(before.upstreamChecks ?? {}, after.upstreamChecks ?? {}));
+  }
   for (const [field, noun] of groups) {
     const a = before[field] as Record<string, string>;
     const b = after[field] as Record<string, string> | undefined;
@@ -36,6 +40,15 @@ export function diffMaterial(before: KeyMaterial, after: Partial<KeyMaterial>, l
   }
   if (changes.length > limit) return [...changes.slice(0, limit), `and ${changes.length - limit} more`];
   return changes;
+}
+
+/** For a stage that reads its upstream's check outcomes: `checks of upstream distribute: maxX: 0 → maxX: 1`. */
+function diffUpstreamChecks(a: Record<string, CheckSpec[]>, b: Record<string, CheckSpec[]>): string[] {
+  const written = (specs: CheckSpec[] | undefined) => (specs ?? []).map(describeSpec).join(', ') || 'none';
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .sort()
+    .filter((name) => canonicalJson(a[name] ?? []) !== canonicalJson(b[name] ?? []))
+    .map((name) => `checks of upstream ${name}: ${written(a[name])} → ${written(b[name])}`);
 }
 
 function show(value: unknown): string {

@@ -1,6 +1,7 @@
 import type { Hash } from '../cache/hash.js';
 import { treeHash, type Tree } from '../cache/tree.js';
 import { ENGINE_FIELDS, type StageEntry } from './stage.js';
+import { checkSpecs, type CheckSpec } from './checks.js';
 import type { InputHasher } from './input-hasher.js';
 import type { Pipeline, StageSpec } from './spec/pipeline.js';
 import type { KeyMaterial } from './stage-key.js';
@@ -68,6 +69,7 @@ export async function gatherMaterial(
       throw new MissingDepError(`model file "${name}" (${file}) does not exist; install the package that provides it`);
     models[name] = hashed;
   }
+  const upstreamChecks = stage.definition.readsChecks ? checksOfUpstream(pipeline, stage) : undefined;
   return {
     type: stage.type,
     version: stage.definition.version,
@@ -79,7 +81,18 @@ export async function gatherMaterial(
     ...(stage.datasets.length ? { sources } : {}),
     deps,
     models,
+    ...(upstreamChecks ? { upstreamChecks } : {}),
   };
+}
+
+/** The checks of each upstream stage that has any; undefined when none has (the key is then as without them). */
+function checksOfUpstream(pipeline: Pipeline, stage: StageSpec): Record<string, CheckSpec[]> | undefined {
+  const found: Record<string, CheckSpec[]> = {};
+  for (const name of stage.upstreamStages) {
+    const specs = checkSpecs(pipeline.stages.get(name)!.entry);
+    if (specs.length) found[name] = specs;
+  }
+  return Object.keys(found).length ? found : undefined;
 }
 
 /** Where a dataset lives, where to download it and what it is about do not change what reading it gives. */

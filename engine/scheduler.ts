@@ -15,6 +15,7 @@ import { downstreamOf, upstreamOf, type Pipeline, type StageSpec } from './spec/
 import { toPosix } from './paths.js';
 import { protectedPaths, removeWorkspaceOut } from './workspace-paths.js';
 import { stageKey, type KeyMaterial } from './stage-key.js';
+import { describeCheck, failedChecks, outcomesFor, type CheckOutcome } from './checks.js';
 
 export interface RunOptions {
   /** Run only these stages and what they need; all stages when empty. */
@@ -40,6 +41,8 @@ export interface RunOptions {
   }) => Promise<StageRecord>;
   /** Run only this shard of this stage's per-item work (a worker's shard job): it memoises and records nothing. */
   shard?: Shard & { stage: string };
+  /** Stages whose checks are not evaluated here: a worker's job, whose coordinator gates the stage it asked for. */
+  ungated?: readonly string[];
 }
 
 export interface RunSummary {
@@ -57,6 +60,8 @@ interface Completed {
   key: Hash;
   material: KeyMaterial;
   record: StageRecord;
+  /** The outcomes of the stage's checks on this record; absent when it has none. */
+  checks?: CheckOutcome[];
 }
 
 const LOG_TAIL_CHARS = 4000;
@@ -104,18 +109,38 @@ export async function runPipeline(pipeline: Pipeline, store: Store, options: Run
       shards[stage.name] = result.memoPack;
       return;
     }
-    if (result.outcome === 'failed') {
-      failed.push(stage.name);
-      emit({ type: 'stage-failed', stage: stage.name, reason: result.reason, message: result.message });
+    const stopBelow = () => {
       for (const below of downstreamOf(pipeline, [stage.name])) {
         if (below !== stage.name && pending.delete(below)) {
           skipped.add(below);
           emit({ type: 'stage-skipped', stage: below, reason: 'upstream-failed', upstream: stage.name });
         }
       }
+    };
+    if (result.outcome === 'failed') {
+      failed.push(stage.name);
+      emit({ type: 'stage-failed', stage: stage.name, reason: result.reason, message: result.message });
+      stopBelow();
       return;
     }
-    completed.set(stage.name, result.completed);
+    // Run here, found in the store, pulled or run by a worker: every result passes its checks on the way in.
+    const { record } = result.completed;
+    const checks = options.ungated?.includes(stage.name)
+      ? []
+      : outcomesFor(stage.entry, record.outputs, (hash) => store.readBlob(hash));
+    const done = checks.length ? { ...result.completed, checks } : result.completed;
+    completed.set(stage.name, done); // also when a gate fails: the result is valid, and the lockfile records it
+    const { errors, warnings } = failedChecks(done.checks ?? []);
+    for (const check of warnings) {
+      emit({ type: 'stage-check-warning', stage: stage.name, message: describeCheck(check), check });
+    }
+    if (errors.length) {
+      failed.push(stage.name);
+      const message = errors.map(describeCheck).join('\n');
+      emit({ type: 'stage-failed', stage: stage.name, reason: 'check-failed', message, checks: done.checks });
+      stopBelow();
+      return;
+    }
     (result.outcome === 'executed' ? executed : fresh).push(stage.name);
   };
 
@@ -234,8 +259,10 @@ async function evaluate(pipeline: Pipeline, store: Store, stage: StageSpec, part
 
   const inputs = new Map<string, InputView>();
   for (const name of stage.upstreamStages) {
-    const record = parts.completed.get(name)!.record;
-    inputs.set(name, stageInputView(store, name, record.outputs, record.treeHash));
+    const { record, checks } = parts.completed.get(name)!;
+    // Only a stage whose key holds its upstream's checks (readsChecks) may see their outcomes.
+    const seen = stage.definition.readsChecks ? (checks ?? []) : undefined;
+    inputs.set(name, stageInputView(store, name, record.outputs, record.treeHash, seen));
   }
   for (const name of stage.datasets) {
     const spec = pipeline.datasets.get(name)!;
@@ -361,7 +388,7 @@ function updatedLockfile(
   const lock = emptyLockfile(pipeline.name, pipeline.seed);
   for (const [name, entry] of Object.entries(previous.stages)) if (pipeline.stages.has(name)) lock.stages[name] = entry;
   for (const [name, done] of completed)
-    lock.stages[name] = lockedStage(done.key, done.material, done.record.outputs, done.record.treeHash);
+    lock.stages[name] = lockedStage(done.key, done.material, done.record.outputs, done.record.treeHash, done.checks);
   for (const [name, entry] of Object.entries(previous.datasets))
     if (pipeline.datasets.has(name)) lock.datasets[name] = entry;
   for (const [name, spec] of pipeline.datasets) {

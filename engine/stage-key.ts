@@ -1,4 +1,5 @@
 import { hashJson, type Hash } from '../cache/hash.js';
+import type { CheckSpec } from './checks.js';
 
 /**
  * Everything that determines what a stage produces. The stage key is the sha256 of this object's canonical
@@ -31,6 +32,13 @@ export interface KeyMaterial {
   deps: Record<string, Hash>;
   /** Model files (pretrained weights) by hash. */
   models: Record<string, Hash>;
+  /**
+   * For a stage type that reads its upstream stages' check outcomes (`readsChecks`): each upstream stage's checks
+   * (upstream name → its checks as written, severity filled in). The outcomes follow from these and the upstream
+   * output trees already in `inputs`. Absent when no upstream has checks, and for every other stage: a check
+   * never changes what a stage that cannot see it makes.
+   */
+  upstreamChecks?: Record<string, CheckSpec[]>;
 }
 
 export function stageKey(material: KeyMaterial): Hash {

@@ -4,7 +4,10 @@ import type { Memo } from '../cache/memo.js';
 import type { Shard } from '../lib/shard.js';
 import type { Tree, UnreadableEntry } from '../cache/tree.js';
 
+import type { CheckOutcome } from './checks.js';
 import type { StageFailure } from './events.js';
+
+export type { CheckOutcome, CheckSeverity, CheckSpec } from './checks.js';
 
 /** A failure the user caused and can fix (bad input data, a wrong option): shown as its message, no stack trace. */
 export class StageInputError extends Error {}
@@ -16,7 +19,7 @@ export class StageInputError extends Error {}
 export class StageFailedError extends Error {
   constructor(
     message: string,
-    readonly reason: Exclude<StageFailure, 'cancelled'> = 'command-failed',
+    readonly reason: Exclude<StageFailure, 'cancelled' | 'check-failed'> = 'command-failed',
   ) {
     super(message);
   }
@@ -37,6 +40,11 @@ export interface InputView {
   readonly options?: Record<string, unknown>;
   /** For a dataset folder: entries that are not readable files (a symlink loop, a dangling link), to list. */
   readonly unreadable?: readonly UnreadableEntry[];
+  /**
+   * For an upstream stage with `checks:`, read by a stage type with `readsChecks`: the outcomes of its checks
+   * (whose specs are then part of the reader's key). Absent for any other reader.
+   */
+  readonly checks?: readonly CheckOutcome[];
   readFile(rel: string): Buffer;
   readText(rel: string): string;
   /** Where the file can be read on disk, for worker threads that read it themselves; never written to. */
@@ -62,6 +70,12 @@ export interface OutputWriter {
   readonly blobSink: BlobSink;
   /** Numbers worth seeing in `status --json`, the lockfile's sibling records and the report. */
   setMetrics(metrics: Record<string, unknown>): void;
+  /**
+   * Numbers a pipeline's `checks:` can test (`maxNoFaceShare: 0.02`): each name must be among the stage type's
+   * declared `measures`, each value a finite number. The engine writes them as measures.json (keys sorted) into
+   * the output tree, so they are stored, pushed and pulled with the result; a later call replaces the earlier.
+   */
+  setMeasures(measures: Record<string, number>): void;
   /** Captured program output, kept in the stage record. */
   setLog(stdout: string, stderr: string): void;
 }
@@ -105,7 +119,8 @@ export interface StageContext<P> {
 }
 
 /** Fields of a stage entry the engine itself reads; everything else of the entry is the stage's params. */
-export const ENGINE_FIELDS = ['type', 'description', 'tags', 'input', 'inputs', 'models'] as const;
+// `checks` test the stored result and never change it: a new threshold re-evaluates, it does not rerun.
+export const ENGINE_FIELDS = ['type', 'description', 'tags', 'checks', 'input', 'inputs', 'models'] as const;
 
 /**
  * What a stage's output is, so that the loader can refuse an input of the wrong kind before anything runs:
@@ -154,6 +169,16 @@ export interface StageDefinition<P = Record<string, unknown>> {
    * memoised. Its outputs must not depend on whether an item was memoised or computed.
    */
   shardable?(entry: StageEntry): boolean;
+  /**
+   * The measures the stage reports with `output.setMeasures` (lowerCamel name → one-line description): what a
+   * pipeline's `checks:` on a stage of this type may test. A check of any other measure is refused at load.
+   */
+  readonly measures?: Readonly<Record<string, string>>;
+  /**
+   * The stage reads its upstream stages' check outcomes (`InputView.checks`, e.g. a report listing warnings):
+   * their checks then enter its key, so a changed threshold reruns it. Other stages never see them.
+   */
+  readonly readsChecks?: boolean;
   run(ctx: StageContext<P>): Promise<void>;
 }
 
@@ -181,6 +206,8 @@ export interface StageDeclaration<E extends { type: string }, P> {
   readonly schema: string;
   readonly produces?: OutputKind;
   readonly accepts?: StageDefinition['accepts'];
+  readonly measures?: StageDefinition['measures'];
+  readonly readsChecks?: StageDefinition['readsChecks'];
   /** The params from the entry; default: its `params` field. */
   params?(entry: E): P;
   keyParams?(params: P, entry: E): Record<string, unknown>;
@@ -214,6 +241,8 @@ export function defineStage<E extends { type: string }, P = ParamsField<E>>(
   const optional = {
     produces: d.produces,
     accepts: d.accepts,
+    measures: d.measures,
+    readsChecks: d.readsChecks,
     shardable: hook(d.shardable),
     keyParams: hook(d.keyParams),
     workspacePaths: hook(d.workspacePaths),

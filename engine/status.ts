@@ -6,6 +6,7 @@ import { gatherMaterial, keyParams, subtree, type UpstreamOutput } from './mater
 import { diffMaterial } from './material-diff.js';
 import { upstreamOf, type Pipeline } from './spec/pipeline.js';
 import { stageKey } from './stage-key.js';
+import { describeCheck, failedChecks, outcomesFor, type CheckOutcome } from './checks.js';
 
 /** Where `status` looks for results the store lacks (a remote): the outputs a key's record names there. */
 export interface RemoteLookup {
@@ -13,9 +14,15 @@ export interface RemoteLookup {
   outputs(stage: string, key: string): Promise<UpstreamOutput | undefined>;
 }
 
+/**
+ * `checks`: the outcomes of a fresh stage's checks on its stored result (absent when it has none, or when the
+ * result is only in the remote); one failed check of severity error is a failed gate, and the stages below it
+ * are `blocked`: a run would not start them.
+ */
 export type StageStatus =
-  | { stage: string; state: 'fresh'; key: string; restore: string[]; remote?: string }
+  | { stage: string; state: 'fresh'; key: string; restore: string[]; remote?: string; checks?: CheckOutcome[] }
   | { stage: string; state: 'stale'; reasons: string[] }
+  | { stage: string; state: 'blocked'; reasons: string[] }
   | { stage: string; state: 'never-run'; reasons: string[] }
   | { stage: string; state: 'always-runs'; reasons: string[] };
 
@@ -34,10 +41,20 @@ export async function pipelineStatus(
   const lock = readLockfile(pipeline.lockFile) ?? emptyLockfile(pipeline.name, pipeline.seed);
   const hasher = new InputHasher(store, pipeline.dir);
   const fresh = new Map<string, UpstreamOutput>();
+  /** Stages a run would not start, each with why: a failed gate, or one above it. */
+  const blocked = new Map<string, string>();
   const statuses: StageStatus[] = [];
 
   for (const name of pipeline.order.filter((n) => selected.has(n))) {
     const stage = pipeline.stages.get(name)!;
+    const above = stage.upstreamStages.filter((u) => blocked.has(u));
+    if (above.length) {
+      // Each names the failed gate itself, however far above it is.
+      const reasons = [...new Set(above.map((u) => blocked.get(u)!))];
+      statuses.push({ stage: name, state: 'blocked', reasons });
+      blocked.set(name, reasons[0]!);
+      continue;
+    }
     const before = lockedMaterial(lock, name);
     const uncacheable = stage.definition.uncacheableReason?.(stage.entry);
     if (uncacheable) {
@@ -76,7 +93,10 @@ export async function pipelineStatus(
         if (!actual || actual.hash !== treeHash(subtree(record.outputs, out))) restore.push(out);
       }
       fresh.set(name, { treeHash: record.treeHash, outputs: record.outputs });
-      statuses.push({ stage: name, state: 'fresh', key, restore });
+      const checks = outcomesFor(stage.entry, record.outputs, (hash) => store.readBlob(hash));
+      const errors = failedChecks(checks).errors;
+      if (errors.length) blocked.set(name, `upstream ${name}: ${describeCheck(errors[0]!)}`);
+      statuses.push({ stage: name, state: 'fresh', key, restore, ...(checks.length ? { checks } : {}) });
     } else if (remote && (remoteOutputs = await remote.outputs(name, key))) {
       fresh.set(name, remoteOutputs);
       statuses.push({ stage: name, state: 'fresh', key, restore: stage.outs, remote: remote.label });

@@ -29,7 +29,16 @@ export function eventLine(event: EngineEvent, cwd = process.cwd()): string | und
     case 'stage-done':
       return `  done     ${event.stage} in ${seconds(event.durationMs)} (${event.files} file${event.files === 1 ? '' : 's'})`;
     case 'stage-failed':
+      // A gate: one line per failed check, naming the stage, the check, the value and the threshold.
+      if (event.reason === 'check-failed') {
+        return event.message
+          .split('\n')
+          .map((line) => `  FAILED   ${event.stage}: ${line}`)
+          .join('\n');
+      }
       return `  FAILED   ${event.stage} (${event.reason}):\n${indent(event.message)}`;
+    case 'stage-check-warning':
+      return `  warning  ${event.stage}: ${event.message}`;
     case 'stage-skipped':
       return `  skipped  ${event.stage}: upstream ${event.upstream} failed`;
     case 'stage-log':

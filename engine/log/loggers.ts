@@ -85,9 +85,11 @@ export function ttyLogger(
       const p = running.get(event.stage) ?? { startedAt: Date.now(), done: 0, total: 0, printedAt: 0 };
       running.set(event.stage, { ...p, done: event.done, total: event.total });
     }
+    // A failed gate follows its stage's done or fresh, which already counted the stage as finished.
+    const gate = event.type === 'stage-failed' && event.reason === 'check-failed';
     if (
       event.type === 'stage-done' ||
-      event.type === 'stage-failed' ||
+      (event.type === 'stage-failed' && !gate) ||
       event.type === 'stage-fresh' ||
       event.type === 'stage-skipped'
     ) {

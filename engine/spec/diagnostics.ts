@@ -21,7 +21,8 @@ export type DiagnosticCode =
   | 'unset-variable'
   | 'unsafe-out'
   | 'invalid-value'
-  | 'wrong-input';
+  | 'wrong-input'
+  | 'unknown-measure';
 
 export interface Position {
   line: number; // 1-based

@@ -9,6 +9,7 @@ import { parseSpecYaml } from './parse-yaml.js';
 import { readPipelineSource } from './read-source.js';
 import type { SourceMap, SpecPath } from './source-map.js';
 import { stageChecks } from './stage-checks.js';
+import { checkSpecProblems } from './check-specs.js';
 import { outProblem, protectedPaths } from '../workspace-paths.js';
 
 interface RawPipeline {
@@ -153,6 +154,7 @@ export function parsePipeline(file: string, text: string, registry: StageRegistr
 
   resolveReferences(file, spec, datasets, stages, sourceMap, diagnostics);
   diagnostics.push(...stageChecks(file, stages, datasets, sourceMap, registry));
+  diagnostics.push(...checkSpecProblems(file, stages, sourceMap));
   if (diagnostics.some((d) => d.severity === 'error')) return fail(diagnostics);
 
   const order = topologicalOrder(stages);

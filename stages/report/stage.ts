@@ -70,6 +70,8 @@ export const reportStage = defineStage<ReportEntry>({
   schema: 'report.schema.json',
   produces: 'report',
   accepts: { inputs: ['evaluation', 'model', 'manifest'] },
+  // It shows its inputs' check outcomes: their checks are then part of its key (engine/material.ts).
+  readsChecks: true,
   async run(ctx) {
     const found = gather(ctx.inputs);
     const { page, pngFigure, svgFigure, table } = await import('../../report/html.js');
