@@ -8,6 +8,7 @@ import type { Lockfile } from '../engine/lockfile.js';
 import { runPipeline } from '../engine/scheduler.js';
 import { loadPipeline } from '../engine/spec/load.js';
 import type { FaceAnnotation } from '../stages/generate-faces/stage.js';
+import type { NearDuplicateTruth } from '../stages/generate-faces/plant.js';
 import { makeProject } from './helpers.js';
 import { builtInRegistry } from '../stages/registry.js';
 
@@ -202,4 +203,173 @@ test('bad params are reported when the pipeline loads: unknown fields, and fer20
   const messages = loaded.diagnostics.map((d) => d.message).join('\n');
   assert.match(messages, /unknown property "perClas"/);
   assert.match(messages, /stages\.b\.params\.size must be 48/);
+});
+
+// Near-duplicates: the small stages above, planted, beside a second AffectNet-style stage on the same pool.
+const POOL = '{ pool: faces, photos: 8, size: 64 }';
+const near = (extra: string) => `nearDuplicates: { ${extra}shared: ${POOL} }`;
+const PLANTED = `
+  fer: { type: generate-faces, params: { style: fer2013, perClass: 6, labelNoise: 0.2, ${near('within: 7, ')} } }
+  nhfi:
+    type: generate-faces
+    params: { style: nhfi, perClass: 3, size: 32, contempt: 2, ${near('within: 6, perImage: 3, ')} }
+  aff:
+    type: generate-faces
+    params:
+      { style: affectnet, perClass: 3, size: 40, contempt: 2, classSkew: {},
+        ${near('within: 7, labelConflicts: 0.3, ')} }
+  aff2: { type: generate-faces, params: { style: affectnet, perClass: 2, size: 40, ${near('')} } }
+  merge: { type: merge, inputs: [fer, nhfi, aff] }
+`;
+let plantedRun: Promise<Run> | undefined;
+const planted = () => (plantedRun ??= runProject(5, PLANTED));
+
+type Truth = NearDuplicateTruth;
+const truthOf = (run: Run, stage: string): Truth[] =>
+  run
+    .text(stage, 'near-duplicates.jsonl')
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Truth);
+
+/** An image's raw pixels, from its CSV row or its PNG, with one value a pixel for gray. */
+async function pixelsOf(run: Run, stage: string, origPath: string): Promise<{ data: Buffer; side: number }> {
+  const line = /^fer2013\.csv:(\d+)$/.exec(origPath);
+  if (line) {
+    const row = run.text(stage, 'fer2013.csv').split('\n')[Number(line[1]) - 1]!;
+    return { data: Buffer.from(row.split(',')[1]!.split(' ').map(Number)), side: 48 };
+  }
+  const png = run.bytes(stage, origPath);
+  const { channels } = await sharp(png).metadata();
+  const image = channels === 1 ? sharp(png).extractChannel(0) : sharp(png).removeAlpha();
+  const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+  return { data, side: info.width };
+}
+
+test('planted copies differ in bytes from their originals; every edit occurs; some labels conflict', async () => {
+  const run = await planted();
+  for (const stage of ['fer', 'nhfi', 'aff']) {
+    const truth = truthOf(run, stage);
+    const originals = new Map(truth.filter((t) => t.transformation === 'original').map((t) => [t.photo, t]));
+    const copies = truth.filter((t) => t.photo.startsWith('own:') && t.transformation !== 'original');
+    assert.equal(copies.length, stage === 'nhfi' ? 6 : 7, stage);
+    const edits = new Set(copies.map((t) => t.transformation));
+    const expected = ['resize', 'jpeg30', 'crop', 'shift', 'brightness', 'flip', ...(stage === 'aff' ? ['gray'] : [])];
+    assert.deepEqual([...edits].sort(), expected.sort(), `${stage}: every edit, gray for colour`);
+    for (const copy of copies) {
+      const original = originals.get(copy.photo);
+      assert.ok(original, `${copy.origPath}: its original is in the truth`);
+      const [a, b] = [await pixelsOf(run, stage, original.origPath), await pixelsOf(run, stage, copy.origPath)];
+      assert.ok(!a.data.equals(b.data), `${stage} ${copy.origPath} (${copy.transformation}) differs from its original`);
+      if (copy.transformation === 'resize' && stage !== 'fer') assert.ok(b.side < a.side, 'stored smaller');
+      else assert.equal(b.side, a.side, `${copy.origPath} keeps the side`);
+    }
+    if (stage === 'nhfi') assert.equal(originals.size, 2, 'perImage 3: six copies of two originals');
+  }
+  const notes = new Map(run.annotations('aff').map((a) => [a.origPath, a]));
+  const truth = truthOf(run, 'aff');
+  const conflicts = truth.filter((t) => {
+    if (!t.photo.startsWith('own:') || t.transformation === 'original') return false;
+    const original = truth.find((o) => o.photo === t.photo && o.transformation === 'original')!;
+    const [copy, source] = [notes.get(t.origPath)!, notes.get(original.origPath)!];
+    assert.equal(copy.trueLabel, source.trueLabel, 'a copy shows what its original shows');
+    return copy.givenLabel !== source.givenLabel;
+  });
+  assert.equal(conflicts.length, Math.round(0.3 * 7), 'labelConflicts: 0.3 of 7 copies filed differently');
+});
+
+test('the truth names every planted image with an origPath merge gives it', async () => {
+  const run = await planted();
+  const manifest = run
+    .text('merge', 'manifest.jsonl')
+    .trimEnd()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { source: string; origPath: string; trueLabel?: string });
+  const merged = new Map(manifest.map((r) => [`${r.source} ${r.origPath}`, r]));
+  const plain = await main();
+  for (const stage of ['fer', 'nhfi', 'aff']) {
+    const truth = truthOf(run, stage);
+    for (const t of truth) {
+      const record = merged.get(`${stage} ${t.origPath}`);
+      assert.ok(record, `${stage} ${t.origPath} is in the merged manifest`);
+      assert.ok(record.trueLabel, `${t.origPath} carries its annotations into the manifest`);
+    }
+    // Every image beyond those the stage makes without planting is in the truth as a copy or a shared photo.
+    const before = new Set(plain.annotations(stage).map((a) => a.origPath));
+    const plantedPaths = run
+      .annotations(stage)
+      .map((a) => a.origPath)
+      .filter((p) => !before.has(p));
+    const named = new Set(truth.filter((t) => t.transformation !== 'original').map((t) => t.origPath));
+    assert.deepEqual(plantedPaths.sort(), [...named].sort(), `${stage}: the truth names exactly the planted images`);
+  }
+  const summary = JSON.parse(run.text('merge', 'summary.json')) as { duplicates: unknown[] };
+  assert.equal(summary.duplicates.length, 0, 'no planted image is byte-identical to another');
+});
+
+test('two stages naming the same pool hold the same photographs', async () => {
+  const run = await planted();
+  const pool = (stage: string) =>
+    new Map(
+      truthOf(run, stage)
+        .filter((t) => t.photo.startsWith('pool:'))
+        .map((t) => [t.photo, t]),
+    );
+  const [fer, nhfi, aff, aff2] = ['fer', 'nhfi', 'aff', 'aff2'].map(pool) as [
+    Map<string, Truth>,
+    ...Map<string, Truth>[],
+  ];
+  assert.deepEqual([...aff2!.keys()].sort(), [...aff!.keys()].sort(), 'the same style holds the same photos');
+  for (const [photo, t] of aff!) {
+    const other = aff2!.get(photo)!;
+    assert.equal(other.transformation, t.transformation);
+    assert.ok(run.bytes('aff', t.origPath).equals(run.bytes('aff2', other.origPath)), `${photo}: the same bytes`);
+  }
+  for (let i = 0; i < 8; i++) {
+    const holders = [fer, nhfi, aff].filter((held) => held!.has(`pool:faces:${i}`)).length;
+    assert.ok(holders >= 2, `photo ${i} is in ${holders} sources, two or three expected`);
+  }
+  // A photo only converted is the same picture in colour (affectnet) and in gray (nhfi, at another side).
+  const both = [...nhfi!.values()].filter(
+    (t) => t.transformation === 'format' && aff!.get(t.photo)?.transformation === 'format',
+  );
+  assert.ok(both.length > 0, 'some photo is plainly converted in both');
+  for (const t of both) {
+    const [gray, colour] = [
+      await pixelsOf(run, 'nhfi', t.origPath),
+      await pixelsOf(run, 'aff', aff!.get(t.photo)!.origPath),
+    ];
+    const small = await sharp(colour.data, { raw: { width: 40, height: 40, channels: 3 } })
+      .resize(32, 32)
+      .greyscale()
+      .raw()
+      .toBuffer();
+    const diff = gray.data.reduce((sum, v, i) => sum + Math.abs(v - small[i]!), 0) / gray.data.length;
+    assert.ok(diff < 12, `${t.photo}: nhfi's copy is affectnet's in gray (mean difference ${diff.toFixed(1)})`);
+  }
+});
+
+test('without nearDuplicates the output is as before: planting only appends', async () => {
+  const [run, plain] = [await planted(), await main()];
+  for (const stage of ['nhfi', 'aff']) {
+    const files = plain.lock.stages[stage]!.outputs.files;
+    const with_ = run.lock.stages[stage]!.outputs.files;
+    for (const [rel, file] of Object.entries(files)) {
+      if (rel === 'annotations.jsonl') continue;
+      assert.equal(with_[rel]?.hash, file.hash, `${stage}/${rel} is unchanged`);
+    }
+  }
+  const rows = plain.text('fer', 'fer2013.csv').trimEnd().split('\n');
+  const plantedRows = run.text('fer', 'fer2013.csv').trimEnd().split('\n');
+  assert.deepEqual(plantedRows.slice(0, rows.length), rows, 'the CSV keeps its rows, Usage included, and appends');
+  assert.equal(
+    plantedRows.length,
+    rows.length + truthOf(run, 'fer').filter((t) => t.transformation !== 'original').length,
+  );
+  for (const stage of ['fer', 'nhfi', 'aff']) {
+    const annotations = new Set(run.annotations(stage).map((a) => JSON.stringify(a)));
+    for (const a of plain.annotations(stage))
+      assert.ok(annotations.has(JSON.stringify(a)), `${stage} keeps ${a.origPath}`);
+    assert.ok(!plain.lock.stages[stage]!.outputs.files['near-duplicates.jsonl'], 'no truth file without the param');
+  }
 });

@@ -58,7 +58,7 @@ export async function renderFace(
   return { person, pixels: finish(source, size, style.channels, look, rng), size, channels: style.channels };
 }
 
-export function encodePng(face: RenderedFace): Promise<Buffer> {
+export function encodePng(face: Pick<RenderedFace, 'pixels' | 'size' | 'channels'>): Promise<Buffer> {
   const raster = sharp(face.pixels, { raw: { width: face.size, height: face.size, channels: face.channels } });
   // Without an explicit b-w colourspace sharp writes a one-channel raster as an RGB PNG.
   const coloured = face.channels === 1 ? raster.toColourspace('b-w') : raster;
