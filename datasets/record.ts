@@ -30,6 +30,10 @@ export interface ManifestRecord {
   /** From distribute on: `gender-age-ethnicity`; `split` is then distribute's, and the source's own is kept here. */
   subgroup?: string;
   sourceSplit?: string;
+  /** From a quality stage on: its near-duplicate cluster (the cluster's first blob), which distribute keeps in one split. */
+  duplicateCluster?: string;
+  /** From a quality stage on: what it flagged (noFace, severalFaces, blank, exposure, outlier). */
+  qualityFlags?: string[];
   /** A generated image (balance-with-synthesis): what it was asked for and by whom, to regenerate or audit it. */
   prompt?: string;
   negativePrompt?: string;

@@ -6,6 +6,7 @@ import { crossEvaluateStage } from './cross-evaluate/stage.js';
 import { distributeStage } from './distribute/stage.js';
 import { generateFacesStage } from './generate-faces/stage.js';
 import { mergeStage } from './merge/stage.js';
+import { qualityStage } from './quality/stage.js';
 import { reclassifyInputsStage } from './reclassify-inputs/stage.js';
 import { reportStage } from './report/stage.js';
 import { synthesizeStage } from './synthesize/stage.js';
@@ -15,6 +16,7 @@ import { trainStage } from './train/stage.js';
 export const builtInStages: readonly AnyStageDefinition[] = [
   commandStage,
   mergeStage,
+  qualityStage,
   generateFacesStage,
   reclassifyInputsStage,
   agrStage,
