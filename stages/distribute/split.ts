@@ -54,13 +54,15 @@ export function dealSplits(quotas: readonly number[]): number[] {
 /**
  * A split for each item of one stratum (a source × emotion), as indices into `fractions`: shuffled with
  * `random`, then ordered by `subgroupOf` (a stable sort, so the shuffle decides within a subgroup), then
- * dealt. The result is in the items' own order.
+ * dealt. The result is in the items' own order. `quotas` replaces the fractions' own (grouped.ts gives the
+ * places its clusters left).
  */
 export function stratifiedSplit<T>(
   items: readonly T[],
   fractions: SplitFractions,
   subgroupOf: (item: T) => string,
   random: Rng,
+  quotas = splitQuotas(items.length, fractions),
 ): number[] {
   const order = shuffle(
     random,
@@ -69,7 +71,7 @@ export function stratifiedSplit<T>(
   const bySubgroup = order
     .map((i, rank) => ({ i, rank, subgroup: subgroupOf(items[i] as T) }))
     .sort((a, b) => (a.subgroup < b.subgroup ? -1 : a.subgroup > b.subgroup ? 1 : a.rank - b.rank));
-  const dealt = dealSplits(splitQuotas(items.length, fractions));
+  const dealt = dealSplits(quotas);
   const result = new Array<number>(items.length);
   bySubgroup.forEach(({ i }, place) => (result[i] = dealt[place] as number));
   return result;

@@ -1,6 +1,7 @@
-import { distribution, distributionMarkdown } from '../../datasets/distribution.js';
+import { distribution, distributionMarkdown, type Distribution } from '../../datasets/distribution.js';
 import { SUBGROUPS, subgroupOf } from '../../datasets/vocabulary.js';
-import { stratifiedSplit, type SplitFractions } from './split.js';
+import { type SplitFractions } from './split.js';
+import { assignSplits, clusterCounts, leakage } from './grouped.js';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { readManifest, writeManifest } from '../../datasets/manifest.js';
 import type { ManifestRecord } from '../../datasets/record.js';
@@ -8,10 +9,25 @@ import { defineStage } from '../../engine/stage.js';
 import type { DistributeEntry } from '../../schemas/types/distribute.js';
 import { splitProblems } from './entry-checks.js';
 
+/** The fewest images in a split of any non-empty source × emotion. */
+function smallestCell(counts: Distribution, splits: readonly string[]): number {
+  const cells = Object.values(counts.sources).flatMap((emotions) =>
+    Object.values(emotions)
+      .filter((e) => e.total > 0)
+      .flatMap((e) => splits.map((split) => e.splits[split] ?? 0)),
+  );
+  return cells.length ? Math.min(...cells) : 0;
+}
+
 export const distributeStage = defineStage<DistributeEntry>({
   type: 'distribute',
-  version: '1',
+  version: '2',
   schema: 'distribute.schema.json',
+  measures: {
+    images: 'images in the output manifest',
+    crossSplitDuplicates: 'near-duplicate pairs (from a quality stage upstream) whose images sit in different splits',
+    imagesPerCell: 'the fewest images in any split of a source × emotion that has images',
+  },
   produces: 'manifest',
   accepts: { input: ['manifest'] },
   checkEntry: splitProblems,
@@ -27,31 +43,33 @@ export const distributeStage = defineStage<DistributeEntry>({
         `no image of ${view?.name} has gender, age and ethnicity: distribute's input must be an agr stage`,
       );
     }
-    const output: ManifestRecord[] = new Array(input.length);
     const sources = [...new Set(input.map((r) => r.source))].sort();
-    for (const source of sources) {
-      for (const emotion of [...EMOTIONS, ...new Set(input.map((r) => r.label).filter((l) => !EMOTIONS.includes(l)))]) {
-        const stratum = input.map((r, i) => ({ r, i })).filter(({ r }) => r.source === source && r.label === emotion);
-        // Sorted by blob first, so the split does not depend on the order records arrive in.
-        stratum.sort((a, b) => (a.r.blob < b.r.blob ? -1 : a.r.blob > b.r.blob ? 1 : a.i - b.i));
-        const splits = stratifiedSplit(
-          stratum,
-          fractions,
-          ({ r }) => subgroupOf(r) ?? '~',
-          ctx.random(`${source} ${emotion}`),
-        );
-        stratum.forEach(({ r, i }, k) => {
-          const { split: sourceSplit, subgroup: _old, ...rest } = r;
-          const subgroup = subgroupOf(r);
-          output[i] = {
-            ...rest,
-            ...(sourceSplit !== undefined ? { sourceSplit } : {}),
-            ...(subgroup ? { subgroup } : {}),
-            split: fractions[splits[k] as number]![0],
-          };
-        });
-      }
-    }
+    const splitNames = fractions.map(([name]) => name);
+    const splits = assignSplits(input, fractions, (label) => ctx.random(label), p.groupDuplicates);
+    const output: ManifestRecord[] = input.map((r, i) => {
+      const { split: sourceSplit, subgroup: _old, ...rest } = r;
+      const subgroup = subgroupOf(r);
+      return {
+        ...rest,
+        ...(sourceSplit !== undefined ? { sourceSplit } : {}),
+        ...(subgroup ? { subgroup } : {}),
+        split: splitNames[splits[i] as number]!,
+      };
+    });
+    // What a split blind to the clusters would have leaked, beside what this one does.
+    const before = p.groupDuplicates
+      ? leakage(
+          input,
+          assignSplits(input, fractions, (l) => ctx.random(l), false),
+        )
+      : undefined;
+    const after = leakage(input, splits);
+    ctx.output.writeJson('leakage.json', {
+      grouped: p.groupDuplicates,
+      ...clusterCounts(input),
+      before: before ?? after,
+      after,
+    });
     for (const r of output) ctx.output.reference(r.blob);
     writeManifest(ctx.output, output);
     const counts = distribution(
@@ -91,5 +109,10 @@ export const distributeStage = defineStage<DistributeEntry>({
       }
     }
     ctx.output.setMetrics({ images: output.length, withoutSubgroup: output.filter((r) => !r.subgroup).length });
+    ctx.output.setMeasures({
+      images: output.length,
+      crossSplitDuplicates: after.crossSplitPairs,
+      imagesPerCell: smallestCell(counts, splitNames),
+    });
   },
 });
