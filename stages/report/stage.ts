@@ -1,9 +1,11 @@
 import { EMOTIONS } from '../../datasets/vocabulary.js';
+import { describeCheck } from '../../engine/checks.js';
 import { defineStage, type InputView } from '../../engine/stage.js';
 import type { ReportEntry } from '../../schemas/types/report.js';
 import type { CrossEvaluationMetrics, Grouping } from '../../report/evaluation-metrics.js';
 import type { SourceReclassification } from '../../report/reclassification.js';
 import type { AcceptanceReport, BalanceDeficits } from '../../report/synthesis.js';
+import * as dq from '../../report/data-quality.js';
 
 /** What each kind of input contributes, recognised by the files it holds rather than by its stage type. */
 interface Found {
@@ -12,12 +14,35 @@ interface Found {
   distributions: Array<{ name: string; plots: Array<{ file: string; png: Uint8Array }> }>;
   balances: Array<{ name: string; markdown: string; deficits: BalanceDeficits; acceptance: AcceptanceReport }>;
   reclassifies: Array<{ name: string; report: { sources: Record<string, SourceReclassification> } }>;
+  quality: dq.DataQuality;
+  checks: dq.CheckRow[];
 }
 
 function gather(inputs: ReadonlyMap<string, InputView>): Found {
-  const found: Found = { trains: [], distributions: [], balances: [], reclassifies: [] };
+  const found: Found = {
+    trains: [],
+    distributions: [],
+    balances: [],
+    reclassifies: [],
+    quality: { qualities: [], leakages: [], splits: [] },
+    checks: [],
+  };
   for (const [name, view] of inputs) {
     const json = (file: string) => JSON.parse(view.readText(file)) as unknown;
+    for (const outcome of view.checks ?? [])
+      found.checks.push({ stage: name, outcome, description: describeCheck(outcome) });
+    // A quality stage; its output is a manifest too, so it is recognised before and beside the kinds below.
+    if (view.files['quality.json']) {
+      found.quality.qualities.push({
+        name,
+        report: json('quality.json') as dq.QualitySummary,
+        sheets: dq.QUALITY_SHEETS.filter((file) => view.files[file]).map((file) => ({
+          file,
+          png: view.readFile(file),
+        })),
+      });
+    }
+    if (view.files['leakage.json']) found.quality.leakages.push({ name, leakage: json('leakage.json') as dq.Leakage });
     if (view.files['metrics.json']) {
       const metrics = json('metrics.json') as Partial<CrossEvaluationMetrics> & { valAccuracy?: number };
       if (metrics.cells && metrics.generalisation) {
@@ -43,6 +68,7 @@ function gather(inputs: ReadonlyMap<string, InputView>): Found {
         .sort()
         .map((file) => ({ file, png: view.readFile(file) }));
       found.distributions.push({ name, plots });
+      found.quality.splits.push({ name, distribution: json('distribution.json') as dq.SplitDistribution });
     } else if (view.files['deficits.json'] && view.files['acceptance.json']) {
       found.balances.push({
         name,
@@ -66,7 +92,8 @@ const pct = (x: number) => (100 * x).toFixed(1);
 
 export const reportStage = defineStage<ReportEntry>({
   type: 'report',
-  version: '2',
+  // 3: the Data quality and Checks sections (a report whose inputs have checks changes for the same inputs).
+  version: '3',
   schema: 'report.schema.json',
   produces: 'report',
   accepts: { inputs: ['evaluation', 'model', 'manifest'] },
@@ -165,6 +192,9 @@ export const reportStage = defineStage<ReportEntry>({
           .join(''),
       });
     }
+    if (dq.hasDataQuality(found.quality)) {
+      sections.push({ id: 'data-quality', title: 'Data quality', html: dq.dataQualityHtml(found.quality) });
+    }
     for (const b of found.balances) {
       sections.push({
         id: `balance-${b.name}`,
@@ -215,13 +245,16 @@ export const reportStage = defineStage<ReportEntry>({
       });
     }
 
-    const html = page(
-      'fer-dag report',
-      `${m.models.length} models × ${sets.length} test sets, from stage ${found.cross!.name}`,
-      sections,
-    );
+    // Last, as a table to look things up in; a failed warning is also said in the lead, where it is seen first.
+    const warnings = dq.checkWarnings(found.checks).length;
+    if (found.checks.length) sections.push({ id: 'checks', title: 'Checks', html: dq.checksHtml(found.checks) });
+
+    const lead = `${m.models.length} models × ${sets.length} test sets, from stage ${found.cross!.name}`;
+    const warned = warnings ? ` — ⚠ ${warnings} check warning${warnings > 1 ? 's' : ''} (see Checks)` : '';
+    const html = page('fer-dag report', lead + warned, sections);
     ctx.output.writeFile('report.html', html);
-    ctx.output.writeJson('metrics.json', m);
+    // checkWarnings is added only where there are checks, so a report without any writes the same file as before.
+    ctx.output.writeJson('metrics.json', found.checks.length ? { ...m, checkWarnings: warnings } : m);
     const md = [
       `# fer-dag report`,
       '',
@@ -230,8 +263,14 @@ export const reportStage = defineStage<ReportEntry>({
       gainsLine(m),
       '',
       ...found.balances.map((b) => b.markdown),
+      ...(dq.hasDataQuality(found.quality) ? ['', ...dq.dataQualityMarkdown(found.quality)] : []),
+      ...(found.checks.length ? ['', ...dq.checksMarkdown(found.checks)] : []),
     ];
     ctx.output.writeFile('report.md', md.join('\n') + '\n');
-    ctx.output.setMetrics({ charts: (html.match(/<figure class="chart"/g) ?? []).length, sections: sections.length });
+    ctx.output.setMetrics({
+      charts: (html.match(/<figure class="chart"/g) ?? []).length,
+      sections: sections.length,
+      checkWarnings: warnings,
+    });
   },
 });
