@@ -57,6 +57,7 @@ test('reclassify-inputs finds flipped labels, relabels them with their history, 
     'contact-sheet.png',
     'issues.jsonl',
     'manifest.jsonl',
+    'measures.json',
     'out-of-fold.jsonl',
     'report.json',
   ]);

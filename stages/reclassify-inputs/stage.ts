@@ -76,8 +76,13 @@ async function reclassifySource(
 
 export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
   type: 'reclassify-inputs',
-  version: '1',
+  version: '2',
   schema: 'reclassify-inputs.schema.json',
+  measures: {
+    labelAgreement: 'share of the images whose given label the out-of-fold models did not flag',
+    relabelledShare: 'share of the images relabelled',
+    issues: 'images flagged as probably mislabelled',
+  },
   produces: 'manifest',
   accepts: { input: ['manifest'] },
   // The backend `auto` comes to here is part of the key: each rounds its own way.
@@ -159,5 +164,8 @@ export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
       await renderIssueSheet(outcomes, p.sheetPerClass, (blob) => ctx.readBlob(blob)),
     );
     ctx.output.setMetrics({ ...report.metrics, foldModelsTrained: tally.trained, foldModelsMemoised: tally.memoised });
+    const { images, issues, relabelled } = report.metrics;
+    const share = (n: number) => (images ? Number((n / images).toFixed(4)) : 0);
+    ctx.output.setMeasures({ labelAgreement: share(images - issues), relabelledShare: share(relabelled), issues });
   },
 });
