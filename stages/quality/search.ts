@@ -90,13 +90,22 @@ export function searchDuplicates(
     if (start && (!proposal.start || start.distance < proposal.start.distance)) proposal.start = start;
   };
   items.forEach((item, i) => {
+    // Each other image once, at its nearest window (whole or mirror); only the nearest `hashNeighbours` are
+    // proposed, so look-alike faces, which crowd a hash's neighbourhood as a dataset grows, cannot make the
+    // verification grow with the square of its size.
+    const nearestOf = new Map<number, Start>();
     for (const mirrored of p.flip ? [false, true] : [false]) {
       const whole = mirrored ? item.flippedHash : item.hashes[0]!;
       for (const { index: at, distance } of index.query(whole, p.hashRadius)) {
         const owner = Math.floor(at / windows);
-        note(i, owner, mirrored ? 'mirror' : 'hash', { owner, window: at % windows, distance, mirrored });
+        const known = nearestOf.get(owner);
+        if (owner !== i && (!known || distance < known.distance))
+          nearestOf.set(owner, { owner, window: at % windows, distance, mirrored });
       }
     }
+    const nearest = [...nearestOf.values()].sort((a, b) => a.distance - b.distance || a.owner - b.owner);
+    for (const start of nearest.slice(0, p.hashNeighbours))
+      note(i, start.owner, start.mirrored ? 'mirror' : 'hash', start);
   });
   if (items.some((item) => item.embedding)) {
     const vectors = new VectorIndex(items.find((item) => item.embedding)!.embedding!.length, { seed: 1 });
@@ -114,7 +123,7 @@ export function searchDuplicates(
       const window = HASH_WINDOWS[start.window]!;
       s = pairScores(items[start.owner]!.sample, items[other]!.sample, start.mirrored, rejectBelow, window);
       // Near the line, the grid both ways round may find a better registration than the hash's window did.
-      if (s.layout >= p.minLayout - 0.25 && s.layout < p.minLayout) {
+      if (s.layout < p.minLayout) {
         const again = pairScores(items[i]!.sample, items[j]!.sample, start.mirrored, rejectBelow);
         if (again.layout > s.layout) s = again;
       }
