@@ -16,6 +16,7 @@ const ALL_STAGES = [
   'nhfi',
   'affectnet',
   'merge',
+  'quality',
   'reclassify',
   'agr',
   'distribute',
@@ -52,7 +53,7 @@ describe('the reduced demo, end to end', () => {
       assert.ok(types.has(type), `stage type ${type} is not in the end-to-end pipeline`);
     const again = await cli(dir, 'run', 'p.yaml');
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stderr + again.stdout, /nothing to do: all 17 stages are fresh/);
+    assert.match(again.stderr + again.stdout, /nothing to do: all 18 stages are fresh/);
     const html = /report: (\S+report\.html)/.exec(again.stdout)?.[1];
     assert.ok(html && fs.existsSync(path.join(dir, html)), `run prints where the report is: ${again.stdout}`);
     assert.match(fs.readFileSync(path.join(dir, html), 'utf8'), /train-artificial/);
@@ -79,14 +80,14 @@ describe('the reduced demo, end to end', () => {
         fs.writeFileSync(path.join(dir, 'fer-dag.config.yaml'), config);
         const pushed = await cli(dir, 'push', 'p.yaml');
         assert.equal(pushed.code, 0, pushed.stderr);
-        assert.match(pushed.stdout, /17 results written/);
+        assert.match(pushed.stdout, /18 results written/);
 
         const b = makeProject({ 'p.yaml': pipeline(), 'fer-dag.config.yaml': config });
         fs.copyFileSync(path.join(dir, 'p.lock.json'), path.join(b, 'p.lock.json'));
         const pulled = await cli(b, 'pull', 'p.yaml', '--json');
         assert.equal(pulled.code, 0, pulled.stderr);
         const summary = events(pulled).find((e) => e.type === 'transfer-done')!;
-        assert.equal(Object.values(summary.outcomes as object).filter((o) => o === 'pulled').length, 17);
+        assert.equal(Object.values(summary.outcomes as object).filter((o) => o === 'pulled').length, 18);
         assert.ok((summary.memoEntries as number) > 0, 'the memo entries of agr and reclassify come along');
         const status = await cli(b, 'status', 'p.yaml', '--json');
         const states = (JSON.parse(status.stdout) as { stages: { state: string }[] }).stages.map((s) => s.state);
@@ -99,7 +100,7 @@ describe('the reduced demo, end to end', () => {
         assert.equal(fromRemote.code, 0, fromRemote.stderr.slice(-3000));
         assert.deepEqual(executedStages(fromRemote), []);
         const pulledStages = events(fromRemote).filter((e) => e.type === 'stage-fresh' && e.pulled);
-        assert.equal(pulledStages.length, 17);
+        assert.equal(pulledStages.length, 18);
         const audit = await cli(dir, 'audit', 'p.lock.json', path.join(c, 'p.lock.json'));
         assert.match(audit.stdout, /no differences/);
       } finally {
@@ -132,7 +133,7 @@ describe('the reduced demo, end to end', () => {
         victim.child.kill('SIGKILL');
         const run = await running;
         assert.equal(run.code, 0, run.stderr.slice(-3000) + run.stdout.slice(-3000));
-        assert.equal(executedStages(run).length, 17);
+        assert.equal(executedStages(run).length, 18);
         assert.equal(
           fs.readFileSync(path.join(queued, 'p.lock.json'), 'utf8'),
           fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8'),
@@ -159,6 +160,36 @@ describe('the reduced demo, end to end', () => {
     },
   );
 
+  test('a failed warning check lets the run go on and the report shows it; as an error it stops the trainings', async () => {
+    const report = lockfile(dir).stages.report!;
+    const store = new Store(path.join(dir, '.fer-dag'));
+    const page = store.readBlob(store.getRecord(report.key as never)!.outputs['report.html']!.hash).toString();
+    store.close();
+    assert.match(page, /maxDuplicatePairs/, 'the report lists the quality check');
+    assert.match(page, /warning/i);
+
+    fs.writeFileSync(path.join(dir, 'p.yaml'), pipeline({ gate: 'error' }));
+    const gated = await cli(dir, 'run', 'p.yaml');
+    assert.equal(gated.code, 1, gated.stdout + gated.stderr);
+    assert.match(
+      gated.stdout + gated.stderr,
+      /quality.*check maxDuplicatePairs failed: duplicatePairs is \d+, more than 0/,
+    );
+    assert.doesNotMatch(gated.stdout + gated.stderr, /\n\s+at /, 'no stack trace');
+    const status = await cli(dir, 'status', 'p.yaml');
+    assert.match(status.stdout, /quality.*gate failed/);
+    assert.match(status.stdout, /train-merged.*blocked/);
+    const json = await cli(dir, 'run', 'p.yaml', '--json');
+    assert.equal(json.code, 1);
+    assert.deepEqual(executedStages(json), [], 'changing a check recomputes nothing');
+    const skipped = events(json)
+      .filter((e) => e.type === 'stage-skipped')
+      .map((e) => e.stage as string);
+    for (const stage of ['reclassify', 'train-fer2013', 'train-merged', 'cross', 'report'])
+      assert.ok(skipped.includes(stage), stage);
+    fs.writeFileSync(path.join(dir, 'p.yaml'), pipeline());
+  });
+
   test('changing a train param reruns only that train stage and what reads its model', async () => {
     fs.writeFileSync(path.join(dir, 'p.yaml'), pipeline({ nhfiEpochs: 3 }));
     const run = await cli(dir, 'run', 'p.yaml', '--json');
@@ -176,6 +207,7 @@ describe('the reduced demo, end to end', () => {
       sorted([
         'fer2013-more',
         'merge',
+        'quality',
         'reclassify',
         'agr',
         'distribute',
@@ -204,5 +236,15 @@ describe('the reduced demo, end to end', () => {
     assert.ok(added > 0);
     assert.equal(metrics.imagesPredicted, added, "only the new source's images went through the attribute models");
     assert.equal(metrics.predictionsMemoised, previous, 'every earlier image came from the memo');
+    const quality = (key: string) => {
+      const s = new Store(path.join(dir, '.fer-dag'));
+      const m = s.getRecord(key as never)!.metrics as { signaturesComputed: number; signaturesMemoised: number };
+      s.close();
+      return m;
+    };
+    const signatures = quality(lockfile(dir).stages.quality!.key);
+    const earlier = quality(before.stages.quality!.key);
+    assert.equal(signatures.signaturesComputed, added, "quality hashed and embedded only the new source's images");
+    assert.equal(signatures.signaturesMemoised, earlier.signaturesComputed + earlier.signaturesMemoised);
   });
 });
