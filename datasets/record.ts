@@ -30,7 +30,7 @@ export interface ManifestRecord {
   /** From distribute on: `gender-age-ethnicity`; `split` is then distribute's, and the source's own is kept here. */
   subgroup?: string;
   sourceSplit?: string;
-  /** From a quality stage on: its near-duplicate cluster (the cluster's first blob), which distribute keeps in one split. */
+  /** From a quality stage on: its near-duplicate cluster (its first blob); distribute keeps it in one split. */
   duplicateCluster?: string;
   /** From a quality stage on: what it flagged (noFace, severalFaces, blank, exposure, outlier). */
   qualityFlags?: string[];

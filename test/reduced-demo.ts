@@ -1,7 +1,7 @@
 // The demo's shape at a size CI can run twice: three generated sources (fer2013 with planted near-duplicates),
 // merge, quality (with a warning check that fails: the planted copies are found), reclassify, agr with the
-// real attribute models, distribute (keeping the clusters whole), a balanced evaluator and an artificial set (procedural, unchecked),
-// five trainings of two epochs, the cross-evaluation, the report, and a command stage.
+// real attribute models, distribute (keeping the clusters whole), a balanced evaluator and an artificial set
+// (procedural, unchecked), five trainings of two epochs, the cross-evaluation, the report, and a command stage.
 const SOURCES = `  fer2013: { type: generate-faces, params: { style: fer2013, perClass: 10, nearDuplicates: { within: 3 } } }
   nhfi: { type: generate-faces, params: { style: nhfi, perClass: 6, size: 48, contempt: 1 } }
   affectnet: { type: generate-faces, params: { style: affectnet, perClass: 6, size: 48, contempt: 1 } }
