@@ -1,6 +1,6 @@
 // Inputs for bench:quality's scaling half: N search items (48×48 samples, window and mirror hashes, embeddings)
 // made from the demo's own face samples without rendering, so the search meets the hash and layout statistics of
-// real generated faces rather than made-up bit strings (bench/quality-scaling.ts's stand-in).
+// real generated faces rather than made-up bit strings.
 //
 // Each generated image is a random base sample under a random small affine warp (shift ±3 px, scale 0.92–1.08
 // per axis, a little shear), brightness/contrast jitter and pixel noise: a look-alike of its base, not a copy.
@@ -13,7 +13,7 @@
 // vector; a variant is that vector plus gaussian noise σ 0.05 a dimension, renormalised (cosine ≈ 0.6 between two
 // variants of one base, about the stage's default minCosine, ≈ 0 across bases); a planted copy is its original's
 // vector plus σ 0.01 (cosine ≈ 0.97).
-import { faceSample, hashWindows, SAMPLE_SIDE, windowOf } from '../datasets/near-duplicates/alignment.js';
+import { bilinear, faceSample, hashWindows, SAMPLE_SIDE, windowOf } from '../datasets/near-duplicates/alignment.js';
 import { hamming, perceptualHash } from '../datasets/near-duplicates/perceptual-hash.js';
 import { decodeFaceImage } from '../ml/human/face-image.js';
 import { seededRandom, type Rng } from '../lib/random.js';
@@ -48,19 +48,8 @@ function gaussian(rng: Rng): number {
 const uniform = (rng: Rng, lo: number, hi: number) => lo + (hi - lo) * rng();
 const clamp = (v: number) => Math.max(0, Math.min(255, Math.round(v)));
 
-function at(sample: Uint8Array, x: number, y: number): number {
-  // Edge pixels repeat outside the sample, as the generator's shift edit does.
-  const fx = Math.min(S - 1, Math.max(0, x));
-  const fy = Math.min(S - 1, Math.max(0, y));
-  const x0 = Math.floor(fx);
-  const y0 = Math.floor(fy);
-  const x1 = Math.min(S - 1, x0 + 1);
-  const y1 = Math.min(S - 1, y0 + 1);
-  const ax = fx - x0;
-  const ay = fy - y0;
-  const top = sample[y0 * S + x0]! * (1 - ax) + sample[y0 * S + x1]! * ax;
-  return top * (1 - ay) + (sample[y1 * S + x0]! * (1 - ax) + sample[y1 * S + x1]! * ax) * ay;
-}
+/** Bilinear sample of a 48×48 sample; edge pixels repeat outside, as the generator's shift edit does. */
+const at = (sample: Uint8Array, x: number, y: number): number => bilinear(sample, S, S, x, y);
 
 /** out(x, y) = sample(A·(p − c) + c + shift): `a`, `b`, `c`, `d` the inverse map's matrix, about the centre. */
 function affine(sample: Uint8Array, [a, b, c, d]: number[], dx: number, dy: number): Float32Array {

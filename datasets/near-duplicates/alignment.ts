@@ -61,7 +61,8 @@ export function faceSample(pixels: Uint8Array, width: number, height: number, ch
   return out;
 }
 
-function bilinear(g: ArrayLike<number>, w: number, h: number, fx: number, fy: number): number {
+/** Bilinear interpolation in a w×h gray raster, edges clamped (the edge pixels repeat outside). */
+export function bilinear(g: ArrayLike<number>, w: number, h: number, fx: number, fy: number): number {
   fx = Math.min(w - 1, Math.max(0, fx));
   fy = Math.min(h - 1, Math.max(0, fy));
   const x0 = Math.floor(fx);

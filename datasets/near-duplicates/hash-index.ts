@@ -10,9 +10,9 @@
 //
 // Each chunk table is compressed-row storage (offsets over all 2^bits chunk values, then item indexes), built
 // by a counting sort when first queried after adds: two Int32Arrays per chunk, no per-bucket arrays.
-// With 64-bit codes, m = 4 chunks of 16 bits is the paper's choice for n ≈ 2^16. Measured on 40,000 clustered face
-// hashes (bench/quality-scaling.ts) at radius 10 and 12: 4 and 5 chunks within noise of each other (1.0–1.5 s for
-// all pairs), 6 slightly and 8 clearly slower; 4 is the default.
+// With 64-bit codes, m = 4 chunks of 16 bits is the paper's choice for n ≈ 2^16. Measured on 40,000 generated
+// clustered face hashes at radius 10 and 12: 4 and 5 chunks within noise of each other (1.0–1.5 s for all
+// pairs), 6 slightly and 8 clearly slower; 4 is the default. (bench/quality.ts times the whole search.)
 import { popcount32 } from './perceptual-hash.js';
 
 export interface HashIndexOptions {
