@@ -238,7 +238,10 @@ describe('the reduced demo, end to end', () => {
     assert.equal(metrics.predictionsMemoised, previous, 'every earlier image came from the memo');
     const quality = (key: string) => {
       const s = new Store(path.join(dir, '.fer-dag'));
-      const m = s.getRecord(key as never)!.metrics as { signaturesComputed: number; signaturesMemoised: number };
+      const m = s.getRecord(key as never)!.metrics as Record<
+        'signaturesComputed' | 'signaturesMemoised' | 'embeddingsComputed',
+        number
+      >;
       s.close();
       return m;
     };
@@ -246,5 +249,6 @@ describe('the reduced demo, end to end', () => {
     const earlier = quality(before.stages.quality!.key);
     assert.equal(signatures.signaturesComputed, added, "quality hashed and embedded only the new source's images");
     assert.equal(signatures.signaturesMemoised, earlier.signaturesComputed + earlier.signaturesMemoised);
+    assert.equal(signatures.embeddingsComputed, added, 'and embedded only those');
   });
 });

@@ -49,7 +49,7 @@ export async function backboneFeatures(
   runtime: RuntimeParams,
   backbone: BackboneName,
   examples: readonly Example[],
-): Promise<{ source: ExampleSource; featureSize: number }> {
+): Promise<{ source: ExampleSource; featureSize: number; computed: number; memoised: number }> {
   const memo = ctx.memo('backbone-features');
   // The backbone's files, as the engine hashed them for the stage key (train's modelFiles): a new model
   // version computes new features, and nothing is hashed twice.
@@ -74,7 +74,8 @@ export async function backboneFeatures(
     if (known && ctx.output.tryReference(known.feature)) featureOf.set(blob, known.feature);
     else todo.push(blob);
   }
-  ctx.log(`${backbone} features: ${featureOf.size} memoised, ${todo.length} to compute (${describePlans(plans)})`);
+  const memoised = featureOf.size;
+  ctx.log(`${backbone} features: ${memoised} memoised, ${todo.length} to compute (${describePlans(plans)})`);
   if (todo.length) {
     const workers = Math.min(os.availableParallelism(), Math.ceil(todo.length / IMAGES_PER_REQUEST));
     const pool = new WorkerPool<FeaturesRequest, FeaturesReply>(
@@ -103,5 +104,6 @@ export async function backboneFeatures(
       await pool.close();
     }
   }
-  return { source: new FeatureSource(featureOf, (hash) => ctx.readBlob(hash), featureSize), featureSize };
+  const source = new FeatureSource(featureOf, (hash) => ctx.readBlob(hash), featureSize);
+  return { source, featureSize, computed: todo.length, memoised };
 }

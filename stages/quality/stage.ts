@@ -55,7 +55,8 @@ export const qualityStage = defineStage<QualityEntry>({
     const items = blobs.filter((b) => signatures.of.has(b));
     const recordsOf = new Map<Hash, ManifestRecord[]>();
     for (const r of input) (recordsOf.get(r.blob) ?? recordsOf.set(r.blob, []).get(r.blob)!).push(r);
-    const embeddings = await embeddingsOf(ctx, items, recordsOf);
+    const embedded = await embeddingsOf(ctx, items, recordsOf);
+    const embeddings = embedded.vectors;
 
     const searchItems: SearchItem[] = items.map((blob) => {
       const { signature, sample } = signatures.of.get(blob)!;
@@ -171,6 +172,8 @@ export const qualityStage = defineStage<QualityEntry>({
     ctx.output.setMetrics({
       signaturesComputed: signatures.computed,
       signaturesMemoised: signatures.memoised,
+      embeddingsComputed: embedded.computed,
+      embeddingsMemoised: embedded.memoised,
       candidatePairs: search.candidates,
       skipped: signatures.failed.length,
     });
@@ -182,19 +185,25 @@ async function embeddingsOf(
   ctx: StageContext<QualityParams>,
   blobs: readonly Hash[],
   recordsOf: Map<Hash, ManifestRecord[]>,
-): Promise<Map<Hash, Float32Array>> {
+): Promise<{ vectors: Map<Hash, Float32Array>; computed: number; memoised: number }> {
   const { backboneFeatures } = await import('../../ml/training/features.js');
   const p = ctx.params;
   const examples = blobs.map((blob) => {
     const r = recordsOf.get(blob)![0] as ManifestRecord;
     return { blob, label: Math.max(0, EMOTIONS.indexOf(r.label)), source: r.source };
   });
-  const { source, featureSize } = await backboneFeatures(ctx, p.backend, p.runtime, p.embedding, examples);
+  const { source, featureSize, computed, memoised } = await backboneFeatures(
+    ctx,
+    p.backend,
+    p.runtime,
+    p.embedding,
+    examples,
+  );
   const vectors = new Map<Hash, Float32Array>();
   for (let at = 0; at < examples.length; at += 256) {
     const chunk = examples.slice(at, at + 256);
     const { x } = await source.batch(chunk);
     chunk.forEach((e, i) => vectors.set(e.blob, x.slice(i * featureSize, (i + 1) * featureSize)));
   }
-  return vectors;
+  return { vectors, computed, memoised };
 }
