@@ -9,6 +9,7 @@ import type { RemoteBackend } from '../remote/backend.js';
 import { pushResults, ResultPuller } from '../remote/transfer.js';
 import {
   connect,
+  keepingErrors,
   reachable,
   jobId,
   QueueError,
@@ -169,7 +170,7 @@ export class QueueCoordinator {
     let events = this.events.get(queueName);
     if (!events) {
       // QueueEvents reads a stream with a blocking command: it needs a connection of its own.
-      const duplicate = this.connection.duplicate();
+      const duplicate = keepingErrors(this.connection.duplicate());
       this.duplicates.push(duplicate);
       events = new QueueEvents(queueName, { connection: duplicate });
       events.on('progress', ({ jobId: id, data }) => {

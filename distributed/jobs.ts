@@ -76,7 +76,14 @@ export function connect(url: string): Redis {
   const connection = unix
     ? new Redis({ path: unix[1]!, db: Number(unix[2] ?? 0), maxRetriesPerRequest: null })
     : new Redis(url, { maxRetriesPerRequest: null });
-  // ioredis reconnects by itself; its errors are kept for the message, not printed as unhandled events.
+  return keepingErrors(connection);
+}
+
+/**
+ * ioredis reconnects by itself; a connection's errors are kept for the message, not printed as unhandled events.
+ * Every connection needs this, a `duplicate()` too: listeners are not copied.
+ */
+export function keepingErrors(connection: Redis): Redis {
   connection.on('error', (error: Error) => lastErrors.set(connection, error.message));
   return connection;
 }
