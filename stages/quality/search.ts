@@ -93,15 +93,21 @@ export function searchDuplicates(
     // Each other image once, at its nearest window (whole or mirror); only the nearest `hashNeighbours` are
     // proposed, so look-alike faces, which crowd a hash's neighbourhood as a dataset grows, cannot make the
     // verification grow with the square of its size.
-    const nearestOf = new Map<number, Start>();
-    for (const mirrored of p.flip ? [false, true] : [false]) {
-      const whole = mirrored ? item.flippedHash : item.hashes[0]!;
-      for (const { index: at, distance } of index.query(whole, p.hashRadius)) {
-        const owner = Math.floor(at / windows);
-        const known = nearestOf.get(owner);
-        if (owner !== i && (!known || distance < known.distance))
-          nearestOf.set(owner, { owner, window: at % windows, distance, mirrored });
+    // A small radius first: where look-alikes crowd, the nearest are all close, and enumerating everything
+    // within the full radius is what would grow with the square of the dataset. The answer is the same.
+    let nearestOf = new Map<number, Start>();
+    for (const radius of new Set([Math.min(4, p.hashRadius), p.hashRadius])) {
+      nearestOf = new Map<number, Start>();
+      for (const mirrored of p.flip ? [false, true] : [false]) {
+        const whole = mirrored ? item.flippedHash : item.hashes[0]!;
+        for (const { index: at, distance } of index.query(whole, radius)) {
+          const owner = Math.floor(at / windows);
+          const known = nearestOf.get(owner);
+          if (owner !== i && (!known || distance < known.distance))
+            nearestOf.set(owner, { owner, window: at % windows, distance, mirrored });
+        }
       }
+      if (nearestOf.size >= p.hashNeighbours) break;
     }
     const nearest = [...nearestOf.values()].sort((a, b) => a.distance - b.distance || a.owner - b.owner);
     for (const start of nearest.slice(0, p.hashNeighbours))
