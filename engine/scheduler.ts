@@ -2,18 +2,18 @@ import * as path from 'node:path';
 import type { Hash } from '../cache/hash.js';
 import type { Shard } from '../lib/shard.js';
 import { CorruptBlobError, type StageRecord, type Store } from '../cache/store.js';
-import { treeHash, type Tree } from '../cache/tree.js';
+import { treeHash } from '../cache/tree.js';
 import { StageFailedError, type InputView } from './stage.js';
 import { createStageContext, datasetInputView, stageInputView } from './context.js';
 import type { EngineEvent, EventSink, StageFailure } from './events.js';
 import { describeError } from './debug.js';
 import { InputHasher } from './input-hasher.js';
 import { emptyLockfile, lockedMaterial, lockedStage, readLockfile, writeLockfile, type Lockfile } from './lockfile.js';
-import { gatherMaterial, MissingDepError, subtree } from './material.js';
+import { gatherMaterial, MissingDepError } from './material.js';
 import { diffMaterial } from './material-diff.js';
 import { downstreamOf, upstreamOf, type Pipeline, type StageSpec } from './spec/pipeline.js';
 import { toPosix } from './paths.js';
-import { protectedPaths, removeWorkspaceOut } from './workspace-paths.js';
+import { guardedPaths, restoreOuts } from './restore-outs.js';
 import { stageKey, type KeyMaterial } from './stage-key.js';
 import { describeCheck, failedChecks, outcomesFor, type CheckOutcome } from './checks.js';
 
@@ -355,30 +355,6 @@ function writeLogs(store: Store, log: { stdout: string; stderr: string }): Stage
   return kept;
 }
 
-/**
- * A fresh stage's outs must be in the workspace as they were produced: a missing or edited out is put back
- * from the cache (a copy, so later edits cannot reach the store). Returns the outs that were restored.
- */
-async function restoreOuts(
-  pipeline: Pipeline,
-  store: Store,
-  hasher: InputHasher,
-  stage: StageSpec,
-  outputs: Tree,
-): Promise<string[]> {
-  const restored: string[] = [];
-  for (const out of stage.outs) {
-    const expected = subtree(outputs, out);
-    const actual = await hasher.workspacePath(out);
-    if (actual && treeHash(actual.files) === treeHash(expected)) continue;
-    removeWorkspaceOut(hasher.pipelineDir, out, guardedPaths(pipeline));
-    for (const [rel, entry] of Object.entries(expected))
-      store.restoreBlob(entry.hash, path.resolve(hasher.pipelineDir, rel));
-    restored.push(out);
-  }
-  return restored;
-}
-
 function updatedLockfile(
   pipeline: Pipeline,
   previous: Lockfile,
@@ -403,9 +379,4 @@ function updatedLockfile(
     }
   }
   return lock;
-}
-
-/** The places no out may touch: the store, the pipeline file, its lockfile and every source dataset. */
-function guardedPaths(pipeline: Pipeline) {
-  return protectedPaths({ ...pipeline, datasets: pipeline.datasets.values() });
 }
