@@ -2,17 +2,21 @@
 // made from the demo's own face samples without rendering, so the search meets the hash and layout statistics of
 // real generated faces rather than made-up bit strings.
 //
-// Each generated image is a random base sample under a random small affine warp (shift ±3 px, scale 0.92–1.08
-// per axis, a little shear), brightness/contrast jitter and pixel noise: a look-alike of its base, not a copy.
-// Scale differs per axis on purpose: registration undoes position and one scale (alignment.ts), so two
-// variants of one base stay distinguishable by their proportions, as two drawn faces are. About 2 % are planted
-// near-copies of an earlier generated image (blur as a JPEG round trip does, crop, shift, brightness), the truth
-// kept. Hashes are computed exactly as stages/quality/worker.ts does.
+// Each generated image is a new face: two base samples picked at random, each under its own small affine warp
+// (shift ±3 px, scale 0.92–1.08 per axis, a little shear), mixed with a random weight (the first 55–80 %), then
+// brightness/contrast jitter and pixel noise. Two images share their main base about once in 2,300 pairs and their
+// base pair almost never, so growing the set adds new faces at a steady density — as a real dataset grows —
+// rather than ever more variants of a fixed few thousand (an earlier version did that: at 40,000 every base had
+// ~17 look-alike variants, half the candidates were such variants, and the verification per image grew with n).
+// Scale differs per axis on purpose: registration undoes position and one scale (alignment.ts), so look-alikes
+// stay distinguishable by their proportions, as two drawn faces are. About 2 % are planted near-copies of an
+// earlier generated image (blur as a JPEG round trip does, crop, shift, brightness), the truth kept. Hashes are
+// computed exactly as stages/quality/worker.ts does.
 //
 // Embeddings are stand-ins (the real ones need mobileface on every image): each base gets a random unit 256-d
-// vector; a variant is that vector plus gaussian noise σ 0.05 a dimension, renormalised (cosine ≈ 0.6 between two
-// variants of one base, about the stage's default minCosine, ≈ 0 across bases); a planted copy is its original's
-// vector plus σ 0.01 (cosine ≈ 0.97).
+// vector; an image's is the same mix of its two bases' vectors plus gaussian noise σ 0.05 a dimension,
+// renormalised (cosine ≈ 0.4 between two images sharing their main base, below the stage's default minCosine
+// 0.6, as two people's are; ≈ 0 otherwise); a planted copy is its original's vector plus σ 0.01 (cosine ≈ 0.97).
 import { bilinear, faceSample, hashWindows, SAMPLE_SIDE, windowOf } from '../datasets/near-duplicates/alignment.js';
 import { hamming, perceptualHash } from '../datasets/near-duplicates/perceptual-hash.js';
 import { decodeFaceImage } from '../ml/human/face-image.js';
@@ -25,7 +29,7 @@ const S = SAMPLE_SIDE;
 
 export interface GeneratedItems {
   items: SearchItem[];
-  /** Per item: the base sample it was drawn from (a planted copy: its original's base). */
+  /** Per item: its main base sample (a planted copy: its original's). */
   baseOf: Int32Array;
   /** Planted near-copies: [original, copy] with original < copy. */
   planted: Array<[number, number]>;
@@ -64,18 +68,25 @@ function affine(sample: Uint8Array, [a, b, c, d]: number[], dx: number, dy: numb
   return out;
 }
 
-/** A look-alike of `base`: its own proportions, position, light and noise. */
-function variant(rng: Rng, base: Uint8Array): Uint8Array {
+/** `base` under its own proportions and position. */
+function warped(rng: Rng, base: Uint8Array): Float32Array {
   const sx = uniform(rng, 0.92, 1.08);
   const sy = uniform(rng, 0.92, 1.08);
   const shear = uniform(rng, -0.04, 0.04);
-  const warped = affine(base, [1 / sx, shear, shear, 1 / sy], uniform(rng, -3, 3), uniform(rng, -3, 3));
+  return affine(base, [1 / sx, shear, shear, 1 / sy], uniform(rng, -3, 3), uniform(rng, -3, 3));
+}
+
+/** A new face: `weight` of one warped base and the rest of another, with its own light and noise. */
+function newFace(rng: Rng, main: Uint8Array, other: Uint8Array, weight: number): Uint8Array {
+  const first = warped(rng, main);
+  const second = warped(rng, other);
+  const mixed = first.map((v, p) => weight * v + (1 - weight) * second[p]!);
   const contrast = uniform(rng, 0.85, 1.15);
   const brightness = uniform(rng, -15, 15);
   let mean = 0;
-  for (const v of warped) mean += v;
-  mean /= warped.length;
-  return Uint8Array.from(warped, (v) => clamp((v - mean) * contrast + mean + brightness + 4 * gaussian(rng)));
+  for (const v of mixed) mean += v;
+  mean /= mixed.length;
+  return Uint8Array.from(mixed, (v) => clamp((v - mean) * contrast + mean + brightness + 4 * gaussian(rng)));
 }
 
 /** A near-copy of `original` by one of four edits, as the generator's near-duplicates are made. */
@@ -120,6 +131,7 @@ export function hashesOf(sample: Uint8Array): Pick<SearchItem, 'hashes' | 'flipp
   };
 }
 
+/** `centre` plus gaussian noise σ `sigma` a dimension, renormalised. */
 function unitNoisy(rng: Rng, centre: Float32Array, sigma: number): Float32Array {
   const out = new Float32Array(centre.length);
   let norm = 0;
@@ -155,8 +167,11 @@ export function generateItems(bases: readonly Uint8Array[], size: number, seed =
       planted.push([original, n]);
     } else {
       const base = Math.floor(rng() * bases.length);
-      sample = variant(rng, bases[base]!);
-      embedding = unitNoisy(rng, baseVectors[base]!, 0.05);
+      const other = (base + 1 + Math.floor(rng() * (bases.length - 1))) % bases.length;
+      const weight = uniform(rng, 0.55, 0.8);
+      sample = newFace(rng, bases[base]!, bases[other]!, weight);
+      const mixed = baseVectors[base]!.map((v, d) => weight * v + (1 - weight) * baseVectors[other]![d]!);
+      embedding = unitNoisy(rng, mixed, 0.05);
       baseOf[n] = base;
     }
     items.push({ ...hashesOf(sample), sample, embedding });

@@ -5,7 +5,7 @@
 //    users get) and of its verified pairs, against every pair of images sharing a planted `photo`; recall per
 //    transformation and across vs within sources.
 // 2. How the real duplicate search (stages/quality/search.ts, default params) grows with the number of images:
-//    look-alikes made from the demo's own samples (bench/quality-inputs.ts), and the least-squares growth
+//    new faces mixed from the demo's own samples (bench/quality-inputs.ts), and the least-squares growth
 //    exponent with the time it projects for the paper's 71,000 images (target ≤ 1.3), at 10,000, 20,000 and
 //    40,000 images. Each image proposes at most `hashNeighbours` hash candidates and `neighbours` embedding ones
 //    (without that cap look-alike faces made the candidates grow with n²: radiusTable shows how crowded the
@@ -220,10 +220,11 @@ async function scaling(bases: Uint8Array[]): Promise<void> {
     const plantedSet = new Set(planted.map(([a, b]) => a * size + b));
     const otherVerified = search.pairs.filter(({ a, b }) => !plantedSet.has(a * size + b)).length;
     console.log(
-      `search ${size}: ${fixed(total, 2)} s (indexes ${fixed(search.seconds.index, 2)} s, verification ` +
+      `search ${size}: ${fixed(total, 2)} s (hash index ${fixed(search.seconds.hashes, 2)} s, embedding index ` +
+        `${fixed(search.seconds.embeddings, 2)} s, verification ` +
         `${fixed(search.seconds.verify, 2)} s); candidates ${search.candidates} ` +
         `(${fixed(search.candidates / size, 2)} an image, ${fixed((100 * sameBase) / search.candidates, 1)} % ` +
-        `variants of one base); verified ${search.pairs.length} (${otherVerified} not planted); planted found ` +
+        `sharing a main base); verified ${search.pairs.length} (${otherVerified} not planted); planted found ` +
         `${plantedFound}/${planted.length}`,
     );
     console.log(`quality_search_seconds_${size}: ${fixed(total, 2)}`);
@@ -246,7 +247,7 @@ async function main(): Promise<void> {
   console.log(
     'bench:quality: (1) the quality stage (default params) on the demo sources with planted near-duplicates: ' +
       'precision/recall against the truth; (2) the real duplicate search at ' +
-      `${SIZES.join(', ')} look-alike images made from the demo's samples: seconds, growth exponent (target ≤ 1.3)`,
+      `${SIZES.join(', ')} new faces mixed from the demo's samples: seconds, growth exponent (target ≤ 1.3)`,
   );
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'fer-dag-bench-quality-'));
   try {

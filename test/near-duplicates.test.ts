@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import sharp from 'sharp';
 import { clustersFromPairs, verifiedDuplicates } from '../datasets/near-duplicates/clusters.js';
-import { HashIndex } from '../datasets/near-duplicates/hash-index.js';
+import { chunksFor, HashIndex } from '../datasets/near-duplicates/hash-index.js';
 import {
   flipThumbnail,
   grayThumbnail,
@@ -268,7 +268,7 @@ function clusteredCodes(rng: Rng, count: number): bigint[] {
 test('multi-index hashing finds exactly what a linear scan finds within the radius', () => {
   const rng = seededRandom(7, 'mih');
   const codes = clusteredCodes(rng, 1500);
-  for (const chunks of [4, 5, 8]) {
+  for (const chunks of [3, 4, 5, 8]) {
     const index = new HashIndex({ chunks });
     for (const code of codes) index.add(code);
     for (const radius of [0, 3, 7, 10, 13]) {
@@ -289,6 +289,35 @@ test('multi-index hashing finds exactly what a linear scan finds within the radi
       );
     }
   }
+});
+
+test('a widening search adds, radius by radius, exactly what a linear scan finds for each of its codes', () => {
+  const codes = clusteredCodes(seededRandom(10, 'mih-widening'), 1200);
+  for (const chunks of [3, 4, 8]) {
+    const index = new HashIndex({ chunks });
+    for (const code of codes) index.add(code);
+    for (const around of [[codes[5]!], [codes[17]!, codes[900]!]]) {
+      const widening = index.widening(around, 12);
+      const seen: string[] = [];
+      for (const radius of [0, 1, 2, 5, 6, 9, 12]) {
+        for (const hit of widening.to(radius)) seen.push(`${hit.code}:${hit.index}:${hit.distance}`);
+        const scan = around.flatMap((query, c) =>
+          codes.flatMap((code, i) => {
+            const distance = hamming(code, query);
+            return distance <= radius ? [`${c}:${i}:${distance}`] : [];
+          }),
+        );
+        assert.deepEqual([...seen].sort(), scan.sort(), `chunks ${chunks}, radius ${radius}`);
+      }
+      assert.throws(() => widening.to(3), /must grow/);
+      assert.throws(() => widening.to(13), /up to 12/);
+    }
+    const first = index.widening([codes[0]!]);
+    index.widening([codes[1]!]);
+    assert.throws(() => first.to(4), /later widening/);
+  }
+  assert.equal(chunksFor(2307 * 27), 4, 'the demo: 16-bit chunks');
+  assert.equal(chunksFor(40000 * 27), 3, '40,000 images: 21–22-bit chunks');
 });
 
 test('hash pairs do not depend on insertion order', () => {

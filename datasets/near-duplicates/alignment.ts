@@ -119,15 +119,65 @@ function normalise(t: Float32Array): Float32Array {
   return t;
 }
 
-const correlation = (a: Float32Array, b: Float32Array): number => {
-  let sum = 0;
-  for (let i = 0; i < a.length; i++) sum += (a[i] as number) * (b[i] as number);
-  return sum / a.length;
-};
+/** Per side, the column taps of the window being sampled: reused, as registration samples hundreds of windows. */
+const columnTaps = new Map<number, { x0: Int32Array; x1: Int32Array; ax: Float64Array }>();
 
-/** Samples a window at `side`² and correlates it with `fixed` (already normalised, same side). */
-function layoutAt(fixed: Float32Array, moving: Uint8Array, window: Window, side: number, flip: boolean): number {
-  return correlation(windowOf(moving, window, side, flip), fixed);
+/**
+ * The correlation of `moving`'s window, sampled at `side`² as windowOf does, with `fixed` (normalised, same side),
+ * in one pass without building the window: as `fixed` has mean 0, Σ fixed·(v − mean) / deviation is
+ * Σ fixed·v / deviation, so the window's sum, sum of squares and product with `fixed` are all it needs.
+ */
+function layoutAt(fixed: Float32Array, moving: Uint8Array, [left, top, w, h]: Window, side: number, flip: boolean) {
+  const s = SAMPLE_SIDE;
+  let taps = columnTaps.get(side);
+  if (!taps) {
+    taps = { x0: new Int32Array(side), x1: new Int32Array(side), ax: new Float64Array(side) };
+    columnTaps.set(side, taps);
+  }
+  const { x0, x1, ax } = taps;
+  for (let tx = 0; tx < side; tx++) {
+    const u = (tx + 0.5) / side;
+    const fx = Math.min(s - 1, Math.max(0, (left + (flip ? 1 - u : u) * w) * s - 0.5));
+    x0[tx] = Math.floor(fx);
+    x1[tx] = Math.min(s - 1, x0[tx]! + 1);
+    ax[tx] = fx - x0[tx]!;
+  }
+  let sum = 0;
+  let squares = 0;
+  let product = 0;
+  for (let ty = 0; ty < side; ty++) {
+    const fy = Math.min(s - 1, Math.max(0, (top + ((ty + 0.5) / side) * h) * s - 0.5));
+    const y0 = Math.floor(fy);
+    const ay = fy - y0;
+    const row0 = y0 * s;
+    const row1 = Math.min(s - 1, y0 + 1) * s;
+    const at = ty * side;
+    for (let tx = 0; tx < side; tx++) {
+      const a = ax[tx]!;
+      const upper = moving[row0 + x0[tx]!]! * (1 - a) + moving[row0 + x1[tx]!]! * a;
+      const lower = moving[row1 + x0[tx]!]! * (1 - a) + moving[row1 + x1[tx]!]! * a;
+      const v = upper * (1 - ay) + lower * ay;
+      sum += v;
+      squares += v * v;
+      product += v * fixed[at + tx]!;
+    }
+  }
+  const n = side * side;
+  const mean = sum / n;
+  const variance = squares / n - mean * mean; // a flat window: 0 up to rounding, and correlates 0 as before
+  const deviation = variance > 1e-9 ? Math.sqrt(variance) : 1;
+  return product / (n * deviation);
+}
+
+/**
+ * Each sample's central window at the coarse side, kept while the sample lives: an image is in a dozen or more
+ * candidate pairs, and this is the first thing each of them needs.
+ */
+const coarseCentral = new WeakMap<Uint8Array, Float32Array>();
+function coarseCentralOf(sample: Uint8Array): Float32Array {
+  let window = coarseCentral.get(sample);
+  if (!window) coarseCentral.set(sample, (window = windowOf(sample, CENTRAL, COARSE_SIDE)));
+  return window;
 }
 
 /** The coarse grid registration starts from: three scales, nine positions each. */
@@ -207,10 +257,10 @@ export function pairScores(
   let from: { window: Window; layout: number };
   if (start) {
     const window = centralOf(start);
-    from = { window, layout: layoutAt(windowOf(b, CENTRAL, COARSE_SIDE), a, window, COARSE_SIDE, mirrored) };
+    from = { window, layout: layoutAt(coarseCentralOf(b), a, window, COARSE_SIDE, mirrored) };
   } else {
-    const aInB = coarse(windowOf(a, CENTRAL, COARSE_SIDE), b, mirrored);
-    const bInA = coarse(windowOf(b, CENTRAL, COARSE_SIDE), a, mirrored);
+    const aInB = coarse(coarseCentralOf(a), b, mirrored);
+    const bInA = coarse(coarseCentralOf(b), a, mirrored);
     if (aInB.layout >= bInA.layout) [moving, fixedImage] = [b, a];
     from = aInB.layout >= bInA.layout ? aInB : bInA;
   }

@@ -10,14 +10,36 @@
 //
 // Each chunk table is compressed-row storage (offsets over all 2^bits chunk values, then item indexes), built
 // by a counting sort when first queried after adds: two Int32Arrays per chunk, no per-bucket arrays.
-// With 64-bit codes, m = 4 chunks of 16 bits is the paper's choice for n ≈ 2^16. Measured on 40,000 generated
-// clustered face hashes at radius 10 and 12: 4 and 5 chunks within noise of each other (1.0–1.5 s for all
-// pairs), 6 slightly and 8 clearly slower; 4 is the default. (bench/quality.ts times the whole search.)
+// The paper's rule for the number of chunks is m ≈ 64 / log2(n): buckets then hold about one item each
+// (chunksFor). 4 chunks of 16 bits suits n ≈ 2^16; at 40,000 face images × 27 window hashes (2^20 codes) the
+// buckets of 16-bit chunks held 55–190 codes each (face hashes are far from uniform), and 3 chunks of 21–22 bits
+// made the quality search's lookups 1.7× faster.
+//
+// `widening` is the paper's k-nearest-neighbour variant: the radius grows one bit at a time and each step probes
+// only the buckets the step adds, keeping what it scanned beyond the radius for the later steps, so a caller that
+// stops at the first radius holding enough items pays for that radius alone.
 import { popcount32 } from './perceptual-hash.js';
 
 export interface HashIndexOptions {
-  /** Number of chunks the 64 bits are cut into (4 to 8; chunk widths differ by at most one bit). Default 4. */
+  /** Number of chunks the 64 bits are cut into (3 to 8; chunk widths differ by at most one bit). Default 4. */
   chunks?: number;
+}
+
+/** An item found by a widening search: its index, its distance to the code, and which of the codes it is near. */
+export interface WideningHit {
+  index: number;
+  distance: number;
+  code: number;
+}
+
+/** A search around fixed codes whose radius only grows; `to(r)` returns the hits that radius r adds. */
+export interface Widening {
+  to(radius: number): WideningHit[];
+}
+
+/** The paper's number of chunks for `codes` stored codes: 64 / log2(codes) rounded, at least 3 and at most 8. */
+export function chunksFor(codes: number): number {
+  return Math.max(3, Math.min(8, Math.round(64 / Math.log2(Math.max(2, codes)))));
 }
 
 /** A pair of item indexes (i < j, in insertion order) and the Hamming distance between their codes. */
@@ -33,6 +55,9 @@ interface ChunkTable {
   readonly bits: number;
   offsets: Int32Array; // 2^bits + 1 entries: items with chunk value c are members[offsets[c] .. offsets[c + 1])
   members: Int32Array;
+  /** The members' codes in the same order, so scanning a bucket reads memory in sequence. */
+  memberHigh: Uint32Array;
+  memberLow: Uint32Array;
 }
 
 /** The value of `bits` bits starting at bit `shift` of the 64-bit code (high, low halves). */
@@ -70,17 +95,21 @@ export class HashIndex {
   private seen = new Uint32Array(0); // per item: the query that last saw it, to dedupe candidates
   private stamp = 0;
   private readonly masks = new Map<string, Int32Array>();
+  /** Per code of the current widening: the stamp that marks an item scanned for it (one widening at a time). */
+  private wideningSeen: Uint32Array[] = [];
+  private wideningStamp = 0;
 
   constructor(options: HashIndexOptions = {}) {
     const chunks = options.chunks ?? 4;
-    if (!Number.isInteger(chunks) || chunks < 4 || chunks > 8) {
-      throw new Error(`HashIndex: chunks must be an integer from 4 to 8 (${chunks})`);
+    if (!Number.isInteger(chunks) || chunks < 3 || chunks > 8) {
+      throw new Error(`HashIndex: chunks must be an integer from 3 to 8 (${chunks})`);
     }
     this.tables = [];
     let shift = 0;
     for (let k = 0; k < chunks; k++) {
       const bits = Math.floor(64 / chunks) + (k < 64 % chunks ? 1 : 0);
-      this.tables.push({ shift, bits, offsets: new Int32Array(0), members: new Int32Array(0) });
+      const empty = { offsets: new Int32Array(0), members: new Int32Array(0) };
+      this.tables.push({ shift, bits, ...empty, memberHigh: new Uint32Array(0), memberLow: new Uint32Array(0) });
       shift += bits;
     }
   }
@@ -161,18 +190,119 @@ export class HashIndex {
       const table = this.tables[k]!;
       const value = chunkValue(high, low, table.shift, table.bits);
       const masks = this.masksFor(table.bits, chunkRadius);
-      const { offsets, members } = table;
-      for (let p = 0; p < masks.length; p++) {
-        const probe = value ^ masks[p]!;
-        for (let s = offsets[probe]!, end = offsets[probe + 1]!; s < end; s++) {
-          const index = members[s]!;
-          if (index <= after || seen[index] === stamp) continue;
-          seen[index] = stamp;
-          const distance = popcount32(this.high[index]! ^ high) + popcount32(this.low[index]! ^ low);
-          if (distance <= radius) found(index, distance);
+      this.scan(table, masks, 0, value, high, low, seen, stamp, radius, (index, distance) => {
+        if (index > after) found(index, distance);
+      });
+    }
+  }
+
+  /**
+   * A search around `codes` whose radius grows up to `limit`: `to(r)` (r not below the last) returns every item
+   * newly within r of each code — an item near two codes is a hit for each — having probed only the buckets r
+   * adds. Starting another widening ends this one (they share the marks of what was scanned).
+   */
+  widening(codes: readonly bigint[], limit = 64): Widening {
+    this.build();
+    const m = this.tables.length;
+    const highs = codes.map((code) => Number(BigInt.asUintN(64, code) >> 32n));
+    const lows = codes.map((code) => Number(BigInt.asUintN(64, code) & 0xffffffffn));
+    while (this.wideningSeen.length < codes.length) this.wideningSeen.push(new Uint32Array(this.count));
+    const seen = this.wideningSeen.map((marks) => (marks.length === this.count ? marks : new Uint32Array(this.count)));
+    this.wideningSeen = seen;
+    if (this.wideningStamp === 0xffffffff) {
+      for (const marks of seen) marks.fill(0);
+      this.wideningStamp = 0;
+    }
+    const stamp = ++this.wideningStamp;
+    // Per code: how many bits each chunk's probes flip so far (-1: none yet) and the cost of each chunk's next ring.
+    // Exactness needs only Σ(flipped + 1) > radius over the chunks (pigeonhole), so each step may widen whichever
+    // chunk is cheapest around this code: face hashes fill some chunk values far more than others.
+    const flipped = codes.map(() => new Int32Array(m).fill(-1));
+    const nextCost = codes.map(() => new Float64Array(m).fill(NaN));
+    const values = codes.map((_, c) => this.tables.map((t) => chunkValue(highs[c]!, lows[c]!, t.shift, t.bits)));
+    const covered = codes.map(() => -1); // the radius searched exactly so far
+    // Scanned, by distance, not yet returned; most of what a probe scans is beyond the limit and is not kept.
+    const later: WideningHit[][] = Array.from({ length: limit + 1 }, () => []);
+    let radius = -1;
+    return {
+      to: (next: number): WideningHit[] => {
+        if (!Number.isInteger(next) || next < radius || next > limit) {
+          throw new Error(`HashIndex: a widening's radius must grow, integer up to ${limit} (${radius} → ${next})`);
         }
+        if (this.wideningStamp !== stamp) throw new Error('HashIndex: a later widening ended this one');
+        const hits: WideningHit[] = [];
+        for (let d = radius + 1; d <= next; d++) for (const hit of later[d]!) hits.push(hit);
+        for (let c = 0; c < codes.length; c++) {
+          const cost = nextCost[c]!;
+          for (; covered[c]! < next; covered[c]!++) {
+            let k = 0;
+            for (let j = 0; j < m; j++) {
+              if (Number.isNaN(cost[j]!)) cost[j] = this.ringCost(this.tables[j]!, values[c]![j]!, flipped[c]![j]! + 1);
+              if (cost[j]! < cost[k]!) k = j;
+            }
+            const table = this.tables[k]!;
+            const ring = this.ringOf(table.bits, ++flipped[c]![k]!);
+            this.scan(table, ring, 0, values[c]![k]!, highs[c]!, lows[c]!, seen[c]!, stamp, limit, (index, distance) =>
+              (distance <= next ? hits : later[distance]!).push({ index, distance, code: c }),
+            );
+            cost[k] = NaN;
+          }
+        }
+        radius = next;
+        return hits;
+      },
+    };
+  }
+
+  /**
+   * Calls `found` once for each item within `limit` bits of the code (high, low) in the buckets value ^ masks[from..],
+   * marking it with `stamp` so that no later scan with the same marks reports it again.
+   */
+  private scan(
+    { offsets, members, memberHigh, memberLow }: ChunkTable,
+    masks: Int32Array,
+    from: number,
+    value: number,
+    high: number,
+    low: number,
+    marks: Uint32Array,
+    stamp: number,
+    limit: number,
+    found: (index: number, distance: number) => void,
+  ): void {
+    for (let p = from; p < masks.length; p++) {
+      const probe = value ^ masks[p]!;
+      for (let s = offsets[probe]!, end = offsets[probe + 1]!; s < end; s++) {
+        // Most of a bucket is beyond the limit: measured on its inline code, it is passed over without touching
+        // the item's marks (it may be scanned again from another chunk, and passed over again).
+        const distance = popcount32(memberHigh[s]! ^ high) + popcount32(memberLow[s]! ^ low);
+        if (distance > limit) continue;
+        const index = members[s]!;
+        if (marks[index] === stamp) continue;
+        marks[index] = stamp;
+        found(index, distance);
       }
     }
+  }
+
+  /** The masks of `bits` bits with exactly `ones` ones (none when ones > bits). */
+  private ringOf(bits: number, ones: number): Int32Array {
+    if (ones > bits) return new Int32Array(0);
+    const within = this.masksFor(bits, ones);
+    let fewer = 0; // masks with fewer ones: Σ C(bits, j) for j < ones
+    for (let j = 0, c = 1; j < ones; j++, c = (c * (bits - j + 1)) / j) fewer += c;
+    return within.subarray(fewer);
+  }
+
+  /**
+   * What probing the ring around `value` would cost, estimated without probing it: its buckets, each holding
+   * about as many items as the bucket at `value` (counting them exactly costs as much as probing).
+   */
+  private ringCost({ bits, offsets }: ChunkTable, value: number, ones: number): number {
+    if (ones > bits) return 0;
+    let buckets = 1; // C(bits, ones)
+    for (let j = 1; j <= ones; j++) buckets = (buckets * (bits - j + 1)) / j;
+    return buckets * (1 + offsets[value + 1]! - offsets[value]!);
   }
 
   private masksFor(bits: number, radius: number): Int32Array {
@@ -210,6 +340,8 @@ export class HashIndex {
       const members = new Int32Array(n);
       // Items go in ascending index order within each bucket, so the probe order is fixed by the adds alone.
       for (let i = 0; i < n; i++) members[fill[chunk[i]!]!++] = i;
+      table.memberHigh = Uint32Array.from(members, (i) => this.high[i]!);
+      table.memberLow = Uint32Array.from(members, (i) => this.low[i]!);
       table.offsets = offsets;
       table.members = members;
     }
