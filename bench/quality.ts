@@ -10,7 +10,7 @@
 //    40,000 images. Each image proposes at most `hashNeighbours` hash candidates and `neighbours` embedding ones
 //    (without that cap look-alike faces made the candidates grow with n²: radiusTable shows how crowded the
 //    hash neighbourhoods are).
-// Usage: npm run bench:quality    (about 20 minutes on 2 cores; BENCH_QUALITY_SIZES=2500,5000,10000 for a quick look)
+// Usage: npm run bench:quality    (about 15 minutes on 2 cores; BENCH_QUALITY_SIZES=2500,5000,10000 for a quick look)
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -200,8 +200,10 @@ async function scaling(bases: Uint8Array[]): Promise<void> {
   let lastCandidates = 0;
   for (const size of SIZES) {
     const items = all.items.slice(0, size);
+    // The faster of two runs at every size: the machine is shared, and a slow run at one size alone would tilt the
+    // exponent (an earlier version took two runs at 10,000 only, which favoured the smallest size).
     let best: { total: number; search: DuplicateSearch; sameBase: number } | undefined;
-    for (let run = 0; run < (size <= 10000 ? 2 : 1); run++) {
+    for (let run = 0; run < 2; run++) {
       let sameBase = 0;
       const start = performance.now();
       const search = searchDuplicates(items, params, (i, j) => {
