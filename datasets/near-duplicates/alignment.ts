@@ -76,32 +76,59 @@ export function bilinear(g: ArrayLike<number>, w: number, h: number, fx: number,
   return top * (1 - ay) + bottom * ay;
 }
 
+/**
+ * Bilinear taps along one axis of a window from `start` over `extent` (fractions of the sample): for each of `side`
+ * positions, the two sample indexes (edges clamped) and the second one's weight, mirrored when asked. Worked out
+ * once per window and axis, not per pixel: this is the inner loop of every verification.
+ */
+function axisTaps(
+  taps: { near: Int32Array; far: Int32Array; weight: Float32Array | Float64Array },
+  start: number,
+  extent: number,
+  side: number,
+  flip = false,
+): void {
+  const s = SAMPLE_SIDE;
+  for (let t = 0; t < side; t++) {
+    const u = (t + 0.5) / side;
+    const f = Math.min(s - 1, Math.max(0, (start + (flip ? 1 - u : u) * extent) * s - 0.5));
+    taps.near[t] = Math.floor(f);
+    taps.far[t] = Math.min(s - 1, taps.near[t]! + 1);
+    taps.weight[t] = f - taps.near[t]!;
+  }
+}
+
+/** Scratch taps per side and axis, reused: registration samples hundreds of windows a pair. */
+const scratch = new Map<string, { near: Int32Array; far: Int32Array; weight: Float32Array | Float64Array }>();
+function tapsFor(side: number, axis: 'x32' | 'x64' | 'y') {
+  const key = `${axis}${side}`;
+  let taps = scratch.get(key);
+  if (!taps) {
+    const weight = axis === 'x32' ? new Float32Array(side) : new Float64Array(side);
+    scratch.set(key, (taps = { near: new Int32Array(side), far: new Int32Array(side), weight }));
+  }
+  return taps;
+}
+
 /** The window of a sample resampled to side², mirrored when asked, normalised to mean 0 and deviation 1. */
 export function windowOf(sample: Uint8Array, [left, top, w, h]: Window, side: number, flip = false): Float32Array {
   const s = SAMPLE_SIDE;
-  // Bilinear sampling with the neighbours and weights of each column worked out once (edges clamped): this is
-  // the inner loop of every verification.
-  const x0 = new Int32Array(side);
-  const x1 = new Int32Array(side);
-  const ax = new Float32Array(side);
-  for (let tx = 0; tx < side; tx++) {
-    const u = (tx + 0.5) / side;
-    const fx = Math.min(s - 1, Math.max(0, (left + (flip ? 1 - u : u) * w) * s - 0.5));
-    x0[tx] = Math.floor(fx);
-    x1[tx] = Math.min(s - 1, x0[tx]! + 1);
-    ax[tx] = fx - x0[tx]!;
-  }
+  // Column weights in float32, as the perceptual hashes (memoised per image) have always been computed.
+  const columns = tapsFor(side, 'x32');
+  const rows = tapsFor(side, 'y');
+  axisTaps(columns, left, w, side, flip);
+  axisTaps(rows, top, h, side);
   const out = new Float32Array(side * side);
   for (let ty = 0; ty < side; ty++) {
-    const fy = Math.min(s - 1, Math.max(0, (top + ((ty + 0.5) / side) * h) * s - 0.5));
-    const y0 = Math.floor(fy);
-    const ay = fy - y0;
-    const row0 = y0 * s;
-    const row1 = Math.min(s - 1, y0 + 1) * s;
+    const ay = rows.weight[ty]!;
+    const row0 = rows.near[ty]! * s;
+    const row1 = rows.far[ty]! * s;
     for (let tx = 0; tx < side; tx++) {
-      const a = ax[tx]!;
-      const top0 = sample[row0 + x0[tx]!]! * (1 - a) + sample[row0 + x1[tx]!]! * a;
-      const bottom = sample[row1 + x0[tx]!]! * (1 - a) + sample[row1 + x1[tx]!]! * a;
+      const a = columns.weight[tx]!;
+      const x0 = columns.near[tx]!;
+      const x1 = columns.far[tx]!;
+      const top0 = sample[row0 + x0]! * (1 - a) + sample[row0 + x1]! * a;
+      const bottom = sample[row1 + x0]! * (1 - a) + sample[row1 + x1]! * a;
       out[ty * side + tx] = top0 * (1 - ay) + bottom * ay;
     }
   }
@@ -119,9 +146,6 @@ function normalise(t: Float32Array): Float32Array {
   return t;
 }
 
-/** Per side, the column taps of the window being sampled: reused, as registration samples hundreds of windows. */
-const columnTaps = new Map<number, { x0: Int32Array; x1: Int32Array; ax: Float64Array }>();
-
 /**
  * The correlation of `moving`'s window, sampled at `side`² as windowOf does, with `fixed` (normalised, same side),
  * in one pass without building the window: as `fixed` has mean 0, Σ fixed·(v − mean) / deviation is
@@ -129,33 +153,24 @@ const columnTaps = new Map<number, { x0: Int32Array; x1: Int32Array; ax: Float64
  */
 function layoutAt(fixed: Float32Array, moving: Uint8Array, [left, top, w, h]: Window, side: number, flip: boolean) {
   const s = SAMPLE_SIDE;
-  let taps = columnTaps.get(side);
-  if (!taps) {
-    taps = { x0: new Int32Array(side), x1: new Int32Array(side), ax: new Float64Array(side) };
-    columnTaps.set(side, taps);
-  }
-  const { x0, x1, ax } = taps;
-  for (let tx = 0; tx < side; tx++) {
-    const u = (tx + 0.5) / side;
-    const fx = Math.min(s - 1, Math.max(0, (left + (flip ? 1 - u : u) * w) * s - 0.5));
-    x0[tx] = Math.floor(fx);
-    x1[tx] = Math.min(s - 1, x0[tx]! + 1);
-    ax[tx] = fx - x0[tx]!;
-  }
+  const columns = tapsFor(side, 'x64');
+  const rows = tapsFor(side, 'y');
+  axisTaps(columns, left, w, side, flip);
+  axisTaps(rows, top, h, side);
   let sum = 0;
   let squares = 0;
   let product = 0;
   for (let ty = 0; ty < side; ty++) {
-    const fy = Math.min(s - 1, Math.max(0, (top + ((ty + 0.5) / side) * h) * s - 0.5));
-    const y0 = Math.floor(fy);
-    const ay = fy - y0;
-    const row0 = y0 * s;
-    const row1 = Math.min(s - 1, y0 + 1) * s;
+    const ay = rows.weight[ty]!;
+    const row0 = rows.near[ty]! * s;
+    const row1 = rows.far[ty]! * s;
     const at = ty * side;
     for (let tx = 0; tx < side; tx++) {
-      const a = ax[tx]!;
-      const upper = moving[row0 + x0[tx]!]! * (1 - a) + moving[row0 + x1[tx]!]! * a;
-      const lower = moving[row1 + x0[tx]!]! * (1 - a) + moving[row1 + x1[tx]!]! * a;
+      const a = columns.weight[tx]!;
+      const x0 = columns.near[tx]!;
+      const x1 = columns.far[tx]!;
+      const upper = moving[row0 + x0]! * (1 - a) + moving[row0 + x1]! * a;
+      const lower = moving[row1 + x0]! * (1 - a) + moving[row1 + x1]! * a;
       const v = upper * (1 - ay) + lower * ay;
       sum += v;
       squares += v * v;
