@@ -69,6 +69,13 @@ function chunkValue(high: number, low: number, shift: number, bits: number): num
   return ((low >>> shift) | (high << lowBits)) & mask;
 }
 
+/** C(n, k), exact for the chunk widths here (n ≤ 22). */
+function binomial(n: number, k: number): number {
+  let c = 1;
+  for (let j = 1; j <= k; j++) c = (c * (n - j + 1)) / j;
+  return c;
+}
+
 /** All masks of `bits` bits with at most `radius` ones, fewest ones first (so exact matches are probed first). */
 function masksWithin(bits: number, radius: number): Int32Array {
   const masks: number[] = [0];
@@ -92,12 +99,10 @@ export class HashIndex {
   private low = new Uint32Array(1024);
   private count = 0;
   private built = 0; // items in the tables; the tables are rebuilt when count has moved past it
-  private seen = new Uint32Array(0); // per item: the query that last saw it, to dedupe candidates
-  private stamp = 0;
   private readonly masks = new Map<string, Int32Array>();
-  /** Per code of the current widening: the stamp that marks an item scanned for it (one widening at a time). */
-  private wideningSeen: Uint32Array[] = [];
-  private wideningStamp = 0;
+  /** Per code of the current widening: the stamp that marks an item found for it (one widening at a time). */
+  private marks: Uint32Array[] = [];
+  private stamp = 0;
 
   constructor(options: HashIndexOptions = {}) {
     const chunks = options.chunks ?? 4;
@@ -146,53 +151,30 @@ export class HashIndex {
 
   /** Every item whose code is within `radius` bits of `code`, by index ascending, with its distance. */
   query(code: bigint, radius: number): { index: number; distance: number }[] {
-    const unsigned = BigInt.asUintN(64, code);
-    const found: { index: number; distance: number }[] = [];
-    this.search(Number(unsigned >> 32n), Number(unsigned & 0xffffffffn), radius, -1, (index, distance) =>
-      found.push({ index, distance }),
-    );
-    return found.sort((a, b) => a.index - b.index);
+    this.checkRadius(radius);
+    return this.widening([code], radius)
+      .to(radius)
+      .map(({ index, distance }) => ({ index, distance }))
+      .sort((a, b) => a.index - b.index);
   }
 
   /** Every pair of items (i < j) within `radius` bits, sorted by i then j: each item is queried once. */
   pairsWithin(radius: number): HashPair[] {
+    this.checkRadius(radius);
     const pairs: HashPair[] = [];
-    const row: HashPair[] = [];
     for (let i = 0; i < this.count; i++) {
-      row.length = 0;
-      this.search(this.high[i]!, this.low[i]!, radius, i, (j, distance) => row.push({ i, j, distance }));
-      row.sort((a, b) => a.j - b.j);
-      for (const pair of row) pairs.push(pair);
+      const row = this.widening([this.code(i)], radius)
+        .to(radius)
+        .filter((hit) => hit.index > i)
+        .sort((a, b) => a.index - b.index);
+      for (const { index: j, distance } of row) pairs.push({ i, j, distance });
     }
     return pairs;
   }
 
-  /** Calls `found` once for each item with index > `after` within `radius` of the code (high, low). */
-  private search(
-    high: number,
-    low: number,
-    radius: number,
-    after: number,
-    found: (index: number, distance: number) => void,
-  ): void {
+  private checkRadius(radius: number): void {
     if (!Number.isInteger(radius) || radius < 0 || radius > 64) {
       throw new Error(`HashIndex: radius must be an integer from 0 to 64 (${radius})`);
-    }
-    this.build();
-    const m = this.tables.length;
-    const perChunk = Math.floor(radius / m);
-    const widerChunks = (radius % m) + 1; // the first a + 1 chunks are searched at r', the rest at r' − 1
-    const stamp = this.nextStamp();
-    const seen = this.seen;
-    for (let k = 0; k < m; k++) {
-      const chunkRadius = k < widerChunks ? perChunk : perChunk - 1;
-      if (chunkRadius < 0) continue;
-      const table = this.tables[k]!;
-      const value = chunkValue(high, low, table.shift, table.bits);
-      const masks = this.masksFor(table.bits, chunkRadius);
-      this.scan(table, masks, 0, value, high, low, seen, stamp, radius, (index, distance) => {
-        if (index > after) found(index, distance);
-      });
     }
   }
 
@@ -206,14 +188,13 @@ export class HashIndex {
     const m = this.tables.length;
     const highs = codes.map((code) => Number(BigInt.asUintN(64, code) >> 32n));
     const lows = codes.map((code) => Number(BigInt.asUintN(64, code) & 0xffffffffn));
-    while (this.wideningSeen.length < codes.length) this.wideningSeen.push(new Uint32Array(this.count));
-    const seen = this.wideningSeen.map((marks) => (marks.length === this.count ? marks : new Uint32Array(this.count)));
-    this.wideningSeen = seen;
-    if (this.wideningStamp === 0xffffffff) {
+    while (this.marks.length < codes.length) this.marks.push(new Uint32Array(this.count));
+    const seen = this.marks;
+    if (this.stamp === 0xffffffff) {
       for (const marks of seen) marks.fill(0);
-      this.wideningStamp = 0;
+      this.stamp = 0;
     }
-    const stamp = ++this.wideningStamp;
+    const stamp = ++this.stamp;
     // Per code: how many bits each chunk's probes flip so far (-1: none yet) and the cost of each chunk's next ring.
     // Exactness needs only Σ(flipped + 1) > radius over the chunks (pigeonhole), so each step may widen whichever
     // chunk is cheapest around this code: face hashes fill some chunk values far more than others.
@@ -229,7 +210,7 @@ export class HashIndex {
         if (!Number.isInteger(next) || next < radius || next > limit) {
           throw new Error(`HashIndex: a widening's radius must grow, integer up to ${limit} (${radius} → ${next})`);
         }
-        if (this.wideningStamp !== stamp) throw new Error('HashIndex: a later widening ended this one');
+        if (this.stamp !== stamp) throw new Error('HashIndex: a later widening ended this one');
         const hits: WideningHit[] = [];
         for (let d = radius + 1; d <= next; d++) for (const hit of later[d]!) hits.push(hit);
         for (let c = 0; c < codes.length; c++) {
@@ -242,7 +223,7 @@ export class HashIndex {
             }
             const table = this.tables[k]!;
             const ring = this.ringOf(table.bits, ++flipped[c]![k]!);
-            this.scan(table, ring, 0, values[c]![k]!, highs[c]!, lows[c]!, seen[c]!, stamp, limit, (index, distance) =>
+            this.scan(table, ring, values[c]![k]!, highs[c]!, lows[c]!, seen[c]!, stamp, limit, (index, distance) =>
               (distance <= next ? hits : later[distance]!).push({ index, distance, code: c }),
             );
             cost[k] = NaN;
@@ -255,13 +236,12 @@ export class HashIndex {
   }
 
   /**
-   * Calls `found` once for each item within `limit` bits of the code (high, low) in the buckets value ^ masks[from..],
+   * Calls `found` once for each item within `limit` bits of the code (high, low) in the buckets value ^ masks,
    * marking it with `stamp` so that no later scan with the same marks reports it again.
    */
   private scan(
     { offsets, members, memberHigh, memberLow }: ChunkTable,
     masks: Int32Array,
-    from: number,
     value: number,
     high: number,
     low: number,
@@ -270,7 +250,7 @@ export class HashIndex {
     limit: number,
     found: (index: number, distance: number) => void,
   ): void {
-    for (let p = from; p < masks.length; p++) {
+    for (let p = 0; p < masks.length; p++) {
       const probe = value ^ masks[p]!;
       for (let s = offsets[probe]!, end = offsets[probe + 1]!; s < end; s++) {
         // Most of a bucket is beyond the limit: measured on its inline code, it is passed over without touching
@@ -289,9 +269,7 @@ export class HashIndex {
   private ringOf(bits: number, ones: number): Int32Array {
     if (ones > bits) return new Int32Array(0);
     const within = this.masksFor(bits, ones);
-    let fewer = 0; // masks with fewer ones: Σ C(bits, j) for j < ones
-    for (let j = 0, c = 1; j < ones; j++, c = (c * (bits - j + 1)) / j) fewer += c;
-    return within.subarray(fewer);
+    return within.subarray(within.length - binomial(bits, ones)); // masks come fewest ones first
   }
 
   /**
@@ -300,9 +278,7 @@ export class HashIndex {
    */
   private ringCost({ bits, offsets }: ChunkTable, value: number, ones: number): number {
     if (ones > bits) return 0;
-    let buckets = 1; // C(bits, ones)
-    for (let j = 1; j <= ones; j++) buckets = (buckets * (bits - j + 1)) / j;
-    return buckets * (1 + offsets[value + 1]! - offsets[value]!);
+    return binomial(bits, ones) * (1 + offsets[value + 1]! - offsets[value]!);
   }
 
   private masksFor(bits: number, radius: number): Int32Array {
@@ -315,17 +291,9 @@ export class HashIndex {
     return masks;
   }
 
-  private nextStamp(): number {
-    if (this.stamp === 0xffffffff) {
-      this.seen.fill(0);
-      this.stamp = 0;
-    }
-    return ++this.stamp;
-  }
-
   /** (Re)builds every chunk table by counting sort, when items were added since the last build. */
   private build(): void {
-    if (this.built === this.count && this.seen.length === this.count) return;
+    if (this.built === this.count) return;
     const n = this.count;
     for (const table of this.tables) {
       const values = 1 << table.bits;
@@ -345,8 +313,7 @@ export class HashIndex {
       table.offsets = offsets;
       table.members = members;
     }
-    const seen = new Uint32Array(n);
-    this.seen = seen;
+    this.marks = []; // sized to the items; remade by the next widening
     this.stamp = 0;
     this.built = n;
   }
