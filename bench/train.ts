@@ -128,9 +128,14 @@ console.log(
 const loaded = loadDnnlAddon();
 const addon = 'addon' in loaded ? loaded.addon : undefined;
 const backends: BackendChoice[] = addon ? ['native', 'wasm'] : ['wasm'];
+// oneDNN's instruction set, for the native backend and for PyTorch's own oneDNN alike (both read
+// DNNL_MAX_CPU_ISA: `DNNL_MAX_CPU_ISA=AVX2 npm run bench:train` measures an AVX-512 machine as an AVX2 one).
+if (addon)
+  console.log(`oneDNN kernels: ${addon.cpuIsa} (DNNL_MAX_CPU_ISA: ${process.env.DNNL_MAX_CPU_ISA ?? 'unset'})`);
 const FLOP_PER_IMAGE = trainingFlopsPerImage();
 console.log(`training FLOP per image: ${(FLOP_PER_IMAGE / 1e9).toFixed(3)} G (convolutions and dense layers)`);
-// The machine's FP32 peak on all cores, measured here (the addon's FMA loop, 1 s) before and after the rounds: a
+// The machine's FP32 peak on all cores, measured here (the addon's FMA loop at the width oneDNN's kernels use,
+// 1 s) before and after the rounds: a
 // shared machine's load drifts, and the larger is the nearer to what the cores can do.
 const PEAK_MS = 1000;
 const peakBefore = addon ? addon.peakFlops(CORES, PEAK_MS) : undefined;
@@ -161,7 +166,8 @@ if (addon && peakBefore !== undefined) {
   const peak = Math.max(peakBefore, peakAfter);
   const giga = (flops: number) => (flops / 1e9).toFixed(1);
   console.log(
-    `peak: ${giga(peak)} GFLOP/s on ${CORES} threads (FMA loop; ${giga(peakBefore)} before the rounds, ` +
+    `peak: ${giga(peak)} GFLOP/s on ${CORES} threads (${addon.cpuIsa.startsWith('avx512') ? 'AVX-512' : 'AVX2'} ` +
+      `FMA loop, as wide as oneDNN's kernels; ${giga(peakBefore)} before the rounds, ` +
       `${giga(peakAfter)} after)`,
   );
   const fraction = (summary.native! * FLOP_PER_IMAGE) / peak;

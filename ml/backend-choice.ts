@@ -29,8 +29,9 @@ function installed(pkg: string): boolean {
  * The backend `choice` comes to on this machine, found without starting tfjs: what a stage that trains puts in
  * its key, since each backend rounds its own way (the same seed gives other weights on wasm and on native).
  * `auto` is the first of BACKEND_ORDER that is installed; a tfjs-node that is installed but fails to load
- * falls through at run time, which the stage record's `backend` shows. oneDNN's sums split differently on
- * another thread count, so native on more than one thread a replica says how many.
+ * falls through at run time, which the stage record's `backend` shows. native's name carries what changes its
+ * sums: oneDNN's instruction set (an AVX-512 machine trains other bytes than an AVX2 one) and, over one, the
+ * threads a replica, which split its sums another way — "native (avx2)", "native (avx512_core_bf16, 2 threads)".
  */
 export function resolveBackendChoice(choice: BackendChoice): string {
   let name: string = choice;
@@ -42,7 +43,14 @@ export function resolveBackendChoice(choice: BackendChoice): string {
     }
     name = autoName;
   }
-  return name === 'native' && nativeThreads() > 1 ? `native (${nativeThreads()} threads)` : name;
+  return name === 'native' ? nativeName() : name;
+}
+
+function nativeName(): string {
+  const loaded = loadDnnlAddon();
+  const parts = 'addon' in loaded ? [loaded.addon.cpuIsa] : [];
+  if (nativeThreads() > 1) parts.push(`${nativeThreads()} threads`);
+  return parts.length ? `native (${parts.join(', ')})` : 'native';
 }
 
 let autoName: string | undefined;

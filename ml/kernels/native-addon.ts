@@ -11,6 +11,11 @@ import { fileURLToPath } from 'node:url';
 export interface DnnlAddon {
   readonly version: string;
   readonly maxThreads: number;
+  /**
+   * The instruction set oneDNN's kernels use here, as DNNL_MAX_CPU_ISA spells it in lower case ("avx2",
+   * "avx512_core_bf16", …): kernels for another set sum in another order, so weights trained on them differ.
+   */
+  readonly cpuIsa: string;
   convForward(
     heap: ArrayBuffer,
     shape: number[],
@@ -105,7 +110,10 @@ export interface DnnlAddon {
     dy: number,
     dx: number,
   ): void;
-  /** FP32 FLOP/s a tight AVX2 FMA loop sustains on `threads` threads over about `milliseconds` ms (the peak). */
+  /**
+   * FP32 FLOP/s a tight FMA loop sustains on `threads` threads over about `milliseconds` ms (the peak): AVX-512
+   * where oneDNN's kernels use it (`cpuIsa`), else AVX2.
+   */
   peakFlops(threads: number, milliseconds: number): number;
 }
 

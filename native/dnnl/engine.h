@@ -1,6 +1,7 @@
 // The oneDNN engine and stream of the calling thread, and the per-thread caches of primitives built on them.
 #pragma once
 #include <map>
+#include <string>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
@@ -10,6 +11,11 @@ namespace fer_dnnl {
 // flight, and oneDNN objects are not meant to be shared between threads that execute at once.
 dnnl::engine &cpu();
 dnnl::stream &cpu_stream();
+
+// The instruction set oneDNN's kernels use on this CPU (capped by DNNL_MAX_CPU_ISA), as oneDNN spells it in that
+// variable, lower case: "avx2", "avx512_core_bf16", …. Kernels for another set sum in another order, so trained
+// weights differ from one to the next: the backend's name in a stage key carries it.
+std::string effective_isa();
 
 // Primitives by the numbers that define them, built on first use in each thread.
 template <typename T>
