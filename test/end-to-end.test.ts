@@ -59,14 +59,19 @@ describe('the reduced demo, end to end', () => {
     assert.match(fs.readFileSync(path.join(dir, html), 'utf8'), /train-artificial/);
   });
 
-  test('a second project run from scratch with the same seed audits as the same run', async () => {
-    const other = makeProject({ 'p.yaml': pipeline() });
-    const run = await cli(other, 'run', 'p.yaml');
-    assert.equal(run.code, 0, run.stderr.slice(-3000));
-    const audit = await cli(dir, 'audit', 'p.lock.json', path.join(other, 'p.lock.json'));
-    assert.equal(audit.code, 0, audit.stdout + audit.stderr);
-    assert.match(audit.stdout, /no differences \(\d+ compared\)/);
-  });
+  test(
+    'a second project run from scratch with the same seed audits as the same run',
+    // The queue test below runs the same project from scratch on two workers and audits it: one full run fewer.
+    { skip: hasRedis() ? 'the queue test runs it (on two workers) and audits it' : undefined },
+    async () => {
+      const other = makeProject({ 'p.yaml': pipeline() });
+      const run = await cli(other, 'run', 'p.yaml');
+      assert.equal(run.code, 0, run.stderr.slice(-3000));
+      const audit = await cli(dir, 'audit', 'p.lock.json', path.join(other, 'p.lock.json'));
+      assert.equal(audit.code, 0, audit.stdout + audit.stderr);
+      assert.match(audit.stdout, /no differences \(\d+ compared\)/);
+    },
+  );
 
   test(
     'pushed to an HTTP remote, a fresh clone pulls it all, and run --pull on an empty store computes nothing',
@@ -111,7 +116,7 @@ describe('the reduced demo, end to end', () => {
   );
 
   test(
-    'through a queue on two workers, one killed mid-shard, the run gives the local lockfile byte for byte',
+    'through a queue on two workers, one killed mid-shard, a project from scratch gives the local lockfile byte for byte',
     {
       skip: hasRedis() ? undefined : 'redis-server is not installed (.ci/run installs it)',
     },
@@ -138,6 +143,9 @@ describe('the reduced demo, end to end', () => {
           fs.readFileSync(path.join(queued, 'p.lock.json'), 'utf8'),
           fs.readFileSync(path.join(dir, 'p.lock.json'), 'utf8'),
         );
+        const audit = await cli(dir, 'audit', 'p.lock.json', path.join(queued, 'p.lock.json'));
+        assert.equal(audit.code, 0, audit.stdout + audit.stderr);
+        assert.match(audit.stdout, /no differences \(\d+ compared\)/);
 
         const lines = workers.flatMap((w) => w.lines);
         const of = (type: string, id: unknown) => lines.filter((l) => l.type === type && l.id === id).length;
