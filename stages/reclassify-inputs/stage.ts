@@ -76,7 +76,7 @@ async function reclassifySource(
 
 export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
   type: 'reclassify-inputs',
-  version: '2',
+  version: '3',
   schema: 'reclassify-inputs.schema.json',
   measures: {
     labelAgreement: 'share of the images whose given label the out-of-fold models did not flag',
