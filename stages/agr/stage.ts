@@ -16,8 +16,7 @@ import { defineStage, paramsWithoutSpeedSettings, type StageContext } from '../.
 import type { AgrEntry } from '../../schemas/types/agr.js';
 import { ageBucketProblems } from '../../datasets/age-buckets.js';
 import type { AgrParams } from './params.js';
-import { describePlans, planHumanModels, type ModelPlan } from '../../ml/human/plan.js';
-import { stageModelStore } from '../../ml/human/inference.js';
+import type { ModelPlan } from '../../ml/human/plan.js';
 
 type ModelOutcome = AttributePrediction | FlaggedImage;
 
@@ -173,8 +172,16 @@ export const agrStage = defineStage<AgrEntry>({
       Object.entries(ctx.modelHashes).filter(([file]) => used.some((name) => file.startsWith(`${name}.`))),
     );
     const todoModels = input.some(needsModels);
-    const plans = todoModels ? await planHumanModels(used, p.runtime, p.backend, stageModelStore(ctx)) : {};
-    if (todoModels) ctx.log(`models: ${describePlans(plans)}`);
+    let plans: Record<string, ModelPlan> = {};
+    if (todoModels) {
+      // tfjs-converter and protobufjs load when images need predicting, not on every CLI start.
+      const [{ describePlans, planHumanModels }, { stageModelStore }] = await Promise.all([
+        import('../../ml/human/plan.js'),
+        import('../../ml/human/inference.js'),
+      ]);
+      plans = await planHumanModels(used, p.runtime, p.backend, stageModelStore(ctx));
+      ctx.log(`models: ${describePlans(plans)}`);
+    }
     // Runtimes round differently: a prediction made on one is not another's.
     const runtimes = Object.fromEntries(Object.values(plans).map((plan) => [plan.name, plan.runtime]));
     const keyOf = (r: ManifestRecord) => {

@@ -9,7 +9,6 @@ import { BACKBONES } from '../../ml/architectures/backbone.js';
 import type { QualityEntry } from '../../schemas/types/quality.js';
 import type { QualityParams } from './params.js';
 import { clustersOf, embeddingOutliers, imageFindings, member, pairsPerSourcePair, type Finding } from './findings.js';
-import { imageSignatures } from './signatures.js';
 import { searchDuplicates, type SearchItem } from './search.js';
 import { qualityMarkdown, qualitySheets } from './summary.js';
 
@@ -50,6 +49,8 @@ export const qualityStage = defineStage<QualityEntry>({
     const [view] = [...ctx.inputs.values()];
     const input = readManifest(view, 'quality');
     const blobs = [...new Set(input.map((r) => r.blob))].sort();
+    // The detector's model code (tfjs-converter, protobufjs) loads when the stage runs, not on every CLI start.
+    const { imageSignatures } = await import('./signatures.js');
     const signatures = await imageSignatures(ctx, blobs);
     for (const f of signatures.failed) ctx.log(`skipped ${f.blob}: ${f.error}`);
 
