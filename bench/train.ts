@@ -135,8 +135,8 @@ if (addon)
 const FLOP_PER_IMAGE = trainingFlopsPerImage();
 console.log(`training FLOP per image: ${(FLOP_PER_IMAGE / 1e9).toFixed(3)} G (convolutions and dense layers)`);
 // The machine's FP32 peak on all cores, measured here (the addon's FMA loop at the width oneDNN's kernels use,
-// 1 s) before and after the rounds: a
-// shared machine's load drifts, and the larger is the nearer to what the cores can do.
+// 1 s) before and after the rounds: a shared machine's load drifts, and the larger is the nearer to what the
+// cores can do.
 const PEAK_MS = 1000;
 const peakBefore = addon ? addon.peakFlops(CORES, PEAK_MS) : undefined;
 for (const backend of backends) {

@@ -381,8 +381,7 @@ Napi::Value PeakFlops(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
   // The loop as wide as oneDNN's kernels: the peak they are measured against.
-  const bool avx512 = fer_dnnl::effective_isa().rfind("avx512", 0) == 0;
-  return Napi::Number::New(env, fer_dnnl::peak_flops(static_cast<int>(threads), ms, avx512));
+  return Napi::Number::New(env, fer_dnnl::peak_flops(static_cast<int>(threads), ms, fer_dnnl::avx512_kernels()));
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {

@@ -135,10 +135,6 @@ constexpr int64_t SMALL_OUTPUT_PIXELS = 144;
 // jit filter gradient beats gemm at 6x6x512 (34 against 42 ms) and ties at 12x12. Together: 2 replicas training
 // the paper CNN 132 -> 140 images/s (four alternating pairs, +5 to +8 %).
 constexpr int64_t AVX512_SMALL_OUTPUT_PIXELS = 36;
-bool avx512() {
-  static const bool wide = effective_isa().rfind("avx512", 0) == 0;
-  return wide;
-}
 
 Forward build_forward(const int64_t *key) {
   ConvShape s = shape_in(key);
@@ -148,7 +144,7 @@ Forward build_forward(const int64_t *key) {
   // reordering src in and dst out. One thread, batch 32: 12x12x128->512 96 ms on NHWC against 60, 6x6x512->512
   // 101 against 61 (warm caches; within a training step, reorders included, the two layers gain 10-20 ms of
   // ~160); at 24x24x64->128 (5x5) they are even (81 and 80). The sums run in the same order: the same bytes.
-  const bool blocked = !avx512() && s.ho * s.wo <= SMALL_OUTPUT_PIXELS;
+  const bool blocked = !avx512_kernels() && s.ho * s.wo <= SMALL_OUTPUT_PIXELS;
   auto pd = forward_pd(d, key[FLAGS], key[FLAGS + 1], blocked);
   return {convolution_forward(pd),
           nhwc(d.src),
@@ -164,7 +160,7 @@ BackwardData build_backward_data(const int64_t *key) {
   Dims d = dims_of(s);
   // The data gradient goes the other way: on larger outputs blocked activations win (24x24x128->64, 5x5: 88-93 ms
   // against 94-105 in a training step, reorders included), on small ones NHWC does. Same sums, same bytes.
-  const bool blocked = s.ho * s.wo > (avx512() ? AVX512_SMALL_OUTPUT_PIXELS : SMALL_OUTPUT_PIXELS);
+  const bool blocked = s.ho * s.wo > (avx512_kernels() ? AVX512_SMALL_OUTPUT_PIXELS : SMALL_OUTPUT_PIXELS);
   auto hint = forward_pd(d, false, false, blocked);
   const auto src = blocked ? any(d.src) : nhwc(d.src), dst = blocked ? any(d.dst) : nhwc(d.dst);
   convolution_backward_data::desc desc(algorithm::convolution_direct, src, any(d.weights), dst, d.strides,
@@ -202,7 +198,7 @@ BackwardWeights build_backward_weights(const int64_t *key) {
   // at 128->256, 15-30 % behind at 32->64), 20x20 and 24x24 are even, 48x48 favours jit. A fixed rule on the
   // shape, never a timing: the same shape always runs the same code, so its gradients are the same bytes run to
   // run (at a given thread count: gemm's bytes, unlike jit's on these layers, change with the threads).
-  if (!avx512() && d.dst[2] * d.dst[3] <= SMALL_OUTPUT_PIXELS) prefer_gemm(pd);
+  if (!avx512_kernels() && d.dst[2] * d.dst[3] <= SMALL_OUTPUT_PIXELS) prefer_gemm(pd);
   BackwardWeights b{convolution_backward_weights(pd), pd.src_desc(), pd.diff_dst_desc(), user_weights(d), {}, {}};
   b.needed = pd.diff_weights_desc() != b.user;
   if (b.needed) {

@@ -29,4 +29,9 @@ std::string effective_isa() {
   }
 }
 
+bool avx512_kernels() {
+  static const bool wide = effective_isa().rfind("avx512", 0) == 0;
+  return wide;
+}
+
 }  // namespace fer_dnnl

@@ -16,6 +16,9 @@ dnnl::stream &cpu_stream();
 // variable, lower case: "avx2", "avx512_core_bf16", …. Kernels for another set sum in another order, so trained
 // weights differ from one to the next: the backend's name in a stage key carries it.
 std::string effective_isa();
+// Whether that set is one of the AVX-512 ones: the convolutions' layout rules (conv.cc) and the peak loop's width
+// (peak.h) follow it.
+bool avx512_kernels();
 
 // Primitives by the numbers that define them, built on first use in each thread.
 template <typename T>
