@@ -124,27 +124,34 @@ ConvShape shape_in(const int64_t *key) {
 }
 constexpr size_t FLAGS = sizeof(ConvShape) / sizeof(int64_t);
 
-// The largest output (ho*wo pixels) that counts as small. Each pass picks its layouts and implementation by a
-// fixed rule on the shape and oneDNN's instruction set, never by timing: the same shape on the same set always
-// runs the same code, so the same bytes (and the set is in the stage key: engine.h).
-constexpr int64_t SMALL_OUTPUT_PIXELS = 144;
+// Each pass picks its layouts and implementation by a fixed rule on its output's size (ho*wo pixels) and oneDNN's
+// instruction set, never by timing: the same shape on the same set always runs the same code, so the same bytes
+// (and the set is in the stage key: engine.h). 0 pixels: never.
+struct LayoutRules {
+  int64_t forward_blocked_upto;  // forward pass on oneDNN's blocked activations at or below this size
+  int64_t data_blocked_above;    // data gradient on blocked activations above this size
+  int64_t weights_gemm_upto;     // filter gradient on oneDNN's gemm implementation at or below this size
+};
 
-// Where oneDNN runs AVX-512 kernels the AVX2 rules below do not hold (measured on a Zen 5, one thread a replica,
-// batch 32): NHWC forward passes run brgconv, as fast as or faster than the blocked jit (12x12x128->512: 25 ms
-// against 31 in isolation); the blocked data gradient wins from 12x12 up (29 against 38 ms) and not at 6x6; the
-// jit filter gradient beats gemm at 6x6x512 (34 against 42 ms) and ties at 12x12. Together: 2 replicas training
-// the paper CNN 132 -> 140 images/s (four alternating pairs, +5 to +8 %).
-constexpr int64_t AVX512_SMALL_OUTPUT_PIXELS = 36;
+// AVX2: measured on a Zen 3; why, at each builder below.
+constexpr LayoutRules AVX2_RULES{144, 144, 144};
+
+// AVX-512 (measured on a Zen 5, one thread a replica, batch 32): NHWC forward passes run brgconv, as fast as or
+// faster than the blocked jit (12x12x128->512: 25 ms against 31 in isolation); the blocked data gradient wins from
+// 12x12 up (29 against 38 ms) and not at 6x6; the jit filter gradient beats gemm at 6x6x512 (34 against 42 ms) and
+// ties at 12x12. Together: 2 replicas training the paper CNN 132 -> 140 images/s (four alternating pairs).
+constexpr LayoutRules AVX512_RULES{0, 36, 0};
+
+const LayoutRules &rules() { return avx512_kernels() ? AVX512_RULES : AVX2_RULES; }
 
 Forward build_forward(const int64_t *key) {
   ConvShape s = shape_in(key);
   Dims d = dims_of(s);
-  // AVX2's rule (AVX-512's is above).
-  // On small outputs jit:avx2 is much slower on NHWC than on its own blocked layout (nChw8c), enough to pay for
+  // AVX2: on small outputs jit:avx2 is much slower on NHWC than on its own blocked layout (nChw8c), enough to pay for
   // reordering src in and dst out. One thread, batch 32: 12x12x128->512 96 ms on NHWC against 60, 6x6x512->512
   // 101 against 61 (warm caches; within a training step, reorders included, the two layers gain 10-20 ms of
   // ~160); at 24x24x64->128 (5x5) they are even (81 and 80). The sums run in the same order: the same bytes.
-  const bool blocked = !avx512_kernels() && s.ho * s.wo <= SMALL_OUTPUT_PIXELS;
+  const bool blocked = s.ho * s.wo <= rules().forward_blocked_upto;
   auto pd = forward_pd(d, key[FLAGS], key[FLAGS + 1], blocked);
   return {convolution_forward(pd),
           nhwc(d.src),
@@ -160,7 +167,7 @@ BackwardData build_backward_data(const int64_t *key) {
   Dims d = dims_of(s);
   // The data gradient goes the other way: on larger outputs blocked activations win (24x24x128->64, 5x5: 88-93 ms
   // against 94-105 in a training step, reorders included), on small ones NHWC does. Same sums, same bytes.
-  const bool blocked = s.ho * s.wo > (avx512_kernels() ? AVX512_SMALL_OUTPUT_PIXELS : SMALL_OUTPUT_PIXELS);
+  const bool blocked = s.ho * s.wo > rules().data_blocked_above;
   auto hint = forward_pd(d, false, false, blocked);
   const auto src = blocked ? any(d.src) : nhwc(d.src), dst = blocked ? any(d.dst) : nhwc(d.dst);
   convolution_backward_data::desc desc(algorithm::convolution_direct, src, any(d.weights), dst, d.strides,
@@ -190,15 +197,14 @@ BackwardWeights build_backward_weights(const int64_t *key) {
   convolution_backward_weights::desc desc(algorithm::convolution_direct, nhwc(d.src), any(d.weights), nhwc(d.dst),
                                           d.strides, d.dilates, d.pad_l, d.pad_r);
   convolution_backward_weights::primitive_desc pd(desc, cpu(), hint);
-  // AVX2's rule (AVX-512's is above).
-  // On small outputs oneDNN's first choice, jit:avx2, is slower than its gemm implementation (gemm's diff_weights
+  // AVX2: on small outputs oneDNN's first choice, jit:avx2, is slower than its gemm implementation (gemm's diff_weights
   // are plain HWIO, so no reorder either). One thread, batch 64, 3x3: 12x12x128->512 takes 180 ms on jit against
   // 140 on gemm, 6x6x512->512 319 against 187, 6x6x128->128 15 against 10; at 144 pixels and below narrow layers
   // (32->64, 64->64) come out about even. Above, it stops paying: 16x16 depends on the channels (gemm 20 % ahead
   // at 128->256, 15-30 % behind at 32->64), 20x20 and 24x24 are even, 48x48 favours jit. A fixed rule on the
   // shape, never a timing: the same shape always runs the same code, so its gradients are the same bytes run to
   // run (at a given thread count: gemm's bytes, unlike jit's on these layers, change with the threads).
-  if (!avx512_kernels() && d.dst[2] * d.dst[3] <= SMALL_OUTPUT_PIXELS) prefer_gemm(pd);
+  if (d.dst[2] * d.dst[3] <= rules().weights_gemm_upto) prefer_gemm(pd);
   BackwardWeights b{convolution_backward_weights(pd), pd.src_desc(), pd.diff_dst_desc(), user_weights(d), {}, {}};
   b.needed = pd.diff_weights_desc() != b.user;
   if (b.needed) {
