@@ -47,13 +47,13 @@ export function selectExamples(
  * A seeded split stratified by class, as Keras' validation_split is not (it takes the last 20%):
  * every class keeps its share in both parts even when a class is rare.
  */
-export function splitValidation(
-  examples: readonly Example[],
+export function splitValidation<E extends { label: number }>(
+  examples: readonly E[],
   fraction: number,
   random: Rng,
-): { train: Example[]; validation: Example[] } {
-  const train: Example[] = [];
-  const validation: Example[] = [];
+): { train: E[]; validation: E[] } {
+  const train: E[] = [];
+  const validation: E[] = [];
   for (let label = 0; label < EMOTIONS.length; label++) {
     const ofClass = shuffle(
       random,

@@ -1,11 +1,27 @@
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import { shuffle, type Rng } from '../../lib/random.js';
 import type { Example } from './examples.js';
-import type { Batch, ReplicaSet, SavedModel } from './replicas.js';
+import type { Batch, SavedModel } from './replicas.js';
 
-export interface ExampleSource {
+/** Where a training's batches come from: decoded images, memoised features, or rows of a matrix. */
+export interface ExampleSource<E = Example> {
   readonly exampleSize: number;
-  batch(examples: readonly Example[], flip?: readonly boolean[]): Promise<Batch>;
+  batch(examples: readonly E[], flip?: readonly boolean[]): Promise<Batch>;
+}
+
+/**
+ * What trains the model: replicas on worker threads (ReplicaSet), or one replica in the calling thread
+ * (LocalTrainer). Both take the same steps, so one replica of either gives the same weights.
+ */
+export interface Trainer {
+  /** One optimisation step on a batch; the batch's mean loss and how many it classified right. */
+  step(batch: Batch): Promise<{ loss: number; correct: number }>;
+  /** Inference-mode loss sum, predicted classes and class probabilities (row-major, n × classes). */
+  evaluate(batch: Batch): Promise<{ lossSum: number; predictions: Int32Array; probabilities: Float32Array }>;
+  /** Makes every replica's batch-norm moving statistics the same (their mean). */
+  syncMovingStats(): Promise<void>;
+  setLearningRate(learningRate: number): Promise<void>;
+  save(): Promise<SavedModel>;
 }
 
 export interface FitOptions {
@@ -16,7 +32,8 @@ export interface FitOptions {
   reduceLr: { factor: number; patience: number; minLearningRate: number };
   flip: boolean;
   random: Rng;
-  signal: AbortSignal;
+  /** Checked after every batch: an AbortSignal, or a flag another thread sets. */
+  signal: { readonly aborted: boolean };
   progress(done: number, total: number, note: string): void;
   log(message: string): void;
 }
@@ -61,7 +78,7 @@ function batchesOf<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
-async function evaluate(replicas: ReplicaSet, source: ExampleSource, examples: readonly Example[], batchSize: number) {
+async function evaluate<E>(replicas: Trainer, source: ExampleSource<E>, examples: readonly E[], batchSize: number) {
   const confusion = EMOTIONS.map(() => EMOTIONS.map(() => 0));
   let lossSum = 0;
   let correct = 0;
@@ -85,11 +102,11 @@ async function evaluate(replicas: ReplicaSet, source: ExampleSource, examples: r
  * epoch, ReduceLROnPlateau on the validation loss, and the best validation-accuracy checkpoint kept.
  * An abort stops after the batch in flight and throws, so no half-trained model reaches the store.
  */
-export async function fit(
-  replicas: ReplicaSet,
-  source: ExampleSource,
-  train: readonly Example[],
-  validation: readonly Example[],
+export async function fit<E>(
+  replicas: Trainer,
+  source: ExampleSource<E>,
+  train: readonly E[],
+  validation: readonly E[],
   options: FitOptions,
 ): Promise<FitResult> {
   const history: EpochRecord[] = [];
