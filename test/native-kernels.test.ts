@@ -111,6 +111,32 @@ describe('the native backend: convolutions and matrix products on oneDNN', { ski
     });
   }
 
+  test("a dense layer's fused product (bias; ReLU or none; other activations to wasm) as on cpu (1e-4)", async () => {
+    const cases = [
+      { a: [32, 256], b: [256, 512], bias: [512], activation: 'linear' as const },
+      { a: [32, 512], b: [512, 7], bias: [7], activation: 'relu' as const },
+      { a: [5, 9], b: [4, 9], bias: undefined, activation: 'relu' as const, tb: true },
+      { a: [2, 5, 9], b: [2, 9, 4], bias: [1, 4], activation: 'linear' as const },
+      { a: [5, 9], b: [9, 4], bias: [4], activation: 'elu' as const },
+    ];
+    for (const c of cases) {
+      const [av, bv, biasValues] = [values(c.a, 3), values(c.b, 4), values(c.bias ?? [1], 5)];
+      const body = () => [
+        tf.fused.matMul({
+          a: tf.tensor(av, c.a),
+          b: tf.tensor(bv, c.b),
+          transposeB: c.tb ?? false,
+          bias: c.bias ? tf.tensor(biasValues, c.bias) : undefined,
+          activation: c.activation,
+        }),
+      ];
+      const [want, got] = [await on('cpu', body), await on('native', body)];
+      const label = `[${c.a.join('×')}] · [${c.b.join('×')}] + [${c.bias?.join('×') ?? ''}], ${c.activation}`;
+      assert.ok(relativeError(got[0]!, want[0]!) <= 1e-4, `${label}: ${relativeError(got[0]!, want[0]!)}`);
+      if (c.activation === 'relu') assert.ok(got[0]!.some((v) => v === 0) && got[0]!.every((v) => v >= 0), label);
+    }
+  });
+
   test('batch norm normalises each channel as on cpu (1e-4), with [C] or scalar parameters', async () => {
     const shape = [4, 6, 6, 32];
     const channel = (seed: number, lo: number) => values([32], seed).map((v) => lo + Math.abs(v));

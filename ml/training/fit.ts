@@ -42,7 +42,7 @@ export interface FitOptions {
  * The train stage's version: bumped whenever training gives other weights for the same inputs. Memo keys of
  * models trained elsewhere (reclassify-inputs' fold models) hold it too.
  */
-export const TRAINING_VERSION = '4';
+export const TRAINING_VERSION = '5';
 
 /** One epoch's scores, as history.json keeps them (report/charts/learning-curves.ts draws them). */
 export interface EpochScores {
