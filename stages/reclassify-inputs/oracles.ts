@@ -6,6 +6,7 @@ import type { ReclassifyParams } from './params.js';
 import type { Example } from '../../ml/training/examples.js';
 import type { StageContext } from '../../engine/stage.js';
 import { resolveBackendChoice } from '../../ml/backend-choice.js';
+import type { FoldPool } from '../../ml/training/fold-pool.js';
 
 /**
  * Where reclassify-inputs gets its probabilities: K fold models trained on the source (memoised per
@@ -35,6 +36,7 @@ export async function crossValidationOracle(
   source: string,
   examples: Example[],
   tally: Tally,
+  pool: () => FoldPool,
 ) {
   const p = ctx.params;
   const [{ assignFolds, outOfFoldProbabilities }, { prepareArch }, { TRAINING_VERSION }] = await Promise.all([
@@ -59,7 +61,8 @@ export async function crossValidationOracle(
         backend: resolveBackendChoice(p.backend),
         // Transfer folds train on backbone features, which each inference runtime rounds its own way.
         ...(p.model.arch === 'transfer' ? { inference: p.runtime.provider } : {}),
-        replicas: p.replicas,
+        // Transfer heads train one thread a fold (fold-pool.ts), with no replicas.
+        ...(p.model.arch === 'transfer' ? { trainer: 'thread per fold' } : { replicas: p.replicas }),
         modelFiles: ctx.modelHashes,
         training: TRAINING_VERSION,
       }),
@@ -99,6 +102,7 @@ export async function crossValidationOracle(
         folds: p.folds,
         spec: prepared.spec,
         replicas: p.replicas,
+        pool,
         backend: p.backend,
         seed,
         validationSplit: m.validationSplit,

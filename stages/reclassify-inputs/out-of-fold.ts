@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import type { BackendChoice } from '../../ml/runtime.js';
 import { shuffle, type Rng } from '../../lib/random.js';
@@ -5,6 +6,7 @@ import { splitValidation, type Example } from '../../ml/training/examples.js';
 import { fit, type ExampleSource, type FitOptions } from '../../ml/training/fit.js';
 import type { ModelSpec } from '../../ml/training/model-spec.js';
 import { ReplicaSet } from '../../ml/training/replicas.js';
+import { FoldPool } from '../../ml/training/fold-pool.js';
 
 /** Fold of each example: a seeded shuffle per class dealt round-robin, so every fold keeps the class mix. */
 export function assignFolds(examples: readonly Example[], folds: number, random: Rng): number[] {
@@ -31,9 +33,17 @@ export interface OutOfFoldOptions {
    * before it.
    */
   random(fold: number): Rng;
+  /**
+   * The threads that train transfer heads, one fold each: the caller's, started on first use and kept across
+   * rounds and sources; without it, threads are started for the call.
+   */
+  pool?: () => FoldPool;
   /** Where finished folds are kept, so an interrupted labelling resumes at the fold it was training. */
   foldMemo?: { get(fold: number): Float32Array[] | undefined; set(fold: number, rows: Float32Array[]): void };
-  fit: Omit<FitOptions, 'random' | 'progress'> & { progress(done: number, total: number, note: string): void };
+  fit: Omit<FitOptions, 'random' | 'progress' | 'signal'> & {
+    signal: AbortSignal;
+    progress(done: number, total: number, note: string): void;
+  };
 }
 
 /**
@@ -53,6 +63,7 @@ export async function outOfFoldProbabilities(
   options: OutOfFoldOptions,
 ): Promise<Float32Array[]> {
   if (foldOf.length !== examples.length) throw new Error(`${foldOf.length} fold ids for ${examples.length} examples`);
+  if (options.spec.arch === 'transfer-head') return headsOnThreads(examples, foldOf, trainable, source, options);
   const rows = new Array<Float32Array>(examples.length);
   const classes = EMOTIONS.length;
   // One set of worker threads for every fold, each fold a fresh model on them.
@@ -97,6 +108,85 @@ export async function outOfFoldProbabilities(
     }
   } finally {
     await replicas?.close();
+  }
+  return rows;
+}
+
+/**
+ * The folds of transfer heads, each trained start to finish by a thread of a FoldPool on the source's
+ * features, read once into a matrix: a head's step is milliseconds, so per-step messages and reads were the
+ * cost. Each fold's validation split and epoch shuffles come from its own stream, as its model from its own
+ * seed, so the result does not depend on how many threads there are or which trains which fold.
+ */
+async function headsOnThreads(
+  examples: readonly Example[],
+  foldOf: readonly number[],
+  trainable: readonly boolean[] | undefined,
+  source: ExampleSource,
+  options: OutOfFoldOptions,
+): Promise<Float32Array[]> {
+  const rows = new Array<Float32Array>(examples.length);
+  const classes = EMOTIONS.length;
+  const folds: Parameters<FoldPool['train']>[0]['folds'] = [];
+  const foldIds: number[] = [];
+  for (let f = 0; f < options.folds; f++) {
+    const heldOut = examples.flatMap((_, i) => (foldOf[i] === f ? [i] : []));
+    if (heldOut.length === 0) continue;
+    const kept = options.foldMemo?.get(f);
+    if (kept) {
+      heldOut.forEach((index, k) => (rows[index] = kept[k] as Float32Array));
+      continue;
+    }
+    const random = options.random(f);
+    const rest = examples.flatMap((e, row) =>
+      foldOf[row] !== f && (trainable?.[row] ?? true) ? [{ label: e.label, row }] : [],
+    );
+    const { train, validation } = splitValidation(rest, options.validationSplit, random);
+    folds.push({
+      seed: (options.seed + 7919 * (f + 1)) >>> 0,
+      fitSeed: Math.floor(random() * 2 ** 32),
+      train: train.map((e) => e.row),
+      validation: validation.map((e) => e.row),
+      heldOut,
+    });
+    foldIds.push(f);
+  }
+  if (folds.length === 0) return rows;
+  const { x } = await source.batch(examples);
+  const pool = options.pool?.() ?? new FoldPool(Math.min(folds.length, availableParallelism()));
+  try {
+    await pool.train({
+      features: x,
+      exampleSize: source.exampleSize,
+      labels: Int32Array.from(examples, (e) => e.label),
+      spec: options.spec,
+      backend: options.backend,
+      fit: {
+        epochs: options.fit.epochs,
+        batchSize: options.fit.batchSize,
+        learningRate: options.fit.learningRate,
+        reduceLr: options.fit.reduceLr,
+      },
+      folds,
+      signal: options.fit.signal,
+      progress: (done, total, training) =>
+        options.fit.progress(
+          done,
+          total,
+          `fold${training.length > 1 ? 's' : ''} ${training.map((k) => (foldIds[k - 1] as number) + 1).join(' and ')} of ${options.folds}`,
+        ),
+      // Kept as each fold finishes, so a stopped run resumes with the folds it had trained.
+      onFold: (k, all) => {
+        const { heldOut } = folds[k]!;
+        heldOut.forEach((index, j) => (rows[index] = all.slice(j * classes, (j + 1) * classes)));
+        options.foldMemo?.set(
+          foldIds[k] as number,
+          heldOut.map((index) => rows[index] as Float32Array),
+        );
+      },
+    });
+  } finally {
+    if (!options.pool) await pool.close();
   }
   return rows;
 }

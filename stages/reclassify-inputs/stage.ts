@@ -10,6 +10,8 @@ import { defineStage, paramsWithoutSpeedSettings, type StageContext } from '../.
 import type { ReclassifyInputsEntry } from '../../schemas/types/reclassify-inputs.js';
 import type { ReclassifyParams } from './params.js';
 import { resolveBackendChoice } from '../../ml/backend-choice.js';
+import { FoldPool } from '../../ml/training/fold-pool.js';
+import { availableParallelism } from 'node:os';
 
 /**
  * Below this held-out accuracy on the labels as given, the oracle is warned about: with 10 % of labels wrong
@@ -35,6 +37,7 @@ async function reclassifySource(
   source: string,
   records: ManifestRecord[],
   tally: Tally,
+  pool: () => FoldPool,
 ): Promise<SourceOutcome & { unscored: Array<{ blob: Hash; error: string }> }> {
   const p = ctx.params;
   const { reclassifyRounds } = await import('./rounds.js');
@@ -51,7 +54,7 @@ async function reclassifySource(
     });
   } else {
     const examples = records.map((r) => ({ blob: r.blob, label: EMOTIONS.indexOf(r.label as Emotion), source }));
-    result = await reclassifyRounds(records, await crossValidationOracle(ctx, source, examples, tally), {
+    result = await reclassifyRounds(records, await crossValidationOracle(ctx, source, examples, tally, pool), {
       ...options,
       retrains: true,
     });
@@ -76,7 +79,7 @@ async function reclassifySource(
 
 export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
   type: 'reclassify-inputs',
-  version: '3',
+  version: '4',
   schema: 'reclassify-inputs.schema.json',
   measures: {
     labelAgreement: 'share of the images whose given label the out-of-fold models did not flag',
@@ -86,7 +89,14 @@ export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
   produces: 'manifest',
   accepts: { input: ['manifest'] },
   // The backend `auto` comes to here is part of the key: each rounds its own way.
-  keyParams: (params) => ({ ...paramsWithoutSpeedSettings(params), backend: resolveBackendChoice(params.backend) }),
+  keyParams(params) {
+    // Transfer heads train a fold per thread, on no replicas: the setting would only rerun the stage.
+    const { replicas, ...rest } = params;
+    return {
+      ...paramsWithoutSpeedSettings(params.model.arch === 'transfer' ? rest : { ...rest, replicas }),
+      backend: resolveBackendChoice(params.backend),
+    };
+  },
   modelFiles(params) {
     const { oracle, model } = params;
     const backbone = model.arch === 'transfer' ? model.backbone : undefined;
@@ -121,20 +131,27 @@ export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
     const roundsAtMost = p.oracle === 'pretrained' ? 0 : p.iterations + 1;
     const planned = chosen.map((source) => input.filter((r) => r.source === source).length * roundsAtMost);
     tally.total = planned.reduce((a, b) => a + b, 0);
-    for (const [i, source] of chosen.entries()) {
-      tally.done = planned.slice(0, i).reduce((a, b) => a + b, 0);
-      const records = input.filter((r) => r.source === source && EMOTIONS.includes(r.label as Emotion));
-      if (p.oracle === 'cross-validation' && records.length < p.folds * MIN_IMAGES_PER_FOLD) {
-        passedOver.push({
-          source,
-          reason: `${records.length} images: ${p.folds} folds need at least ${p.folds * MIN_IMAGES_PER_FOLD}`,
-        });
-        ctx.log(`${source} passed over: ${passedOver.at(-1)?.reason}`);
-        continue;
+    // Transfer heads' folds train on threads kept from the first fold trained to the last source.
+    let pool: FoldPool | undefined;
+    const foldPool = () => (pool ??= new FoldPool(Math.min(p.folds, availableParallelism())));
+    try {
+      for (const [i, source] of chosen.entries()) {
+        tally.done = planned.slice(0, i).reduce((a, b) => a + b, 0);
+        const records = input.filter((r) => r.source === source && EMOTIONS.includes(r.label as Emotion));
+        if (p.oracle === 'cross-validation' && records.length < p.folds * MIN_IMAGES_PER_FOLD) {
+          passedOver.push({
+            source,
+            reason: `${records.length} images: ${p.folds} folds need at least ${p.folds * MIN_IMAGES_PER_FOLD}`,
+          });
+          ctx.log(`${source} passed over: ${passedOver.at(-1)?.reason}`);
+          continue;
+        }
+        const outcome = await reclassifySource(ctx, source, records, tally, foldPool);
+        unscored.push(...outcome.unscored.map((u) => ({ source, ...u })));
+        outcomes.push(outcome);
       }
-      const outcome = await reclassifySource(ctx, source, records, tally);
-      unscored.push(...outcome.unscored.map((u) => ({ source, ...u })));
-      outcomes.push(outcome);
+    } finally {
+      await pool?.close();
     }
 
     const replaced = new Map<Hash, ManifestRecord | null>();
