@@ -8,6 +8,12 @@ import { fileURLToPath } from 'node:url';
  * scripts/build-native.mjs). Buffers are byte offsets into one ArrayBuffer, the wasm heap, so tfjs tensors are
  * read and written where they lie; `shape` is a convolution's 17 numbers (see convolutionShape).
  */
+/** What the native backend's kernels are given: the addon, and oneDNN threads per call (per replica). */
+export interface NativeSettings {
+  addon: DnnlAddon;
+  threads: number;
+}
+
 export interface DnnlAddon {
   readonly version: string;
   readonly maxThreads: number;

@@ -16,3 +16,9 @@ export function heapView(backend: WasmBackendLike, t: TensorInfo): Float32Array 
   const size = t.shape.reduce((a, b) => a * b, 1);
   return backend.wasm.HEAPF32.subarray(data.memoryOffset / 4, data.memoryOffset / 4 + size);
 }
+
+/** A tensor's byte offset in the wasm heap. */
+export const offset = (wasm: WasmBackendLike, t: TensorInfo): number => wasm.dataIdMap.get(t.dataId)!.memoryOffset;
+export const floats = (...ts: TensorInfo[]) => ts.every((t) => t.dtype === 'float32');
+/** The heap after the last allocation (growing it replaces the buffer). */
+export const heap = (wasm: WasmBackendLike): ArrayBuffer => wasm.wasm.HEAPF32.buffer as ArrayBuffer;
