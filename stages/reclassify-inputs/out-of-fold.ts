@@ -69,27 +69,19 @@ export async function outOfFoldProbabilities(
   // One set of worker threads for every fold, each fold a fresh model on them.
   let replicas: ReplicaSet | undefined;
   try {
-    for (let f = 0; f < options.folds; f++) {
-      const heldOut = examples.flatMap((_, i) => (foldOf[i] === f ? [i] : []));
-      if (heldOut.length === 0) continue;
-      const kept = options.foldMemo?.get(f);
-      if (kept) {
-        heldOut.forEach((index, k) => (rows[index] = kept[k] as Float32Array));
-        continue;
-      }
-      const random = options.random(f);
-      const rest = examples.filter((_, i) => foldOf[i] !== f && (trainable?.[i] ?? true));
-      const { train, validation } = splitValidation(rest, options.validationSplit, random);
+    const plans = planFolds(examples, foldOf, trainable, options, rows);
+    for (const { fold: f, heldOut, random, train, validation, seed } of plans) {
       const settings = {
         spec: options.spec,
         replicas: options.replicas,
         backend: options.backend,
-        seed: (options.seed + 7919 * (f + 1)) >>> 0,
+        seed,
         learningRate: options.fit.learningRate,
         exampleSize: source.exampleSize,
       };
       replicas = replicas ? await replicas.restart(settings) : await ReplicaSet.start(settings);
-      await fit(replicas, source, train, validation, {
+      const examplesOf = (part: number[]) => part.map((row) => examples[row] as Example);
+      await fit(replicas, source, examplesOf(train), examplesOf(validation), {
         ...options.fit,
         random,
         progress: (done, total, note) =>
@@ -112,6 +104,56 @@ export async function outOfFoldProbabilities(
   return rows;
 }
 
+/** A fold still to train: the rows it predicts and trains on (indices into the examples), its stream and seed. */
+interface FoldPlan {
+  fold: number;
+  heldOut: number[];
+  train: number[];
+  validation: number[];
+  /** The fold's own stream: its validation split was drawn from it, its epochs' shuffles come next. */
+  random: Rng;
+  /** The fold model's initial weights and dropout. */
+  seed: number;
+}
+
+/**
+ * The folds to train; a memoised fold's probabilities go straight into `rows`. Each fold's validation share of
+ * its trainable rows is drawn per class from the fold's own stream.
+ */
+function planFolds(
+  examples: readonly Example[],
+  foldOf: readonly number[],
+  trainable: readonly boolean[] | undefined,
+  options: OutOfFoldOptions,
+  rows: Float32Array[],
+): FoldPlan[] {
+  const plans: FoldPlan[] = [];
+  for (let fold = 0; fold < options.folds; fold++) {
+    const heldOut = examples.flatMap((_, i) => (foldOf[i] === fold ? [i] : []));
+    if (heldOut.length === 0) continue;
+    const kept = options.foldMemo?.get(fold);
+    if (kept) {
+      heldOut.forEach((index, k) => (rows[index] = kept[k] as Float32Array));
+      continue;
+    }
+    const random = options.random(fold);
+    const rest = examples.flatMap((e, row) =>
+      foldOf[row] !== fold && (trainable?.[row] ?? true) ? [{ label: e.label, row }] : [],
+    );
+    const { train, validation } = splitValidation(rest, options.validationSplit, random);
+    const rowsOf = (part: typeof rest) => part.map((e) => e.row);
+    plans.push({
+      fold,
+      heldOut,
+      train: rowsOf(train),
+      validation: rowsOf(validation),
+      random,
+      seed: (options.seed + 7919 * (fold + 1)) >>> 0,
+    });
+  }
+  return plans;
+}
+
 /**
  * The folds of transfer heads, each trained start to finish by a thread of a FoldPool on the source's
  * features, read once into a matrix: a head's step is milliseconds, so per-step messages and reads were the
@@ -127,30 +169,15 @@ async function headsOnThreads(
 ): Promise<Float32Array[]> {
   const rows = new Array<Float32Array>(examples.length);
   const classes = EMOTIONS.length;
-  const folds: Parameters<FoldPool['train']>[0]['folds'] = [];
-  const foldIds: number[] = [];
-  for (let f = 0; f < options.folds; f++) {
-    const heldOut = examples.flatMap((_, i) => (foldOf[i] === f ? [i] : []));
-    if (heldOut.length === 0) continue;
-    const kept = options.foldMemo?.get(f);
-    if (kept) {
-      heldOut.forEach((index, k) => (rows[index] = kept[k] as Float32Array));
-      continue;
-    }
-    const random = options.random(f);
-    const rest = examples.flatMap((e, row) =>
-      foldOf[row] !== f && (trainable?.[row] ?? true) ? [{ label: e.label, row }] : [],
-    );
-    const { train, validation } = splitValidation(rest, options.validationSplit, random);
-    folds.push({
-      seed: (options.seed + 7919 * (f + 1)) >>> 0,
-      fitSeed: Math.floor(random() * 2 ** 32),
-      train: train.map((e) => e.row),
-      validation: validation.map((e) => e.row),
-      heldOut,
-    });
-    foldIds.push(f);
-  }
+  const plans = planFolds(examples, foldOf, trainable, options, rows);
+  const folds = plans.map(({ seed, random, train, validation, heldOut }) => ({
+    seed,
+    fitSeed: Math.floor(random() * 2 ** 32),
+    train,
+    validation,
+    heldOut,
+  }));
+  const foldIds = plans.map((plan) => plan.fold);
   if (folds.length === 0) return rows;
   const { x } = await source.batch(examples);
   const pool = options.pool?.() ?? new FoldPool(Math.min(folds.length, availableParallelism()));
