@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { WorkerPool } from '../../lib/parallel/pool.js';
 import type { BackendChoice } from '../runtime.js';
+import { nativeThreads } from '../backend-choice.js';
 import type { FitOptions } from './fit.js';
 import type { ModelSpec } from './model-spec.js';
 
@@ -66,7 +67,15 @@ export interface FoldRound {
 export class FoldPool {
   private readonly pool: WorkerPool<FoldJob, Float32Array>;
 
-  constructor(readonly size = availableParallelism()) {
+  /**
+   * Threads for `folds` folds: one per core, or per FER_DAG_NATIVE_THREADS cores where each trains with that many
+   * oneDNN threads; never more than the folds.
+   */
+  static forFolds(folds: number): FoldPool {
+    return new FoldPool(Math.max(1, Math.min(folds, Math.floor(availableParallelism() / nativeThreads()))));
+  }
+
+  constructor(readonly size: number) {
     this.pool = new WorkerPool<FoldJob, Float32Array>(new URL('./fold-worker.js', import.meta.url), size, 1);
   }
 

@@ -1,5 +1,4 @@
 // Worker thread that trains whole models on rows of a shared feature matrix (see fold-pool.ts).
-import * as tf from '@tensorflow/tfjs-core';
 import { seededRandom } from '../../lib/random.js';
 import { serveRequests } from '../../lib/parallel/serve-requests.js';
 import { fit, type ExampleSource } from './fit.js';
@@ -27,7 +26,7 @@ class MatrixSource implements ExampleSource<number> {
 serveRequests<FoldJob, Float32Array>(async (job) => {
   const control = controlViews(job.control, job.slots);
   const source = new MatrixSource(new Float32Array(job.features), job.labels, job.exampleSize);
-  const { trainer } = await LocalTrainer.start(job);
+  const trainer = await LocalTrainer.start(job);
   try {
     await fit(trainer, source, Array.from(job.train), Array.from(job.validation), {
       ...job.fit,
@@ -53,8 +52,6 @@ serveRequests<FoldJob, Float32Array>(async (job) => {
     }
     return { result: probabilities, transfer: [probabilities.buffer as ArrayBuffer] };
   } finally {
-    trainer.dispose();
-    // What a fold leaves behind would otherwise add up over a stage's dozens of folds.
-    tf.disposeVariables();
+    trainer.dispose(); // the model's variables: a thread trains dozens of folds
   }
 });

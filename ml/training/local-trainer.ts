@@ -19,8 +19,8 @@ export class LocalTrainer implements Trainer {
     backend: BackendChoice;
     seed: number;
     learningRate: number;
-  }): Promise<{ trainer: LocalTrainer; backend: string }> {
-    const runtime = await selectBackend(options.backend);
+  }): Promise<LocalTrainer> {
+    await selectBackend(options.backend);
     const replica = new Replica(options.spec, options.seed, 0, options.learningRate);
     const size = replica.parameters;
     replica.share({
@@ -29,7 +29,7 @@ export class LocalTrainer implements Trainer {
       from: 0,
       to: size,
     });
-    return { trainer: new LocalTrainer(replica), backend: runtime.backend };
+    return new LocalTrainer(replica);
   }
 
   async step(batch: Batch): Promise<{ loss: number; correct: number }> {

@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { EMOTIONS } from '../../datasets/vocabulary.js';
 import type { BackendChoice } from '../../ml/runtime.js';
 import { shuffle, type Rng } from '../../lib/random.js';
@@ -63,46 +62,66 @@ export async function outOfFoldProbabilities(
   options: OutOfFoldOptions,
 ): Promise<Float32Array[]> {
   if (foldOf.length !== examples.length) throw new Error(`${foldOf.length} fold ids for ${examples.length} examples`);
-  if (options.spec.arch === 'transfer-head') return headsOnThreads(examples, foldOf, trainable, source, options);
   const rows = new Array<Float32Array>(examples.length);
+  const plans = planFolds(examples, foldOf, trainable, options, rows);
   const classes = EMOTIONS.length;
-  // One set of worker threads for every fold, each fold a fresh model on them.
+  // Kept as each fold finishes, so a stopped run resumes with the folds it had trained.
+  const finish = (plan: FoldPlan, probabilities: Float32Array) => {
+    plan.heldOut.forEach((index, k) => (rows[index] = probabilities.slice(k * classes, (k + 1) * classes)));
+    options.foldMemo?.set(
+      plan.fold,
+      plan.heldOut.map((index) => rows[index] as Float32Array),
+    );
+  };
+  const train = options.spec.arch === 'transfer-head' ? headsOnThreads : foldsOnReplicas;
+  if (plans.length) await train(examples, plans, source, options, finish);
+  return rows;
+}
+
+type FoldTraining = (
+  examples: readonly Example[],
+  plans: FoldPlan[],
+  source: ExampleSource,
+  options: OutOfFoldOptions,
+  finish: (plan: FoldPlan, probabilities: Float32Array) => void,
+) => Promise<void>;
+
+/** CNN folds one after another, each on `replicas` worker threads kept from fold to fold. */
+const foldsOnReplicas: FoldTraining = async (examples, plans, source, options, finish) => {
+  const classes = EMOTIONS.length;
+  const examplesOf = (part: number[]) => part.map((row) => examples[row] as Example);
   let replicas: ReplicaSet | undefined;
   try {
-    const plans = planFolds(examples, foldOf, trainable, options, rows);
-    for (const { fold: f, heldOut, random, train, validation, seed } of plans) {
+    for (const plan of plans) {
       const settings = {
         spec: options.spec,
         replicas: options.replicas,
         backend: options.backend,
-        seed,
+        seed: plan.seed,
         learningRate: options.fit.learningRate,
         exampleSize: source.exampleSize,
       };
       replicas = replicas ? await replicas.restart(settings) : await ReplicaSet.start(settings);
-      const examplesOf = (part: number[]) => part.map((row) => examples[row] as Example);
-      await fit(replicas, source, examplesOf(train), examplesOf(validation), {
+      const f = plan.fold;
+      await fit(replicas, source, examplesOf(plan.train), examplesOf(plan.validation), {
         ...options.fit,
-        random,
+        random: plan.random,
         progress: (done, total, note) =>
           options.fit.progress(f * total + done, options.folds * total, `fold ${f + 1}/${options.folds}, ${note}`),
       });
       await replicas.syncMovingStats();
-      for (let start = 0; start < heldOut.length; start += options.fit.batchSize * 2) {
-        const chunk = heldOut.slice(start, start + options.fit.batchSize * 2);
-        const { probabilities } = await replicas.evaluate(await source.batch(chunk.map((i) => examples[i] as Example)));
-        chunk.forEach((index, k) => (rows[index] = probabilities.slice(k * classes, (k + 1) * classes)));
+      const probabilities = new Float32Array(plan.heldOut.length * classes);
+      const chunk = options.fit.batchSize * 2;
+      for (let start = 0; start < plan.heldOut.length; start += chunk) {
+        const batch = await source.batch(examplesOf(plan.heldOut.slice(start, start + chunk)));
+        probabilities.set((await replicas.evaluate(batch)).probabilities, start * classes);
       }
-      options.foldMemo?.set(
-        f,
-        heldOut.map((index) => rows[index] as Float32Array),
-      );
+      finish(plan, probabilities);
     }
   } finally {
     await replicas?.close();
   }
-  return rows;
-}
+};
 
 /** A fold still to train: the rows it predicts and trains on (indices into the examples), its stream and seed. */
 interface FoldPlan {
@@ -160,27 +179,9 @@ function planFolds(
  * cost. Each fold's validation split and epoch shuffles come from its own stream, as its model from its own
  * seed, so the result does not depend on how many threads there are or which trains which fold.
  */
-async function headsOnThreads(
-  examples: readonly Example[],
-  foldOf: readonly number[],
-  trainable: readonly boolean[] | undefined,
-  source: ExampleSource,
-  options: OutOfFoldOptions,
-): Promise<Float32Array[]> {
-  const rows = new Array<Float32Array>(examples.length);
-  const classes = EMOTIONS.length;
-  const plans = planFolds(examples, foldOf, trainable, options, rows);
-  const folds = plans.map(({ seed, random, train, validation, heldOut }) => ({
-    seed,
-    fitSeed: Math.floor(random() * 2 ** 32),
-    train,
-    validation,
-    heldOut,
-  }));
-  const foldIds = plans.map((plan) => plan.fold);
-  if (folds.length === 0) return rows;
+const headsOnThreads: FoldTraining = async (examples, plans, source, options, finish) => {
   const { x } = await source.batch(examples);
-  const pool = options.pool?.() ?? new FoldPool(Math.min(folds.length, availableParallelism()));
+  const pool = options.pool?.() ?? FoldPool.forFolds(plans.length);
   try {
     await pool.train({
       features: x,
@@ -194,26 +195,23 @@ async function headsOnThreads(
         learningRate: options.fit.learningRate,
         reduceLr: options.fit.reduceLr,
       },
-      folds,
+      folds: plans.map(({ seed, random, train, validation, heldOut }) => ({
+        seed,
+        fitSeed: Math.floor(random() * 2 ** 32),
+        train,
+        validation,
+        heldOut,
+      })),
       signal: options.fit.signal,
       progress: (done, total, training) =>
         options.fit.progress(
           done,
           total,
-          `fold${training.length > 1 ? 's' : ''} ${training.map((k) => (foldIds[k - 1] as number) + 1).join(' and ')} of ${options.folds}`,
+          `fold${training.length > 1 ? 's' : ''} ${training.map((k) => plans[k - 1]!.fold + 1).join(' and ')} of ${options.folds}`,
         ),
-      // Kept as each fold finishes, so a stopped run resumes with the folds it had trained.
-      onFold: (k, all) => {
-        const { heldOut } = folds[k]!;
-        heldOut.forEach((index, j) => (rows[index] = all.slice(j * classes, (j + 1) * classes)));
-        options.foldMemo?.set(
-          foldIds[k] as number,
-          heldOut.map((index) => rows[index] as Float32Array),
-        );
-      },
+      onFold: (k, probabilities) => finish(plans[k]!, probabilities),
     });
   } finally {
     if (!options.pool) await pool.close();
   }
-  return rows;
-}
+};

@@ -9,9 +9,8 @@ import type { SourceOutcome } from './issue-summary.js';
 import { defineStage, paramsWithoutSpeedSettings, type StageContext } from '../../engine/stage.js';
 import type { ReclassifyInputsEntry } from '../../schemas/types/reclassify-inputs.js';
 import type { ReclassifyParams } from './params.js';
-import { nativeThreads, resolveBackendChoice } from '../../ml/backend-choice.js';
+import { resolveBackendChoice } from '../../ml/backend-choice.js';
 import { FoldPool } from '../../ml/training/fold-pool.js';
-import { availableParallelism } from 'node:os';
 
 /**
  * Below this held-out accuracy on the labels as given, the oracle is warned about: with 10 % of labels wrong
@@ -133,9 +132,7 @@ export const reclassifyInputsStage = defineStage<ReclassifyInputsEntry>({
     tally.total = planned.reduce((a, b) => a + b, 0);
     // Transfer heads' folds train on threads kept from the first fold trained to the last source.
     let pool: FoldPool | undefined;
-    // A thread per core, or per FER_DAG_NATIVE_THREADS cores where each trains with that many oneDNN threads.
-    const threads = Math.max(1, Math.floor(availableParallelism() / nativeThreads()));
-    const foldPool = () => (pool ??= new FoldPool(Math.min(p.folds, threads)));
+    const foldPool = () => (pool ??= FoldPool.forFolds(p.folds));
     try {
       for (const [i, source] of chosen.entries()) {
         tally.done = planned.slice(0, i).reduce((a, b) => a + b, 0);
